@@ -1,0 +1,95 @@
+//! Building the application from its configuration and running it until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use event_store::{KafkaConfig, TopicSet, TopicSpec};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::intake::CommandBus;
+use crate::processor::{Processor, ProcessorSettings, ProcessorStatus};
+use crate::telemetry;
+
+/// A built command-api: listening, processors started, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    processor: Option<Processor>,
+}
+
+impl Application {
+    /// Ensures the topics, starts the roles the config asks for, and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let kafka = KafkaConfig::new(&config.kafka_bootstrap, &config.topic_prefix);
+        let topics = TopicSet::new(&config.topic_prefix);
+        let spec = TopicSpec { partitions: config.topic_partitions, replication: config.topic_replication };
+        let partitions = topics.ensure(&kafka, spec).await?;
+
+        let (processor, status) = if config.runs_processor() {
+            let status = ProcessorStatus::default();
+            let settings = ProcessorSettings {
+                group_id: format!("{}{}", config.topic_prefix, config.processor_group),
+                batch_max: config.processor_batch_max,
+                session_timeout: std::time::Duration::from_millis(config.processor_session_timeout_ms),
+            };
+            let processor = Processor::spawn(kafka.clone(), topics.clone(), settings, status.clone())?;
+            (Some(processor), Some(status))
+        } else {
+            (None, None)
+        };
+        let bus = if config.runs_http() {
+            let (kafka, topics, timeout) = (kafka.clone(), topics.clone(), config.result_timeout());
+            Some(tokio::task::spawn_blocking(move || CommandBus::start(&kafka, &topics, partitions, timeout)).await??)
+        } else {
+            None
+        };
+        let state = AppState {
+            bus,
+            processor: status,
+            metrics: telemetry::metrics_handle(),
+            max_body_bytes: config.max_body_bytes,
+            openapi: Arc::new(http::openapi::document()),
+        };
+        let listener = TcpListener::bind(config.listen).await?;
+        tracing::info!(address = %listener.local_addr()?, role = ?config.role, partitions, "command-api started");
+        Ok(Self { listener, router: http::router(state), processor })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then drains requests and stops the processors
+    /// after their batch in flight is committed.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await?;
+        if let Some(processor) = self.processor {
+            tokio::task::spawn_blocking(move || processor.stop()).await??;
+        }
+        tracing::info!("command-api stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,93 @@
+//! The one configuration of the command-api binary, from flags or environment variables.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// orderlog command-api: HTTP command intake and command processors.
+///
+/// Every flag can also be set through the environment variable shown with it.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "command-api", version)]
+pub struct Config {
+    /// Which roles this process runs: both, only the HTTP intake, or only the processors.
+    #[arg(long, env = "ORDERLOG_ROLE", value_enum, default_value = "all")]
+    pub role: Role,
+
+    /// Address the HTTP intake listens on.
+    #[arg(long, env = "ORDERLOG_COMMAND_API_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Kafka bootstrap servers, host:port[,host:port...].
+    #[arg(long, env = "ORDERLOG_KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    pub kafka_bootstrap: String,
+
+    /// Prefix of every topic name.
+    #[arg(long, env = "ORDERLOG_TOPIC_PREFIX", default_value = "")]
+    pub topic_prefix: String,
+
+    /// Partitions of the commands, events, results and snapshots topics when they are created.
+    #[arg(long, env = "ORDERLOG_TOPIC_PARTITIONS", default_value_t = 6)]
+    pub topic_partitions: i32,
+
+    /// Replication factor of the topics when they are created.
+    #[arg(long, env = "ORDERLOG_TOPIC_REPLICATION", default_value_t = 1)]
+    pub topic_replication: i32,
+
+    /// How long a request waits for its command's committed result before answering 503.
+    #[arg(long, env = "ORDERLOG_RESULT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub result_timeout_ms: u64,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "ORDERLOG_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Consumer group of the command processors.
+    #[arg(long, env = "ORDERLOG_PROCESSOR_GROUP", default_value = "orderlog-command-processors")]
+    pub processor_group: String,
+
+    /// Most commands decided in one Kafka transaction.
+    #[arg(long, env = "ORDERLOG_PROCESSOR_BATCH_MAX", default_value_t = 500)]
+    pub processor_batch_max: usize,
+
+    /// How long the group waits for a silent processor before moving its partitions, in ms.
+    #[arg(long, env = "ORDERLOG_PROCESSOR_SESSION_TIMEOUT_MS", default_value_t = 6_000)]
+    pub processor_session_timeout_ms: u64,
+
+    /// Log format: json for machines, pretty for people.
+    #[arg(long, env = "ORDERLOG_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    All,
+    Http,
+    Processor,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl Config {
+    pub fn runs_http(&self) -> bool {
+        matches!(self.role, Role::All | Role::Http)
+    }
+
+    pub fn runs_processor(&self) -> bool {
+        matches!(self.role, Role::All | Role::Processor)
+    }
+
+    pub fn result_timeout(&self) -> Duration {
+        Duration::from_millis(self.result_timeout_ms)
+    }
+
+    /// A configuration with every default, for tests and embedding.
+    pub fn defaults() -> Self {
+        Self::parse_from(["command-api"])
+    }
+}

@@ -1,0 +1,124 @@
+//! The API's one error type: every failure becomes an RFC 9457 problem+json response with
+//! a stable `code`. Internal causes are logged once, here, and never sent to the client.
+//!
+//! | code | HTTP | when |
+//! | --- | --- | --- |
+//! | (each domain rejection) | 404/409/412/422 | see `schemas::Rejection` |
+//! | `invalid_field` | 422 | a field is missing or its value is invalid (`field` says which) |
+//! | `idempotency_key_reused` | 422 | the Idempotency-Key was used with another request |
+//! | `malformed_json` | 400 | the body is not JSON |
+//! | `invalid_header` | 400 | `Idempotency-Key` or `If-Match` is malformed |
+//! | `body_too_large` | 413 | the body exceeds the configured limit |
+//! | `unsupported_media_type` | 415 | the body is not `application/json` |
+//! | `not_found` | 404 | no such route |
+//! | `kafka_unavailable` | 503 | Kafka did not take the command (Retry-After set) |
+//! | `outcome_unknown` | 503 | no result in time; retry with the same Idempotency-Key |
+//! | `internal` | 500 | a bug; the log has the cause |
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use schemas::Rejection;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Rejected(Rejection),
+    #[error("{field}: {reason}")]
+    InvalidField { field: String, reason: String },
+    #[error("this Idempotency-Key was already used with a different request")]
+    IdempotencyKeyReused,
+    #[error("the body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("header {header} {reason}")]
+    InvalidHeader { header: &'static str, reason: &'static str },
+    #[error("the body is larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("the body must be JSON, sent with Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("no such resource")]
+    NotFound,
+    #[error("Kafka did not accept the command; nothing was written. Retry later")]
+    KafkaUnavailable(String),
+    #[error(
+        "the command was sent but its result did not arrive in time, so its outcome is unknown. \
+         Retry with the same Idempotency-Key: a command that was applied is not applied twice"
+    )]
+    OutcomeUnknown,
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Rejected(rejection) => rejection.code(),
+            ApiError::InvalidField { .. } => "invalid_field",
+            ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+            ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::InvalidHeader { .. } => "invalid_header",
+            ApiError::BodyTooLarge { .. } => "body_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::NotFound => "not_found",
+            ApiError::KafkaUnavailable(_) => "kafka_unavailable",
+            ApiError::OutcomeUnknown => "outcome_unknown",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Rejected(rejection) => {
+                StatusCode::from_u16(rejection.http_status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY)
+            }
+            ApiError::InvalidField { .. } | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::MalformedJson(_) | ApiError::InvalidHeader { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::KafkaUnavailable(_) | ApiError::OutcomeUnknown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn title(&self) -> String {
+        let code = self.code().replace('_', " ");
+        let mut chars = code.chars();
+        chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
+            ApiError::KafkaUnavailable(cause) => tracing::warn!(%cause, "kafka unavailable"),
+            _ => {}
+        }
+        let status = self.status();
+        let mut body = json!({
+            "type": format!("https://orderlog.dev/problems/{}", self.code()),
+            "title": self.title(),
+            "status": status.as_u16(),
+            "detail": self.to_string(),
+            "code": self.code(),
+        });
+        match &self {
+            ApiError::InvalidField { field, .. } => body["field"] = json!(field),
+            ApiError::Rejected(rejection) => {
+                if let Ok(details) = serde_json::to_value(rejection) {
+                    body["rejection"] = details;
+                }
+            }
+            _ => {}
+        }
+        metrics::counter!("orderlog_http_errors_total", "code" => self.code()).increment(1);
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

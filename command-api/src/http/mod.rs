@@ -1,0 +1,70 @@
+//! The HTTP intake: routes, shared state, and the middleware around them.
+
+mod body;
+pub mod error;
+mod health;
+pub mod openapi;
+mod orders;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::intake::CommandBus;
+use crate::processor::ProcessorStatus;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// `None` when this process runs only the processor role.
+    pub bus: Option<CommandBus>,
+    /// `None` when this process runs only the HTTP role.
+    pub processor: Option<ProcessorStatus>,
+    pub metrics: PrometheusHandle,
+    pub max_body_bytes: usize,
+    pub openapi: Arc<serde_json::Value>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::serve));
+    if state.bus.is_some() {
+        router = router
+            .route("/v1/orders", post(orders::place))
+            .route("/v1/orders/{id}/lines", post(orders::add_line))
+            .route("/v1/orders/{id}/lines/{sku}", delete(orders::remove_line))
+            .route("/v1/orders/{id}/shipping-address", put(orders::change_address))
+            .route("/v1/orders/{id}/payment", post(orders::confirm_payment))
+            .route("/v1/orders/{id}/shipment", post(orders::ship))
+            .route("/v1/orders/{id}/delivery", post(orders::deliver))
+            .route("/v1/orders/{id}/cancellation", post(orders::cancel));
+    }
+    router
+        .fallback(|| async { error::ApiError::NotFound })
+        // The body extractor enforces the limit itself, with a problem+json answer.
+        .layer(axum::extract::DefaultBodyLimit::max(state.max_body_bytes.saturating_add(1)))
+        .layer(axum::middleware::from_fn(track))
+        .with_state(state)
+}
+
+/// Counts requests and their latency per route and status.
+async fn track(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!("orderlog_http_request_seconds", "route" => route.clone(), "method" => method.clone(), "status" => status.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("orderlog_http_requests_total", "route" => route, "method" => method, "status" => status).increment(1);
+    response
+}

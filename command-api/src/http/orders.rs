@@ -1,0 +1,195 @@
+//! The order command endpoints: each turns a request into a command, sends it, and answers
+//! with the committed result.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use schemas::command::{
+    AddLine, CancelOrder, ChangeShippingAddress, Command, ConfirmPayment, DeliverOrder, PlaceOrder, RemoveLine, ShipOrder,
+};
+use schemas::envelope::EventSummary;
+use schemas::values::{OrderId, Sku};
+use schemas::{CommandEnvelope, CommandOutcome};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::body::JsonBody;
+use super::error::ApiError;
+use super::AppState;
+use crate::intake::SendError;
+
+/// Namespace of the UUIDv5 ids derived from Idempotency-Keys.
+const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x6f72_6465_726c_6f67_8000_0000_0000_0001);
+
+/// The answer to an accepted command.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(crate) struct Accepted {
+    pub(crate) order_id: Uuid,
+    /// The order's version after the command.
+    pub version: u64,
+    /// The events the command wrote (empty when it asked for what was already true).
+    pub events: Vec<EventSummary>,
+    /// Opaque token a reader passes to get data at least as fresh as this write.
+    pub consistency_token: String,
+}
+
+pub(super) async fn place(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<PlaceOrder>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    // With a key, a retried PlaceOrder lands on the same order id and is recognised.
+    let order_id = match &key {
+        Some(key) => OrderId::from_uuid(Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, format!("order:{key}").as_bytes())),
+        None => OrderId::generate(),
+    };
+    dispatch(&state, order_id, Command::PlaceOrder(body), &headers, StatusCode::CREATED).await
+}
+
+pub(super) async fn add_line(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<AddLine>,
+) -> Result<Response, ApiError> {
+    dispatch(&state, order_id(&id)?, Command::AddLine(body), &headers, StatusCode::OK).await
+}
+
+pub(super) async fn remove_line(
+    State(state): State<AppState>,
+    Path((id, sku)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let sku = Sku::parse(&sku).map_err(|e| ApiError::InvalidField { field: "sku".to_owned(), reason: e.to_string() })?;
+    dispatch(&state, order_id(&id)?, Command::RemoveLine(RemoveLine { sku }), &headers, StatusCode::OK).await
+}
+
+pub(super) async fn change_address(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<ChangeShippingAddress>,
+) -> Result<Response, ApiError> {
+    dispatch(&state, order_id(&id)?, Command::ChangeShippingAddress(body), &headers, StatusCode::OK).await
+}
+
+pub(super) async fn confirm_payment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<ConfirmPayment>,
+) -> Result<Response, ApiError> {
+    dispatch(&state, order_id(&id)?, Command::ConfirmPayment(body), &headers, StatusCode::OK).await
+}
+
+pub(super) async fn ship(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<ShipOrder>,
+) -> Result<Response, ApiError> {
+    dispatch(&state, order_id(&id)?, Command::ShipOrder(body), &headers, StatusCode::OK).await
+}
+
+pub(super) async fn deliver(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    dispatch(&state, order_id(&id)?, Command::DeliverOrder(DeliverOrder {}), &headers, StatusCode::OK).await
+}
+
+pub(super) async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<CancelOrder>,
+) -> Result<Response, ApiError> {
+    dispatch(&state, order_id(&id)?, Command::CancelOrder(body), &headers, StatusCode::OK).await
+}
+
+/// A path id that is not a UUID names no order.
+fn order_id(id: &str) -> Result<OrderId, ApiError> {
+    OrderId::parse(id).map_err(|_| ApiError::Rejected(schemas::Rejection::OrderNotFound))
+}
+
+/// `Idempotency-Key`: 1 to 255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let invalid = || ApiError::InvalidHeader { header: "Idempotency-Key", reason: "must be 1 to 255 visible ASCII characters" };
+    let key = value.to_str().map_err(|_| invalid())?.trim();
+    if key.is_empty() || key.len() > 255 || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(invalid());
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// `If-Match: "<version>"` (quotes optional, `W/` refused, `*` means any version).
+fn expected_version(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let invalid = || ApiError::InvalidHeader { header: "If-Match", reason: "must be an order version such as \"3\"" };
+    let text = value.to_str().map_err(|_| invalid())?.trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.trim_matches('"').parse::<u64>().map(Some).map_err(|_| invalid())
+}
+
+async fn dispatch(
+    state: &AppState,
+    order_id: OrderId,
+    command: Command,
+    headers: &HeaderMap,
+    success: StatusCode,
+) -> Result<Response, ApiError> {
+    let bus = state.bus.as_ref().ok_or(ApiError::NotFound)?;
+    let expected_version = expected_version(headers)?;
+    let command_id = match idempotency_key(headers)? {
+        Some(key) => Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, format!("command:{order_id}:{key}").as_bytes()),
+        None => Uuid::now_v7(),
+    };
+    let correlation_id = headers
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Uuid::parse_str(v).ok())
+        .unwrap_or(command_id);
+    let envelope = CommandEnvelope {
+        command_id,
+        order_id,
+        expected_version,
+        correlation_id,
+        issued_at: Utc::now(),
+        fingerprint: CommandEnvelope::fingerprint_of(order_id, &command, expected_version),
+        traceparent: headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned),
+        command,
+    };
+    let result = bus.send(&envelope).await.map_err(|error| match error {
+        SendError::Unavailable(error) => ApiError::KafkaUnavailable(error.to_string()),
+        SendError::Timeout(_) => ApiError::OutcomeUnknown,
+    })?;
+    let (version, events) = match result.outcome {
+        CommandOutcome::Accepted { version, events } => (version, events),
+        CommandOutcome::Rejected { rejection } => return Err(ApiError::Rejected(rejection)),
+        CommandOutcome::IdempotencyKeyReused => return Err(ApiError::IdempotencyKeyReused),
+    };
+    let body = Accepted {
+        order_id: order_id.as_uuid(),
+        version,
+        events,
+        consistency_token: format!("{order_id}@{version}"),
+    };
+    let mut response = (success, Json(body)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        headers.insert(header::ETAG, etag);
+    }
+    if success == StatusCode::CREATED {
+        if let Ok(location) = HeaderValue::from_str(&format!("/v1/orders/{order_id}")) {
+            headers.insert(header::LOCATION, location);
+        }
+    }
+    Ok(response)
+}

@@ -1,0 +1,256 @@
+//! One commands partition owned by this processor: its transactional producer, the state of
+//! its orders, and the transaction that turns a batch of commands into events.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use event_store::{wire, KafkaConfig, TopicSet};
+use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use schemas::cloudevents;
+use schemas::values::OrderId;
+use schemas::{CommandEnvelope, CommandResult};
+use serde::{Deserialize, Serialize};
+
+use super::slot::OrderSlot;
+
+const TXN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The snapshot topic's record format; bumping it makes old snapshots fall back to events.
+pub const SNAPSHOT_FORMAT: u32 = 1;
+
+/// One order's record on the snapshots topic (compacted, keyed by order id).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub format: u32,
+    pub slot: OrderSlot,
+}
+
+/// Served by the thread that owns the partition: see [`PartitionWorker::drain`].
+pub(crate) type TxProducer = BaseProducer;
+
+/// The stable transactional id of a partition's writer: a new owner initialising it fences
+/// the previous owner and aborts its open transaction at once.
+pub(crate) fn transactional_id(topics: &TopicSet, partition: i32) -> String {
+    format!("{}.processor-{partition}", topics.commands)
+}
+
+pub(crate) fn new_producer(kafka: &KafkaConfig, topics: &TopicSet, partition: i32) -> Result<TxProducer, KafkaError> {
+    let producer: TxProducer = kafka.transactional_producer(&transactional_id(topics, partition)).create()?;
+    producer.init_transactions(TXN_TIMEOUT)?;
+    Ok(producer)
+}
+
+pub(crate) struct PartitionWorker {
+    pub(crate) partition: i32,
+    pub(crate) producer: TxProducer,
+    pub(crate) orders: HashMap<OrderId, OrderSlot>,
+}
+
+/// How a failed transaction ended.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BatchError {
+    /// Aborted; the state is restored and the same batch can be retried.
+    #[error("transaction aborted: {0}")]
+    Aborted(KafkaError),
+    /// The producer cannot go on (fenced, or a commit whose outcome is unknown); the state
+    /// is restored, and the partition must be re-initialised or given up.
+    #[error("producer unusable: {0}")]
+    Fatal(KafkaError),
+    /// The state cannot take an event the domain decided: a bug. Aborted; not retried.
+    #[error("state corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl BatchError {
+    pub(crate) fn is_fenced(&self) -> bool {
+        let (BatchError::Aborted(e) | BatchError::Fatal(e)) = self else { return false };
+        matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch))
+    }
+}
+
+impl PartitionWorker {
+    /// Decides every command of the batch and writes events, results, snapshots and the
+    /// consumed offset in one Kafka transaction. On failure the state is as before.
+    pub(crate) fn process(
+        &mut self,
+        topics: &TopicSet,
+        batch: &[OwnedMessage],
+        group: &ConsumerGroupMetadata,
+    ) -> Result<usize, BatchError> {
+        let started = Instant::now();
+        let mut backup: HashMap<OrderId, Option<OrderSlot>> = HashMap::new();
+        let result = self.transaction(topics, batch, group, &mut backup);
+        if result.is_err() {
+            for (order_id, slot) in backup {
+                match slot {
+                    Some(slot) => self.orders.insert(order_id, slot),
+                    None => self.orders.remove(&order_id),
+                };
+            }
+        }
+        metrics::histogram!("orderlog_processor_transaction_seconds").record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    fn transaction(
+        &mut self,
+        topics: &TopicSet,
+        batch: &[OwnedMessage],
+        group: &ConsumerGroupMetadata,
+        backup: &mut HashMap<OrderId, Option<OrderSlot>>,
+    ) -> Result<usize, BatchError> {
+        let phase = |name: &'static str, since: Instant| {
+            metrics::histogram!("orderlog_processor_transaction_phase_seconds", "phase" => name)
+                .record(since.elapsed().as_secs_f64());
+        };
+        let started = Instant::now();
+        self.producer.begin_transaction().map_err(|e| self.classify(e))?;
+        let mut written = 0;
+        for message in batch {
+            let Some(command) = parse(message) else {
+                self.send(&topics.dead_letter, message.key(), message.payload().unwrap_or_default(), None)?;
+                metrics::counter!("orderlog_processor_malformed_commands_total").increment(1);
+                continue;
+            };
+            backup.entry(command.order_id).or_insert_with(|| self.orders.get(&command.order_id).cloned());
+            let slot = self.orders.entry(command.order_id).or_default();
+            let handled = match slot.handle(&command, Utc::now()) {
+                Ok(handled) => handled,
+                Err(error) => {
+                    // The stored state cannot take its own decision: a bug, never the caller's fault.
+                    tracing::error!(order_id = %command.order_id, %error, "decided event does not evolve");
+                    return Err(match self.producer.abort_transaction(TXN_TIMEOUT) {
+                        Ok(()) => BatchError::Corrupt(error.to_string()),
+                        Err(abort_error) => BatchError::Fatal(abort_error),
+                    });
+                }
+            };
+            if slot.state.order().is_none() {
+                // Commands on orders that do not exist leave nothing behind (no memory to grow).
+                self.orders.remove(&command.order_id);
+            }
+            for event in &handled.events {
+                let record = cloudevents::encode(event);
+                let headers = wire::headers(&record);
+                self.send(&topics.events, Some(record.key.as_bytes()), &record.value, Some(headers))?;
+                written += 1;
+            }
+            let result = CommandResult {
+                command_id: command.command_id,
+                order_id: command.order_id,
+                fingerprint: command.fingerprint.clone(),
+                processed_at: Utc::now(),
+                outcome: handled.outcome,
+            };
+            let value = serde_json::to_vec(&result).unwrap_or_default();
+            self.send(&topics.results, Some(command.order_id.to_string().as_bytes()), &value, None)?;
+            metrics::counter!("orderlog_processor_commands_total", "outcome" => outcome_label(&result)).increment(1);
+        }
+        for order_id in backup.keys() {
+            if let Some(slot) = self.orders.get(order_id) {
+                let snapshot = Snapshot { format: SNAPSHOT_FORMAT, slot: slot.clone() };
+                let value = serde_json::to_vec(&snapshot).unwrap_or_default();
+                self.send(&topics.snapshots, Some(order_id.to_string().as_bytes()), &value, None)?;
+            }
+        }
+        phase("decide_and_send", started);
+        let mut offsets = TopicPartitionList::new();
+        let next = batch.iter().map(|m| m.offset()).max().unwrap_or_default() + 1;
+        offsets
+            .add_partition_offset(&topics.commands, self.partition, Offset::Offset(next))
+            .map_err(|e| self.abort(e))?;
+        let since = Instant::now();
+        self.producer.send_offsets_to_transaction(&offsets, group, TXN_TIMEOUT).map_err(|e| self.abort(e))?;
+        phase("send_offsets", since);
+        let since = Instant::now();
+        self.drain()?;
+        phase("deliver", since);
+        let since = Instant::now();
+        self.producer.commit_transaction(TXN_TIMEOUT).map_err(|e| self.abort(e))?;
+        phase("commit", since);
+        metrics::counter!("orderlog_processor_events_total").increment(written as u64);
+        Ok(written)
+    }
+
+    fn send(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: &[u8],
+        headers: Option<rdkafka::message::OwnedHeaders>,
+    ) -> Result<(), BatchError> {
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(value).partition(self.partition);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(headers) = headers {
+            record = record.headers(headers);
+        }
+        let mut record = record;
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                // The local queue is full: let the producer drain it, then try again.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    self.producer.poll(Duration::from_millis(10));
+                    record = back;
+                }
+                Err((error, _)) => return Err(self.abort(error)),
+            }
+        }
+    }
+
+    /// Serves delivery reports until every record of the transaction is acknowledged.
+    ///
+    /// rust-rdkafka's `commit_transaction` flushes by polling in 100 ms steps, which made
+    /// every commit last at least 100 ms; polling in short steps here first lets the
+    /// commit find nothing in flight.
+    fn drain(&self) -> Result<(), BatchError> {
+        let deadline = Instant::now() + TXN_TIMEOUT;
+        while self.producer.in_flight_count() > 0 {
+            if Instant::now() > deadline {
+                return Err(self.abort(KafkaError::Flush(RDKafkaErrorCode::MessageTimedOut)));
+            }
+            self.producer.poll(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
+    /// Aborts the open transaction when the error allows it.
+    fn abort(&self, error: KafkaError) -> BatchError {
+        let classified = self.classify(error);
+        if let BatchError::Aborted(_) = &classified {
+            if let Err(abort_error) = self.producer.abort_transaction(TXN_TIMEOUT) {
+                return BatchError::Fatal(abort_error);
+            }
+        }
+        classified
+    }
+
+    fn classify(&self, error: KafkaError) -> BatchError {
+        match &error {
+            KafkaError::Transaction(e) if e.is_fatal() || e.is_retriable() && !e.txn_requires_abort() => {
+                BatchError::Fatal(error)
+            }
+            KafkaError::Transaction(_) | KafkaError::MessageProduction(_) => BatchError::Aborted(error),
+            _ => BatchError::Aborted(error),
+        }
+    }
+}
+
+fn parse(message: &OwnedMessage) -> Option<CommandEnvelope> {
+    serde_json::from_slice(message.payload()?).ok()
+}
+
+fn outcome_label(result: &CommandResult) -> &'static str {
+    match &result.outcome {
+        schemas::CommandOutcome::Accepted { .. } => "accepted",
+        schemas::CommandOutcome::Rejected { .. } => "rejected",
+        schemas::CommandOutcome::IdempotencyKeyReused => "idempotency_key_reused",
+    }
+}

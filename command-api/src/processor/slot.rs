@@ -1,0 +1,160 @@
+//! One order as a processor holds it: its state and the answers it gave to recent commands,
+//! and how one command changes it. Pure: no Kafka here.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+use schemas::envelope::EventSummary;
+use schemas::order::{check_expected_version, decide, evolve, EvolveError};
+use schemas::{CommandEnvelope, CommandOutcome, EventEnvelope, OrderState};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// How many recent command answers each order remembers for idempotent retries.
+pub const RECENT_COMMANDS: usize = 64;
+
+/// An answer already given, so a retry gets it again and writes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recent {
+    pub command_id: Uuid,
+    /// `None` when rebuilt from events alone, where the request body is not known.
+    pub fingerprint: Option<String>,
+    pub outcome: CommandOutcome,
+}
+
+/// The state of one order and its idempotency memory. This is what a snapshot stores.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderSlot {
+    pub state: OrderState,
+    pub recent: VecDeque<Recent>,
+}
+
+/// What handling a command produced: the answer, and the events to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handled {
+    pub outcome: CommandOutcome,
+    pub events: Vec<EventEnvelope>,
+}
+
+impl OrderSlot {
+    /// Handles one command: a repeat gets its first answer; otherwise the domain decides,
+    /// and accepted events are folded into the state and returned with their envelopes.
+    pub fn handle(&mut self, command: &CommandEnvelope, now: DateTime<Utc>) -> Result<Handled, EvolveError> {
+        if let Some(previous) = self.recent.iter().find(|r| r.command_id == command.command_id) {
+            let outcome = match &previous.fingerprint {
+                Some(fingerprint) if *fingerprint != command.fingerprint => CommandOutcome::IdempotencyKeyReused,
+                _ => previous.outcome.clone(),
+            };
+            return Ok(Handled { outcome, events: vec![] });
+        }
+        let decided = check_expected_version(&self.state, command.expected_version)
+            .and_then(|()| decide(&self.state, &command.command));
+        let handled = match decided {
+            Err(rejection) => Handled { outcome: CommandOutcome::Rejected { rejection }, events: vec![] },
+            Ok(events) => {
+                let mut state = self.state.clone();
+                let mut envelopes = Vec::with_capacity(events.len());
+                for event in events {
+                    state = evolve(state, &event)?;
+                    envelopes.push(EventEnvelope {
+                        event_id: Uuid::now_v7(),
+                        order_id: command.order_id,
+                        order_version: state.version(),
+                        occurred_at: now,
+                        correlation_id: command.correlation_id,
+                        causation_id: command.command_id,
+                        traceparent: command.traceparent.clone(),
+                        event,
+                    });
+                }
+                self.state = state;
+                let events = envelopes
+                    .iter()
+                    .map(|e| EventSummary { id: e.event_id, type_name: e.event.type_name().to_owned(), version: e.order_version })
+                    .collect();
+                Handled { outcome: CommandOutcome::Accepted { version: self.state.version(), events }, events: envelopes }
+            }
+        };
+        self.remember(Recent {
+            command_id: command.command_id,
+            fingerprint: Some(command.fingerprint.clone()),
+            outcome: handled.outcome.clone(),
+        });
+        Ok(handled)
+    }
+
+    /// Folds an event read back from the log (when rebuilding without a snapshot).
+    pub fn replay(&mut self, envelope: &EventEnvelope) -> Result<(), EvolveError> {
+        self.state = evolve(std::mem::take(&mut self.state), &envelope.event)?;
+        match self.recent.back_mut() {
+            Some(last) if last.command_id == envelope.causation_id => {
+                if let CommandOutcome::Accepted { version, events } = &mut last.outcome {
+                    *version = envelope.order_version;
+                    events.push(summary(envelope));
+                }
+            }
+            _ => self.remember(Recent {
+                command_id: envelope.causation_id,
+                fingerprint: None,
+                outcome: CommandOutcome::Accepted { version: envelope.order_version, events: vec![summary(envelope)] },
+            }),
+        }
+        Ok(())
+    }
+
+    fn remember(&mut self, recent: Recent) {
+        if self.recent.len() == RECENT_COMMANDS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(recent);
+    }
+}
+
+fn summary(envelope: &EventEnvelope) -> EventSummary {
+    EventSummary { id: envelope.event_id, type_name: envelope.event.type_name().to_owned(), version: envelope.order_version }
+}
+
+#[cfg(test)]
+mod tests {
+    use schemas::command::{CancelOrder, CancelReason, Command};
+    use schemas::values::OrderId;
+    use schemas::Rejection;
+
+    use super::*;
+
+    fn cancel(command_id: Uuid, reason: &str) -> CommandEnvelope {
+        let order_id = OrderId::from_uuid(Uuid::nil());
+        let command = Command::CancelOrder(CancelOrder { reason: CancelReason::parse(reason).expect("reason") });
+        CommandEnvelope {
+            command_id,
+            order_id,
+            expected_version: None,
+            correlation_id: command_id,
+            issued_at: Utc::now(),
+            fingerprint: CommandEnvelope::fingerprint_of(order_id, &command, None),
+            traceparent: None,
+            command,
+        }
+    }
+
+    #[test]
+    fn a_repeated_command_gets_its_first_answer_and_a_reused_key_is_refused() {
+        let mut slot = OrderSlot::default();
+        let id = Uuid::now_v7();
+        let first = slot.handle(&cancel(id, "no"), Utc::now()).expect("handled");
+        assert_eq!(first.outcome, CommandOutcome::Rejected { rejection: Rejection::OrderNotFound });
+        let again = slot.handle(&cancel(id, "no"), Utc::now()).expect("handled");
+        assert_eq!(again.outcome, first.outcome);
+        let reused = slot.handle(&cancel(id, "other reason"), Utc::now()).expect("handled");
+        assert_eq!(reused.outcome, CommandOutcome::IdempotencyKeyReused);
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let mut slot = OrderSlot::default();
+        for _ in 0..(RECENT_COMMANDS + 10) {
+            slot.handle(&cancel(Uuid::now_v7(), "no"), Utc::now()).expect("handled");
+        }
+        assert_eq!(slot.recent.len(), RECENT_COMMANDS);
+    }
+}

@@ -1,0 +1,114 @@
+//! Failover: two processor processes share the partitions; one is killed (SIGKILL) while
+//! commands flow. Every acknowledged command's events are in the log exactly once, and
+//! every order's versions run 1, 2, 3... with no gap or duplicate.
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use command_api::config::Role;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::*;
+
+fn spawn_processor(prefix: &str, name: &str) -> Child {
+    let log = std::fs::File::create(std::env::temp_dir().join(format!("{}{name}.log", prefix))).expect("log file");
+    Command::new(env!("CARGO_BIN_EXE_command-api"))
+        .args(["--role", "processor", "--listen", "127.0.0.1:0", "--topic-partitions", &PARTITIONS.to_string()])
+        .args(["--topic-prefix", prefix, "--kafka-bootstrap", &bootstrap(), "--processor-batch-max", "50"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("processor starts")
+}
+
+/// Sends a command until it gets a definite answer, retrying 503s with the same key.
+async fn until_definite(app: &TestApp, method: Method, path: &str, body: Option<serde_json::Value>, key: &str) -> Reply {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let reply = app.send_with(method.clone(), path, body.clone(), &[("Idempotency-Key", key)]).await;
+        if reply.status != 503 || Instant::now() > deadline {
+            return reply;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_a_processor_mid_load_loses_and_duplicates_nothing() {
+    let prefix = unique_prefix();
+    let mut config = test_config(&prefix, Role::Http);
+    config.result_timeout_ms = 3_000;
+    let app = Arc::new(TestApp::spawn_with(config).await);
+    let mut first = spawn_processor(&prefix, "a");
+    let mut second = spawn_processor(&prefix, "b");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|client| {
+            let (app, stop) = (app.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut acknowledged: Vec<serde_json::Value> = Vec::new();
+                let mut n = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    n += 1;
+                    let key = format!("c{client}-o{n}");
+                    let placed = until_definite(&app, Method::POST, "/v1/orders", Some(place_body()), &key).await;
+                    assert_eq!(placed.status, 201, "{}", placed.body);
+                    let id = placed.body["order_id"].as_str().expect("id").to_owned();
+                    acknowledged.push(placed.body);
+                    for line in 0..3 {
+                        let body = json!({"sku": format!("L-{line}"), "quantity": 1, "unit_price": money(5)});
+                        let reply = until_definite(&app, Method::POST, &format!("/v1/orders/{id}/lines"), Some(body), &format!("{key}-l{line}")).await;
+                        assert_eq!(reply.status, 200, "{}", reply.body);
+                        acknowledged.push(reply.body);
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+
+    // Let commands flow through both processors, then kill one without warning.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    first.kill().expect("SIGKILL");
+    let killed_at = Instant::now();
+    first.wait().expect("reaped");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    stop.store(true, Ordering::SeqCst);
+
+    let mut acknowledged = Vec::new();
+    for client in clients {
+        acknowledged.extend(client.await.expect("client"));
+    }
+    let _ = second.kill();
+    let _ = second.wait();
+    assert!(acknowledged.len() > 40, "load ran: {} acknowledged", acknowledged.len());
+    eprintln!("{} commands acknowledged; killed {:?} ago", acknowledged.len(), killed_at.elapsed());
+
+    let expected_events: HashSet<String> = acknowledged
+        .iter()
+        .flat_map(|ack| ack["events"].as_array().cloned().unwrap_or_default())
+        .map(|e| e["id"].as_str().expect("event id").to_owned())
+        .collect();
+    let log = read_events(&app.events_topic(), expected_events.len());
+
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for event in &log {
+        *seen.entry(event.header("ce_id")).or_default() += 1;
+    }
+    let missing: Vec<_> = expected_events.iter().filter(|id| !seen.contains_key(id.as_str())).collect();
+    assert!(missing.is_empty(), "acknowledged events missing from the log: {missing:?}");
+    let duplicated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(duplicated.is_empty(), "events written twice: {duplicated:?}");
+
+    let mut versions: HashMap<&str, Vec<u64>> = HashMap::new();
+    for event in &log {
+        versions.entry(event.key.as_str()).or_default().push(event.version());
+    }
+    for (order, versions) in versions {
+        assert_eq!(versions, (1..=versions.len() as u64).collect::<Vec<_>>(), "order {order}");
+    }
+}

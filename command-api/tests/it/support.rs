@@ -1,0 +1,235 @@
+//! A command-api on a random port with topics of its own, and helpers to talk to it and
+//! to read its events as a plain Kafka consumer would.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use command_api::app::Application;
+use command_api::config::{Config, Role};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+pub(crate) const PARTITIONS: i32 = 3;
+
+pub(crate) fn bootstrap() -> String {
+    std::env::var("ORDERLOG_KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
+}
+
+pub(crate) fn test_config(prefix: &str, role: Role) -> Config {
+    let mut config = Config::defaults();
+    config.role = role;
+    config.listen = "127.0.0.1:0".parse().expect("addr");
+    config.kafka_bootstrap = bootstrap();
+    config.topic_prefix = prefix.to_owned();
+    config.topic_partitions = PARTITIONS;
+    config.result_timeout_ms = 20_000;
+    config
+}
+
+pub(crate) fn unique_prefix() -> String {
+    format!("test-{}.", uuid::Uuid::new_v4().simple())
+}
+
+/// A running command-api; stops gracefully when dropped.
+pub(crate) struct TestApp {
+    pub(crate) base: String,
+    pub(crate) prefix: String,
+    pub(crate) client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub(crate) async fn spawn() -> Self {
+        Self::spawn_with(test_config(&unique_prefix(), Role::All)).await
+    }
+
+    pub(crate) async fn spawn_with(config: Config) -> Self {
+        command_api::telemetry::init_logs(command_api::config::LogFormat::Pretty);
+        let prefix = config.topic_prefix.clone();
+        let runs_processor = config.runs_processor();
+        let app = Application::build(config).await.expect("application builds");
+        let base = format!("http://{}", app.local_addr().expect("addr"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        let test_app = Self { base, prefix, client: reqwest::Client::new(), stop: Some(stop), task: Some(task) };
+        if runs_processor {
+            test_app.wait_ready().await;
+        }
+        test_app
+    }
+
+    pub(crate) async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = self.client.get(format!("{}/readyz", self.base)).send().await.map(|r| r.status().is_success());
+            if ready.unwrap_or(false) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "command-api not ready within 60 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("join").expect("clean shutdown");
+        }
+    }
+
+    pub(crate) async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
+        self.send_with(method, path, body, &[]).await
+    }
+
+    pub(crate) async fn send_with(&self, method: reqwest::Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Reply::from(request.send().await.expect("request sent")).await
+    }
+
+    pub(crate) async fn place(&self, body: Value) -> Reply {
+        self.send(reqwest::Method::POST, "/v1/orders", Some(body)).await
+    }
+
+    /// Places the default order and returns its id.
+    pub(crate) async fn place_default(&self) -> String {
+        let reply = self.place(place_body()).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.body["order_id"].as_str().expect("order id").to_owned()
+    }
+
+    pub(crate) fn events_topic(&self) -> String {
+        format!("{}order-events", self.prefix)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: Value,
+}
+
+impl Reply {
+    async fn from(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Self { status, headers, body }
+    }
+
+    pub(crate) fn content_type(&self) -> &str {
+        self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+}
+
+pub(crate) fn money(minor: i64) -> Value {
+    json!({ "amount_minor": minor, "currency": "EUR" })
+}
+
+pub(crate) fn address(city: &str) -> Value {
+    json!({ "name": "Ada Lovelace", "line1": "1 Analytical Way", "city": city, "postal_code": "10115", "country": "DE" })
+}
+
+/// Two lines: 2 x 500 + 1 x 250 = 1250 cents.
+pub(crate) fn place_body() -> Value {
+    json!({
+        "customer_id": "cust-42",
+        "currency": "EUR",
+        "lines": [
+            { "sku": "A-1", "quantity": 2, "unit_price": money(500) },
+            { "sku": "B-2", "quantity": 1, "unit_price": money(250) }
+        ],
+        "shipping_address": address("Berlin")
+    })
+}
+
+/// An event as a plain Kafka consumer sees it: headers and JSON value, nothing else.
+#[derive(Debug, Clone)]
+pub(crate) struct PlainEvent {
+    pub(crate) key: String,
+    pub(crate) headers: HashMap<String, String>,
+    pub(crate) value: Value,
+}
+
+impl PlainEvent {
+    pub(crate) fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    pub(crate) fn version(&self) -> u64 {
+        self.header("ce_orderversion").parse().expect("ce_orderversion")
+    }
+}
+
+/// Every committed event of the topic, read with nothing but rdkafka and the CloudEvents
+/// binding (no orderlog code), until `expected` are seen or the deadline passes.
+pub(crate) fn read_events(topic: &str, expected: usize) -> Vec<PlainEvent> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", "plain-reader")
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        assignment.add_partition_offset(topic, partition, Offset::Beginning).expect("offset");
+    }
+    consumer.assign(&assignment).expect("assign");
+    let mut events = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut quiet_since = Instant::now();
+    while Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                quiet_since = Instant::now();
+                let headers = message
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                events.push(PlainEvent {
+                    key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
+                    headers,
+                    value: serde_json::from_slice(message.payload().unwrap_or_default()).expect("value is JSON"),
+                });
+            }
+            Some(Err(error)) => panic!("consume: {error}"),
+            // Past the expected count, wait a little longer to catch any extra (duplicate) event.
+            None if events.len() >= expected && quiet_since.elapsed() > Duration::from_millis(1500) => break,
+            None => {}
+        }
+    }
+    events
+}
+
+/// The events of one order, in log order.
+pub(crate) fn events_of(events: &[PlainEvent], order_id: &str) -> Vec<PlainEvent> {
+    events.iter().filter(|e| e.key == order_id).cloned().collect()
+}

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Stops what up.sh started: the services, Kafka, and PostgreSQL if up.sh had to start it.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+"$COMPOSE_LOCAL/services.sh" down
+"$COMPOSE_LOCAL/kafka.sh" down
+"$COMPOSE_LOCAL/postgres.sh" down

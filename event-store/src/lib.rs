@@ -1,0 +1,20 @@
+//! Apache Kafka as the event store of record for orderlog.
+//!
+//! Commands, events, command results and order snapshots live in Kafka topics that share
+//! one partition count, so the command on partition `p` writes its events to partition `p`
+//! and a single transactional writer per partition keeps each order consistent.
+//!
+//! Layout:
+//! - [`config`]: connection settings and the rdkafka client configurations built from them.
+//! - [`topics`]: the topic set, its names, and creating/checking it at start-up.
+//! - [`wire`]: CloudEvents records to and from rdkafka headers and messages.
+//! - [`reader`]: reading a partition from an offset or a time up to its end.
+
+pub mod config;
+pub mod reader;
+pub mod topics;
+pub mod wire;
+
+pub use config::KafkaConfig;
+pub use reader::{read_to_end, ReadError, Start};
+pub use topics::{TopicError, TopicSet, TopicSpec};

@@ -1,0 +1,4 @@
+//! Integration tests against the real Kafka broker started by `make infra`.
+
+mod support;
+mod transactions;

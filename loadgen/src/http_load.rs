@@ -1,0 +1,148 @@
+//! HTTP command load: a realistic mix of PlaceOrder and AddLine against a running command-api.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::stats::summarize;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Throughput {
+    /// Base URL of command-api.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 256)]
+    clients: usize,
+    /// How long to run, in seconds.
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Latency {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Commands per second.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+}
+
+fn place() -> Value {
+    json!({
+        "customer_id": format!("cust-{}", fastrand() % 10_000),
+        "currency": "EUR",
+        "lines": [{ "sku": "A-1", "quantity": 1, "unit_price": { "amount_minor": 1999, "currency": "EUR" } }],
+        "shipping_address": { "name": "Load Test", "line1": "1 Bench St", "city": "Berlin", "postal_code": "10115", "country": "DE" }
+    })
+}
+
+fn add_line(n: u64) -> Value {
+    json!({ "sku": format!("S-{n}"), "quantity": 1, "unit_price": { "amount_minor": 500, "currency": "EUR" } })
+}
+
+fn fastrand() -> u64 {
+    u64::from(uuid::Uuid::new_v4().as_fields().0)
+}
+
+/// One command of the mix: every fifth places an order, the others add a line to it.
+async fn one(client: &reqwest::Client, url: &str, order: &mut Option<String>, n: u64) -> anyhow::Result<()> {
+    let response = match order.as_deref() {
+        Some(id) if n % 5 != 0 => client.post(format!("{url}/v1/orders/{id}/lines")).json(&add_line(n)).send().await?,
+        _ => client.post(format!("{url}/v1/orders")).json(&place()).send().await?,
+    };
+    let status = response.status();
+    let body: Value = response.json().await?;
+    anyhow::ensure!(status.is_success(), "{status}: {body}");
+    if let Some(id) = body["order_id"].as_str() {
+        *order = Some(id.to_owned());
+    }
+    Ok(())
+}
+
+pub(crate) async fn throughput(args: Throughput) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build()?;
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.seconds);
+    let tasks: Vec<_> = (0..args.clients)
+        .map(|_| {
+            let (client, url, done, failed) = (client.clone(), args.url.clone(), done.clone(), failed.clone());
+            tokio::spawn(async move {
+                let mut order = None;
+                let mut samples = Vec::new();
+                let mut n = 0;
+                while Instant::now() < deadline {
+                    let sent = Instant::now();
+                    match one(&client, &url, &mut order, n).await {
+                        Ok(()) => {
+                            done.fetch_add(1, Ordering::Relaxed);
+                            samples.push(sent.elapsed());
+                        }
+                        Err(error) => {
+                            if failed.fetch_add(1, Ordering::Relaxed) < 5 {
+                                eprintln!("command failed: {error}");
+                            }
+                        }
+                    }
+                    n += 1;
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    for task in tasks {
+        samples.extend(task.await?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let done = done.load(Ordering::Relaxed);
+    println!(
+        "throughput: {done} commands in {elapsed:.1} s = {:.0} commands/s with {} clients ({} failed); latency {}",
+        done as f64 / elapsed,
+        args.clients,
+        failed.load(Ordering::Relaxed),
+        summarize(samples)
+    );
+    Ok(())
+}
+
+pub(crate) async fn latency(args: Latency) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
+    let total = args.rate * args.seconds;
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(total as usize);
+    // Open-loop: commands leave on schedule whether or not earlier ones have answered.
+    for n in 0..total {
+        let due = started + interval.mul_f64(n as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let (client, url) = (client.clone(), args.url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut order = None;
+            let sent = Instant::now();
+            let result = one(&client, &url, &mut order, 0).await;
+            result.map(|()| sent.elapsed())
+        }));
+    }
+    let mut samples = Vec::new();
+    let mut failed = 0;
+    for task in tasks {
+        match task.await? {
+            Ok(sample) => samples.push(sample),
+            Err(_) => failed += 1,
+        }
+    }
+    println!(
+        "latency at {} commands/s for {} s ({failed} failed): {}",
+        args.rate,
+        args.seconds,
+        summarize(samples)
+    );
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! loadgen: measures orderlog with the stack running. Figures go to docs/performance.md.
+//!
+//! - `throughput`: as many commands as N concurrent clients can push, for a duration.
+//! - `latency`: a fixed rate of commands, with latency percentiles.
+//! - `rebuild`: fills a partition with events, then times folding it (events/s) and
+//!   reading its snapshots.
+//! - `project`: fills the log, then times one projection catching up, and a plain COPY
+//!   of the rows it produced (the ceiling).
+
+mod http_load;
+mod project;
+mod rebuild;
+mod stats;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", about = "Benchmarks for orderlog")]
+struct Cli {
+    #[command(subcommand)]
+    command: Mode,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// Sustained commands/s through HTTP: concurrent clients, each placing orders and adding lines.
+    Throughput(http_load::Throughput),
+    /// Latency at a fixed command rate.
+    Latency(http_load::Latency),
+    /// Partition rebuild speed: events/s folding the events, and the snapshot read.
+    Rebuild(rebuild::Rebuild),
+    /// Projection speed: events/s one projection applies, beside a plain COPY of its rows.
+    Project(project::Project),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Mode::Throughput(args) => http_load::throughput(args).await,
+        Mode::Latency(args) => http_load::latency(args).await,
+        Mode::Rebuild(args) => rebuild::run(args).await,
+        Mode::Project(args) => project::run(args).await,
+    }
+}

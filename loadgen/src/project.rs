@@ -1,0 +1,99 @@
+//! Projection speed: a projection catching up on a log of N events, against a fresh
+//! database, and the ceiling beside it: COPY of the same rows into empty tables.
+
+use std::time::{Duration, Instant};
+
+use event_store::{KafkaConfig, TopicSet, TopicSpec};
+use projectors::projections::Projection;
+use projectors::worker::{PoisonPolicy, Worker, WorkerSettings};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use uuid::Uuid;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Project {
+    #[arg(long, env = "ORDERLOG_KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    kafka_bootstrap: String,
+    /// An existing database on the server to benchmark; a fresh one is created beside it.
+    #[arg(long, env = "ORDERLOG_DATABASE_URL", default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog")]
+    database_url: String,
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Which projection to time.
+    #[arg(long, value_enum, default_value = "orders")]
+    projection: Projection,
+    #[arg(long, default_value_t = 5000)]
+    batch_max: usize,
+}
+
+pub(crate) async fn run(args: Project) -> anyhow::Result<()> {
+    let prefix = format!("bench-{}.", Uuid::new_v4().simple());
+    let kafka = KafkaConfig::new(&args.kafka_bootstrap, &prefix);
+    let topics = TopicSet::new(&prefix);
+    topics.ensure(&kafka, TopicSpec { partitions: 1, replication: 1 }).await?;
+    let (kafka2, topics2, events) = (kafka.clone(), topics.clone(), args.events);
+    tokio::task::spawn_blocking(move || crate::rebuild::fill(&kafka2, &topics2, events)).await??;
+
+    let name = format!("bench_{}", Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&args.database_url).await?;
+    admin.execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#))).await?;
+    let url = format!("{}/{name}", args.database_url.rsplit_once('/').map_or("", |(base, _)| base));
+    let pool = projectors::db::connect(&url, 8).await?;
+    projectors::db::migrate(&pool).await?;
+
+    let settings = WorkerSettings {
+        events_topic: topics.events.clone(),
+        dead_letter_topic: topics.dead_letter.clone(),
+        group_prefix: prefix.clone(),
+        batch_max: args.batch_max,
+        linger: Duration::from_millis(20),
+        on_poison: PoisonPolicy::Halt,
+    };
+    let started = Instant::now();
+    let worker = Worker::spawn(args.projection, kafka, pool.clone(), tokio::runtime::Handle::current(), settings)?;
+    loop {
+        let done: Option<i64> = sqlx::query_scalar("SELECT sum(next_offset)::int8 FROM projection_offsets").fetch_one(&pool).await?;
+        if done.unwrap_or(0) >= args.events as i64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    tokio::task::spawn_blocking(move || worker.stop()).await??;
+    println!(
+        "projection {}: {} events in {elapsed:.2} s = {:.0} events/s (batch max {})",
+        args.projection.name(),
+        args.events,
+        args.events as f64 / elapsed,
+        args.batch_max
+    );
+    if args.projection == Projection::Orders {
+        copy_ceiling(&url, args.events).await?;
+    }
+    Ok(())
+}
+
+/// COPY the rows the orders projection produced into empty tables of the same shape.
+async fn copy_ceiling(url: &str, events: u64) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect(url).await?;
+    let mut total = Duration::ZERO;
+    for table in ["orders", "order_lines"] {
+        let mut data = Vec::new();
+        let mut out = conn.copy_out_raw(&format!("COPY {table} TO STDOUT")).await?;
+        while let Some(chunk) = futures::StreamExt::next(&mut out).await {
+            data.extend_from_slice(&chunk?);
+        }
+        drop(out);
+        conn.execute(AssertSqlSafe(format!("CREATE TABLE {table}_copy (LIKE {table} INCLUDING ALL)"))).await?;
+        let started = Instant::now();
+        let mut sink = conn.copy_in_raw(&format!("COPY {table}_copy FROM STDIN")).await?;
+        sink.send(data).await?;
+        sink.finish().await?;
+        total += started.elapsed();
+    }
+    println!(
+        "COPY ceiling: the same orders and order_lines rows in {:.2} s = {:.0} events/s equivalent",
+        total.as_secs_f64(),
+        events as f64 / total.as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! Partition rebuild: how fast a processor taking over a partition gets its state back,
+//! from the events (a fold of the whole history) and from the snapshot changelog.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use command_api::processor::rebuild::{from_events, rebuild};
+use command_api::processor::slot::OrderSlot;
+use command_api::processor::{Snapshot, SNAPSHOT_FORMAT};
+use event_store::{wire, KafkaConfig, TopicSet, TopicSpec};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use schemas::command::{AddLine, Command, ConfirmPayment, NewLine, PlaceOrder};
+use schemas::values::{Address, Currency, CustomerId, Money, OrderId, PaymentReference, Quantity, Sku};
+use schemas::{cloudevents, CommandEnvelope};
+use uuid::Uuid;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Rebuild {
+    #[arg(long, env = "ORDERLOG_KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    kafka_bootstrap: String,
+    /// Events to write into the partition (each order: placed, three lines added, paid).
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+}
+
+fn commands(order_id: OrderId) -> anyhow::Result<Vec<Command>> {
+    let eur = Currency::parse("EUR")?;
+    let line = |sku: &str| -> anyhow::Result<NewLine> {
+        Ok(NewLine { sku: Sku::parse(sku)?, quantity: Quantity::new(2)?, unit_price: Money::new(995, eur)? })
+    };
+    let _ = order_id;
+    Ok(vec![
+        Command::PlaceOrder(PlaceOrder {
+            customer_id: CustomerId::parse("bench-customer")?,
+            currency: eur,
+            lines: vec![line("P-0")?],
+            shipping_address: Address::new("Bench", "1 Road", None, "Berlin", "10115", "DE")?,
+        }),
+        Command::AddLine(AddLine { line: line("P-1")? }),
+        Command::AddLine(AddLine { line: line("P-2")? }),
+        Command::AddLine(AddLine { line: line("P-3")? }),
+        Command::ConfirmPayment(ConfirmPayment {
+            payment_reference: PaymentReference::parse("bench-pay")?,
+            amount: Money::new(4 * 2 * 995, eur)?,
+        }),
+    ])
+}
+
+pub(crate) async fn run(args: Rebuild) -> anyhow::Result<()> {
+    let prefix = format!("bench-{}.", Uuid::new_v4().simple());
+    let kafka = KafkaConfig::new(&args.kafka_bootstrap, &prefix);
+    let topics = TopicSet::new(&prefix);
+    topics.ensure(&kafka, TopicSpec { partitions: 1, replication: 1 }).await?;
+    let (kafka2, topics2) = (kafka.clone(), topics.clone());
+    tokio::task::spawn_blocking(move || fill(&kafka2, &topics2, args.events)).await??;
+
+    let (kafka2, topics2) = (kafka.clone(), topics.clone());
+    let started = Instant::now();
+    let orders = tokio::task::spawn_blocking(move || from_events(&kafka2, &topics2, 0)).await??;
+    let elapsed = started.elapsed();
+    println!(
+        "rebuild from events: {} events of {} orders in {:.2} s = {:.0} events/s",
+        args.events,
+        orders.len(),
+        elapsed.as_secs_f64(),
+        args.events as f64 / elapsed.as_secs_f64()
+    );
+    let started = Instant::now();
+    let (orders, source) = tokio::task::spawn_blocking(move || rebuild(&kafka, &topics, 0)).await??;
+    println!(
+        "rebuild from snapshots ({source:?}): {} orders in {:.2} s",
+        orders.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Writes `events` events (and each order's final snapshot) into partition 0.
+pub(crate) fn fill(kafka: &KafkaConfig, topics: &TopicSet, events: u64) -> anyhow::Result<()> {
+    let producer: ThreadedProducer<DefaultProducerContext> = kafka
+        .client()
+        .set("linger.ms", "20")
+        .set("batch.size", "1000000")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?;
+    let started = Instant::now();
+    let mut written = 0;
+    while written < events {
+        let order_id = OrderId::generate();
+        let mut slot = OrderSlot::default();
+        for command in commands(order_id)? {
+            let envelope = CommandEnvelope {
+                command_id: Uuid::now_v7(),
+                order_id,
+                expected_version: None,
+                correlation_id: Uuid::now_v7(),
+                issued_at: Utc::now(),
+                fingerprint: String::new(),
+                traceparent: None,
+                command,
+            };
+            for event in slot.handle(&envelope, Utc::now())?.events {
+                let record = cloudevents::encode(&event);
+                let headers = wire::headers(&record);
+                send(&producer, BaseRecord::to(&topics.events).partition(0).key(record.key.as_bytes()).payload(record.value.as_slice()).headers(headers));
+                written += 1;
+            }
+        }
+        let snapshot = serde_json::to_vec(&Snapshot { format: SNAPSHOT_FORMAT, slot })?;
+        let key = order_id.to_string();
+        send(&producer, BaseRecord::to(&topics.snapshots).partition(0).key(key.as_bytes()).payload(snapshot.as_slice()));
+    }
+    producer.flush(Duration::from_secs(60))?;
+    println!("wrote {written} events in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn send<'a>(producer: &ThreadedProducer<DefaultProducerContext>, mut record: BaseRecord<'a, [u8], [u8]>) {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((_, back)) => {
+                producer.poll(Duration::from_millis(5));
+                record = back;
+            }
+        }
+    }
+}

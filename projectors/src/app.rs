@@ -1,0 +1,113 @@
+//! Building the projectors from their configuration and running them until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use event_store::{KafkaConfig, TopicSet};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::db;
+use crate::worker::{Worker, WorkerSettings, WorkerStatus};
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    workers: Vec<Worker>,
+}
+
+#[derive(Clone)]
+struct Health {
+    pool: PgPool,
+    workers: Arc<Vec<(&'static str, Arc<WorkerStatus>)>>,
+    metrics: PrometheusHandle,
+}
+
+impl Application {
+    /// Migrates the database, then starts one worker per projection and the health server.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let pool = db::connect(&config.database_url, 4 + 2 * config.projections.len() as u32).await?;
+        db::migrate(&pool).await?;
+        let kafka = KafkaConfig::new(&config.kafka_bootstrap, &config.topic_prefix);
+        let topics = TopicSet::new(&config.topic_prefix);
+        let settings = WorkerSettings {
+            events_topic: topics.events.clone(),
+            dead_letter_topic: topics.dead_letter.clone(),
+            group_prefix: config.topic_prefix.clone(),
+            batch_max: config.batch_max,
+            linger: std::time::Duration::from_millis(config.linger_ms),
+            on_poison: config.on_poison,
+        };
+        let runtime = tokio::runtime::Handle::current();
+        let mut projections = config.projections.clone();
+        projections.dedup();
+        let workers = projections
+            .into_iter()
+            .map(|p| Worker::spawn(p, kafka.clone(), pool.clone(), runtime.clone(), settings.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let health = Health {
+            pool,
+            workers: Arc::new(workers.iter().map(|w| (w.projection().name(), w.status.clone())).collect()),
+            metrics: metrics_handle(),
+        };
+        let router = Router::new()
+            .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(|State(h): State<Health>| async move { h.metrics.render() }))
+            .with_state(health);
+        let listener = TcpListener::bind(config.listen).await?;
+        tracing::info!(address = %listener.local_addr()?, "projectors started");
+        Ok(Self { listener, router, workers })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves health until `shutdown`, then stops every worker after its batch in flight.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await?;
+        for worker in self.workers {
+            tokio::task::spawn_blocking(move || worker.stop()).await??;
+        }
+        tracing::info!("projectors stopped");
+        Ok(())
+    }
+}
+
+/// Ready when PostgreSQL answers and no projection has failed.
+async fn readyz(State(health): State<Health>) -> (StatusCode, Json<Value>) {
+    let database = sqlx::query("SELECT 1").execute(&health.pool).await.is_ok();
+    let projections: Vec<Value> = health
+        .workers
+        .iter()
+        .map(|(name, status)| {
+            let partitions = status.assigned.lock().map(|a| a.clone()).unwrap_or_default();
+            json!({ "name": name, "failed": status.failed.load(Ordering::SeqCst), "partitions": partitions })
+        })
+        .collect();
+    let ready = database && projections.iter().all(|p| p["failed"] == false);
+    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(json!({ "ready": ready, "database": database, "projections": projections })))
+}
+
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}

@@ -1,0 +1,22 @@
+//! Projectors: workers that consume the event log and maintain PostgreSQL read models,
+//! storing their per-partition offsets in the same transaction as the rows they change,
+//! so a crash never applies an event twice or skips one.
+//!
+//! Layout:
+//! - [`config`]: the binary's one typed configuration.
+//! - [`app`]: `Application::build(config)`, health and metrics, `run_until_stopped`.
+//! - [`worker`]: one projection's consumer, batches, poison events, offsets.
+//! - [`projections`]: the read models, one file each, in set-based SQL.
+//! - [`offsets`]: positions stored beside the rows.
+//! - [`rebuild`]: replaying a projection into new tables and switching without downtime.
+//! - [`db`]: connecting and migrating.
+//! - `notify`: the LISTEN/NOTIFY change signal.
+
+pub mod app;
+pub mod config;
+pub mod db;
+mod notify;
+pub mod offsets;
+pub mod projections;
+pub mod rebuild;
+pub mod worker;

@@ -1,0 +1,257 @@
+//! The orders read model: one row per order with its lines, for lists and detail views.
+//! A batch loads the rows it touches once, folds its events over them in memory, and
+//! writes them back with one multi-row upsert and one lines rewrite.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use schemas::event::Line;
+use schemas::{Event, EventEnvelope};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{by_order, step, ApplyError, Poison, Step};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct OrderRow {
+    order_id: Uuid,
+    customer_id: String,
+    currency: String,
+    status: String,
+    total_minor: i64,
+    shipping_address: serde_json::Value,
+    payment_reference: Option<String>,
+    paid_minor: Option<i64>,
+    carrier: Option<String>,
+    tracking_number: Option<String>,
+    cancel_reason: Option<String>,
+    refund_due_minor: Option<i64>,
+    placed_at: DateTime<Utc>,
+    paid_at: Option<DateTime<Utc>>,
+    shipped_at: Option<DateTime<Utc>>,
+    delivered_at: Option<DateTime<Utc>>,
+    cancelled_at: Option<DateTime<Utc>>,
+    version: i64,
+    last_event_at: DateTime<Utc>,
+    #[sqlx(skip)]
+    lines: Vec<LineRow>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct LineRow {
+    order_id: Uuid,
+    sku: String,
+    quantity: i32,
+    unit_price_minor: i64,
+    line_total_minor: i64,
+}
+
+impl LineRow {
+    fn from(order_id: Uuid, line: &Line) -> Self {
+        Self {
+            order_id,
+            sku: line.sku.to_string(),
+            quantity: line.quantity.get() as i32,
+            unit_price_minor: line.unit_price.amount_minor(),
+            line_total_minor: line.line_total.amount_minor(),
+        }
+    }
+}
+
+pub(super) async fn apply(tx: &mut PgConnection, events: &[EventEnvelope]) -> Result<Vec<(Uuid, u64)>, ApplyError> {
+    let groups = by_order(events);
+    let ids: Vec<Uuid> = groups.iter().map(|(id, _)| *id).collect();
+    let mut rows = load(tx, &ids).await?;
+    let existing: Vec<Uuid> = rows.keys().copied().collect();
+    let mut changed = Vec::new();
+    let mut touched = Vec::new();
+    for (id, group) in groups {
+        let mut row = rows.remove(&id);
+        let before = row.as_ref().map_or(0, |r| r.version);
+        for event in group {
+            let current = row.as_ref().map_or(0, |r| r.version as u64);
+            if let Step::Apply = step(current, event)? {
+                row = Some(evolve(row, event)?);
+            }
+        }
+        if let Some(row) = row.filter(|r| r.version > before) {
+            changed.push((id, row.version as u64));
+            touched.push(row);
+        }
+    }
+    if !touched.is_empty() {
+        store(tx, &touched, &existing).await?;
+    }
+    Ok(changed)
+}
+
+fn evolve(row: Option<OrderRow>, event: &EventEnvelope) -> Result<OrderRow, Poison> {
+    let at = event.occurred_at;
+    let id = event.order_id.as_uuid();
+    let mut row = match (row, &event.event) {
+        (None, Event::OrderPlaced(placed)) => OrderRow {
+            order_id: id,
+            customer_id: placed.customer_id.to_string(),
+            currency: placed.currency.to_string(),
+            status: "placed".to_owned(),
+            total_minor: placed.order_total.amount_minor(),
+            shipping_address: serde_json::to_value(&placed.shipping_address).unwrap_or_default(),
+            payment_reference: None,
+            paid_minor: None,
+            carrier: None,
+            tracking_number: None,
+            cancel_reason: None,
+            refund_due_minor: None,
+            placed_at: at,
+            paid_at: None,
+            shipped_at: None,
+            delivered_at: None,
+            cancelled_at: None,
+            version: 0,
+            last_event_at: at,
+            lines: placed.lines.iter().map(|l| LineRow::from(id, l)).collect(),
+        },
+        (None, _) => return Err(Poison::of(event, "the order was never placed")),
+        (Some(_), Event::OrderPlaced(_)) => return Err(Poison::of(event, "the order was already placed")),
+        (Some(mut row), Event::LineAdded(added)) => {
+            row.lines.push(LineRow::from(id, &added.line));
+            row.total_minor = added.order_total.amount_minor();
+            row
+        }
+        (Some(mut row), Event::LineRemoved(removed)) => {
+            row.lines.retain(|l| l.sku != removed.line.sku.as_str());
+            row.total_minor = removed.order_total.amount_minor();
+            row
+        }
+        (Some(mut row), Event::ShippingAddressChanged(changed)) => {
+            row.shipping_address = serde_json::to_value(&changed.shipping_address).unwrap_or_default();
+            row
+        }
+        (Some(mut row), Event::PaymentConfirmed(paid)) => {
+            row.status = "paid".to_owned();
+            row.payment_reference = Some(paid.payment_reference.to_string());
+            row.paid_minor = Some(paid.amount.amount_minor());
+            row.paid_at = Some(at);
+            row
+        }
+        (Some(mut row), Event::OrderShipped(shipped)) => {
+            row.status = "shipped".to_owned();
+            row.carrier = Some(shipped.carrier.to_string());
+            row.tracking_number = Some(shipped.tracking_number.to_string());
+            row.shipped_at = Some(at);
+            row
+        }
+        (Some(mut row), Event::OrderDelivered(_)) => {
+            row.status = "delivered".to_owned();
+            row.delivered_at = Some(at);
+            row
+        }
+        (Some(mut row), Event::OrderCancelled(cancelled)) => {
+            row.status = "cancelled".to_owned();
+            row.cancel_reason = Some(cancelled.reason.to_string());
+            row.refund_due_minor = cancelled.refund_due.map(|m| m.amount_minor());
+            row.cancelled_at = Some(at);
+            row
+        }
+    };
+    row.version = event.order_version as i64;
+    row.last_event_at = at;
+    Ok(row)
+}
+
+async fn load(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, OrderRow>, sqlx::Error> {
+    let mut rows: HashMap<Uuid, OrderRow> = sqlx::query_as::<_, OrderRow>(
+        "SELECT order_id, customer_id, currency, status, total_minor, shipping_address, payment_reference,
+                paid_minor, carrier, tracking_number, cancel_reason, refund_due_minor, placed_at, paid_at,
+                shipped_at, delivered_at, cancelled_at, version, last_event_at
+         FROM orders WHERE order_id = ANY($1) FOR UPDATE",
+    )
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|row| (row.order_id, row))
+    .collect();
+    if rows.is_empty() {
+        return Ok(rows);
+    }
+    let lines: Vec<LineRow> = sqlx::query_as(
+        "SELECT order_id, sku, quantity, unit_price_minor, line_total_minor
+         FROM order_lines WHERE order_id = ANY($1) ORDER BY order_id, position",
+    )
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    for line in lines {
+        if let Some(row) = rows.get_mut(&line.order_id) {
+            row.lines.push(line);
+        }
+    }
+    Ok(rows)
+}
+
+/// Upserts the rows and rewrites their lines; only `existing` orders can have old lines.
+async fn store(tx: &mut PgConnection, rows: &[OrderRow], existing: &[Uuid]) -> Result<(), sqlx::Error> {
+    fn col<T>(rows: &[OrderRow], f: impl Fn(&OrderRow) -> T) -> Vec<T> {
+        rows.iter().map(f).collect()
+    }
+    let ids: Vec<Uuid> = col(rows, |r| r.order_id);
+    sqlx::query(
+        "INSERT INTO orders (order_id, customer_id, currency, status, total_minor, line_count, shipping_address,
+                             payment_reference, paid_minor, carrier, tracking_number, cancel_reason,
+                             refund_due_minor, placed_at, paid_at, shipped_at, delivered_at, cancelled_at,
+                             version, last_event_at)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int4[], $7::jsonb[],
+                              $8::text[], $9::int8[], $10::text[], $11::text[], $12::text[], $13::int8[],
+                              $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::timestamptz[],
+                              $18::timestamptz[], $19::int8[], $20::timestamptz[])
+         ON CONFLICT (order_id) DO UPDATE SET
+            status = EXCLUDED.status, total_minor = EXCLUDED.total_minor, line_count = EXCLUDED.line_count,
+            shipping_address = EXCLUDED.shipping_address, payment_reference = EXCLUDED.payment_reference,
+            paid_minor = EXCLUDED.paid_minor, carrier = EXCLUDED.carrier, tracking_number = EXCLUDED.tracking_number,
+            cancel_reason = EXCLUDED.cancel_reason, refund_due_minor = EXCLUDED.refund_due_minor,
+            paid_at = EXCLUDED.paid_at, shipped_at = EXCLUDED.shipped_at, delivered_at = EXCLUDED.delivered_at,
+            cancelled_at = EXCLUDED.cancelled_at, version = EXCLUDED.version, last_event_at = EXCLUDED.last_event_at
+         WHERE orders.version < EXCLUDED.version",
+    )
+    .bind(&ids)
+    .bind(rows.iter().map(|r| r.customer_id.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.currency.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
+    .bind(col(rows, |r| r.total_minor))
+    .bind(rows.iter().map(|r| r.lines.len() as i32).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.shipping_address.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.payment_reference.clone()).collect::<Vec<_>>())
+    .bind(col(rows, |r| r.paid_minor))
+    .bind(rows.iter().map(|r| r.carrier.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.tracking_number.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.cancel_reason.clone()).collect::<Vec<_>>())
+    .bind(col(rows, |r| r.refund_due_minor))
+    .bind(col(rows, |r| r.placed_at))
+    .bind(col(rows, |r| r.paid_at))
+    .bind(col(rows, |r| r.shipped_at))
+    .bind(col(rows, |r| r.delivered_at))
+    .bind(col(rows, |r| r.cancelled_at))
+    .bind(col(rows, |r| r.version))
+    .bind(col(rows, |r| r.last_event_at))
+    .execute(&mut *tx)
+    .await?;
+
+    if !existing.is_empty() {
+        sqlx::query("DELETE FROM order_lines WHERE order_id = ANY($1)").bind(existing).execute(&mut *tx).await?;
+    }
+    let lines: Vec<(usize, &LineRow)> = rows.iter().flat_map(|r| r.lines.iter().enumerate()).collect();
+    sqlx::query(
+        "INSERT INTO order_lines (order_id, position, sku, quantity, unit_price_minor, line_total_minor)
+         SELECT * FROM UNNEST($1::uuid[], $2::int4[], $3::text[], $4::int4[], $5::int8[], $6::int8[])",
+    )
+    .bind(lines.iter().map(|(_, l)| l.order_id).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(i, _)| *i as i32).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(_, l)| l.sku.as_str()).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(_, l)| l.quantity).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(_, l)| l.unit_price_minor).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(_, l)| l.line_total_minor).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}

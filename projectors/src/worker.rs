@@ -1,0 +1,540 @@
+//! One projection's worker: a consumer group member on the events topic, on a dedicated
+//! thread with a polled consumer. On assignment it starts each partition at the offset
+//! stored in PostgreSQL (inside the rebalance callback); each batch is applied, with the
+//! new offsets and a change notification, in one database transaction.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use event_store::{wire, KafkaConfig};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use schemas::EventEnvelope;
+use sqlx::PgPool;
+use tokio::runtime::Handle;
+
+use crate::offsets::{self, Position};
+use crate::projections::{ApplyError, Poison, Projection};
+
+/// The channel projectors notify on after each commit (see docs/read-models.md).
+pub const NOTIFY_CHANNEL: &str = "orderlog_changes";
+
+/// What to do with an event a projection cannot take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PoisonPolicy {
+    /// Write it to the dead-letter topic with the error, and go on.
+    DeadLetter,
+    /// Stop the projection (its lag grows until someone looks).
+    Halt,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub events_topic: String,
+    pub dead_letter_topic: String,
+    pub group_prefix: String,
+    pub batch_max: usize,
+    pub linger: Duration,
+    pub on_poison: PoisonPolicy,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("halted on a poison event: {0}")]
+    Halted(Poison),
+    #[error("the worker thread panicked")]
+    Panicked,
+    #[error("starting a thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// Lag and health of one projection, for `/readyz` and `/metrics`.
+#[derive(Debug, Default)]
+pub struct WorkerStatus {
+    pub assigned: Mutex<Vec<i32>>,
+    pub failed: AtomicBool,
+    /// Set by the applier when the stored offsets moved backwards (a rebuild switched
+    /// tables, or someone reset them): the consumer seeks back to them.
+    resync: AtomicBool,
+    /// Bumped by the consumer after each resync; batches polled before are dropped.
+    epoch: std::sync::atomic::AtomicU64,
+}
+
+pub struct Worker {
+    projection: Projection,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<(), WorkerError>>>,
+    pub status: Arc<WorkerStatus>,
+}
+
+impl Worker {
+    pub fn spawn(
+        projection: Projection,
+        kafka: KafkaConfig,
+        pool: PgPool,
+        runtime: Handle,
+        settings: WorkerSettings,
+    ) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let status = Arc::new(WorkerStatus::default());
+        let thread = std::thread::Builder::new().name(format!("projection-{}", projection.name())).spawn({
+            let (stop, status) = (stop.clone(), status.clone());
+            move || {
+                let result = run(projection, &kafka, &pool, &runtime, &settings, &stop, &status);
+                if let Err(error) = &result {
+                    status.failed.store(true, Ordering::SeqCst);
+                    tracing::error!(projection = projection.name(), %error, "projection stopped");
+                }
+                result
+            }
+        })?;
+        Ok(Self { projection, stop, thread: Some(thread), status })
+    }
+
+    pub fn projection(&self) -> Projection {
+        self.projection
+    }
+
+    /// Finishes the batch in flight (committed or not at all) and leaves the group.
+    pub fn stop(mut self) -> Result<(), WorkerError> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.take().map_or(Ok(()), |t| t.join().unwrap_or(Err(WorkerError::Panicked)))
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Assigns partitions at the offsets PostgreSQL holds: Kafka's own committed offsets are
+/// never the truth for a projection.
+struct StartAtStoredOffsets {
+    projection: Projection,
+    topic: String,
+    pool: PgPool,
+    runtime: Handle,
+    status: Arc<WorkerStatus>,
+}
+
+impl ClientContext for StartAtStoredOffsets {}
+
+impl ConsumerContext for StartAtStoredOffsets {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+            let _ = consumer.unassign();
+            self.set_assigned(vec![]);
+            return;
+        }
+        let stored = match self.runtime.block_on(offsets::load(&self.pool, self.projection.name(), &self.topic)) {
+            Ok(stored) => stored,
+            Err(error) => {
+                // Without the stored offsets nothing can be applied safely: take nothing.
+                tracing::error!(projection = self.projection.name(), %error, "cannot read stored offsets");
+                self.status.failed.store(true, Ordering::SeqCst);
+                let _ = consumer.unassign();
+                return;
+            }
+        };
+        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        for partition in &partitions {
+            let offset = stored.get(partition).map_or(Offset::Beginning, |o| Offset::Offset(*o));
+            let _ = tpl.set_partition_offset(&self.topic, *partition, offset);
+        }
+        tracing::info!(projection = self.projection.name(), ?partitions, "partitions assigned at stored offsets");
+        if let Err(error) = consumer.assign(tpl) {
+            tracing::error!(%error, "assign failed");
+        }
+        self.set_assigned(partitions);
+    }
+}
+
+impl StartAtStoredOffsets {
+    fn set_assigned(&self, partitions: Vec<i32>) {
+        if let Ok(mut assigned) = self.status.assigned.lock() {
+            *assigned = partitions;
+        }
+    }
+}
+
+/// An event read from the log, a record that could not be read as one, or one that was
+/// dead-lettered (its offset still counts; it is not applied).
+enum Read {
+    Event(EventEnvelope),
+    Unreadable(String),
+    Skipped,
+}
+
+struct Record {
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    value: Vec<u8>,
+    headers: Option<OwnedHeaders>,
+    read: Read,
+}
+
+fn run(
+    projection: Projection,
+    kafka: &KafkaConfig,
+    pool: &PgPool,
+    runtime: &Handle,
+    settings: &WorkerSettings,
+    stop: &AtomicBool,
+    status: &Arc<WorkerStatus>,
+) -> Result<(), WorkerError> {
+    let context = StartAtStoredOffsets {
+        projection,
+        topic: settings.events_topic.clone(),
+        pool: pool.clone(),
+        runtime: runtime.clone(),
+        status: status.clone(),
+    };
+    let consumer: BaseConsumer<StartAtStoredOffsets> = kafka
+        .read_committed_consumer(&format!("{}projection-{}", settings.group_prefix, projection.name()))
+        .set("enable.partition.eof", "false")
+        .set("fetch.wait.max.ms", "20")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "2000")
+        .create_with_context(context)?;
+    consumer.subscribe(&[&settings.events_topic])?;
+    // Decoding the next batch overlaps with applying the previous one. That is safe even
+    // across rebalances: each transaction locks the stored offsets and skips what they say
+    // is applied already.
+    let (batches, receiver) = std::sync::mpsc::sync_channel::<(u64, Vec<Record>, HashMap<i32, i64>)>(2);
+    let applier = std::thread::Builder::new().name(format!("apply-{}", projection.name())).spawn({
+        let (kafka, pool, runtime, settings, status) =
+            (kafka.clone(), pool.clone(), runtime.clone(), settings.clone(), status.clone());
+        move || -> Result<(), WorkerError> {
+            let dead_letters: ThreadedProducer<DefaultProducerContext> =
+                kafka.client().set("enable.idempotence", "true").set("acks", "all").create()?;
+            let mut applier = Applier { projection, pool, runtime, settings, dead_letters, last_stored: HashMap::new() };
+            let mut min_epoch = 0;
+            for (epoch, batch, highs) in receiver {
+                if epoch < min_epoch {
+                    continue;
+                }
+                if applier.apply(batch, &highs)? == Applied::Rewound {
+                    min_epoch = status.epoch.load(Ordering::SeqCst) + 1;
+                    status.resync.store(true, Ordering::SeqCst);
+                }
+            }
+            Ok(())
+        }
+    })?;
+    let mut watermarks = Watermarks::default();
+    while !stop.load(Ordering::SeqCst) && !applier.is_finished() {
+        if status.resync.swap(false, Ordering::SeqCst) {
+            resync(&consumer, projection, pool, runtime, &settings.events_topic, status)?;
+        }
+        let epoch = status.epoch.load(Ordering::SeqCst);
+        let batch = poll_batch(&consumer, settings);
+        if batch.is_empty() {
+            continue;
+        }
+        let assigned = status.assigned.lock().map(|a| a.clone()).unwrap_or_default();
+        let batch: Vec<Record> = batch.into_iter().filter(|r| assigned.contains(&r.partition)).collect();
+        let highs = watermarks.refresh(&consumer, &settings.events_topic, &assigned);
+        if batches.send((epoch, batch, highs)).is_err() {
+            break;
+        }
+    }
+    drop(batches);
+    applier.join().unwrap_or(Err(WorkerError::Panicked))?;
+    tracing::info!(projection = projection.name(), "projection stopping; leaving the group");
+    consumer.unsubscribe();
+    Ok(())
+}
+
+/// Seeks every assigned partition to its stored offset and starts a new epoch.
+fn resync(
+    consumer: &BaseConsumer<StartAtStoredOffsets>,
+    projection: Projection,
+    pool: &PgPool,
+    runtime: &Handle,
+    topic: &str,
+    status: &WorkerStatus,
+) -> Result<(), WorkerError> {
+    let stored = runtime.block_on(offsets::load(pool, projection.name(), topic))?;
+    let assigned = status.assigned.lock().map(|a| a.clone()).unwrap_or_default();
+    for partition in assigned {
+        let offset = stored.get(&partition).map_or(Offset::Beginning, |o| Offset::Offset(*o));
+        consumer.seek(topic, partition, offset, Duration::from_secs(10))?;
+    }
+    status.epoch.fetch_add(1, Ordering::SeqCst);
+    tracing::warn!(projection = projection.name(), "stored offsets moved back; re-reading from them");
+    Ok(())
+}
+
+fn poll_batch(consumer: &BaseConsumer<StartAtStoredOffsets>, settings: &WorkerSettings) -> Vec<Record> {
+    let mut batch = Vec::new();
+    let deadline = Instant::now() + settings.linger;
+    let mut timeout = Duration::from_millis(100);
+    while batch.len() < settings.batch_max {
+        match consumer.poll(timeout) {
+            Some(Ok(message)) => batch.push(record(&message)),
+            Some(Err(error)) => {
+                tracing::warn!(%error, "consumer error");
+                break;
+            }
+            None if batch.is_empty() => return batch,
+            None => {}
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        timeout = (deadline - now).min(Duration::from_millis(5));
+    }
+    batch
+}
+
+fn record(message: &BorrowedMessage<'_>) -> Record {
+    Record {
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().unwrap_or_default().to_vec(),
+        headers: message.headers().map(|h| h.detach()),
+        read: match wire::decode_event(message) {
+            Ok(event) => Read::Event(event),
+            Err(error) => Read::Unreadable(error.to_string()),
+        },
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Applied {
+    Done,
+    /// The stored offsets were behind what this worker last stored: nothing was applied.
+    Rewound,
+}
+
+/// The applying half of a worker, on its own thread.
+struct Applier {
+    projection: Projection,
+    pool: PgPool,
+    runtime: Handle,
+    settings: WorkerSettings,
+    dead_letters: ThreadedProducer<DefaultProducerContext>,
+    /// What this worker last stored per partition, to notice offsets moving backwards.
+    last_stored: HashMap<i32, i64>,
+}
+
+impl Applier {
+    fn apply(&mut self, batch: Vec<Record>, highs: &HashMap<i32, i64>) -> Result<Applied, WorkerError> {
+        let outcome = apply_with_poison(
+            self.projection,
+            &self.pool,
+            &self.runtime,
+            &self.settings,
+            &self.dead_letters,
+            batch,
+            highs,
+            &self.last_stored,
+        )?;
+        let applied = match outcome {
+            BatchOutcome::Stored(positions) => {
+                self.last_stored.extend(positions);
+                Applied::Done
+            }
+            BatchOutcome::Rewound(stored) => {
+                self.last_stored.extend(stored);
+                Applied::Rewound
+            }
+        };
+        Ok(applied)
+    }
+}
+
+/// Applies the batch; an event the projection refuses is set aside (dead-lettered or
+/// halting, by policy) and the rest of the batch applied without it.
+#[allow(clippy::too_many_arguments)]
+fn apply_with_poison(
+    projection: Projection,
+    pool: &PgPool,
+    runtime: &Handle,
+    settings: &WorkerSettings,
+    dead_letters: &ThreadedProducer<DefaultProducerContext>,
+    mut batch: Vec<Record>,
+    highs: &HashMap<i32, i64>,
+    last_stored: &HashMap<i32, i64>,
+) -> Result<BatchOutcome, WorkerError> {
+    for record in &mut batch {
+        if let Read::Unreadable(reason) = &record.read {
+            let reason = format!("unreadable event: {reason}");
+            set_aside(projection, settings, dead_letters, record, &reason)?;
+        }
+    }
+    let mut failures = 0;
+    loop {
+        match runtime.block_on(apply_batch(projection, pool, &settings.events_topic, &batch, highs, last_stored)) {
+            Ok(outcome) => {
+                if let BatchOutcome::Stored(_) = &outcome {
+                    let events = batch.iter().filter(|r| matches!(r.read, Read::Event(_))).count();
+                    metrics::counter!("orderlog_projection_events_total", "projection" => projection.name())
+                        .increment(events as u64);
+                }
+                return Ok(outcome);
+            }
+            Err(ApplyError::Poison(poison)) => {
+                let record = batch
+                    .iter_mut()
+                    .find(|r| matches!(&r.read, Read::Event(e) if e.event_id == poison.event_id))
+                    .ok_or_else(|| WorkerError::Halted(poison.clone()))?;
+                set_aside(projection, settings, dead_letters, record, &poison.to_string())?;
+            }
+            Err(ApplyError::Database(error)) => {
+                failures += 1;
+                if failures > 5 {
+                    return Err(WorkerError::Database(error));
+                }
+                tracing::warn!(projection = projection.name(), %error, failures, "batch failed; retrying");
+                std::thread::sleep(Duration::from_millis(200 * failures));
+            }
+        }
+    }
+}
+
+/// Sends the record to the dead-letter topic, with its headers, the error and the
+/// projection, durably, then marks it skipped: its offset still counts in the batch.
+fn set_aside(
+    projection: Projection,
+    settings: &WorkerSettings,
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    record: &mut Record,
+    reason: &str,
+) -> Result<(), WorkerError> {
+    if settings.on_poison == PoisonPolicy::Halt {
+        return Err(WorkerError::Halted(Poison {
+            event_id: uuid::Uuid::nil(),
+            event_type: "unknown",
+            order_id: schemas::values::OrderId::from_uuid(uuid::Uuid::nil()),
+            version: 0,
+            reason: format!("partition {} offset {}: {reason}", record.partition, record.offset),
+        }));
+    }
+    tracing::warn!(projection = projection.name(), partition = record.partition, offset = record.offset, reason, "poison event dead-lettered");
+    metrics::counter!("orderlog_projection_dead_letters_total", "projection" => projection.name()).increment(1);
+    let offset = record.offset.to_string();
+    let partition = record.partition.to_string();
+    let headers = [
+        ("orderlog_error", reason),
+        ("orderlog_projection", projection.name()),
+        ("orderlog_source_topic", settings.events_topic.as_str()),
+        ("orderlog_source_partition", partition.as_str()),
+        ("orderlog_source_offset", offset.as_str()),
+    ]
+    .into_iter()
+    .fold(record.headers.clone().unwrap_or_default(), |h, (key, value)| {
+        h.insert(Header { key, value: Some(value.as_bytes()) })
+    });
+    let mut out: BaseRecord<'_, [u8], [u8]> =
+        BaseRecord::to(&settings.dead_letter_topic).payload(record.value.as_slice()).headers(headers);
+    if let Some(key) = &record.key {
+        out = out.key(key.as_slice());
+    }
+    producer.send(out).map_err(|(e, _)| e)?;
+    // Durable before the offset that moves past it is committed.
+    producer.flush(Duration::from_secs(30))?;
+    record.read = Read::Skipped;
+    Ok(())
+}
+
+/// How a batch transaction ended.
+enum BatchOutcome {
+    /// Applied and committed; the positions stored, per partition.
+    Stored(Vec<(i32, i64)>),
+    /// Nothing applied: the stored offsets are behind this worker's (they were set back).
+    Rewound(Vec<(i32, i64)>),
+}
+
+/// One transaction: skip what the stored offsets say is applied already, apply the rest,
+/// store the new offsets, and notify.
+async fn apply_batch(
+    projection: Projection,
+    pool: &PgPool,
+    topic: &str,
+    batch: &[Record],
+    highs: &HashMap<i32, i64>,
+    last_stored: &HashMap<i32, i64>,
+) -> Result<BatchOutcome, ApplyError> {
+    let mut ends: BTreeMap<i32, Position> = BTreeMap::new();
+    for record in batch {
+        let end = ends.entry(record.partition).or_insert(Position {
+            partition: record.partition,
+            next_offset: 0,
+            high_watermark: highs.get(&record.partition).copied(),
+            last_event_at: None,
+        });
+        end.next_offset = end.next_offset.max(record.offset + 1);
+        if let Read::Event(event) = &record.read {
+            end.last_event_at = Some(event.occurred_at);
+        }
+    }
+    let partitions: Vec<i32> = ends.keys().copied().collect();
+    let mut tx = pool.begin().await?;
+    let stored = offsets::lock(&mut tx, projection.name(), topic, &partitions).await?;
+    let set_back: Vec<(i32, i64)> = stored
+        .iter()
+        .filter(|(partition, offset)| last_stored.get(partition).is_some_and(|last| *offset < last))
+        .map(|(p, o)| (*p, *o))
+        .collect();
+    if !set_back.is_empty() {
+        return Ok(BatchOutcome::Rewound(set_back));
+    }
+    let events: Vec<EventEnvelope> = batch
+        .iter()
+        .filter(|r| r.offset >= stored.get(&r.partition).copied().unwrap_or(0))
+        .filter_map(|r| match &r.read {
+            Read::Event(event) => Some(event.clone()),
+            Read::Unreadable(_) | Read::Skipped => None,
+        })
+        .collect();
+    let changed = if events.is_empty() { vec![] } else { projection.apply(&mut tx, &events).await? };
+    let positions: Vec<Position> =
+        ends.into_values().filter(|p| p.next_offset > stored.get(&p.partition).copied().unwrap_or(0)).collect();
+    offsets::store(&mut tx, projection.name(), topic, &positions).await?;
+    if !changed.is_empty() {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(NOTIFY_CHANNEL)
+            .bind(crate::notify::payload(projection, &changed, &positions))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(BatchOutcome::Stored(positions.iter().map(|p| (p.partition, p.next_offset)).collect()))
+}
+
+/// The end of each assigned partition, refreshed at most once a second (a metadata call).
+#[derive(Default)]
+struct Watermarks {
+    highs: HashMap<i32, i64>,
+    refreshed: Option<Instant>,
+}
+
+impl Watermarks {
+    fn refresh(&mut self, consumer: &BaseConsumer<StartAtStoredOffsets>, topic: &str, partitions: &[i32]) -> HashMap<i32, i64> {
+        if self.refreshed.is_none_or(|at| at.elapsed() > Duration::from_secs(1)) {
+            for partition in partitions {
+                if let Ok((_, high)) = consumer.fetch_watermarks(topic, *partition, Duration::from_secs(2)) {
+                    self.highs.insert(*partition, high);
+                }
+            }
+            self.refreshed = Some(Instant::now());
+        }
+        self.highs.clone()
+    }
+}

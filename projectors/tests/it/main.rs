@@ -1,0 +1,8 @@
+//! Integration tests against the real PostgreSQL and Kafka started by `make infra`.
+
+mod crash;
+mod migrations;
+mod poison;
+mod read_models;
+mod rebuild;
+mod support;

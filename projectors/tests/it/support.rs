@@ -1,0 +1,179 @@
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use event_store::{wire, KafkaConfig, TopicSet, TopicSpec};
+use projectors::app::Application;
+use projectors::config::Config;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use schemas::command::{AddLine, CancelOrder, CancelReason, Command, ConfirmPayment, NewLine, PlaceOrder, ShipOrder};
+use schemas::values::{Address, Carrier, Currency, CustomerId, Money, OrderId, PaymentReference, Quantity, Sku, TrackingNumber};
+use schemas::{cloudevents, CommandEnvelope, EventEnvelope};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
+use tokio::sync::oneshot;
+
+pub(crate) const PARTITIONS: i32 = 3;
+
+/// The server the tests use: `ORDERLOG_DATABASE_URL` or the local stack's default.
+pub(crate) fn server_url() -> String {
+    std::env::var("ORDERLOG_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog".to_owned())
+}
+
+pub(crate) fn bootstrap() -> String {
+    std::env::var("ORDERLOG_KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
+}
+
+/// Creates a fresh database private to one test and returns its URL.
+pub(crate) async fn fresh_database() -> String {
+    let server = server_url();
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&server).await.expect("connect to postgres");
+    // The name is generated here, never taken from input.
+    let create = AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#));
+    admin.execute(create).await.expect("create database");
+    let (base, _) = server.rsplit_once('/').expect("database url has a path");
+    format!("{base}/{name}")
+}
+
+/// A private set of topics and a private database.
+pub(crate) struct Stack {
+    pub(crate) prefix: String,
+    pub(crate) database_url: String,
+    pub(crate) pool: PgPool,
+    pub(crate) kafka: KafkaConfig,
+    pub(crate) topics: TopicSet,
+}
+
+impl Stack {
+    pub(crate) async fn new() -> Self {
+        let prefix = format!("test-{}.", uuid::Uuid::new_v4().simple());
+        let kafka = KafkaConfig::new(bootstrap(), &prefix);
+        let topics = TopicSet::new(&prefix);
+        topics.ensure(&kafka, TopicSpec { partitions: PARTITIONS, replication: 1 }).await.expect("topics");
+        let database_url = fresh_database().await;
+        let pool = projectors::db::connect(&database_url, 4).await.expect("pool");
+        Self { prefix, database_url, pool, kafka, topics }
+    }
+
+    pub(crate) fn config(&self) -> Config {
+        let mut config = Config::defaults();
+        config.listen = "127.0.0.1:0".parse().expect("addr");
+        config.kafka_bootstrap = bootstrap();
+        config.topic_prefix = self.prefix.clone();
+        config.database_url = self.database_url.clone();
+        config.batch_max = 500;
+        config
+    }
+
+    pub(crate) async fn start(&self, config: Config) -> Running {
+        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn").try_init();
+        let app = Application::build(config).await.expect("projectors build");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        Running { stop: Some(stop), task }
+    }
+
+    /// Writes the events a sequence of commands produces (decided by the real domain) to
+    /// the events topic, keyed and partitioned as the processors would.
+    pub(crate) fn write(&self, histories: &[(OrderId, Vec<Command>)]) -> Vec<EventEnvelope> {
+        let producer: ThreadedProducer<DefaultProducerContext> =
+            self.kafka.client().set("linger.ms", "5").set("partitioner", "murmur2_random").create().expect("producer");
+        let mut written = Vec::new();
+        for (order_id, commands) in histories {
+            let mut slot = command_api::processor::slot::OrderSlot::default();
+            for command in commands {
+                let envelope = CommandEnvelope {
+                    command_id: uuid::Uuid::now_v7(),
+                    order_id: *order_id,
+                    expected_version: None,
+                    correlation_id: uuid::Uuid::now_v7(),
+                    issued_at: Utc::now(),
+                    fingerprint: String::new(),
+                    traceparent: None,
+                    command: command.clone(),
+                };
+                for event in slot.handle(&envelope, Utc::now()).expect("decides").events {
+                    let record = cloudevents::encode(&event);
+                    producer
+                        .send(
+                            BaseRecord::to(&self.topics.events)
+                                .key(record.key.as_bytes())
+                                .payload(record.value.as_slice())
+                                .headers(wire::headers(&record)),
+                        )
+                        .map_err(|(e, _)| e)
+                        .expect("send");
+                    written.push(event);
+                }
+            }
+        }
+        producer.flush(Duration::from_secs(30)).expect("flush");
+        written
+    }
+}
+
+pub(crate) struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.expect("join").expect("clean shutdown");
+    }
+}
+
+/// Polls `query` (a single i64) until it equals `expected` or 60 s pass.
+pub(crate) async fn wait_for(pool: &PgPool, query: &'static str, expected: i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = -1;
+    while Instant::now() < deadline {
+        last = sqlx::query_scalar::<_, i64>(query).fetch_one(pool).await.unwrap_or(-1);
+        if last == expected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("`{query}` is {last}, expected {expected}");
+}
+
+fn eur(minor: i64) -> Money {
+    Money::new(minor, Currency::parse("EUR").expect("EUR")).expect("money")
+}
+
+fn new_line(sku: &str, quantity: i64, unit: i64) -> NewLine {
+    NewLine { sku: Sku::parse(sku).expect("sku"), quantity: Quantity::new(quantity).expect("qty"), unit_price: eur(unit) }
+}
+
+pub(crate) fn place(customer: &str, lines: &[(&str, i64, i64)]) -> Command {
+    Command::PlaceOrder(PlaceOrder {
+        customer_id: CustomerId::parse(customer).expect("customer"),
+        currency: Currency::parse("EUR").expect("EUR"),
+        lines: lines.iter().map(|(s, q, p)| new_line(s, *q, *p)).collect(),
+        shipping_address: Address::new("Ada", "1 Way", None, "Berlin", "10115", "DE").expect("address"),
+    })
+}
+
+pub(crate) fn add(sku: &str, quantity: i64, unit: i64) -> Command {
+    Command::AddLine(AddLine { line: new_line(sku, quantity, unit) })
+}
+
+pub(crate) fn pay(amount: i64) -> Command {
+    Command::ConfirmPayment(ConfirmPayment { payment_reference: PaymentReference::parse("psp").expect("ref"), amount: eur(amount) })
+}
+
+pub(crate) fn ship() -> Command {
+    Command::ShipOrder(ShipOrder {
+        carrier: Carrier::parse("DHL").expect("carrier"),
+        tracking_number: TrackingNumber::parse("TRACK1").expect("tracking"),
+    })
+}
+
+pub(crate) fn cancel() -> Command {
+    Command::CancelOrder(CancelOrder { reason: CancelReason::parse("changed mind").expect("reason") })
+}

@@ -1,0 +1,181 @@
+//! Events: the facts of an order's life, one type per fact, in the past tense.
+//!
+//! Each event type has a stable name (the CloudEvents `type`) and a schema version. The
+//! payload on the wire is the event's data only; [`Event::to_payload`] and
+//! [`Event::from_payload`] convert, upcasting payloads written at older schema versions.
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::CancelReason;
+use crate::upcast;
+use crate::values::{Address, Carrier, Currency, CustomerId, Money, PaymentReference, Quantity, Sku, TrackingNumber};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum Event {
+    #[serde(rename = "dev.orderlog.order.placed")]
+    OrderPlaced(OrderPlaced),
+    #[serde(rename = "dev.orderlog.order.line_added")]
+    LineAdded(LineAdded),
+    #[serde(rename = "dev.orderlog.order.line_removed")]
+    LineRemoved(LineRemoved),
+    #[serde(rename = "dev.orderlog.order.shipping_address_changed")]
+    ShippingAddressChanged(ShippingAddressChanged),
+    #[serde(rename = "dev.orderlog.order.payment_confirmed")]
+    PaymentConfirmed(PaymentConfirmed),
+    #[serde(rename = "dev.orderlog.order.shipped")]
+    OrderShipped(OrderShipped),
+    #[serde(rename = "dev.orderlog.order.delivered")]
+    OrderDelivered(OrderDelivered),
+    #[serde(rename = "dev.orderlog.order.cancelled")]
+    OrderCancelled(OrderCancelled),
+}
+
+/// Every event type with its current schema version, in lifecycle order.
+pub const EVENT_TYPES: [(&str, u32); 8] = [
+    ("dev.orderlog.order.placed", 1),
+    ("dev.orderlog.order.line_added", 1),
+    ("dev.orderlog.order.line_removed", 1),
+    ("dev.orderlog.order.shipping_address_changed", 1),
+    ("dev.orderlog.order.payment_confirmed", 2),
+    ("dev.orderlog.order.shipped", 1),
+    ("dev.orderlog.order.delivered", 1),
+    ("dev.orderlog.order.cancelled", 1),
+];
+
+impl Event {
+    fn index(&self) -> usize {
+        match self {
+            Event::OrderPlaced(_) => 0,
+            Event::LineAdded(_) => 1,
+            Event::LineRemoved(_) => 2,
+            Event::ShippingAddressChanged(_) => 3,
+            Event::PaymentConfirmed(_) => 4,
+            Event::OrderShipped(_) => 5,
+            Event::OrderDelivered(_) => 6,
+            Event::OrderCancelled(_) => 7,
+        }
+    }
+
+    /// The stable type name, used as the CloudEvents `type`.
+    pub fn type_name(&self) -> &'static str {
+        EVENT_TYPES[self.index()].0
+    }
+
+    /// The schema version this code writes for this event type.
+    pub fn schema_version(&self) -> u32 {
+        EVENT_TYPES[self.index()].1
+    }
+
+    /// The event's data as the JSON payload written to the wire.
+    pub fn to_payload(&self) -> serde_json::Value {
+        let tagged = serde_json::to_value(self).unwrap_or_default();
+        tagged.get("data").cloned().unwrap_or_else(|| serde_json::json!({}))
+    }
+
+    /// Reads a payload written at `schema_version` of `type_name`, upcasting old versions.
+    pub fn from_payload(type_name: &str, schema_version: u32, payload: serde_json::Value) -> Result<Event, DecodeError> {
+        let current = EVENT_TYPES
+            .iter()
+            .find(|(name, _)| *name == type_name)
+            .map(|(_, version)| *version)
+            .ok_or_else(|| DecodeError::UnknownType(type_name.to_owned()))?;
+        if schema_version == 0 || schema_version > current {
+            return Err(DecodeError::UnknownVersion { type_name: type_name.to_owned(), version: schema_version });
+        }
+        let data = upcast::to_current(type_name, schema_version, payload)?;
+        serde_json::from_value(serde_json::json!({ "type": type_name, "data": data }))
+            .map_err(|e| DecodeError::Invalid { type_name: type_name.to_owned(), reason: e.to_string() })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown event type {0}")]
+    UnknownType(String),
+    #[error("event type {type_name} has no schema version {version}")]
+    UnknownVersion { type_name: String, version: u32 },
+    #[error("{type_name} payload does not match its schema: {reason}")]
+    Invalid { type_name: String, reason: String },
+}
+
+/// A line of an order as it was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Line {
+    pub sku: Sku,
+    pub quantity: Quantity,
+    pub unit_price: Money,
+    /// `quantity * unit_price`.
+    pub line_total: Money,
+}
+
+/// An order was placed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderPlaced {
+    pub customer_id: CustomerId,
+    pub currency: Currency,
+    pub lines: Vec<Line>,
+    pub shipping_address: Address,
+    /// Sum of the line totals.
+    pub order_total: Money,
+}
+
+/// A line was added to a placed order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineAdded {
+    pub line: Line,
+    /// The order's total after the change.
+    pub order_total: Money,
+}
+
+/// A line was removed from a placed order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineRemoved {
+    /// The line as it was before removal.
+    pub line: Line,
+    /// The order's total after the change.
+    pub order_total: Money,
+}
+
+/// The shipping address of a placed order changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingAddressChanged {
+    pub shipping_address: Address,
+}
+
+/// The order was paid in full. (Schema version 2; version 1 had flat `reference`,
+/// `amount_minor` and `currency` fields, upcast on read.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentConfirmed {
+    pub payment_reference: PaymentReference,
+    pub amount: Money,
+}
+
+/// The order was handed to a carrier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderShipped {
+    pub carrier: Carrier,
+    pub tracking_number: TrackingNumber,
+}
+
+/// The order reached its recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderDelivered {}
+
+/// The order was cancelled before shipping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderCancelled {
+    pub reason: CancelReason,
+    /// The amount to refund, when the order had been paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_due: Option<Money>,
+}

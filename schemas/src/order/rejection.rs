@@ -1,0 +1,94 @@
+//! Why a command is refused: the caller's fault, with a stable machine code.
+
+use serde::{Deserialize, Serialize};
+
+use super::Status;
+use crate::values::{Currency, Money, Sku};
+
+/// A refused command. `code()` is stable and documented; the HTTP status each maps to is
+/// given by [`Rejection::http_status`]:
+///
+/// | code | HTTP |
+/// | --- | --- |
+/// | `order_not_found` | 404 |
+/// | `line_not_found` | 404 |
+/// | `order_already_exists` | 409 |
+/// | `invalid_transition` | 409 |
+/// | `order_not_modifiable` | 409 |
+/// | `line_already_present` | 409 |
+/// | `last_line` | 409 |
+/// | `version_mismatch` | 412 |
+/// | `no_lines` | 422 |
+/// | `too_many_lines` | 422 |
+/// | `currency_mismatch` | 422 |
+/// | `payment_amount_mismatch` | 422 |
+/// | `amount_too_large` | 422 |
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum Rejection {
+    #[error("no order has this id")]
+    OrderNotFound,
+    #[error("an order with this id already exists")]
+    OrderAlreadyExists,
+    #[error("{command} is not allowed while the order is {status}")]
+    InvalidTransition { command: String, status: Status },
+    #[error("{command} is only allowed while the order is placed; it is {status}")]
+    NotModifiable { command: String, status: Status },
+    #[error("the order already has a line for SKU {sku}; remove it first to change it")]
+    LineAlreadyPresent { sku: Sku },
+    #[error("the order has no line for SKU {sku}")]
+    LineNotFound { sku: Sku },
+    #[error("an order keeps at least one line; cancel the order instead")]
+    LastLine,
+    #[error("an order needs at least one line")]
+    NoLines,
+    #[error("an order holds at most {max} lines")]
+    TooManyLines { max: usize },
+    #[error("the amount is in {found} but the order is in {expected}")]
+    CurrencyMismatch { expected: Currency, found: Currency },
+    #[error("the payment of {paid} does not match the order total of {total}")]
+    PaymentAmountMismatch { total: Money, paid: Money },
+    #[error("the order total would exceed the largest amount the platform handles")]
+    AmountTooLarge,
+    #[error("the order is at version {actual}, not the expected {expected}")]
+    VersionMismatch { expected: u64, actual: u64 },
+}
+
+impl Rejection {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::OrderNotFound => "order_not_found",
+            Rejection::OrderAlreadyExists => "order_already_exists",
+            Rejection::InvalidTransition { .. } => "invalid_transition",
+            Rejection::NotModifiable { .. } => "order_not_modifiable",
+            Rejection::LineAlreadyPresent { .. } => "line_already_present",
+            Rejection::LineNotFound { .. } => "line_not_found",
+            Rejection::LastLine => "last_line",
+            Rejection::NoLines => "no_lines",
+            Rejection::TooManyLines { .. } => "too_many_lines",
+            Rejection::CurrencyMismatch { .. } => "currency_mismatch",
+            Rejection::PaymentAmountMismatch { .. } => "payment_amount_mismatch",
+            Rejection::AmountTooLarge => "amount_too_large",
+            Rejection::VersionMismatch { .. } => "version_mismatch",
+        }
+    }
+
+    /// The HTTP status the command API answers this rejection with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Rejection::OrderNotFound | Rejection::LineNotFound { .. } => 404,
+            Rejection::OrderAlreadyExists
+            | Rejection::InvalidTransition { .. }
+            | Rejection::NotModifiable { .. }
+            | Rejection::LineAlreadyPresent { .. }
+            | Rejection::LastLine => 409,
+            Rejection::VersionMismatch { .. } => 412,
+            Rejection::NoLines
+            | Rejection::TooManyLines { .. }
+            | Rejection::CurrencyMismatch { .. }
+            | Rejection::PaymentAmountMismatch { .. }
+            | Rejection::AmountTooLarge => 422,
+        }
+    }
+}
