@@ -64,8 +64,17 @@ impl Application {
 
     /// Serves until `shutdown` completes, then drains requests and stops the processors
     /// after their batch in flight is committed.
+    /// A processor that ends on its own (an error it cannot retry) stops the whole process,
+    /// with its error, so that a supervisor restarts it rather than leaving it unready.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await?;
+        let processor_exited = self.processor.as_ref().map(Processor::exited);
+        let stopping = async move {
+            match processor_exited {
+                Some(exited) => tokio::select! { () = shutdown => {}, () = exited => {} },
+                None => shutdown.await,
+            }
+        };
+        axum::serve(self.listener, self.router).with_graceful_shutdown(stopping).await?;
         if let Some(processor) = self.processor {
             tokio::task::spawn_blocking(move || processor.stop()).await??;
         }

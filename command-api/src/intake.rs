@@ -122,7 +122,7 @@ fn start_listener(kafka: &KafkaConfig, topic: &str, partitions: i32, waiters: Wa
         .create()?;
     let mut assignment = TopicPartitionList::new();
     for partition in 0..partitions {
-        let (_, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10))?;
+        let (_, high) = event_store::watermarks(&consumer, topic, partition, Duration::from_secs(10))?;
         assignment.add_partition_offset(topic, partition, Offset::Offset(high))?;
     }
     consumer.assign(&assignment)?;

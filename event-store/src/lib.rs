@@ -16,5 +16,5 @@ pub mod topics;
 pub mod wire;
 
 pub use config::KafkaConfig;
-pub use reader::{read_to_end, ReadError, Start};
+pub use reader::{read_to_end, watermarks, ReadError, Start};
 pub use topics::{TopicError, TopicSet, TopicSpec};

@@ -22,6 +22,52 @@ pub enum Start {
     Timestamp(i64),
 }
 
+/// The low and high watermarks of a partition. A partition that was just created, or whose
+/// broker has just started, answers "not leader" or "unknown" for a moment: those answers
+/// are retried until `timeout`, anything else is returned at once.
+pub fn watermarks<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> Result<(i64, i64), KafkaError> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match consumer.fetch_watermarks(topic, partition, left.max(Duration::from_millis(100))) {
+            Err(error) if is_transient(&error) && !left.is_zero() => {
+                tracing::debug!(topic, partition, %error, "watermarks not available yet; retrying");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Errors that go away on their own: partitions moving or starting, coordinators loading,
+/// a broker briefly out of reach.
+pub fn is_transient(error: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            Code::NotLeaderForPartition
+                | Code::LeaderNotAvailable
+                | Code::UnknownTopicOrPartition
+                | Code::UnknownPartition
+                | Code::UnknownTopic
+                | Code::OperationTimedOut
+                | Code::RequestTimedOut
+                | Code::BrokerTransportFailure
+                | Code::CoordinatorLoadInProgress
+                | Code::NotCoordinator
+                | Code::CoordinatorNotAvailable
+                | Code::ConcurrentTransactions
+                | Code::AllBrokersDown
+        )
+    )
+}
+
 /// Reads `topic`/`partition` from `start` to its current end, calling `each` for every
 /// committed record in order. Returns the offset after the last record read (where a
 /// reader continues). Stops early when `each` returns an error.
@@ -38,7 +84,7 @@ pub fn read_to_end<E>(
         .set("max.partition.fetch.bytes", "16777216")
         .set("queued.min.messages", "200000")
         .create()?;
-    let (low, high) = consumer.fetch_watermarks(topic, partition, WATERMARKS_TIMEOUT)?;
+    let (low, high) = watermarks(&consumer, topic, partition, WATERMARKS_TIMEOUT)?;
     let start = match start {
         Start::Beginning => low,
         Start::Offset(offset) => offset.clamp(low, high),

@@ -52,7 +52,7 @@ impl TopicSet {
     /// Returns the partition count shared by commands, events, results and snapshots.
     pub async fn ensure(&self, kafka: &KafkaConfig, spec: TopicSpec) -> Result<i32, TopicError> {
         let admin: AdminClient<DefaultClientContext> = kafka.client().create()?;
-        let existing = self.partition_counts(&admin)?;
+        let existing = self.partition_counts_patiently(&admin).await?;
         // Snapshots are a changelog: small segments so compaction keeps takeover reads short.
         let compacted = [
             ("cleanup.policy", "compact"),
@@ -113,6 +113,24 @@ impl TopicSet {
             .collect())
     }
 
+    /// A broker that has just started answers metadata requests with errors for a moment
+    /// (its internal topics are still being created): retry those until the deadline.
+    async fn partition_counts_patiently(
+        &self,
+        admin: &AdminClient<DefaultClientContext>,
+    ) -> Result<HashMap<String, i32>, TopicError> {
+        let deadline = tokio::time::Instant::now() + METADATA_TIMEOUT;
+        loop {
+            match self.partition_counts(admin) {
+                Err(error) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(%error, "metadata not available yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
     /// Topic creation is asynchronous in the cluster: wait until metadata shows every topic.
     async fn wait_for_partitions(
         &self,
@@ -121,7 +139,7 @@ impl TopicSet {
     ) -> Result<HashMap<String, i32>, TopicError> {
         let deadline = tokio::time::Instant::now() + METADATA_TIMEOUT;
         loop {
-            let counts = self.partition_counts(admin)?;
+            let counts = self.partition_counts_patiently(admin).await?;
             if names.iter().all(|n| counts.contains_key(n)) {
                 return Ok(counts);
             }

@@ -101,7 +101,7 @@ async fn log_end(kafka: &KafkaConfig, topic: &str) -> anyhow::Result<i64> {
         let partitions = metadata.topics().first().map(|t| t.partitions().len() as i32).unwrap_or(0);
         let mut total = 0;
         for partition in 0..partitions {
-            total += consumer.fetch_watermarks(&topic, partition, Duration::from_secs(10))?.1;
+            total += event_store::watermarks(&consumer, &topic, partition, Duration::from_secs(10))?.1;
         }
         Ok(total)
     })

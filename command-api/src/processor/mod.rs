@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use event_store::{KafkaConfig, TopicSet};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -47,6 +47,7 @@ pub struct ProcessorSettings {
 pub struct Processor {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<(), ProcessorError>>>,
+    exited: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +62,18 @@ pub enum ProcessorError {
     Panicked,
 }
 
+impl ProcessorError {
+    /// Worth retrying: the cluster is busy, starting, or briefly out of reach.
+    fn is_transient(&self) -> bool {
+        match self {
+            ProcessorError::Kafka(KafkaError::Transaction(error)) if error.is_retriable() => true,
+            ProcessorError::Kafka(error) => event_store::reader::is_transient(error),
+            ProcessorError::Rebuild { error: rebuild::RebuildError::Read { .. }, .. } => true,
+            _ => false,
+        }
+    }
+}
+
 impl Processor {
     pub fn spawn(
         kafka: KafkaConfig,
@@ -69,18 +82,26 @@ impl Processor {
         status: ProcessorStatus,
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
+        let exited = Arc::new(tokio::sync::Notify::new());
         let thread = std::thread::Builder::new().name("command-processor".to_owned()).spawn({
-            let stop = stop.clone();
+            let (stop, exited) = (stop.clone(), exited.clone());
             move || {
                 let result = run(&kafka, &topics, &settings, &status, &stop);
                 if let Err(error) = &result {
                     tracing::error!(%error, "command processor stopped");
                 }
                 status.set_stopped();
+                exited.notify_one();
                 result
             }
         })?;
-        Ok(Self { stop, thread: Some(thread) })
+        Ok(Self { stop, thread: Some(thread), exited })
+    }
+
+    /// Completes when the processor thread has ended, asked to or not.
+    pub fn exited(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let exited = self.exited.clone();
+        async move { exited.notified().await }
     }
 
     /// Finishes the batch in flight, leaves the group, and waits for the thread.
@@ -256,12 +277,7 @@ fn apply_rebalances(
         let handles: Vec<_> = assigned
             .iter()
             .map(|&partition| {
-                scope.spawn(move || {
-                    let producer = new_producer(kafka, topics, partition)?;
-                    let (orders, _) = rebuild::rebuild(kafka, topics, partition)
-                        .map_err(|error| ProcessorError::Rebuild { partition, error })?;
-                    Ok(PartitionWorker { partition, producer, orders })
-                })
+                scope.spawn(move || prepare_partition(kafka, topics, partition))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or(Err(ProcessorError::Panicked))).collect()
@@ -272,4 +288,30 @@ fn apply_rebalances(
     }
     status.set_partitions(workers.keys().copied().collect());
     Ok(())
+}
+
+/// How long taking over a partition may keep failing on transient errors (a coordinator
+/// still loading, a broker restarting) before the processor gives up and exits.
+const PREPARE_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Fences the partition's previous writer and rebuilds its orders, retrying what a busy or
+/// freshly started cluster makes fail for a while.
+fn prepare_partition(kafka: &KafkaConfig, topics: &TopicSet, partition: i32) -> Result<PartitionWorker, ProcessorError> {
+    let deadline = Instant::now() + PREPARE_PATIENCE;
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let attempt = new_producer(kafka, topics, partition).map_err(ProcessorError::from).and_then(|producer| {
+            let (orders, _) =
+                rebuild::rebuild(kafka, topics, partition).map_err(|error| ProcessorError::Rebuild { partition, error })?;
+            Ok(PartitionWorker { partition, producer, orders })
+        });
+        match attempt {
+            Err(error) if error.is_transient() && Instant::now() + backoff < deadline => {
+                tracing::warn!(partition, %error, retry_in_ms = backoff.as_millis() as u64, "taking over the partition failed; retrying");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
 }

@@ -71,6 +71,7 @@ impl TestApp {
             if ready.unwrap_or(false) {
                 return;
             }
+            assert!(!self.task.as_ref().is_some_and(|t| t.is_finished()), "command-api stopped before it was ready (see its log)");
             assert!(Instant::now() < deadline, "command-api not ready within 60 s");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
