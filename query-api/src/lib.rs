@@ -1,2 +1,24 @@
-//! query-api: the GraphQL service (async-graphql on axum) over the PostgreSQL read models
-//! that the projectors maintain, for client applications. Not built yet: see issue 6.
+//! query-api: GraphQL (async-graphql on axum) over the PostgreSQL read models that the
+//! projectors maintain, for client applications. It only reads, through a pool of its own
+//! that may point at a replica, and it scales apart from the write path.
+//!
+//! Layout:
+//! - [`config`]: the binary's one configuration.
+//! - [`schema`]: the GraphQL schema (queries, subscriptions), its types and loaders.
+//! - [`pagination`]: keyset cursors and pages, pure.
+//! - [`freshness`]: read-your-writes waits on consistency tokens.
+//! - [`changes`]: the projectors' change signal, fanned out in process.
+//! - [`errors`], [`limits`]: stable error codes and query limits.
+//! - [`http`], [`graphiql`], [`app`]: the HTTP service.
+
+pub mod app;
+pub mod changes;
+pub mod config;
+pub mod db;
+pub mod errors;
+pub mod freshness;
+pub mod graphiql;
+pub mod http;
+pub mod limits;
+pub mod pagination;
+pub mod schema;

@@ -1,0 +1,89 @@
+//! Every error a client can see carries a stable `extensions.code`.
+//!
+//! | code | when |
+//! |---|---|
+//! | `BAD_USER_INPUT` | an argument is malformed (an id, a range, a token) |
+//! | `BAD_CURSOR` | a cursor this API did not give out, or one from another sort |
+//! | `PAGE_SIZE_TOO_LARGE` | `first`/`last` above the page size maximum, or below zero |
+//! | `READ_MODEL_BEHIND` | a read-your-writes wait ran out before the read model caught up |
+//! | `DATABASE_UNAVAILABLE` | the read models could not be reached in time |
+//! | `INTERNAL` | a bug; details are in the service's log, not in the answer |
+//! | `GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED` | the query text is not valid |
+//! | `QUERY_TOO_LARGE`, `QUERY_TOO_DEEP`, `QUERY_TOO_COMPLEX` | a limit was exceeded |
+
+use async_graphql::ErrorExtensions;
+
+use crate::pagination::PageError;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadInput(String),
+    #[error(transparent)]
+    Page(#[from] PageError),
+    #[error(
+        "the {projection} read model has not reached {wanted} after {waited_ms} ms; it is behind the log. \
+         Retry later, or read without a consistency token to get what it has now"
+    )]
+    Behind { projection: &'static str, wanted: String, waited_ms: u128 },
+    #[error("the read models cannot be reached right now; retry shortly")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadInput(_) => "BAD_USER_INPUT",
+            ApiError::Page(PageError::PageSize { .. }) => "PAGE_SIZE_TOO_LARGE",
+            ApiError::Page(PageError::FirstAndLast) => "BAD_USER_INPUT",
+            ApiError::Page(_) => "BAD_CURSOR",
+            ApiError::Behind { .. } => "READ_MODEL_BEHIND",
+            ApiError::Unavailable => "DATABASE_UNAVAILABLE",
+            ApiError::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                tracing::warn!(%error, "read pool unavailable");
+                ApiError::Unavailable
+            }
+            error => {
+                tracing::error!(%error, "query failed");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+/// An error on its way to the client, with its code in `extensions.code`. It has no
+/// `Display`, so async-graphql's catch-all conversion (which would drop the code) cannot
+/// apply: every error a resolver returns goes through [`ApiError`].
+#[derive(Debug, Clone)]
+pub struct GraphqlError(async_graphql::Error);
+
+impl From<ApiError> for GraphqlError {
+    fn from(error: ApiError) -> Self {
+        metrics::counter!("orderlog_query_errors_total", "code" => error.code()).increment(1);
+        let code = error.code();
+        Self(async_graphql::Error::new(error.to_string()).extend_with(|_, e| e.set("code", code)))
+    }
+}
+
+impl From<GraphqlError> for async_graphql::Error {
+    fn from(error: GraphqlError) -> Self {
+        error.0
+    }
+}
+
+pub type ApiResult<T> = Result<T, GraphqlError>;
+
+/// A data loader's shared error, back as the error it was.
+pub fn loaded<T>(result: Result<T, std::sync::Arc<ApiError>>) -> Result<T, ApiError> {
+    result.map_err(|error| (*error).clone())
+}

@@ -1,0 +1,162 @@
+//! The GraphQL schema: queries over the read models and subscriptions to their changes.
+
+pub mod customer;
+pub mod order;
+pub mod orders;
+pub mod projections;
+pub mod sales;
+pub mod subscription;
+pub mod types;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, EmptyMutation, Object, Schema, ID};
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgPool;
+
+use crate::changes::ChangeFeed;
+use crate::errors::{loaded, ApiResult};
+use crate::freshness::{Freshness, Model, Wanted};
+use crate::limits::ErrorCodes;
+use crate::pagination::PageArgs;
+use customer::{Customer, CustomerStatsLoader};
+use order::{parse_order_id, HistoryLoader, LinesLoader, Order, OrderLoader};
+use orders::{OrderConnection, OrdersFilter, OrdersOrderBy, OrdersQuery};
+use projections::ProjectionStatus;
+use sales::{DailySales, ProductSales};
+use subscription::SubscriptionRoot;
+
+pub type OrderlogSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
+
+/// The limits a query runs under.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_page_size: usize,
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_query_bytes: usize,
+    pub count_limit: i64,
+    pub introspection: bool,
+}
+
+/// What a connection field costs: its children once per item of the largest page it may
+/// return (20 when no size is given).
+pub(crate) fn page_cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+    let size = first.or(last).map_or(20, |n| usize::try_from(n).unwrap_or(0)).max(1);
+    size.saturating_mul(child_complexity).saturating_add(1)
+}
+
+/// Builds the schema over a read pool and a change feed.
+pub fn build(pool: PgPool, feed: ChangeFeed, freshness: Freshness, limits: Limits) -> OrderlogSchema {
+    let spawner = |future| {
+        tokio::spawn(future);
+    };
+    let mut builder = Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
+        .data(DataLoader::new(LinesLoader(pool.clone()), spawner))
+        .data(DataLoader::new(HistoryLoader(pool.clone()), spawner))
+        .data(DataLoader::new(OrderLoader(pool.clone()), spawner))
+        .data(DataLoader::new(CustomerStatsLoader(pool.clone()), spawner))
+        .data(pool)
+        .data(feed)
+        .data(freshness)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .limit_recursive_depth(32)
+        .limit_directives(8)
+        .extension(ErrorCodes { max_query_bytes: limits.max_query_bytes });
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.data(limits).finish()
+}
+
+/// The schema in SDL, as checked in under `schemas/graphql/`.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot).finish().sdl()
+}
+
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// One order, or null when the read model has no such order.
+    ///
+    /// For read-your-writes, pass the `consistencyToken` of a command answer (or a
+    /// `minVersion`): the answer then waits until the read model holds that version, and
+    /// fails with `READ_MODEL_BEHIND` if it does not within the service's bound.
+    async fn order(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        consistency_token: Option<String>,
+        min_version: Option<i64>,
+    ) -> ApiResult<Option<Order>> {
+        let order_id = parse_order_id(&id)?;
+        let wanted = Wanted::from_args(Some(order_id), consistency_token.as_deref(), min_version)?;
+        if let Some(wanted) = wanted {
+            ctx.data_unchecked::<Freshness>().wait(Model::Orders, wanted).await?;
+        }
+        let row = loaded(ctx.data_unchecked::<DataLoader<OrderLoader>>().load_one(order_id).await)?;
+        Ok(row.map(|row| Order::from_row(row, wanted)).transpose()?)
+    }
+
+    /// Orders matching `filter`, as a Relay connection with keyset cursors. Newest first by
+    /// default. `first`/`after` page forwards, `last`/`before` backwards; a page holds at
+    /// most the service's maximum page size (100 by default).
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<OrdersFilter>,
+        order_by: Option<OrdersOrderBy>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        consistency_token: Option<String>,
+    ) -> ApiResult<OrderConnection> {
+        if let Some(wanted) = Wanted::from_args(None, consistency_token.as_deref(), None)? {
+            ctx.data_unchecked::<Freshness>().wait(Model::Orders, wanted).await?;
+        }
+        let limits = ctx.data_unchecked::<Limits>();
+        let args = PageArgs { first, after, last, before };
+        let query =
+            OrdersQuery::new(filter.unwrap_or_default(), order_by.unwrap_or_default(), &args, limits.max_page_size, limits.count_limit)?;
+        Ok(query.fetch(ctx.data_unchecked::<PgPool>()).await?)
+    }
+
+    /// A customer's statistics and orders, or null when no order of theirs is known.
+    /// A `consistencyToken` waits for both the sales and the orders read models.
+    async fn customer(&self, ctx: &Context<'_>, id: String, consistency_token: Option<String>) -> ApiResult<Option<Customer>> {
+        if let Some(wanted) = Wanted::from_args(None, consistency_token.as_deref(), None)? {
+            let freshness = ctx.data_unchecked::<Freshness>();
+            freshness.wait(Model::Sales, wanted).await?;
+            freshness.wait(Model::Orders, wanted).await?;
+        }
+        Ok(Customer::load(ctx, id).await?)
+    }
+
+    /// Sales per UTC day and currency, `from` and `to` included.
+    async fn daily_sales(&self, ctx: &Context<'_>, from: NaiveDate, to: NaiveDate, currency: Option<String>) -> ApiResult<Vec<DailySales>> {
+        Ok(sales::daily_sales(ctx.data_unchecked::<PgPool>(), from, to, currency).await?)
+    }
+
+    /// The best-selling products by units sold, over all time or over orders paid in
+    /// `[from, to)`.
+    #[graphql(complexity = "usize::try_from(limit).unwrap_or(0).saturating_mul(child_complexity)")]
+    async fn top_products(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 10)] limit: i32,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        currency: Option<String>,
+    ) -> ApiResult<Vec<ProductSales>> {
+        Ok(sales::top_products(ctx.data_unchecked::<PgPool>(), limit, from, to, currency).await?)
+    }
+
+    /// Each projection's lag behind the log and the time of its last applied event.
+    async fn projections(&self, ctx: &Context<'_>) -> ApiResult<Vec<ProjectionStatus>> {
+        Ok(projections::projections(ctx.data_unchecked::<PgPool>()).await?)
+    }
+}
