@@ -22,7 +22,8 @@ down: ## Stop what `make up` started
 status: ## Show what runs where
 	@compose/local/services.sh status
 
-test: infra ## Provision what the tests need, then run every test in the workspace
+test: ## Provision what the tests need, then run every test in the workspace
+	@compose/local/up.sh --test
 	cargo test --workspace --locked
 
 test-unit: ## Tests that need neither Kafka nor PostgreSQL

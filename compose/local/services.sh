@@ -7,12 +7,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SERVICES=(
   "command-api|command-api|127.0.0.1:8080/readyz"
   "projectors|projectors|127.0.0.1:8082/readyz"
+  "query-api|query-api|127.0.0.1:8081/readyz"
 )
 
 build() {
   [ "${#SERVICES[@]}" -gt 0 ] || return 0
   say "services: building (cargo build --release)"
-  (cd "$ORDERLOG_ROOT" && cargo build --release --locked -p command-api -p projectors) >"$LOGS/build.log" 2>&1 \
+  (cd "$ORDERLOG_ROOT" && cargo build --release --locked -p command-api -p projectors -p query-api) >"$LOGS/build.log" 2>&1 \
     || fail "services: build failed; read $LOGS/build.log"
 }
 
@@ -23,7 +24,7 @@ up() {
     local pidfile="$PIDS/$name.pid"
     if pid_alive "$pidfile"; then say "$name: already running (pid $(cat "$pidfile"))"; continue; fi
     say "$name: starting (log: $LOGS/$name.log)"
-    nohup setsid "$ORDERLOG_ROOT/target/release/$bin" >>"$LOGS/$name.log" 2>&1 </dev/null &
+    ORDERLOG_GRAPHIQL_ASSETS="$ORDERLOG_LOCAL/graphiql" nohup setsid "$ORDERLOG_ROOT/target/release/$bin" >>"$LOGS/$name.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
     wait_for "$name" 60 curl -fsS "http://$health" \
       || fail "$name: not healthy at http://$health within 60 s; read $LOGS/$name.log"

@@ -170,6 +170,12 @@ impl Order {
         Ok(loaded(loader.load_one(self.uuid).await)?.unwrap_or_default())
     }
 
+    /// The customer who placed the order (from the sales read model); loaded in batches
+    /// across a page of orders.
+    async fn customer(&self, ctx: &Context<'_>) -> ApiResult<Option<super::customer::Customer>> {
+        Ok(super::customer::Customer::load(ctx, self.customer_id.clone()).await?)
+    }
+
     /// Every event of the order, oldest first (from the timeline read model).
     async fn history(&self, ctx: &Context<'_>) -> ApiResult<Vec<TimelineEvent>> {
         if let Some(wanted) = self.wanted.filter(|w| w.order_id == self.uuid) {

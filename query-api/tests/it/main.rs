@@ -1,0 +1,11 @@
+//! query-api against the real stack: Kafka, the command-api and projectors writing the read
+//! models, PostgreSQL, and a real browser for GraphiQL.
+
+mod browser;
+mod contract;
+mod freshness;
+mod limits;
+mod pagination;
+mod queries;
+mod subscriptions;
+mod support;
