@@ -11,7 +11,6 @@ use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::intake::CommandBus;
 use crate::processor::{Processor, ProcessorSettings, ProcessorStatus};
-use crate::telemetry;
 
 /// A built command-api: listening, processors started, ready to serve.
 pub struct Application {
@@ -25,7 +24,10 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let kafka = KafkaConfig::new(&config.kafka_bootstrap, &config.topic_prefix);
         let topics = TopicSet::new(&config.topic_prefix);
-        let spec = TopicSpec { partitions: config.topic_partitions, replication: config.topic_replication };
+        let spec = TopicSpec {
+            partitions: config.topic_partitions,
+            replication: config.topic_replication,
+        };
         let partitions = topics.ensure(&kafka, spec).await?;
 
         let (processor, status) = if config.runs_processor() {
@@ -33,16 +35,24 @@ impl Application {
             let settings = ProcessorSettings {
                 group_id: format!("{}{}", config.topic_prefix, config.processor_group),
                 batch_max: config.processor_batch_max,
-                session_timeout: std::time::Duration::from_millis(config.processor_session_timeout_ms),
+                session_timeout: std::time::Duration::from_millis(
+                    config.processor_session_timeout_ms,
+                ),
             };
-            let processor = Processor::spawn(kafka.clone(), topics.clone(), settings, status.clone())?;
+            let processor =
+                Processor::spawn(kafka.clone(), topics.clone(), settings, status.clone())?;
             (Some(processor), Some(status))
         } else {
             (None, None)
         };
         let bus = if config.runs_http() {
             let (kafka, topics, timeout) = (kafka.clone(), topics.clone(), config.result_timeout());
-            Some(tokio::task::spawn_blocking(move || CommandBus::start(&kafka, &topics, partitions, timeout)).await??)
+            Some(
+                tokio::task::spawn_blocking(move || {
+                    CommandBus::start(&kafka, &topics, partitions, timeout)
+                })
+                .await??,
+            )
         } else {
             None
         };
@@ -55,7 +65,11 @@ impl Application {
         };
         let listener = TcpListener::bind(config.listen).await?;
         tracing::info!(address = %listener.local_addr()?, role = ?config.role, partitions, "command-api started");
-        Ok(Self { listener, router: http::router(state), processor })
+        Ok(Self {
+            listener,
+            router: http::router(state),
+            processor,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -66,7 +80,10 @@ impl Application {
     /// after their batch in flight is committed.
     /// A processor that ends on its own (an error it cannot retry) stops the whole process,
     /// with its error, so that a supervisor restarts it rather than leaving it unready.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let processor_exited = self.processor.as_ref().map(Processor::exited);
         let stopping = async move {
             match processor_exited {
@@ -74,31 +91,13 @@ impl Application {
                 None => shutdown.await,
             }
         };
-        axum::serve(self.listener, self.router).with_graceful_shutdown(stopping).await?;
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(stopping)
+            .await?;
         if let Some(processor) = self.processor {
             tokio::task::spawn_blocking(move || processor.stop()).await??;
         }
         tracing::info!("command-api stopped");
         Ok(())
     }
-}
-
-/// Completes on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
-    tracing::info!("shutdown signal received");
 }

@@ -16,11 +16,19 @@ pub struct Config {
     pub role: Role,
 
     /// Address the HTTP intake listens on.
-    #[arg(long, env = "ORDERLOG_COMMAND_API_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "ORDERLOG_COMMAND_API_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
     pub listen: SocketAddr,
 
     /// Kafka bootstrap servers, host:port[,host:port...].
-    #[arg(long, env = "ORDERLOG_KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    #[arg(
+        long,
+        env = "ORDERLOG_KAFKA_BOOTSTRAP",
+        default_value = "127.0.0.1:9092"
+    )]
     pub kafka_bootstrap: String,
 
     /// Prefix of every topic name.
@@ -44,7 +52,11 @@ pub struct Config {
     pub max_body_bytes: usize,
 
     /// Consumer group of the command processors.
-    #[arg(long, env = "ORDERLOG_PROCESSOR_GROUP", default_value = "orderlog-command-processors")]
+    #[arg(
+        long,
+        env = "ORDERLOG_PROCESSOR_GROUP",
+        default_value = "orderlog-command-processors"
+    )]
     pub processor_group: String,
 
     /// Most commands decided in one Kafka transaction.
@@ -52,12 +64,16 @@ pub struct Config {
     pub processor_batch_max: usize,
 
     /// How long the group waits for a silent processor before moving its partitions, in ms.
-    #[arg(long, env = "ORDERLOG_PROCESSOR_SESSION_TIMEOUT_MS", default_value_t = 6_000)]
+    #[arg(
+        long,
+        env = "ORDERLOG_PROCESSOR_SESSION_TIMEOUT_MS",
+        default_value_t = 6_000
+    )]
     pub processor_session_timeout_ms: u64,
 
     /// Log format: json for machines, pretty for people.
     #[arg(long, env = "ORDERLOG_LOG_FORMAT", value_enum, default_value = "json")]
-    pub log_format: LogFormat,
+    pub log_format: telemetry::LogFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -65,12 +81,6 @@ pub enum Role {
     All,
     Http,
     Processor,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Json,
-    Pretty,
 }
 
 impl Config {

@@ -42,7 +42,12 @@ pub enum SendError {
 
 impl CommandBus {
     /// Starts listening to the results topic from its current end, then returns the bus.
-    pub fn start(kafka: &KafkaConfig, topics: &TopicSet, partitions: i32, timeout: Duration) -> Result<Self, KafkaError> {
+    pub fn start(
+        kafka: &KafkaConfig,
+        topics: &TopicSet,
+        partitions: i32,
+        timeout: Duration,
+    ) -> Result<Self, KafkaError> {
         let producer: FutureProducer = kafka
             .client()
             .set("enable.idempotence", "true")
@@ -54,7 +59,13 @@ impl CommandBus {
             .create()?;
         let waiters: Waiters = Arc::default();
         let listener = start_listener(kafka, &topics.results, partitions, waiters.clone())?;
-        Ok(Self { producer, topic: topics.commands.clone(), waiters, timeout, _listener: Arc::new(listener) })
+        Ok(Self {
+            producer,
+            topic: topics.commands.clone(),
+            waiters,
+            timeout,
+            _listener: Arc::new(listener),
+        })
     }
 
     /// Produces the command and waits for its committed result.
@@ -83,7 +94,10 @@ impl CommandBus {
         let payload = serde_json::to_vec(command).unwrap_or_default();
         let key = command.order_id.to_string();
         self.producer
-            .send(FutureRecord::to(&self.topic).key(&key).payload(&payload), self.timeout)
+            .send(
+                FutureRecord::to(&self.topic).key(&key).payload(&payload),
+                self.timeout,
+            )
             .await
             .map_err(|(error, _)| SendError::Unavailable(error))?;
         match tokio::time::timeout(self.timeout, receiver).await {
@@ -94,11 +108,19 @@ impl CommandBus {
 
     /// Whether Kafka answers a metadata request for the commands topic.
     pub fn kafka_reachable(&self) -> bool {
-        self.producer.client().fetch_metadata(Some(&self.topic), Duration::from_secs(2)).is_ok()
+        self.producer
+            .client()
+            .fetch_metadata(Some(&self.topic), Duration::from_secs(2))
+            .is_ok()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Uuid, String), Vec<oneshot::Sender<CommandResult>>>> {
-        self.waiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(Uuid, String), Vec<oneshot::Sender<CommandResult>>>>
+    {
+        self.waiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -114,7 +136,12 @@ impl Drop for ListenerGuard {
 
 /// Assigns every results partition at its current end (so no result committed after this
 /// returns can be missed) and dispatches results to their waiters on a dedicated thread.
-fn start_listener(kafka: &KafkaConfig, topic: &str, partitions: i32, waiters: Waiters) -> Result<ListenerGuard, KafkaError> {
+fn start_listener(
+    kafka: &KafkaConfig,
+    topic: &str,
+    partitions: i32,
+    waiters: Waiters,
+) -> Result<ListenerGuard, KafkaError> {
     let consumer: BaseConsumer = kafka
         .read_committed_consumer("orderlog-command-api-results")
         .set("enable.partition.eof", "false")
@@ -122,7 +149,8 @@ fn start_listener(kafka: &KafkaConfig, topic: &str, partitions: i32, waiters: Wa
         .create()?;
     let mut assignment = TopicPartitionList::new();
     for partition in 0..partitions {
-        let (_, high) = event_store::watermarks(&consumer, topic, partition, Duration::from_secs(10))?;
+        let (_, high) =
+            event_store::watermarks(&consumer, topic, partition, Duration::from_secs(10))?;
         assignment.add_partition_offset(topic, partition, Offset::Offset(high))?;
     }
     consumer.assign(&assignment)?;
@@ -134,12 +162,18 @@ fn start_listener(kafka: &KafkaConfig, topic: &str, partitions: i32, waiters: Wa
             while !stopping.load(Ordering::SeqCst) {
                 match consumer.poll(Duration::from_millis(100)) {
                     Some(Ok(message)) => {
-                        let Some(result) = message.payload().and_then(|p| serde_json::from_slice::<CommandResult>(p).ok())
+                        let Some(result) = message
+                            .payload()
+                            .and_then(|p| serde_json::from_slice::<CommandResult>(p).ok())
                         else {
                             continue;
                         };
                         let key = (result.command_id, result.fingerprint.clone());
-                        let waiting = waiters.lock().ok().and_then(|mut w| w.remove(&key)).unwrap_or_default();
+                        let waiting = waiters
+                            .lock()
+                            .ok()
+                            .and_then(|mut w| w.remove(&key))
+                            .unwrap_or_default();
                         for waiter in waiting {
                             let _ = waiter.send(result.clone());
                         }

@@ -9,11 +9,9 @@
 //! - [`http`]: routes, problem+json errors, the OpenAPI document.
 //! - [`intake`]: producing commands and awaiting their committed results.
 //! - [`processor`]: the command processor role.
-//! - [`telemetry`]: logs and metrics.
 
 pub mod app;
 pub mod config;
 pub mod http;
 pub mod intake;
 pub mod processor;
-pub mod telemetry;

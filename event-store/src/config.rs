@@ -13,7 +13,10 @@ pub struct KafkaConfig {
 
 impl KafkaConfig {
     pub fn new(bootstrap: impl Into<String>, topic_prefix: impl Into<String>) -> Self {
-        Self { bootstrap: bootstrap.into(), topic_prefix: topic_prefix.into() }
+        Self {
+            bootstrap: bootstrap.into(),
+            topic_prefix: topic_prefix.into(),
+        }
     }
 
     /// A client configuration with the bootstrap servers and sane shared settings.

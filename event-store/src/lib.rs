@@ -16,5 +16,5 @@ pub mod topics;
 pub mod wire;
 
 pub use config::KafkaConfig;
-pub use reader::{read_to_end, watermarks, ReadError, Start};
+pub use reader::{ReadError, Start, read_to_end, watermarks};
 pub use topics::{TopicError, TopicSet, TopicSpec};

@@ -112,7 +112,9 @@ pub fn read_to_end<E>(
                 each(&message).map_err(ReadError::Stopped)?;
             }
             // End of partition: for a read_committed reader, the last stable offset.
-            Some(Err(KafkaError::PartitionEOF(_))) => return Ok(next.max(position(&consumer, topic, partition, next))),
+            Some(Err(KafkaError::PartitionEOF(_))) => {
+                return Ok(next.max(position(&consumer, topic, partition, next)));
+            }
             Some(Err(error)) => return Err(ReadError::Kafka(error)),
             None => {}
         }

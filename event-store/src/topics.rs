@@ -72,7 +72,11 @@ impl TopicSet {
             .filter(|(name, _)| !existing.contains_key(*name))
             .map(|(name, settings)| {
                 settings.iter().fold(
-                    NewTopic::new(name, spec.partitions, TopicReplication::Fixed(spec.replication)),
+                    NewTopic::new(
+                        name,
+                        spec.partitions,
+                        TopicReplication::Fixed(spec.replication),
+                    ),
                     |topic, (key, value)| topic.set(key, value),
                 )
             })
@@ -86,7 +90,9 @@ impl TopicSet {
                 }
             }
         }
-        let counts = self.wait_for_partitions(&admin, &wanted.map(|(name, _)| name.to_owned())).await?;
+        let counts = self
+            .wait_for_partitions(&admin, &wanted.map(|(name, _)| name.to_owned()))
+            .await?;
         let commands = counts[&self.commands];
         for topic in [&self.events, &self.results, &self.snapshots] {
             if counts[topic] != commands {
@@ -101,14 +107,21 @@ impl TopicSet {
         Ok(commands)
     }
 
-    fn partition_counts(&self, admin: &AdminClient<DefaultClientContext>) -> Result<HashMap<String, i32>, TopicError> {
+    fn partition_counts(
+        &self,
+        admin: &AdminClient<DefaultClientContext>,
+    ) -> Result<HashMap<String, i32>, TopicError> {
         let metadata = admin.inner().fetch_metadata(None, METADATA_TIMEOUT)?;
         Ok(metadata
             .topics()
             .iter()
             // A topic counts once every partition has a leader: until then it cannot be used.
             .filter(|t| t.error().is_none() && !t.partitions().is_empty())
-            .filter(|t| t.partitions().iter().all(|p| p.error().is_none() && p.leader() >= 0))
+            .filter(|t| {
+                t.partitions()
+                    .iter()
+                    .all(|p| p.error().is_none() && p.leader() >= 0)
+            })
             .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
             .collect())
     }
@@ -144,7 +157,11 @@ impl TopicSet {
                 return Ok(counts);
             }
             if tokio::time::Instant::now() > deadline {
-                let missing = names.iter().find(|n| !counts.contains_key(*n)).cloned().unwrap_or_default();
+                let missing = names
+                    .iter()
+                    .find(|n| !counts.contains_key(*n))
+                    .cloned()
+                    .unwrap_or_default();
                 return Err(TopicError::NotVisible(missing));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -157,7 +174,10 @@ pub enum TopicError {
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
     #[error("creating topic {topic} failed: {code}")]
-    Create { topic: String, code: RDKafkaErrorCode },
+    Create {
+        topic: String,
+        code: RDKafkaErrorCode,
+    },
     #[error("topic {0} was created but is not visible in the cluster metadata")]
     NotVisible(String),
     #[error(
@@ -165,5 +185,10 @@ pub enum TopicError {
          they must match (a command on partition p writes its events to partition p). \
          Recreate one of them or point the platform at a matching pair."
     )]
-    PartitionMismatch { commands: String, commands_partitions: i32, other: String, other_partitions: i32 },
+    PartitionMismatch {
+        commands: String,
+        commands_partitions: i32,
+        other: String,
+        other_partitions: i32,
+    },
 }

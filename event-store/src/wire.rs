@@ -1,22 +1,35 @@
 //! Moving CloudEvents records (see [`schemas::cloudevents`]) to and from rdkafka types.
 
 use rdkafka::message::{BorrowedMessage, Headers, Message, OwnedHeaders};
-use schemas::cloudevents::{self, WireError, WireRecord};
 use schemas::EventEnvelope;
+use schemas::cloudevents::{self, WireError, WireRecord};
 
 /// The record's headers as rdkafka headers.
 pub fn headers(record: &WireRecord) -> OwnedHeaders {
-    record.headers.iter().fold(OwnedHeaders::new_with_capacity(record.headers.len()), |headers, (key, value)| {
-        headers.insert(rdkafka::message::Header { key, value: Some(value.as_bytes()) })
-    })
+    record.headers.iter().fold(
+        OwnedHeaders::new_with_capacity(record.headers.len()),
+        |headers, (key, value)| {
+            headers.insert(rdkafka::message::Header {
+                key,
+                value: Some(value.as_bytes()),
+            })
+        },
+    )
 }
 
 /// The value of the first header named `name`.
 pub fn header<'a>(message: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a [u8]> {
-    message.headers()?.iter().find(|h| h.key == name).and_then(|h| h.value)
+    message
+        .headers()?
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
 }
 
 /// Reads an event written in the CloudEvents binary mode.
 pub fn decode_event(message: &BorrowedMessage<'_>) -> Result<EventEnvelope, WireError> {
-    cloudevents::decode(|name| header(message, name), message.payload().unwrap_or_default())
+    cloudevents::decode(
+        |name| header(message, name),
+        message.payload().unwrap_or_default(),
+    )
 }

@@ -1,10 +1,10 @@
 //! HTTP command load: a realistic mix of PlaceOrder and AddLine against a running command-api.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::stats::summarize;
 
@@ -50,10 +50,27 @@ fn fastrand() -> u64 {
 }
 
 /// One command of the mix: every fifth places an order, the others add a line to it.
-async fn one(client: &reqwest::Client, url: &str, order: &mut Option<String>, n: u64) -> anyhow::Result<()> {
+async fn one(
+    client: &reqwest::Client,
+    url: &str,
+    order: &mut Option<String>,
+    n: u64,
+) -> anyhow::Result<()> {
     let response = match order.as_deref() {
-        Some(id) if n % 5 != 0 => client.post(format!("{url}/v1/orders/{id}/lines")).json(&add_line(n)).send().await?,
-        _ => client.post(format!("{url}/v1/orders")).json(&place()).send().await?,
+        Some(id) if n % 5 != 0 => {
+            client
+                .post(format!("{url}/v1/orders/{id}/lines"))
+                .json(&add_line(n))
+                .send()
+                .await?
+        }
+        _ => {
+            client
+                .post(format!("{url}/v1/orders"))
+                .json(&place())
+                .send()
+                .await?
+        }
     };
     let status = response.status();
     let body: Value = response.json().await?;
@@ -65,14 +82,21 @@ async fn one(client: &reqwest::Client, url: &str, order: &mut Option<String>, n:
 }
 
 pub(crate) async fn throughput(args: Throughput) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()?;
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
     let tasks: Vec<_> = (0..args.clients)
         .map(|_| {
-            let (client, url, done, failed) = (client.clone(), args.url.clone(), done.clone(), failed.clone());
+            let (client, url, done, failed) = (
+                client.clone(),
+                args.url.clone(),
+                done.clone(),
+                failed.clone(),
+            );
             tokio::spawn(async move {
                 let mut order = None;
                 let mut samples = Vec::new();

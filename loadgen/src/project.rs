@@ -11,10 +11,18 @@ use uuid::Uuid;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Project {
-    #[arg(long, env = "ORDERLOG_KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    #[arg(
+        long,
+        env = "ORDERLOG_KAFKA_BOOTSTRAP",
+        default_value = "127.0.0.1:9092"
+    )]
     kafka_bootstrap: String,
     /// An existing database on the server to benchmark; a fresh one is created beside it.
-    #[arg(long, env = "ORDERLOG_DATABASE_URL", default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog")]
+    #[arg(
+        long,
+        env = "ORDERLOG_DATABASE_URL",
+        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog"
+    )]
     database_url: String,
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
@@ -29,14 +37,29 @@ pub(crate) async fn run(args: Project) -> anyhow::Result<()> {
     let prefix = format!("bench-{}.", Uuid::new_v4().simple());
     let kafka = KafkaConfig::new(&args.kafka_bootstrap, &prefix);
     let topics = TopicSet::new(&prefix);
-    topics.ensure(&kafka, TopicSpec { partitions: 1, replication: 1 }).await?;
+    topics
+        .ensure(
+            &kafka,
+            TopicSpec {
+                partitions: 1,
+                replication: 1,
+            },
+        )
+        .await?;
     let (kafka2, topics2, events) = (kafka.clone(), topics.clone(), args.events);
     tokio::task::spawn_blocking(move || crate::rebuild::fill(&kafka2, &topics2, events)).await??;
 
     let name = format!("bench_{}", Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(&args.database_url).await?;
-    admin.execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#))).await?;
-    let url = format!("{}/{name}", args.database_url.rsplit_once('/').map_or("", |(base, _)| base));
+    admin
+        .execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+        .await?;
+    let url = format!(
+        "{}/{name}",
+        args.database_url
+            .rsplit_once('/')
+            .map_or("", |(base, _)| base)
+    );
     let pool = projectors::db::connect(&url, 8).await?;
     projectors::db::migrate(&pool).await?;
 
@@ -49,9 +72,18 @@ pub(crate) async fn run(args: Project) -> anyhow::Result<()> {
         on_poison: PoisonPolicy::Halt,
     };
     let started = Instant::now();
-    let worker = Worker::spawn(args.projection, kafka, pool.clone(), tokio::runtime::Handle::current(), settings)?;
+    let worker = Worker::spawn(
+        args.projection,
+        kafka,
+        pool.clone(),
+        tokio::runtime::Handle::current(),
+        settings,
+    )?;
     loop {
-        let done: Option<i64> = sqlx::query_scalar("SELECT sum(next_offset)::int8 FROM projection_offsets").fetch_one(&pool).await?;
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT sum(next_offset)::int8 FROM projection_offsets")
+                .fetch_one(&pool)
+                .await?;
         if done.unwrap_or(0) >= args.events as i64 {
             break;
         }
@@ -78,14 +110,21 @@ async fn copy_ceiling(url: &str, events: u64) -> anyhow::Result<()> {
     let mut total = Duration::ZERO;
     for table in ["orders", "order_lines"] {
         let mut data = Vec::new();
-        let mut out = conn.copy_out_raw(&format!("COPY {table} TO STDOUT")).await?;
+        let mut out = conn
+            .copy_out_raw(&format!("COPY {table} TO STDOUT"))
+            .await?;
         while let Some(chunk) = futures::StreamExt::next(&mut out).await {
             data.extend_from_slice(&chunk?);
         }
         drop(out);
-        conn.execute(AssertSqlSafe(format!("CREATE TABLE {table}_copy (LIKE {table} INCLUDING ALL)"))).await?;
+        conn.execute(AssertSqlSafe(format!(
+            "CREATE TABLE {table}_copy (LIKE {table} INCLUDING ALL)"
+        )))
+        .await?;
         let started = Instant::now();
-        let mut sink = conn.copy_in_raw(&format!("COPY {table}_copy FROM STDIN")).await?;
+        let mut sink = conn
+            .copy_in_raw(&format!("COPY {table}_copy FROM STDIN"))
+            .await?;
         sink.send(data).await?;
         sink.finish().await?;
         total += started.elapsed();

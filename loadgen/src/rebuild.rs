@@ -6,17 +6,23 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use command_api::processor::rebuild::{from_events, rebuild};
 use command_api::processor::slot::OrderSlot;
-use command_api::processor::{Snapshot, SNAPSHOT_FORMAT};
-use event_store::{wire, KafkaConfig, TopicSet, TopicSpec};
+use command_api::processor::{SNAPSHOT_FORMAT, Snapshot};
+use event_store::{KafkaConfig, TopicSet, TopicSpec, wire};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use schemas::command::{AddLine, Command, ConfirmPayment, NewLine, PlaceOrder};
-use schemas::values::{Address, Currency, CustomerId, Money, OrderId, PaymentReference, Quantity, Sku};
-use schemas::{cloudevents, CommandEnvelope};
+use schemas::values::{
+    Address, Currency, CustomerId, Money, OrderId, PaymentReference, Quantity, Sku,
+};
+use schemas::{CommandEnvelope, cloudevents};
 use uuid::Uuid;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Rebuild {
-    #[arg(long, env = "ORDERLOG_KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    #[arg(
+        long,
+        env = "ORDERLOG_KAFKA_BOOTSTRAP",
+        default_value = "127.0.0.1:9092"
+    )]
     kafka_bootstrap: String,
     /// Events to write into the partition (each order: placed, three lines added, paid).
     #[arg(long, default_value_t = 1_000_000)]
@@ -26,7 +32,11 @@ pub(crate) struct Rebuild {
 fn commands(order_id: OrderId) -> anyhow::Result<Vec<Command>> {
     let eur = Currency::parse("EUR")?;
     let line = |sku: &str| -> anyhow::Result<NewLine> {
-        Ok(NewLine { sku: Sku::parse(sku)?, quantity: Quantity::new(2)?, unit_price: Money::new(995, eur)? })
+        Ok(NewLine {
+            sku: Sku::parse(sku)?,
+            quantity: Quantity::new(2)?,
+            unit_price: Money::new(995, eur)?,
+        })
     };
     let _ = order_id;
     Ok(vec![
@@ -50,7 +60,15 @@ pub(crate) async fn run(args: Rebuild) -> anyhow::Result<()> {
     let prefix = format!("bench-{}.", Uuid::new_v4().simple());
     let kafka = KafkaConfig::new(&args.kafka_bootstrap, &prefix);
     let topics = TopicSet::new(&prefix);
-    topics.ensure(&kafka, TopicSpec { partitions: 1, replication: 1 }).await?;
+    topics
+        .ensure(
+            &kafka,
+            TopicSpec {
+                partitions: 1,
+                replication: 1,
+            },
+        )
+        .await?;
     let (kafka2, topics2) = (kafka.clone(), topics.clone());
     tokio::task::spawn_blocking(move || fill(&kafka2, &topics2, args.events)).await??;
 
@@ -66,7 +84,8 @@ pub(crate) async fn run(args: Rebuild) -> anyhow::Result<()> {
         args.events as f64 / elapsed.as_secs_f64()
     );
     let started = Instant::now();
-    let (orders, source) = tokio::task::spawn_blocking(move || rebuild(&kafka, &topics, 0)).await??;
+    let (orders, source) =
+        tokio::task::spawn_blocking(move || rebuild(&kafka, &topics, 0)).await??;
     println!(
         "rebuild from snapshots ({source:?}): {} orders in {:.2} s",
         orders.len(),
@@ -103,20 +122,42 @@ pub(crate) fn fill(kafka: &KafkaConfig, topics: &TopicSet, events: u64) -> anyho
             for event in slot.handle(&envelope, Utc::now())?.events {
                 let record = cloudevents::encode(&event);
                 let headers = wire::headers(&record);
-                send(&producer, BaseRecord::to(&topics.events).partition(0).key(record.key.as_bytes()).payload(record.value.as_slice()).headers(headers));
+                send(
+                    &producer,
+                    BaseRecord::to(&topics.events)
+                        .partition(0)
+                        .key(record.key.as_bytes())
+                        .payload(record.value.as_slice())
+                        .headers(headers),
+                );
                 written += 1;
             }
         }
-        let snapshot = serde_json::to_vec(&Snapshot { format: SNAPSHOT_FORMAT, slot })?;
+        let snapshot = serde_json::to_vec(&Snapshot {
+            format: SNAPSHOT_FORMAT,
+            slot,
+        })?;
         let key = order_id.to_string();
-        send(&producer, BaseRecord::to(&topics.snapshots).partition(0).key(key.as_bytes()).payload(snapshot.as_slice()));
+        send(
+            &producer,
+            BaseRecord::to(&topics.snapshots)
+                .partition(0)
+                .key(key.as_bytes())
+                .payload(snapshot.as_slice()),
+        );
     }
     producer.flush(Duration::from_secs(60))?;
-    println!("wrote {written} events in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "wrote {written} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
-fn send<'a>(producer: &ThreadedProducer<DefaultProducerContext>, mut record: BaseRecord<'a, [u8], [u8]>) {
+fn send<'a>(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    mut record: BaseRecord<'a, [u8], [u8]>,
+) {
     loop {
         match producer.send(record) {
             Ok(()) => return,

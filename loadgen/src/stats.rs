@@ -11,8 +11,18 @@ pub(crate) struct Summary {
 
 pub(crate) fn summarize(mut samples: Vec<Duration>) -> Summary {
     samples.sort_unstable();
-    let at = |q: usize| samples.get((samples.len().saturating_sub(1)) * q / 100).copied().unwrap_or_default();
-    Summary { count: samples.len(), p50: at(50), p99: at(99), max: samples.last().copied().unwrap_or_default() }
+    let at = |q: usize| {
+        samples
+            .get((samples.len().saturating_sub(1)) * q / 100)
+            .copied()
+            .unwrap_or_default()
+    };
+    Summary {
+        count: samples.len(),
+        p50: at(50),
+        p99: at(99),
+        max: samples.last().copied().unwrap_or_default(),
+    }
 }
 
 impl std::fmt::Display for Summary {

@@ -2,16 +2,16 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use event_store::{KafkaConfig, TopicSet};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use serde_json::{json, Value};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
@@ -35,7 +35,11 @@ struct Health {
 impl Application {
     /// Migrates the database, then starts one worker per projection and the health server.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let pool = db::connect(&config.database_url, 4 + 2 * config.projections.len() as u32).await?;
+        let pool = db::connect(
+            &config.database_url,
+            4 + 2 * config.projections.len() as u32,
+        )
+        .await?;
         db::migrate(&pool).await?;
         let kafka = KafkaConfig::new(&config.kafka_bootstrap, &config.topic_prefix);
         let topics = TopicSet::new(&config.topic_prefix);
@@ -52,21 +56,44 @@ impl Application {
         projections.dedup();
         let workers = projections
             .into_iter()
-            .map(|p| Worker::spawn(p, kafka.clone(), pool.clone(), runtime.clone(), settings.clone()))
+            .map(|p| {
+                Worker::spawn(
+                    p,
+                    kafka.clone(),
+                    pool.clone(),
+                    runtime.clone(),
+                    settings.clone(),
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let health = Health {
             pool,
-            workers: Arc::new(workers.iter().map(|w| (w.projection().name(), w.status.clone())).collect()),
-            metrics: metrics_handle(),
+            workers: Arc::new(
+                workers
+                    .iter()
+                    .map(|w| (w.projection().name(), w.status.clone()))
+                    .collect(),
+            ),
+            metrics: telemetry::metrics_handle(),
         };
         let router = Router::new()
-            .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
+            .route(
+                "/healthz",
+                get(|| async { Json(json!({ "status": "ok" })) }),
+            )
             .route("/readyz", get(readyz))
-            .route("/metrics", get(|State(h): State<Health>| async move { h.metrics.render() }))
+            .route(
+                "/metrics",
+                get(|State(h): State<Health>| async move { h.metrics.render() }),
+            )
             .with_state(health);
         let listener = TcpListener::bind(config.listen).await?;
         tracing::info!(address = %listener.local_addr()?, "projectors started");
-        Ok(Self { listener, router, workers })
+        Ok(Self {
+            listener,
+            router,
+            workers,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -74,8 +101,13 @@ impl Application {
     }
 
     /// Serves health until `shutdown`, then stops every worker after its batch in flight.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await?;
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
         for worker in self.workers {
             tokio::task::spawn_blocking(move || worker.stop()).await??;
         }
@@ -96,18 +128,13 @@ async fn readyz(State(health): State<Health>) -> (StatusCode, Json<Value>) {
         })
         .collect();
     let ready = database && projections.iter().all(|p| p["failed"] == false);
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(json!({ "ready": ready, "database": database, "projections": projections })))
-}
-
-fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
-            let handle = recorder.handle();
-            let _ = metrics::set_global_recorder(recorder);
-            handle
-        })
-        .clone()
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(json!({ "ready": ready, "database": database, "projections": projections })),
+    )
 }

@@ -14,11 +14,19 @@ use crate::worker::PoisonPolicy;
 #[command(name = "projectors", version)]
 pub struct Config {
     /// Address of the health and metrics endpoints.
-    #[arg(long, env = "ORDERLOG_PROJECTORS_LISTEN", default_value = "127.0.0.1:8082")]
+    #[arg(
+        long,
+        env = "ORDERLOG_PROJECTORS_LISTEN",
+        default_value = "127.0.0.1:8082"
+    )]
     pub listen: SocketAddr,
 
     /// Kafka bootstrap servers, host:port[,host:port...].
-    #[arg(long, env = "ORDERLOG_KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    #[arg(
+        long,
+        env = "ORDERLOG_KAFKA_BOOTSTRAP",
+        default_value = "127.0.0.1:9092"
+    )]
     pub kafka_bootstrap: String,
 
     /// Prefix of every topic name (and of the projections' consumer groups).
@@ -26,7 +34,11 @@ pub struct Config {
     pub topic_prefix: String,
 
     /// PostgreSQL the read models are written to.
-    #[arg(long, env = "ORDERLOG_DATABASE_URL", default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog")]
+    #[arg(
+        long,
+        env = "ORDERLOG_DATABASE_URL",
+        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog"
+    )]
     pub database_url: String,
 
     /// Which projections this process runs (comma-separated); all by default.
@@ -42,12 +54,17 @@ pub struct Config {
     pub linger_ms: u64,
 
     /// What to do with an event a projection cannot take.
-    #[arg(long, env = "ORDERLOG_ON_POISON", value_enum, default_value = "dead-letter")]
+    #[arg(
+        long,
+        env = "ORDERLOG_ON_POISON",
+        value_enum,
+        default_value = "dead-letter"
+    )]
     pub on_poison: PoisonPolicy,
 
-    /// Log format: json or pretty.
-    #[arg(long, env = "ORDERLOG_LOG_FORMAT", default_value = "json")]
-    pub log_format: String,
+    /// Log format: json for machines, pretty for people.
+    #[arg(long, env = "ORDERLOG_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: telemetry::LogFormat,
 
     #[command(subcommand)]
     pub command: Option<Command>,

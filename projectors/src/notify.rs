@@ -11,13 +11,24 @@ use crate::projections::Projection;
 
 const MAX_PAYLOAD: usize = 7900;
 
-pub(crate) fn payload(projection: Projection, changed: &[(uuid::Uuid, u64)], positions: &[Position]) -> String {
-    let positions: Vec<_> =
-        positions.iter().map(|p| json!({ "partition": p.partition, "next_offset": p.next_offset })).collect();
-    let orders: Vec<_> = changed.iter().map(|(id, version)| json!({ "id": id, "version": version })).collect();
-    let full = json!({ "projection": projection.name(), "orders": orders, "positions": positions }).to_string();
+pub(crate) fn payload(
+    projection: Projection,
+    changed: &[(uuid::Uuid, u64)],
+    positions: &[Position],
+) -> String {
+    let positions: Vec<_> = positions
+        .iter()
+        .map(|p| json!({ "partition": p.partition, "next_offset": p.next_offset }))
+        .collect();
+    let orders: Vec<_> = changed
+        .iter()
+        .map(|(id, version)| json!({ "id": id, "version": version }))
+        .collect();
+    let full = json!({ "projection": projection.name(), "orders": orders, "positions": positions })
+        .to_string();
     if full.len() <= MAX_PAYLOAD {
         return full;
     }
-    json!({ "projection": projection.name(), "truncated": true, "positions": positions }).to_string()
+    json!({ "projection": projection.name(), "truncated": true, "positions": positions })
+        .to_string()
 }

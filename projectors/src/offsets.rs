@@ -14,8 +14,44 @@ pub struct Position {
     pub last_event_at: Option<DateTime<Utc>>,
 }
 
+/// Where a consumer stands in one partition while idle, and the log's end then. The
+/// position may be past the stored next offset by transaction markers, never by events.
+#[derive(Debug, Clone, Copy)]
+pub struct LogEnd {
+    pub partition: i32,
+    pub position: i64,
+    pub high_watermark: i64,
+}
+
+/// Records idle consumers' positions for the lag view. Never moves `next_offset`, and
+/// ignores a position behind it (a stale report from a worker that lost the partition).
+pub async fn observe(
+    pool: &PgPool,
+    projection: &str,
+    topic: &str,
+    ends: &[LogEnd],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE projection_offsets o SET consumer_position = e.position, high_watermark = e.high_watermark
+         FROM UNNEST($3::int4[], $4::int8[], $5::int8[]) AS e(partition, position, high_watermark)
+         WHERE o.projection = $1 AND o.topic = $2 AND o.partition = e.partition AND e.position >= o.next_offset",
+    )
+    .bind(projection)
+    .bind(topic)
+    .bind(ends.iter().map(|e| e.partition).collect::<Vec<_>>())
+    .bind(ends.iter().map(|e| e.position).collect::<Vec<_>>())
+    .bind(ends.iter().map(|e| e.high_watermark).collect::<Vec<_>>())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// The stored next offset of every partition of `topic` for `projection`.
-pub async fn load(pool: &PgPool, projection: &str, topic: &str) -> Result<HashMap<i32, i64>, sqlx::Error> {
+pub async fn load(
+    pool: &PgPool,
+    projection: &str,
+    topic: &str,
+) -> Result<HashMap<i32, i64>, sqlx::Error> {
     let rows: Vec<(i32, i64)> =
         sqlx::query_as("SELECT partition, next_offset FROM projection_offsets WHERE projection = $1 AND topic = $2")
             .bind(projection)
@@ -55,11 +91,16 @@ pub async fn lock(
     Ok(rows.into_iter().collect())
 }
 
-pub async fn store(tx: &mut PgConnection, projection: &str, topic: &str, positions: &[Position]) -> Result<(), sqlx::Error> {
+pub async fn store(
+    tx: &mut PgConnection,
+    projection: &str,
+    topic: &str,
+    positions: &[Position],
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE projection_offsets o SET next_offset = p.next_offset,
                 high_watermark = coalesce(p.high_watermark, o.high_watermark),
-                last_event_at = coalesce(p.last_event_at, o.last_event_at), updated_at = now()
+                last_event_at = coalesce(p.last_event_at, o.last_event_at), consumer_position = NULL, updated_at = now()
          FROM UNNEST($3::int4[], $4::int8[], $5::int8[], $6::timestamptz[])
               AS p(partition, next_offset, high_watermark, last_event_at)
          WHERE o.projection = $1 AND o.topic = $2 AND o.partition = p.partition",

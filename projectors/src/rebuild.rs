@@ -16,9 +16,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool};
 
 use crate::config::Config;
+use crate::db;
 use crate::projections::Projection;
 use crate::worker::{Worker, WorkerSettings};
-use crate::db;
 
 /// How far a rebuild is.
 #[derive(Debug, Clone, Copy)]
@@ -33,19 +33,33 @@ fn tables(projection: Projection) -> &'static [&'static str] {
     match projection {
         Projection::Orders => &["orders", "order_lines"],
         Projection::Timeline => &["order_timeline"],
-        Projection::Sales => &["sales_orders", "sales_order_lines", "customer_stats", "daily_sales", "product_sales"],
+        Projection::Sales => &[
+            "sales_orders",
+            "sales_order_lines",
+            "customer_stats",
+            "daily_sales",
+            "product_sales",
+        ],
     }
 }
 
 /// Rebuilds `projection` and switches to the result. Returns how many events it replayed.
-pub async fn run(config: &Config, projection: Projection, progress: impl Fn(Progress)) -> anyhow::Result<i64> {
+pub async fn run(
+    config: &Config,
+    projection: Projection,
+    progress: impl Fn(Progress),
+) -> anyhow::Result<i64> {
     let live = db::connect(&config.database_url, 4).await?;
     db::migrate(&live).await?;
     let id = uuid::Uuid::now_v7().simple().to_string();
     let schema = format!("rebuild_{}_{}", projection.name(), &id[id.len() - 12..]);
     create_schema(&live, &schema, projection).await?;
-    let options = PgConnectOptions::from_str(&config.database_url)?.options([("search_path", schema.as_str())]);
-    let pool = PgPoolOptions::new().max_connections(4).connect_with(options).await?;
+    let options = PgConnectOptions::from_str(&config.database_url)?
+        .options([("search_path", schema.as_str())]);
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await?;
 
     let kafka = KafkaConfig::new(&config.kafka_bootstrap, &config.topic_prefix);
     let topics = TopicSet::new(&config.topic_prefix);
@@ -57,19 +71,39 @@ pub async fn run(config: &Config, projection: Projection, progress: impl Fn(Prog
         linger: Duration::from_millis(config.linger_ms),
         on_poison: config.on_poison,
     };
-    let worker = Worker::spawn(projection, kafka.clone(), pool.clone(), tokio::runtime::Handle::current(), settings)?;
+    let worker = Worker::spawn(
+        projection,
+        kafka.clone(),
+        pool.clone(),
+        tokio::runtime::Handle::current(),
+        settings,
+    )?;
     let started = Instant::now();
     let done = loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let total = log_end(&kafka, &topics.events).await?;
-        let done: i64 = sqlx::query_scalar("SELECT coalesce(sum(next_offset), 0)::int8 FROM projection_offsets")
-            .fetch_one(&pool)
-            .await?;
+        let done: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(next_offset), 0)::int8 FROM projection_offsets",
+        )
+        .fetch_one(&pool)
+        .await?;
         let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
-        let eta = (rate > 0.0).then(|| Duration::from_secs_f64((total - done).max(0) as f64 / rate));
-        progress(Progress { done, total, rate, eta });
-        if worker.status.failed.load(std::sync::atomic::Ordering::SeqCst) {
-            anyhow::bail!("the rebuild worker failed; the live tables are untouched (schema {schema} kept for inspection)");
+        let eta =
+            (rate > 0.0).then(|| Duration::from_secs_f64((total - done).max(0) as f64 / rate));
+        progress(Progress {
+            done,
+            total,
+            rate,
+            eta,
+        });
+        if worker
+            .status
+            .failed
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            anyhow::bail!(
+                "the rebuild worker failed; the live tables are untouched (schema {schema} kept for inspection)"
+            );
         }
         if done >= total {
             break done;
@@ -81,13 +115,21 @@ pub async fn run(config: &Config, projection: Projection, progress: impl Fn(Prog
     Ok(done)
 }
 
-async fn create_schema(live: &PgPool, schema: &str, projection: Projection) -> Result<(), sqlx::Error> {
+async fn create_schema(
+    live: &PgPool,
+    schema: &str,
+    projection: Projection,
+) -> Result<(), sqlx::Error> {
     let mut tx = live.begin().await?;
-    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut *tx).await?;
+    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut *tx)
+        .await?;
     for table in tables(projection).iter().chain(&["projection_offsets"]) {
-        sqlx::query(AssertSqlSafe(format!("CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)")))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)"
+        )))
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await
 }
@@ -98,29 +140,51 @@ async fn log_end(kafka: &KafkaConfig, topic: &str) -> anyhow::Result<i64> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<i64> {
         let consumer: BaseConsumer = kafka.client().create()?;
         let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
-        let partitions = metadata.topics().first().map(|t| t.partitions().len() as i32).unwrap_or(0);
+        let partitions = metadata
+            .topics()
+            .first()
+            .map(|t| t.partitions().len() as i32)
+            .unwrap_or(0);
         let mut total = 0;
         for partition in 0..partitions {
-            total += event_store::watermarks(&consumer, &topic, partition, Duration::from_secs(10))?.1;
+            total +=
+                event_store::watermarks(&consumer, &topic, partition, Duration::from_secs(10))?.1;
         }
         Ok(total)
     })
     .await?
 }
 
-async fn switch(live: &PgPool, schema: &str, projection: Projection, topic: &str) -> Result<(), sqlx::Error> {
+async fn switch(
+    live: &PgPool,
+    schema: &str,
+    projection: Projection,
+    topic: &str,
+) -> Result<(), sqlx::Error> {
     let retired = format!("{schema}_retired");
     let mut tx = live.begin().await?;
     // The live worker's next batch waits here until the switch is committed.
-    sqlx::query("SELECT 1 FROM public.projection_offsets WHERE projection = $1 AND topic = $2 FOR UPDATE")
-        .bind(projection.name())
-        .bind(topic)
+    sqlx::query(
+        "SELECT 1 FROM public.projection_offsets WHERE projection = $1 AND topic = $2 FOR UPDATE",
+    )
+    .bind(projection.name())
+    .bind(topic)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {retired}")))
         .execute(&mut *tx)
         .await?;
-    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {retired}"))).execute(&mut *tx).await?;
     for table in tables(projection) {
-        sqlx::query(AssertSqlSafe(format!("ALTER TABLE public.{table} SET SCHEMA {retired}"))).execute(&mut *tx).await?;
-        sqlx::query(AssertSqlSafe(format!("ALTER TABLE {schema}.{table} SET SCHEMA public"))).execute(&mut *tx).await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "ALTER TABLE public.{table} SET SCHEMA {retired}"
+        )))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "ALTER TABLE {schema}.{table} SET SCHEMA public"
+        )))
+        .execute(&mut *tx)
+        .await?;
     }
     sqlx::query("DELETE FROM public.projection_offsets WHERE projection = $1 AND topic = $2")
         .bind(projection.name())
@@ -135,8 +199,15 @@ async fn switch(live: &PgPool, schema: &str, projection: Projection, topic: &str
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {retired} CASCADE"))).execute(live).await?;
-    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(live).await?;
-    tracing::info!(projection = projection.name(), "rebuilt tables switched in; old tables dropped");
+    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {retired} CASCADE")))
+        .execute(live)
+        .await?;
+    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(live)
+        .await?;
+    tracing::info!(
+        projection = projection.name(),
+        "rebuilt tables switched in; old tables dropped"
+    );
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use event_store::{wire, KafkaConfig};
+use event_store::{KafkaConfig, wire};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
@@ -99,7 +99,12 @@ impl Worker {
                 result
             }
         })?;
-        Ok(Self { projection, stop, thread: Some(thread), status })
+        Ok(Self {
+            projection,
+            stop,
+            thread: Some(thread),
+            status,
+        })
     }
 
     pub fn projection(&self) -> Projection {
@@ -109,7 +114,9 @@ impl Worker {
     /// Finishes the batch in flight (committed or not at all) and leaves the group.
     pub fn stop(mut self) -> Result<(), WorkerError> {
         self.stop.store(true, Ordering::SeqCst);
-        self.thread.take().map_or(Ok(()), |t| t.join().unwrap_or(Err(WorkerError::Panicked)))
+        self.thread
+            .take()
+            .map_or(Ok(()), |t| t.join().unwrap_or(Err(WorkerError::Panicked)))
     }
 }
 
@@ -132,13 +139,22 @@ struct StartAtStoredOffsets {
 impl ClientContext for StartAtStoredOffsets {}
 
 impl ConsumerContext for StartAtStoredOffsets {
-    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
         if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
             let _ = consumer.unassign();
             self.set_assigned(vec![]);
             return;
         }
-        let stored = match self.runtime.block_on(offsets::load(&self.pool, self.projection.name(), &self.topic)) {
+        let stored = match self.runtime.block_on(offsets::load(
+            &self.pool,
+            self.projection.name(),
+            &self.topic,
+        )) {
             Ok(stored) => stored,
             Err(error) => {
                 // Without the stored offsets nothing can be applied safely: take nothing.
@@ -150,10 +166,16 @@ impl ConsumerContext for StartAtStoredOffsets {
         };
         let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
         for partition in &partitions {
-            let offset = stored.get(partition).map_or(Offset::Beginning, |o| Offset::Offset(*o));
+            let offset = stored
+                .get(partition)
+                .map_or(Offset::Beginning, |o| Offset::Offset(*o));
             let _ = tpl.set_partition_offset(&self.topic, *partition, offset);
         }
-        tracing::info!(projection = self.projection.name(), ?partitions, "partitions assigned at stored offsets");
+        tracing::info!(
+            projection = self.projection.name(),
+            ?partitions,
+            "partitions assigned at stored offsets"
+        );
         if let Err(error) = consumer.assign(tpl) {
             tracing::error!(%error, "assign failed");
         }
@@ -175,6 +197,18 @@ enum Read {
     Event(EventEnvelope),
     Unreadable(String),
     Skipped,
+}
+
+/// What the poll thread hands the applier.
+enum Work {
+    /// Records to apply, with the log's end per partition when they were read.
+    Batch {
+        epoch: u64,
+        batch: Vec<Record>,
+        highs: HashMap<i32, i64>,
+    },
+    /// Nothing new: the consumer's position and the log's end per partition.
+    Idle(Vec<offsets::LogEnd>),
 }
 
 struct Record {
@@ -203,7 +237,11 @@ fn run(
         status: status.clone(),
     };
     let consumer: BaseConsumer<StartAtStoredOffsets> = kafka
-        .read_committed_consumer(&format!("{}projection-{}", settings.group_prefix, projection.name()))
+        .read_committed_consumer(&format!(
+            "{}projection-{}",
+            settings.group_prefix,
+            projection.name()
+        ))
         .set("enable.partition.eof", "false")
         .set("fetch.wait.max.ms", "20")
         .set("session.timeout.ms", "10000")
@@ -213,47 +251,104 @@ fn run(
     // Decoding the next batch overlaps with applying the previous one. That is safe even
     // across rebalances: each transaction locks the stored offsets and skips what they say
     // is applied already.
-    let (batches, receiver) = std::sync::mpsc::sync_channel::<(u64, Vec<Record>, HashMap<i32, i64>)>(2);
-    let applier = std::thread::Builder::new().name(format!("apply-{}", projection.name())).spawn({
-        let (kafka, pool, runtime, settings, status) =
-            (kafka.clone(), pool.clone(), runtime.clone(), settings.clone(), status.clone());
-        move || -> Result<(), WorkerError> {
-            let dead_letters: ThreadedProducer<DefaultProducerContext> =
-                kafka.client().set("enable.idempotence", "true").set("acks", "all").create()?;
-            let mut applier = Applier { projection, pool, runtime, settings, dead_letters, last_stored: HashMap::new() };
-            let mut min_epoch = 0;
-            for (epoch, batch, highs) in receiver {
-                if epoch < min_epoch {
-                    continue;
+    let (batches, receiver) = std::sync::mpsc::sync_channel::<Work>(2);
+    let applier = std::thread::Builder::new()
+        .name(format!("apply-{}", projection.name()))
+        .spawn({
+            let (kafka, pool, runtime, settings, status) = (
+                kafka.clone(),
+                pool.clone(),
+                runtime.clone(),
+                settings.clone(),
+                status.clone(),
+            );
+            move || -> Result<(), WorkerError> {
+                let dead_letters: ThreadedProducer<DefaultProducerContext> = kafka
+                    .client()
+                    .set("enable.idempotence", "true")
+                    .set("acks", "all")
+                    .create()?;
+                let mut applier = Applier {
+                    projection,
+                    pool,
+                    runtime,
+                    settings,
+                    dead_letters,
+                    last_stored: HashMap::new(),
+                };
+                let mut min_epoch = 0;
+                for work in receiver {
+                    let (epoch, batch, highs) = match work {
+                        Work::Batch {
+                            epoch,
+                            batch,
+                            highs,
+                        } => (epoch, batch, highs),
+                        Work::Idle(ends) => {
+                            applier.observe_idle(&ends);
+                            continue;
+                        }
+                    };
+                    if epoch < min_epoch {
+                        continue;
+                    }
+                    if applier.apply(batch, &highs)? == Applied::Rewound {
+                        min_epoch = status.epoch.load(Ordering::SeqCst) + 1;
+                        status.resync.store(true, Ordering::SeqCst);
+                    }
                 }
-                if applier.apply(batch, &highs)? == Applied::Rewound {
-                    min_epoch = status.epoch.load(Ordering::SeqCst) + 1;
-                    status.resync.store(true, Ordering::SeqCst);
-                }
+                Ok(())
             }
-            Ok(())
-        }
-    })?;
+        })?;
     let mut watermarks = Watermarks::default();
     while !stop.load(Ordering::SeqCst) && !applier.is_finished() {
         if status.resync.swap(false, Ordering::SeqCst) {
-            resync(&consumer, projection, pool, runtime, &settings.events_topic, status)?;
+            resync(
+                &consumer,
+                projection,
+                pool,
+                runtime,
+                &settings.events_topic,
+                status,
+            )?;
         }
         let epoch = status.epoch.load(Ordering::SeqCst);
         let batch = poll_batch(&consumer, settings);
-        if batch.is_empty() {
-            continue;
-        }
-        let assigned = status.assigned.lock().map(|a| a.clone()).unwrap_or_default();
-        let batch: Vec<Record> = batch.into_iter().filter(|r| assigned.contains(&r.partition)).collect();
-        let highs = watermarks.refresh(&consumer, &settings.events_topic, &assigned);
-        if batches.send((epoch, batch, highs)).is_err() {
+        let assigned = status
+            .assigned
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_default();
+        let work = if batch.is_empty() {
+            // Idle: where the consumer stands may be past the last stored offset by the
+            // transaction markers Kafka writes after each commit; record that, so the lag
+            // reads 0 when everything is applied.
+            match watermarks.idle_ends(&consumer, &settings.events_topic, &assigned) {
+                Some(ends) => Work::Idle(ends),
+                None => continue,
+            }
+        } else {
+            let batch: Vec<Record> = batch
+                .into_iter()
+                .filter(|r| assigned.contains(&r.partition))
+                .collect();
+            let highs = watermarks.refresh(&consumer, &settings.events_topic, &assigned);
+            Work::Batch {
+                epoch,
+                batch,
+                highs,
+            }
+        };
+        if batches.send(work).is_err() {
             break;
         }
     }
     drop(batches);
     applier.join().unwrap_or(Err(WorkerError::Panicked))?;
-    tracing::info!(projection = projection.name(), "projection stopping; leaving the group");
+    tracing::info!(
+        projection = projection.name(),
+        "projection stopping; leaving the group"
+    );
     consumer.unsubscribe();
     Ok(())
 }
@@ -268,17 +363,29 @@ fn resync(
     status: &WorkerStatus,
 ) -> Result<(), WorkerError> {
     let stored = runtime.block_on(offsets::load(pool, projection.name(), topic))?;
-    let assigned = status.assigned.lock().map(|a| a.clone()).unwrap_or_default();
+    let assigned = status
+        .assigned
+        .lock()
+        .map(|a| a.clone())
+        .unwrap_or_default();
     for partition in assigned {
-        let offset = stored.get(&partition).map_or(Offset::Beginning, |o| Offset::Offset(*o));
+        let offset = stored
+            .get(&partition)
+            .map_or(Offset::Beginning, |o| Offset::Offset(*o));
         consumer.seek(topic, partition, offset, Duration::from_secs(10))?;
     }
     status.epoch.fetch_add(1, Ordering::SeqCst);
-    tracing::warn!(projection = projection.name(), "stored offsets moved back; re-reading from them");
+    tracing::warn!(
+        projection = projection.name(),
+        "stored offsets moved back; re-reading from them"
+    );
     Ok(())
 }
 
-fn poll_batch(consumer: &BaseConsumer<StartAtStoredOffsets>, settings: &WorkerSettings) -> Vec<Record> {
+fn poll_batch(
+    consumer: &BaseConsumer<StartAtStoredOffsets>,
+    settings: &WorkerSettings,
+) -> Vec<Record> {
     let mut batch = Vec::new();
     let deadline = Instant::now() + settings.linger;
     let mut timeout = Duration::from_millis(100);
@@ -334,7 +441,29 @@ struct Applier {
 }
 
 impl Applier {
-    fn apply(&mut self, batch: Vec<Record>, highs: &HashMap<i32, i64>) -> Result<Applied, WorkerError> {
+    /// Records how far the consumer stands and the log's end while nothing is arriving.
+    fn observe_idle(&self, ends: &[offsets::LogEnd]) {
+        let name = self.projection.name();
+        let topic = &self.settings.events_topic;
+        // Only the lag view depends on this; a failure waits for the next idle second.
+        if let Err(error) = self
+            .runtime
+            .block_on(offsets::observe(&self.pool, name, topic, ends))
+        {
+            tracing::warn!(projection = name, %error, "recording the idle position failed");
+            return;
+        }
+        for end in ends {
+            metrics::gauge!("orderlog_projection_lag", "projection" => name, "partition" => end.partition.to_string())
+                .set((end.high_watermark - end.position).max(0) as f64);
+        }
+    }
+
+    fn apply(
+        &mut self,
+        batch: Vec<Record>,
+        highs: &HashMap<i32, i64>,
+    ) -> Result<Applied, WorkerError> {
         let outcome = apply_with_poison(
             self.projection,
             &self.pool,
@@ -347,6 +476,13 @@ impl Applier {
         )?;
         let applied = match outcome {
             BatchOutcome::Stored(positions) => {
+                for (partition, next_offset) in &positions {
+                    if let Some(high) = highs.get(partition) {
+                        let name = self.projection.name();
+                        metrics::gauge!("orderlog_projection_lag", "projection" => name, "partition" => partition.to_string())
+                            .set((high - next_offset).max(0) as f64);
+                    }
+                }
                 self.last_stored.extend(positions);
                 Applied::Done
             }
@@ -380,10 +516,20 @@ fn apply_with_poison(
     }
     let mut failures = 0;
     loop {
-        match runtime.block_on(apply_batch(projection, pool, &settings.events_topic, &batch, highs, last_stored)) {
+        match runtime.block_on(apply_batch(
+            projection,
+            pool,
+            &settings.events_topic,
+            &batch,
+            highs,
+            last_stored,
+        )) {
             Ok(outcome) => {
                 if let BatchOutcome::Stored(_) = &outcome {
-                    let events = batch.iter().filter(|r| matches!(r.read, Read::Event(_))).count();
+                    let events = batch
+                        .iter()
+                        .filter(|r| matches!(r.read, Read::Event(_)))
+                        .count();
                     metrics::counter!("orderlog_projection_events_total", "projection" => projection.name())
                         .increment(events as u64);
                 }
@@ -394,7 +540,13 @@ fn apply_with_poison(
                     .iter_mut()
                     .find(|r| matches!(&r.read, Read::Event(e) if e.event_id == poison.event_id))
                     .ok_or_else(|| WorkerError::Halted(poison.clone()))?;
-                set_aside(projection, settings, dead_letters, record, &poison.to_string())?;
+                set_aside(
+                    projection,
+                    settings,
+                    dead_letters,
+                    record,
+                    &poison.to_string(),
+                )?;
             }
             Err(ApplyError::Database(error)) => {
                 failures += 1;
@@ -423,11 +575,21 @@ fn set_aside(
             event_type: "unknown",
             order_id: schemas::values::OrderId::from_uuid(uuid::Uuid::nil()),
             version: 0,
-            reason: format!("partition {} offset {}: {reason}", record.partition, record.offset),
+            reason: format!(
+                "partition {} offset {}: {reason}",
+                record.partition, record.offset
+            ),
         }));
     }
-    tracing::warn!(projection = projection.name(), partition = record.partition, offset = record.offset, reason, "poison event dead-lettered");
-    metrics::counter!("orderlog_projection_dead_letters_total", "projection" => projection.name()).increment(1);
+    tracing::warn!(
+        projection = projection.name(),
+        partition = record.partition,
+        offset = record.offset,
+        reason,
+        "poison event dead-lettered"
+    );
+    metrics::counter!("orderlog_projection_dead_letters_total", "projection" => projection.name())
+        .increment(1);
     let offset = record.offset.to_string();
     let partition = record.partition.to_string();
     let headers = [
@@ -438,11 +600,18 @@ fn set_aside(
         ("orderlog_source_offset", offset.as_str()),
     ]
     .into_iter()
-    .fold(record.headers.clone().unwrap_or_default(), |h, (key, value)| {
-        h.insert(Header { key, value: Some(value.as_bytes()) })
-    });
-    let mut out: BaseRecord<'_, [u8], [u8]> =
-        BaseRecord::to(&settings.dead_letter_topic).payload(record.value.as_slice()).headers(headers);
+    .fold(
+        record.headers.clone().unwrap_or_default(),
+        |h, (key, value)| {
+            h.insert(Header {
+                key,
+                value: Some(value.as_bytes()),
+            })
+        },
+    );
+    let mut out: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&settings.dead_letter_topic)
+        .payload(record.value.as_slice())
+        .headers(headers);
     if let Some(key) = &record.key {
         out = out.key(key.as_slice());
     }
@@ -489,7 +658,11 @@ async fn apply_batch(
     let stored = offsets::lock(&mut tx, projection.name(), topic, &partitions).await?;
     let set_back: Vec<(i32, i64)> = stored
         .iter()
-        .filter(|(partition, offset)| last_stored.get(partition).is_some_and(|last| *offset < last))
+        .filter(|(partition, offset)| {
+            last_stored
+                .get(partition)
+                .is_some_and(|last| *offset < last)
+        })
         .map(|(p, o)| (*p, *o))
         .collect();
     if !set_back.is_empty() {
@@ -503,9 +676,15 @@ async fn apply_batch(
             Read::Unreadable(_) | Read::Skipped => None,
         })
         .collect();
-    let changed = if events.is_empty() { vec![] } else { projection.apply(&mut tx, &events).await? };
-    let positions: Vec<Position> =
-        ends.into_values().filter(|p| p.next_offset > stored.get(&p.partition).copied().unwrap_or(0)).collect();
+    let changed = if events.is_empty() {
+        vec![]
+    } else {
+        projection.apply(&mut tx, &events).await?
+    };
+    let positions: Vec<Position> = ends
+        .into_values()
+        .filter(|p| p.next_offset > stored.get(&p.partition).copied().unwrap_or(0))
+        .collect();
     offsets::store(&mut tx, projection.name(), topic, &positions).await?;
     if !changed.is_empty() {
         sqlx::query("SELECT pg_notify($1, $2)")
@@ -515,7 +694,12 @@ async fn apply_batch(
             .await?;
     }
     tx.commit().await?;
-    Ok(BatchOutcome::Stored(positions.iter().map(|p| (p.partition, p.next_offset)).collect()))
+    Ok(BatchOutcome::Stored(
+        positions
+            .iter()
+            .map(|p| (p.partition, p.next_offset))
+            .collect(),
+    ))
 }
 
 /// The end of each assigned partition, refreshed at most once a second (a metadata call).
@@ -523,18 +707,64 @@ async fn apply_batch(
 struct Watermarks {
     highs: HashMap<i32, i64>,
     refreshed: Option<Instant>,
+    idle_observed: Option<Instant>,
 }
 
 impl Watermarks {
-    fn refresh(&mut self, consumer: &BaseConsumer<StartAtStoredOffsets>, topic: &str, partitions: &[i32]) -> HashMap<i32, i64> {
-        if self.refreshed.is_none_or(|at| at.elapsed() > Duration::from_secs(1)) {
+    fn refresh(
+        &mut self,
+        consumer: &BaseConsumer<StartAtStoredOffsets>,
+        topic: &str,
+        partitions: &[i32],
+    ) -> HashMap<i32, i64> {
+        if self
+            .refreshed
+            .is_none_or(|at| at.elapsed() > Duration::from_secs(1))
+        {
             for partition in partitions {
-                if let Ok((_, high)) = consumer.fetch_watermarks(topic, *partition, Duration::from_secs(2)) {
+                if let Ok((_, high)) =
+                    consumer.fetch_watermarks(topic, *partition, Duration::from_secs(2))
+                {
                     self.highs.insert(*partition, high);
                 }
             }
             self.refreshed = Some(Instant::now());
         }
         self.highs.clone()
+    }
+
+    /// While idle, once a second: each assigned partition's consumer position and end.
+    fn idle_ends(
+        &mut self,
+        consumer: &BaseConsumer<StartAtStoredOffsets>,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Option<Vec<offsets::LogEnd>> {
+        if self
+            .idle_observed
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(1))
+            || partitions.is_empty()
+        {
+            return None;
+        }
+        self.idle_observed = Some(Instant::now());
+        let highs = self.refresh(consumer, topic, partitions);
+        let positions = consumer.position().ok()?;
+        let ends = partitions
+            .iter()
+            .filter_map(|partition| {
+                let position = positions
+                    .find_partition(topic, *partition)?
+                    .offset()
+                    .to_raw()?;
+                let high_watermark = *highs.get(partition)?;
+                (position >= 0).then_some(offsets::LogEnd {
+                    partition: *partition,
+                    position,
+                    high_watermark,
+                })
+            })
+            .collect();
+        Some(ends)
     }
 }

@@ -2,9 +2,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::OnceLock;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
 use crate::changes::ChangeFeed;
@@ -23,8 +22,17 @@ impl Application {
     /// Opens the read pool, starts listening for changes, builds the schema and binds.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let pool = crate::db::connect_read_only(&config.database_url, config.pool_size).await?;
-        let feed = ChangeFeed::start(config.notify_database_url.clone().unwrap_or_else(|| config.database_url.clone()));
-        let freshness = Freshness { pool: pool.clone(), feed: feed.clone(), max_wait: config.freshness_wait() };
+        let feed = ChangeFeed::start(
+            config
+                .notify_database_url
+                .clone()
+                .unwrap_or_else(|| config.database_url.clone()),
+        );
+        let freshness = Freshness {
+            pool: pool.clone(),
+            feed: feed.clone(),
+            max_wait: config.freshness_wait(),
+        };
         let limits = Limits {
             max_page_size: config.max_page_size,
             max_depth: config.max_depth,
@@ -38,9 +46,18 @@ impl Application {
         if !assets.installed() {
             tracing::warn!(dir = %assets.dir().display(), "GraphiQL assets not installed; / explains how to get them");
         }
-        let state = AppState { schema, pool, feed, metrics: metrics_handle() };
+        let state = AppState {
+            schema,
+            pool,
+            feed,
+            metrics: telemetry::metrics_handle(),
+        };
         // The body holds the query and its variables: allow the query limit and some room.
-        let router = http::router(state, assets, config.max_query_bytes.saturating_mul(4).max(64 * 1024));
+        let router = http::router(
+            state,
+            assets,
+            config.max_query_bytes.saturating_mul(4).max(64 * 1024),
+        );
         let listener = TcpListener::bind(config.listen).await?;
         tracing::info!(address = %listener.local_addr()?, "query-api started");
         Ok(Self { listener, router })
@@ -50,24 +67,14 @@ impl Application {
         self.listener.local_addr()
     }
 
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await?;
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
         tracing::info!("query-api stopped");
         Ok(())
     }
-}
-
-fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new()
-                .set_buckets(&[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 5.0])
-                .map(PrometheusBuilder::build_recorder)
-                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
-            let handle = recorder.handle();
-            let _ = metrics::set_global_recorder(recorder);
-            handle
-        })
-        .clone()
 }

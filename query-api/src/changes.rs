@@ -6,8 +6,8 @@
 //! connection drops, listeners are told that they may have missed changes (`missed`), so
 //! they re-read what they watch.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -59,7 +59,11 @@ impl Change {
 
     /// Sent to everyone after the listener reconnects.
     fn everything_missed() -> Self {
-        Self { projection: String::new(), orders: Vec::new(), missed: true }
+        Self {
+            projection: String::new(),
+            orders: Vec::new(),
+            missed: true,
+        }
     }
 }
 
@@ -74,7 +78,10 @@ impl ChangeFeed {
     /// process lives.
     pub fn start(url: String) -> Self {
         let (sender, _) = broadcast::channel(4096);
-        let feed = Self { sender, connected: Arc::new(AtomicBool::new(false)) };
+        let feed = Self {
+            sender,
+            connected: Arc::new(AtomicBool::new(false)),
+        };
         tokio::spawn(feed.clone().listen_forever(url));
         feed
     }
@@ -142,7 +149,8 @@ mod tests {
         assert!(change.may_touch("orders", id));
         assert!(!change.may_touch("sales", id));
         assert!(!change.may_touch("orders", Uuid::nil()));
-        let truncated = Change::parse(r#"{"projection":"sales","truncated":true,"positions":[]}"#).expect("parses");
+        let truncated = Change::parse(r#"{"projection":"sales","truncated":true,"positions":[]}"#)
+            .expect("parses");
         assert!(truncated.may_touch("sales", id) && !truncated.may_touch("orders", id));
         assert!(Change::everything_missed().may_touch("orders", id));
         assert_eq!(Change::parse("not json"), None);

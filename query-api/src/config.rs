@@ -57,7 +57,11 @@ pub struct Config {
     pub introspection: bool,
 
     /// Longest a read-your-writes query waits for the read models to catch up, in ms.
-    #[arg(long, env = "ORDERLOG_QUERY_FRESHNESS_WAIT_MS", default_value_t = 5_000)]
+    #[arg(
+        long,
+        env = "ORDERLOG_QUERY_FRESHNESS_WAIT_MS",
+        default_value_t = 5_000
+    )]
     pub freshness_wait_ms: u64,
 
     /// `totalCount` counts exactly up to this many rows, then reports the limit.
@@ -66,12 +70,16 @@ pub struct Config {
 
     /// Directory holding GraphiQL's browser assets (`compose/local/graphiql.sh` fetches
     /// them from the npm registry).
-    #[arg(long, env = "ORDERLOG_GRAPHIQL_ASSETS", default_value = ".local/graphiql")]
+    #[arg(
+        long,
+        env = "ORDERLOG_GRAPHIQL_ASSETS",
+        default_value = ".local/graphiql"
+    )]
     pub graphiql_assets: PathBuf,
 
-    /// Log format: json or pretty.
-    #[arg(long, env = "ORDERLOG_LOG_FORMAT", default_value = "json")]
-    pub log_format: String,
+    /// Log format: json for machines, pretty for people.
+    #[arg(long, env = "ORDERLOG_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: telemetry::LogFormat,
 }
 
 impl Config {

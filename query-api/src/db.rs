@@ -11,7 +11,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 pub async fn connect_read_only(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?
         .application_name("orderlog-query-api")
-        .options([("default_transaction_read_only", "on"), ("statement_timeout", "10s")]);
+        .options([
+            ("default_transaction_read_only", "on"),
+            ("statement_timeout", "10s"),
+        ]);
     PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1.min(max_connections))

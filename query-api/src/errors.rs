@@ -25,7 +25,11 @@ pub enum ApiError {
         "the {projection} read model has not reached {wanted} after {waited_ms} ms; it is behind the log. \
          Retry later, or read without a consistency token to get what it has now"
     )]
-    Behind { projection: &'static str, wanted: String, waited_ms: u128 },
+    Behind {
+        projection: &'static str,
+        wanted: String,
+        waited_ms: u128,
+    },
     #[error("the read models cannot be reached right now; retry shortly")]
     Unavailable,
     #[error("internal error")]

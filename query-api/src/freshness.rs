@@ -30,21 +30,35 @@ impl Wanted {
         };
         let (id, version) = token.trim().split_once('@').ok_or_else(bad)?;
         let order_id = Uuid::parse_str(id).map_err(|_| bad())?;
-        let version = version.parse::<i64>().ok().filter(|v| *v >= 1).ok_or_else(bad)?;
+        let version = version
+            .parse::<i64>()
+            .ok()
+            .filter(|v| *v >= 1)
+            .ok_or_else(bad)?;
         Ok(Self { order_id, version })
     }
 
     /// From a token and/or a minimum version of a known order.
-    pub fn from_args(order_id: Option<Uuid>, token: Option<&str>, min_version: Option<i64>) -> Result<Option<Self>, ApiError> {
+    pub fn from_args(
+        order_id: Option<Uuid>,
+        token: Option<&str>,
+        min_version: Option<i64>,
+    ) -> Result<Option<Self>, ApiError> {
         let from_token = token.map(Self::parse_token).transpose()?;
         if let (Some(wanted), Some(id)) = (from_token, order_id) {
             if wanted.order_id != id {
-                return Err(ApiError::BadInput("the consistency token names another order".to_owned()));
+                return Err(ApiError::BadInput(
+                    "the consistency token names another order".to_owned(),
+                ));
             }
         }
         let from_version = match (min_version, order_id) {
             (Some(version), Some(order_id)) if version >= 1 => Some(Self { order_id, version }),
-            (Some(_), Some(_)) => return Err(ApiError::BadInput("`minVersion` must be at least 1".to_owned())),
+            (Some(_), Some(_)) => {
+                return Err(ApiError::BadInput(
+                    "`minVersion` must be at least 1".to_owned(),
+                ));
+            }
             _ => None,
         };
         Ok(match (from_token, from_version) {
@@ -97,10 +111,14 @@ impl Freshness {
         let started = Instant::now();
         let deadline = started + self.max_wait;
         loop {
-            let version: Option<i64> =
-                sqlx::query_scalar(model.version_sql()).bind(wanted.order_id).fetch_optional(&self.pool).await?.flatten();
+            let version: Option<i64> = sqlx::query_scalar(model.version_sql())
+                .bind(wanted.order_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten();
             if version.is_some_and(|v| v >= wanted.version) {
-                metrics::histogram!("orderlog_query_freshness_wait_seconds").record(started.elapsed().as_secs_f64());
+                metrics::histogram!("orderlog_query_freshness_wait_seconds")
+                    .record(started.elapsed().as_secs_f64());
                 return Ok(());
             }
             let now = Instant::now();
@@ -115,7 +133,9 @@ impl Freshness {
             let _ = tokio::time::timeout(slice, async {
                 loop {
                     match changes.recv().await {
-                        Ok(change) if change.may_touch(model.projection(), wanted.order_id) => return,
+                        Ok(change) if change.may_touch(model.projection(), wanted.order_id) => {
+                            return;
+                        }
                         Ok(_) => {}
                         Err(RecvError::Lagged(_)) => return,
                         Err(RecvError::Closed) => return std::future::pending().await,
@@ -134,9 +154,25 @@ mod tests {
     #[test]
     fn tokens_are_read_strictly() {
         let id = Uuid::now_v7();
-        assert_eq!(Wanted::parse_token(&format!("{id}@3")).ok(), Some(Wanted { order_id: id, version: 3 }));
-        for bad in ["", "3", &format!("{id}@0"), &format!("{id}@x"), "nope@2", &format!("{id}")] {
-            assert!(matches!(Wanted::parse_token(bad), Err(ApiError::BadInput(_))), "{bad}");
+        assert_eq!(
+            Wanted::parse_token(&format!("{id}@3")).ok(),
+            Some(Wanted {
+                order_id: id,
+                version: 3
+            })
+        );
+        for bad in [
+            "",
+            "3",
+            &format!("{id}@0"),
+            &format!("{id}@x"),
+            "nope@2",
+            &format!("{id}"),
+        ] {
+            assert!(
+                matches!(Wanted::parse_token(bad), Err(ApiError::BadInput(_))),
+                "{bad}"
+            );
         }
     }
 
@@ -145,10 +181,25 @@ mod tests {
         let id = Uuid::now_v7();
         let token = format!("{id}@4");
         let wanted = Wanted::from_args(Some(id), Some(&token), Some(2)).expect("valid");
-        assert_eq!(wanted, Some(Wanted { order_id: id, version: 4 }));
+        assert_eq!(
+            wanted,
+            Some(Wanted {
+                order_id: id,
+                version: 4
+            })
+        );
         let wanted = Wanted::from_args(Some(id), None, Some(7)).expect("valid");
-        assert_eq!(wanted, Some(Wanted { order_id: id, version: 7 }));
-        assert!(Wanted::from_args(Some(Uuid::nil()), Some(&token), None).is_err(), "token of another order");
+        assert_eq!(
+            wanted,
+            Some(Wanted {
+                order_id: id,
+                version: 7
+            })
+        );
+        assert!(
+            Wanted::from_args(Some(Uuid::nil()), Some(&token), None).is_err(),
+            "token of another order"
+        );
         assert_eq!(Wanted::from_args(None, None, None).expect("valid"), None);
     }
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 /// The files the page loads, and their content types.
@@ -89,7 +89,14 @@ pub async fn asset(State(assets): State<Assets>, UrlPath(name): UrlPath<String>)
         return StatusCode::NOT_FOUND.into_response();
     };
     match tokio::fs::read(assets.dir.join(file)).await {
-        Ok(bytes) => ([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "public, max-age=86400")], bytes).into_response(),
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            bytes,
+        )
+            .into_response(),
         Err(_) => StatusCode::NOT_FOUND.into_response(),
     }
 }

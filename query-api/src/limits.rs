@@ -1,24 +1,33 @@
 //! Gives the errors async-graphql raises before execution (parse, validation, depth and
-//! complexity limits) a stable `extensions.code`, and refuses oversized query texts.
+//! complexity limits) a stable `extensions.code`, refuses oversized query texts, and refuses
+//! introspection with a clear error when it is switched off (async-graphql alone would
+//! answer `null`, which a client cannot tell from an empty schema).
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 
 pub struct ErrorCodes {
     pub max_query_bytes: usize,
+    pub introspection: bool,
 }
 
 impl ExtensionFactory for ErrorCodes {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension { max_query_bytes: self.max_query_bytes })
+        Arc::new(ErrorCodesExtension {
+            max_query_bytes: self.max_query_bytes,
+            introspection: self.introspection,
+        })
     }
 }
 
 struct ErrorCodesExtension {
     max_query_bytes: usize,
+    introspection: bool,
 }
 
 fn with_code(mut error: ServerError, code: &'static str) -> ServerError {
@@ -52,10 +61,28 @@ impl Extension for ErrorCodesExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         if query.len() > self.max_query_bytes {
-            let message = format!("the query is {} bytes; at most {} are accepted", query.len(), self.max_query_bytes);
-            return Err(with_code(ServerError::new(message, None), "QUERY_TOO_LARGE"));
+            let message = format!(
+                "the query is {} bytes; at most {} are accepted",
+                query.len(),
+                self.max_query_bytes
+            );
+            return Err(with_code(
+                ServerError::new(message, None),
+                "QUERY_TOO_LARGE",
+            ));
         }
-        next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))
+        let document = next
+            .run(ctx, query, variables)
+            .await
+            .map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
+        if !self.introspection && asks_for_introspection(&document) {
+            let message = "introspection is switched off on this server; the schema is published as SDL instead";
+            return Err(with_code(
+                ServerError::new(message, None),
+                "INTROSPECTION_DISABLED",
+            ));
+        }
+        Ok(document)
     }
 
     async fn validation(
@@ -72,5 +99,57 @@ impl Extension for ErrorCodesExtension {
                 })
                 .collect()
         })
+    }
+}
+
+/// Whether any operation or fragment selects `__schema` or `__type` (`__typename` is not
+/// introspection of the schema and stays allowed).
+fn asks_for_introspection(document: &ExecutableDocument) -> bool {
+    fn selects(set: &SelectionSet) -> bool {
+        set.items.iter().any(|item| match &item.node {
+            Selection::Field(field) => {
+                let name = field.node.name.node.as_str();
+                name == "__schema" || name == "__type" || selects(&field.node.selection_set.node)
+            }
+            Selection::InlineFragment(fragment) => selects(&fragment.node.selection_set.node),
+            Selection::FragmentSpread(_) => false,
+        })
+    }
+    document
+        .operations
+        .iter()
+        .any(|(_, op)| selects(&op.node.selection_set.node))
+        || document
+            .fragments
+            .values()
+            .any(|fragment| selects(&fragment.node.selection_set.node))
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::parser::parse_query;
+
+    use super::asks_for_introspection;
+
+    fn asks(query: &str) -> bool {
+        asks_for_introspection(&parse_query(query).expect("parses"))
+    }
+
+    #[test]
+    fn finds_introspection_anywhere_in_the_document() {
+        assert!(asks("{ __schema { types { name } } }"));
+        assert!(asks("query Q { a: __type(name: \"Order\") { name } }"));
+        assert!(asks(
+            "{ ... on QueryRoot { __schema { queryType { name } } } }"
+        ));
+        assert!(asks(
+            "query { ...F } fragment F on QueryRoot { __schema { queryType { name } } }"
+        ));
+    }
+
+    #[test]
+    fn lets_ordinary_queries_and_typename_through() {
+        assert!(!asks("{ projections { name __typename } }"));
+        assert!(!asks("{ order(id: \"x\") { id } }"));
     }
 }

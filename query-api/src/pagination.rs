@@ -4,8 +4,8 @@
 //! `(total_minor, order_id)`, so a page starts exactly after (or before) that row however
 //! many rows were inserted since: no OFFSET, no duplicates, no gaps.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use uuid::Uuid;
 
 /// What a list of orders is sorted by.
@@ -57,12 +57,21 @@ pub enum PageError {
     #[error("`first` and `last` cannot be used together")]
     FirstAndLast,
     #[error("`{argument}` must be between 0 and {max}, got {value}")]
-    PageSize { argument: &'static str, value: i64, max: usize },
+    PageSize {
+        argument: &'static str,
+        value: i64,
+        max: usize,
+    },
 }
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}:{}:{}", self.field.tag(), self.key, self.id.simple()))
+        URL_SAFE_NO_PAD.encode(format!(
+            "{}:{}:{}",
+            self.field.tag(),
+            self.key,
+            self.id.simple()
+        ))
     }
 
     pub fn decode(text: &str) -> Result<Self, PageError> {
@@ -75,8 +84,14 @@ impl Cursor {
             Some("t") => SortField::Total,
             _ => return Err(bad()),
         };
-        let key = parts.next().and_then(|k| k.parse::<i64>().ok()).ok_or_else(bad)?;
-        let id = parts.next().and_then(|i| Uuid::parse_str(i).ok()).ok_or_else(bad)?;
+        let key = parts
+            .next()
+            .and_then(|k| k.parse::<i64>().ok())
+            .ok_or_else(bad)?;
+        let id = parts
+            .next()
+            .and_then(|i| Uuid::parse_str(i).ok())
+            .ok_or_else(bad)?;
         Ok(Self { field, key, id })
     }
 }
@@ -103,25 +118,54 @@ pub struct Page {
 }
 
 impl Page {
-    pub fn new(args: &PageArgs, field: SortField, direction: Direction, default_size: usize, max: usize) -> Result<Self, PageError> {
+    pub fn new(
+        args: &PageArgs,
+        field: SortField,
+        direction: Direction,
+        default_size: usize,
+        max: usize,
+    ) -> Result<Self, PageError> {
         let size = |argument: &'static str, value: i32| {
-            usize::try_from(value).ok().filter(|v| *v <= max).ok_or(PageError::PageSize { argument, value: value.into(), max })
+            usize::try_from(value)
+                .ok()
+                .filter(|v| *v <= max)
+                .ok_or(PageError::PageSize {
+                    argument,
+                    value: value.into(),
+                    max,
+                })
         };
         let (limit, backwards) = match (args.first, args.last) {
             (Some(_), Some(_)) => return Err(PageError::FirstAndLast),
             (Some(first), None) => (size("first", first)?, false),
             (None, Some(last)) => (size("last", last)?, true),
             // Without a size, paging back from `before` means the rows just before it.
-            (None, None) => (default_size.min(max), args.before.is_some() && args.after.is_none()),
+            (None, None) => (
+                default_size.min(max),
+                args.before.is_some() && args.after.is_none(),
+            ),
         };
         let cursor = |text: &Option<String>| -> Result<Option<Cursor>, PageError> {
             text.as_deref()
                 .map(Cursor::decode)
                 .transpose()?
-                .map(|c| if c.field == field { Ok(c) } else { Err(PageError::CursorForAnotherSort) })
+                .map(|c| {
+                    if c.field == field {
+                        Ok(c)
+                    } else {
+                        Err(PageError::CursorForAnotherSort)
+                    }
+                })
                 .transpose()
         };
-        Ok(Self { field, direction, limit, after: cursor(&args.after)?, before: cursor(&args.before)?, backwards })
+        Ok(Self {
+            field,
+            direction,
+            limit,
+            after: cursor(&args.after)?,
+            before: cursor(&args.before)?,
+            backwards,
+        })
     }
 
     /// The direction rows are fetched in: the list's own, reversed when paging backwards.
@@ -147,7 +191,11 @@ impl Page {
     /// (hasPreviousPage, hasNextPage) given whether more rows lay beyond the page.
     /// The side the client came from is known to hold rows exactly when it gave a cursor.
     pub fn page_info(&self, more: bool) -> (bool, bool) {
-        if self.backwards { (more, self.before.is_some()) } else { (self.after.is_some(), more) }
+        if self.backwards {
+            (more, self.before.is_some())
+        } else {
+            (self.after.is_some(), more)
+        }
     }
 }
 
@@ -155,41 +203,106 @@ impl Page {
 mod tests {
     use super::*;
 
-    fn args(first: Option<i32>, after: Option<String>, last: Option<i32>, before: Option<String>) -> PageArgs {
-        PageArgs { first, after, last, before }
+    fn args(
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> PageArgs {
+        PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
     }
 
     #[test]
     fn a_cursor_survives_its_round_trip_and_garbage_is_refused() {
-        let cursor = Cursor { field: SortField::Total, key: -42, id: Uuid::now_v7() };
+        let cursor = Cursor {
+            field: SortField::Total,
+            key: -42,
+            id: Uuid::now_v7(),
+        };
         assert_eq!(Cursor::decode(&cursor.encode()), Ok(cursor));
-        for bad in ["", "!!", "eDoxOjI", &URL_SAFE_NO_PAD.encode("p:notanumber:00000000000000000000000000000000")] {
-            assert!(matches!(Cursor::decode(bad), Err(PageError::BadCursor(_))), "{bad}");
+        for bad in [
+            "",
+            "!!",
+            "eDoxOjI",
+            &URL_SAFE_NO_PAD.encode("p:notanumber:00000000000000000000000000000000"),
+        ] {
+            assert!(
+                matches!(Cursor::decode(bad), Err(PageError::BadCursor(_))),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn page_sizes_are_bounded_and_first_excludes_last() {
         let page = |a: PageArgs| Page::new(&a, SortField::PlacedAt, Direction::Asc, 20, 100);
-        assert_eq!(page(args(None, None, None, None)).map(|p| (p.limit, p.backwards)), Ok((20, false)));
-        assert_eq!(page(args(Some(100), None, None, None)).map(|p| p.limit), Ok(100));
-        assert!(matches!(page(args(Some(101), None, None, None)), Err(PageError::PageSize { argument: "first", .. })));
-        assert!(matches!(page(args(None, None, Some(-1), None)), Err(PageError::PageSize { argument: "last", .. })));
-        assert_eq!(page(args(Some(1), None, Some(1), None)), Err(PageError::FirstAndLast));
+        assert_eq!(
+            page(args(None, None, None, None)).map(|p| (p.limit, p.backwards)),
+            Ok((20, false))
+        );
+        assert_eq!(
+            page(args(Some(100), None, None, None)).map(|p| p.limit),
+            Ok(100)
+        );
+        assert!(matches!(
+            page(args(Some(101), None, None, None)),
+            Err(PageError::PageSize {
+                argument: "first",
+                ..
+            })
+        ));
+        assert!(matches!(
+            page(args(None, None, Some(-1), None)),
+            Err(PageError::PageSize {
+                argument: "last",
+                ..
+            })
+        ));
+        assert_eq!(
+            page(args(Some(1), None, Some(1), None)),
+            Err(PageError::FirstAndLast)
+        );
     }
 
     #[test]
     fn a_cursor_from_another_sort_is_refused() {
-        let cursor = Cursor { field: SortField::Total, key: 1, id: Uuid::nil() }.encode();
-        let page = Page::new(&args(Some(5), Some(cursor), None, None), SortField::PlacedAt, Direction::Asc, 20, 100);
+        let cursor = Cursor {
+            field: SortField::Total,
+            key: 1,
+            id: Uuid::nil(),
+        }
+        .encode();
+        let page = Page::new(
+            &args(Some(5), Some(cursor), None, None),
+            SortField::PlacedAt,
+            Direction::Asc,
+            20,
+            100,
+        );
         assert_eq!(page, Err(PageError::CursorForAnotherSort));
     }
 
     #[test]
     fn backwards_pages_fetch_reversed_and_come_back_in_list_order() {
-        let before = Cursor { field: SortField::PlacedAt, key: 10, id: Uuid::nil() }.encode();
-        let page = Page::new(&args(None, None, Some(2), Some(before)), SortField::PlacedAt, Direction::Desc, 20, 100)
-            .expect("page");
+        let before = Cursor {
+            field: SortField::PlacedAt,
+            key: 10,
+            id: Uuid::nil(),
+        }
+        .encode();
+        let page = Page::new(
+            &args(None, None, Some(2), Some(before)),
+            SortField::PlacedAt,
+            Direction::Desc,
+            20,
+            100,
+        )
+        .expect("page");
         assert_eq!(page.fetch_direction(), Direction::Asc);
         let (rows, more) = page.trim(vec![1, 2, 3]);
         assert_eq!((rows, more), (vec![2, 1], true));

@@ -41,12 +41,20 @@ pub fn encode(envelope: &EventEnvelope) -> WireRecord {
         ("ce_id", envelope.event_id.to_string()),
         ("ce_source", SOURCE.to_owned()),
         ("ce_type", envelope.event.type_name().to_owned()),
-        ("ce_time", envelope.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true)),
+        (
+            "ce_time",
+            envelope
+                .occurred_at
+                .to_rfc3339_opts(SecondsFormat::Micros, true),
+        ),
         ("ce_subject", envelope.order_id.to_string()),
         ("ce_orderversion", envelope.order_version.to_string()),
         ("ce_correlationid", envelope.correlation_id.to_string()),
         ("ce_causationid", envelope.causation_id.to_string()),
-        ("ce_schemaversion", envelope.event.schema_version().to_string()),
+        (
+            "ce_schemaversion",
+            envelope.event.schema_version().to_string(),
+        ),
         ("content-type", CONTENT_TYPE.to_owned()),
     ];
     if let Some(traceparent) = &envelope.traceparent {
@@ -60,24 +68,34 @@ pub fn encode(envelope: &EventEnvelope) -> WireRecord {
 }
 
 /// Reads an event record. `header` looks a header's value up by name.
-pub fn decode<'a>(header: impl Fn(&str) -> Option<&'a [u8]>, value: &[u8]) -> Result<EventEnvelope, WireError> {
+pub fn decode<'a>(
+    header: impl Fn(&str) -> Option<&'a [u8]>,
+    value: &[u8],
+) -> Result<EventEnvelope, WireError> {
     let text = |name: &'static str| -> Result<&'a str, WireError> {
         let bytes = header(name).ok_or(WireError::MissingHeader(name))?;
         std::str::from_utf8(bytes).map_err(|_| WireError::InvalidHeader(name))
     };
-    let uuid = |name| text(name).and_then(|v| Uuid::parse_str(v).map_err(|_| WireError::InvalidHeader(name)));
-    let number = |name| text(name).and_then(|v| v.parse::<u64>().map_err(|_| WireError::InvalidHeader(name)));
+    let uuid = |name| {
+        text(name).and_then(|v| Uuid::parse_str(v).map_err(|_| WireError::InvalidHeader(name)))
+    };
+    let number = |name| {
+        text(name).and_then(|v| v.parse::<u64>().map_err(|_| WireError::InvalidHeader(name)))
+    };
 
     if text("ce_specversion")? != "1.0" {
         return Err(WireError::InvalidHeader("ce_specversion"));
     }
     let type_name = text("ce_type")?;
-    let schema_version = u32::try_from(number("ce_schemaversion")?).map_err(|_| WireError::InvalidHeader("ce_schemaversion"))?;
+    let schema_version = u32::try_from(number("ce_schemaversion")?)
+        .map_err(|_| WireError::InvalidHeader("ce_schemaversion"))?;
     let occurred_at = DateTime::parse_from_rfc3339(text("ce_time")?)
         .map_err(|_| WireError::InvalidHeader("ce_time"))?
         .with_timezone(&Utc);
-    let order_id = OrderId::parse(text("ce_subject")?).map_err(|_| WireError::InvalidHeader("ce_subject"))?;
-    let payload: serde_json::Value = serde_json::from_slice(value).map_err(|e| WireError::InvalidJson(e.to_string()))?;
+    let order_id =
+        OrderId::parse(text("ce_subject")?).map_err(|_| WireError::InvalidHeader("ce_subject"))?;
+    let payload: serde_json::Value =
+        serde_json::from_slice(value).map_err(|e| WireError::InvalidJson(e.to_string()))?;
     Ok(EventEnvelope {
         event_id: uuid("ce_id")?,
         order_id,
@@ -85,7 +103,9 @@ pub fn decode<'a>(header: impl Fn(&str) -> Option<&'a [u8]>, value: &[u8]) -> Re
         occurred_at,
         correlation_id: uuid("ce_correlationid")?,
         causation_id: uuid("ce_causationid")?,
-        traceparent: header("traceparent").and_then(|v| std::str::from_utf8(v).ok()).map(str::to_owned),
+        traceparent: header("traceparent")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .map(str::to_owned),
         event: Event::from_payload(type_name, schema_version, payload)?,
     })
 }

@@ -5,8 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::values::{Address, Carrier, Currency, CustomerId, Money, PaymentReference, Quantity, Sku, TrackingNumber};
-use crate::values::{text, TextError};
+use crate::values::{
+    Address, Carrier, Currency, CustomerId, Money, PaymentReference, Quantity, Sku, TrackingNumber,
+};
+use crate::values::{TextError, text};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]

@@ -49,7 +49,11 @@ pub struct CommandEnvelope {
 
 impl CommandEnvelope {
     /// A stable fingerprint of a command and its expected version (FNV-1a over its JSON).
-    pub fn fingerprint_of(order_id: OrderId, command: &Command, expected_version: Option<u64>) -> String {
+    pub fn fingerprint_of(
+        order_id: OrderId,
+        command: &Command,
+        expected_version: Option<u64>,
+    ) -> String {
         let bytes = serde_json::to_vec(&(order_id, command, expected_version)).unwrap_or_default();
         let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
             (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
@@ -73,7 +77,10 @@ pub struct CommandResult {
 pub enum CommandOutcome {
     /// The command's events are committed; `version` is the order's version after them
     /// (unchanged when the command asked for what was already true).
-    Accepted { version: u64, events: Vec<EventSummary> },
+    Accepted {
+        version: u64,
+        events: Vec<EventSummary>,
+    },
     /// The domain refused the command; nothing was written.
     Rejected { rejection: Rejection },
     /// The idempotency key was used before with a different request; nothing was written.

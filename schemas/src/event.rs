@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::CancelReason;
 use crate::upcast;
-use crate::values::{Address, Carrier, Currency, CustomerId, Money, PaymentReference, Quantity, Sku, TrackingNumber};
+use crate::values::{
+    Address, Carrier, Currency, CustomerId, Money, PaymentReference, Quantity, Sku, TrackingNumber,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
@@ -70,22 +72,36 @@ impl Event {
     /// The event's data as the JSON payload written to the wire.
     pub fn to_payload(&self) -> serde_json::Value {
         let tagged = serde_json::to_value(self).unwrap_or_default();
-        tagged.get("data").cloned().unwrap_or_else(|| serde_json::json!({}))
+        tagged
+            .get("data")
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({}))
     }
 
     /// Reads a payload written at `schema_version` of `type_name`, upcasting old versions.
-    pub fn from_payload(type_name: &str, schema_version: u32, payload: serde_json::Value) -> Result<Event, DecodeError> {
+    pub fn from_payload(
+        type_name: &str,
+        schema_version: u32,
+        payload: serde_json::Value,
+    ) -> Result<Event, DecodeError> {
         let current = EVENT_TYPES
             .iter()
             .find(|(name, _)| *name == type_name)
             .map(|(_, version)| *version)
             .ok_or_else(|| DecodeError::UnknownType(type_name.to_owned()))?;
         if schema_version == 0 || schema_version > current {
-            return Err(DecodeError::UnknownVersion { type_name: type_name.to_owned(), version: schema_version });
+            return Err(DecodeError::UnknownVersion {
+                type_name: type_name.to_owned(),
+                version: schema_version,
+            });
         }
         let data = upcast::to_current(type_name, schema_version, payload)?;
-        serde_json::from_value(serde_json::json!({ "type": type_name, "data": data }))
-            .map_err(|e| DecodeError::Invalid { type_name: type_name.to_owned(), reason: e.to_string() })
+        serde_json::from_value(serde_json::json!({ "type": type_name, "data": data })).map_err(
+            |e| DecodeError::Invalid {
+                type_name: type_name.to_owned(),
+                reason: e.to_string(),
+            },
+        )
     }
 }
 

@@ -4,10 +4,13 @@
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
-use crate::command::{AddLine, CancelOrder, ChangeShippingAddress, ConfirmPayment, DeliverOrder, PlaceOrder, RemoveLine, ShipOrder};
+use crate::command::{
+    AddLine, CancelOrder, ChangeShippingAddress, ConfirmPayment, DeliverOrder, PlaceOrder,
+    RemoveLine, ShipOrder,
+};
 use crate::event::{
-    LineAdded, LineRemoved, OrderCancelled, OrderDelivered, OrderPlaced, OrderShipped, PaymentConfirmed,
-    ShippingAddressChanged, EVENT_TYPES,
+    EVENT_TYPES, LineAdded, LineRemoved, OrderCancelled, OrderDelivered, OrderPlaced, OrderShipped,
+    PaymentConfirmed, ShippingAddressChanged,
 };
 
 /// A generated schema and the path, relative to `schemas/json/`, it is checked in at.
@@ -19,7 +22,10 @@ pub struct SchemaFile {
 
 fn schema_of<T: JsonSchema>(id: &str) -> Schema {
     let mut schema = SchemaGenerator::default().into_root_schema_for::<T>();
-    schema.insert("$id".to_owned(), format!("https://orderlog.dev/schemas/{id}").into());
+    schema.insert(
+        "$id".to_owned(),
+        format!("https://orderlog.dev/schemas/{id}").into(),
+    );
     schema
 }
 
@@ -38,7 +44,13 @@ pub fn event_schemas() -> Vec<(&'static str, u32, Schema)> {
     EVENT_TYPES
         .iter()
         .zip(schemas)
-        .map(|((name, version), schema)| (*name, *version, schema(&format!("events/{name}.v{version}.json"))))
+        .map(|((name, version), schema)| {
+            (
+                *name,
+                *version,
+                schema(&format!("events/{name}.v{version}.json")),
+            )
+        })
         .collect()
 }
 
@@ -46,7 +58,10 @@ pub fn event_schemas() -> Vec<(&'static str, u32, Schema)> {
 pub fn all() -> Vec<SchemaFile> {
     let mut files: Vec<SchemaFile> = event_schemas()
         .into_iter()
-        .map(|(name, version, schema)| SchemaFile { path: format!("events/{name}.v{version}.json"), schema })
+        .map(|(name, version, schema)| SchemaFile {
+            path: format!("events/{name}.v{version}.json"),
+            schema,
+        })
         .collect();
     let commands = [
         ("PlaceOrder", schema_of::<PlaceOrder> as fn(&str) -> Schema),
@@ -60,7 +75,10 @@ pub fn all() -> Vec<SchemaFile> {
     ];
     for (name, schema) in commands {
         let path = format!("commands/{name}.json");
-        files.push(SchemaFile { schema: schema(&path), path });
+        files.push(SchemaFile {
+            schema: schema(&path),
+            path,
+        });
     }
     files
 }

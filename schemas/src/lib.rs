@@ -23,4 +23,4 @@ pub mod values;
 pub use command::Command;
 pub use envelope::{CommandEnvelope, CommandOutcome, CommandResult, EventEnvelope};
 pub use event::Event;
-pub use order::{decide, evolve, OrderState, Rejection};
+pub use order::{OrderState, Rejection, decide, evolve};

@@ -5,16 +5,23 @@
 //! version in [`crate::event::EVENT_TYPES`], add the step here, and add a golden fixture for
 //! the new version beside the old ones (`schemas/fixtures/events/`).
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::event::DecodeError;
 
 /// Applies every step from `version` to the current version of `type_name`.
-pub(crate) fn to_current(type_name: &str, version: u32, payload: Value) -> Result<Value, DecodeError> {
+pub(crate) fn to_current(
+    type_name: &str,
+    version: u32,
+    payload: Value,
+) -> Result<Value, DecodeError> {
     let mut payload = payload;
     let mut version = version;
     while let Some(step) = step(type_name, version) {
-        payload = step(payload).map_err(|reason| DecodeError::Invalid { type_name: type_name.to_owned(), reason })?;
+        payload = step(payload).map_err(|reason| DecodeError::Invalid {
+            type_name: type_name.to_owned(),
+            reason,
+        })?;
         version += 1;
     }
     Ok(payload)
@@ -31,7 +38,11 @@ fn step(type_name: &str, from_version: u32) -> Option<Step> {
 
 /// v1: `{"reference", "amount_minor", "currency"}`; v2: `{"payment_reference", "amount": Money}`.
 fn payment_confirmed_v1_to_v2(v1: Value) -> Result<Value, String> {
-    let field = |name: &str| v1.get(name).cloned().ok_or_else(|| format!("v1 payload has no {name}"));
+    let field = |name: &str| {
+        v1.get(name)
+            .cloned()
+            .ok_or_else(|| format!("v1 payload has no {name}"))
+    };
     Ok(json!({
         "payment_reference": field("reference")?,
         "amount": { "amount_minor": field("amount_minor")?, "currency": field("currency")? },

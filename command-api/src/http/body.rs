@@ -6,8 +6,8 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
 use super::AppState;
+use super::error::ApiError;
 
 /// A request body parsed into `T` through its parse-don't-validate types.
 pub(crate) struct JsonBody<T>(pub T);
@@ -21,10 +21,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
-            .map(|v| v.trim().eq_ignore_ascii_case("application/json") || v.trim().ends_with("+json"))
+            .map(|v| {
+                v.trim().eq_ignore_ascii_case("application/json") || v.trim().ends_with("+json")
+            })
             .unwrap_or(false);
         let limit = state.max_body_bytes;
-        let bytes = Bytes::from_request(request, state).await.map_err(|_| ApiError::BodyTooLarge { limit })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|_| ApiError::BodyTooLarge { limit })?;
         if bytes.len() > limit {
             return Err(ApiError::BodyTooLarge { limit });
         }
@@ -43,7 +47,11 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let reason = strip_position(&inner.to_string());
         match inner.classify() {
             serde_json::error::Category::Data => {
-                let field = if path == "." { missing_field(&reason).unwrap_or_default() } else { path };
+                let field = if path == "." {
+                    missing_field(&reason).unwrap_or_default()
+                } else {
+                    path
+                };
                 ApiError::InvalidField { field, reason }
             }
             _ => ApiError::MalformedJson(reason),
@@ -53,7 +61,10 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// serde_json appends " at line L column C"; the field path says more to a caller.
 fn strip_position(message: &str) -> String {
-    message.rsplit_once(" at line ").map_or(message, |(head, _)| head).to_owned()
+    message
+        .rsplit_once(" at line ")
+        .map_or(message, |(head, _)| head)
+        .to_owned()
 }
 
 fn missing_field(reason: &str) -> Option<String> {
@@ -87,6 +98,9 @@ mod tests {
     #[test]
     fn names_a_missing_field_and_tells_syntax_from_data() {
         assert_eq!(field_error(r#"{"customer_id": "c"}"#).0, "currency");
-        assert!(matches!(parse::<PlaceOrder>(b"{not json"), Err(ApiError::MalformedJson(_))));
+        assert!(matches!(
+            parse::<PlaceOrder>(b"{not json"),
+            Err(ApiError::MalformedJson(_))
+        ));
     }
 }

@@ -15,7 +15,7 @@
 //! | `outcome_unknown` | 503 | no result in time; retry with the same Idempotency-Key |
 //! | `internal` | 500 | a bug; the log has the cause |
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use schemas::Rejection;
 use serde_json::json;
@@ -31,7 +31,10 @@ pub enum ApiError {
     #[error("the body is not valid JSON: {0}")]
     MalformedJson(String),
     #[error("header {header} {reason}")]
-    InvalidHeader { header: &'static str, reason: &'static str },
+    InvalidHeader {
+        header: &'static str,
+        reason: &'static str,
+    },
     #[error("the body is larger than {limit} bytes")]
     BodyTooLarge { limit: usize },
     #[error("the body must be JSON, sent with Content-Type: application/json")]
@@ -68,15 +71,18 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Rejected(rejection) => {
-                StatusCode::from_u16(rejection.http_status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY)
+            ApiError::Rejected(rejection) => StatusCode::from_u16(rejection.http_status())
+                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+            ApiError::InvalidField { .. } | ApiError::IdempotencyKeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::InvalidField { .. } | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MalformedJson(_) | ApiError::InvalidHeader { .. } => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::KafkaUnavailable(_) | ApiError::OutcomeUnknown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::KafkaUnavailable(_) | ApiError::OutcomeUnknown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -84,7 +90,10 @@ impl ApiError {
     fn title(&self) -> String {
         let code = self.code().replace('_', " ");
         let mut chars = code.chars();
-        chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+        chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -115,7 +124,10 @@ impl IntoResponse for ApiError {
         metrics::counter!("orderlog_http_errors_total", "code" => self.code()).increment(1);
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

@@ -9,11 +9,11 @@ mod orders;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
-use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::intake::CommandBus;
@@ -42,7 +42,10 @@ pub fn router(state: AppState) -> Router {
             .route("/v1/orders", post(orders::place))
             .route("/v1/orders/{id}/lines", post(orders::add_line))
             .route("/v1/orders/{id}/lines/{sku}", delete(orders::remove_line))
-            .route("/v1/orders/{id}/shipping-address", put(orders::change_address))
+            .route(
+                "/v1/orders/{id}/shipping-address",
+                put(orders::change_address),
+            )
             .route("/v1/orders/{id}/payment", post(orders::confirm_payment))
             .route("/v1/orders/{id}/shipment", post(orders::ship))
             .route("/v1/orders/{id}/delivery", post(orders::deliver))
@@ -51,7 +54,9 @@ pub fn router(state: AppState) -> Router {
     router
         .fallback(|| async { error::ApiError::NotFound })
         // The body extractor enforces the limit itself, with a problem+json answer.
-        .layer(axum::extract::DefaultBodyLimit::max(state.max_body_bytes.saturating_add(1)))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.max_body_bytes.saturating_add(1),
+        ))
         .layer(axum::middleware::from_fn(track))
         .with_state(state)
 }
@@ -59,7 +64,10 @@ pub fn router(state: AppState) -> Router {
 /// Counts requests and their latency per route and status.
 async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().to_string();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();

@@ -2,15 +2,17 @@
 //! the request and response types (OpenAPI 3.1 schemas are JSON Schema 2020-12).
 //! Checked in at `schemas/openapi/command-api.json`; a test fails when they drift apart.
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
-use schemas::command::{AddLine, CancelOrder, ChangeShippingAddress, ConfirmPayment, PlaceOrder, ShipOrder};
-use serde_json::{json, Map, Value};
+use schemas::command::{
+    AddLine, CancelOrder, ChangeShippingAddress, ConfirmPayment, PlaceOrder, ShipOrder,
+};
+use serde_json::{Map, Value, json};
 
-use super::orders::Accepted;
 use super::AppState;
+use super::orders::Accepted;
 
 pub(super) async fn serve(State(state): State<AppState>) -> Json<Value> {
     Json((*state.openapi).clone())
@@ -30,14 +32,70 @@ fn body<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
 }
 
 const OPERATIONS: [Operation; 8] = [
-    Operation { method: "post", path: "/v1/orders", id: "placeOrder", summary: "Place an order", body: Some(body::<PlaceOrder>), created: true },
-    Operation { method: "post", path: "/v1/orders/{id}/lines", id: "addLine", summary: "Add a line (while placed)", body: Some(body::<AddLine>), created: false },
-    Operation { method: "delete", path: "/v1/orders/{id}/lines/{sku}", id: "removeLine", summary: "Remove a line (while placed, not the last)", body: None, created: false },
-    Operation { method: "put", path: "/v1/orders/{id}/shipping-address", id: "changeShippingAddress", summary: "Change the shipping address (while placed)", body: Some(body::<ChangeShippingAddress>), created: false },
-    Operation { method: "post", path: "/v1/orders/{id}/payment", id: "confirmPayment", summary: "Confirm the payment of the exact total", body: Some(body::<ConfirmPayment>), created: false },
-    Operation { method: "post", path: "/v1/orders/{id}/shipment", id: "shipOrder", summary: "Ship a paid order", body: Some(body::<ShipOrder>), created: false },
-    Operation { method: "post", path: "/v1/orders/{id}/delivery", id: "deliverOrder", summary: "Record the delivery of a shipped order", body: None, created: false },
-    Operation { method: "post", path: "/v1/orders/{id}/cancellation", id: "cancelOrder", summary: "Cancel an order that has not shipped", body: Some(body::<CancelOrder>), created: false },
+    Operation {
+        method: "post",
+        path: "/v1/orders",
+        id: "placeOrder",
+        summary: "Place an order",
+        body: Some(body::<PlaceOrder>),
+        created: true,
+    },
+    Operation {
+        method: "post",
+        path: "/v1/orders/{id}/lines",
+        id: "addLine",
+        summary: "Add a line (while placed)",
+        body: Some(body::<AddLine>),
+        created: false,
+    },
+    Operation {
+        method: "delete",
+        path: "/v1/orders/{id}/lines/{sku}",
+        id: "removeLine",
+        summary: "Remove a line (while placed, not the last)",
+        body: None,
+        created: false,
+    },
+    Operation {
+        method: "put",
+        path: "/v1/orders/{id}/shipping-address",
+        id: "changeShippingAddress",
+        summary: "Change the shipping address (while placed)",
+        body: Some(body::<ChangeShippingAddress>),
+        created: false,
+    },
+    Operation {
+        method: "post",
+        path: "/v1/orders/{id}/payment",
+        id: "confirmPayment",
+        summary: "Confirm the payment of the exact total",
+        body: Some(body::<ConfirmPayment>),
+        created: false,
+    },
+    Operation {
+        method: "post",
+        path: "/v1/orders/{id}/shipment",
+        id: "shipOrder",
+        summary: "Ship a paid order",
+        body: Some(body::<ShipOrder>),
+        created: false,
+    },
+    Operation {
+        method: "post",
+        path: "/v1/orders/{id}/delivery",
+        id: "deliverOrder",
+        summary: "Record the delivery of a shipped order",
+        body: None,
+        created: false,
+    },
+    Operation {
+        method: "post",
+        path: "/v1/orders/{id}/cancellation",
+        id: "cancelOrder",
+        summary: "Cancel an order that has not shipped",
+        body: Some(body::<CancelOrder>),
+        created: false,
+    },
 ];
 
 fn problem(description: &str) -> Value {

@@ -1,13 +1,14 @@
 //! The order command endpoints: each turns a request into a command, sends it, and answers
 //! with the committed result.
 
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use schemas::command::{
-    AddLine, CancelOrder, ChangeShippingAddress, Command, ConfirmPayment, DeliverOrder, PlaceOrder, RemoveLine, ShipOrder,
+    AddLine, CancelOrder, ChangeShippingAddress, Command, ConfirmPayment, DeliverOrder, PlaceOrder,
+    RemoveLine, ShipOrder,
 };
 use schemas::envelope::EventSummary;
 use schemas::values::{OrderId, Sku};
@@ -15,9 +16,9 @@ use schemas::{CommandEnvelope, CommandOutcome};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::AppState;
 use super::body::JsonBody;
 use super::error::ApiError;
-use super::AppState;
 use crate::intake::SendError;
 
 /// Namespace of the UUIDv5 ids derived from Idempotency-Keys.
@@ -43,10 +44,20 @@ pub(super) async fn place(
     let key = idempotency_key(&headers)?;
     // With a key, a retried PlaceOrder lands on the same order id and is recognised.
     let order_id = match &key {
-        Some(key) => OrderId::from_uuid(Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, format!("order:{key}").as_bytes())),
+        Some(key) => OrderId::from_uuid(Uuid::new_v5(
+            &IDEMPOTENCY_NAMESPACE,
+            format!("order:{key}").as_bytes(),
+        )),
         None => OrderId::generate(),
     };
-    dispatch(&state, order_id, Command::PlaceOrder(body), &headers, StatusCode::CREATED).await
+    dispatch(
+        &state,
+        order_id,
+        Command::PlaceOrder(body),
+        &headers,
+        StatusCode::CREATED,
+    )
+    .await
 }
 
 pub(super) async fn add_line(
@@ -55,7 +66,14 @@ pub(super) async fn add_line(
     headers: HeaderMap,
     JsonBody(body): JsonBody<AddLine>,
 ) -> Result<Response, ApiError> {
-    dispatch(&state, order_id(&id)?, Command::AddLine(body), &headers, StatusCode::OK).await
+    dispatch(
+        &state,
+        order_id(&id)?,
+        Command::AddLine(body),
+        &headers,
+        StatusCode::OK,
+    )
+    .await
 }
 
 pub(super) async fn remove_line(
@@ -63,8 +81,18 @@ pub(super) async fn remove_line(
     Path((id, sku)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let sku = Sku::parse(&sku).map_err(|e| ApiError::InvalidField { field: "sku".to_owned(), reason: e.to_string() })?;
-    dispatch(&state, order_id(&id)?, Command::RemoveLine(RemoveLine { sku }), &headers, StatusCode::OK).await
+    let sku = Sku::parse(&sku).map_err(|e| ApiError::InvalidField {
+        field: "sku".to_owned(),
+        reason: e.to_string(),
+    })?;
+    dispatch(
+        &state,
+        order_id(&id)?,
+        Command::RemoveLine(RemoveLine { sku }),
+        &headers,
+        StatusCode::OK,
+    )
+    .await
 }
 
 pub(super) async fn change_address(
@@ -73,7 +101,14 @@ pub(super) async fn change_address(
     headers: HeaderMap,
     JsonBody(body): JsonBody<ChangeShippingAddress>,
 ) -> Result<Response, ApiError> {
-    dispatch(&state, order_id(&id)?, Command::ChangeShippingAddress(body), &headers, StatusCode::OK).await
+    dispatch(
+        &state,
+        order_id(&id)?,
+        Command::ChangeShippingAddress(body),
+        &headers,
+        StatusCode::OK,
+    )
+    .await
 }
 
 pub(super) async fn confirm_payment(
@@ -82,7 +117,14 @@ pub(super) async fn confirm_payment(
     headers: HeaderMap,
     JsonBody(body): JsonBody<ConfirmPayment>,
 ) -> Result<Response, ApiError> {
-    dispatch(&state, order_id(&id)?, Command::ConfirmPayment(body), &headers, StatusCode::OK).await
+    dispatch(
+        &state,
+        order_id(&id)?,
+        Command::ConfirmPayment(body),
+        &headers,
+        StatusCode::OK,
+    )
+    .await
 }
 
 pub(super) async fn ship(
@@ -91,7 +133,14 @@ pub(super) async fn ship(
     headers: HeaderMap,
     JsonBody(body): JsonBody<ShipOrder>,
 ) -> Result<Response, ApiError> {
-    dispatch(&state, order_id(&id)?, Command::ShipOrder(body), &headers, StatusCode::OK).await
+    dispatch(
+        &state,
+        order_id(&id)?,
+        Command::ShipOrder(body),
+        &headers,
+        StatusCode::OK,
+    )
+    .await
 }
 
 pub(super) async fn deliver(
@@ -99,7 +148,14 @@ pub(super) async fn deliver(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    dispatch(&state, order_id(&id)?, Command::DeliverOrder(DeliverOrder {}), &headers, StatusCode::OK).await
+    dispatch(
+        &state,
+        order_id(&id)?,
+        Command::DeliverOrder(DeliverOrder {}),
+        &headers,
+        StatusCode::OK,
+    )
+    .await
 }
 
 pub(super) async fn cancel(
@@ -108,7 +164,14 @@ pub(super) async fn cancel(
     headers: HeaderMap,
     JsonBody(body): JsonBody<CancelOrder>,
 ) -> Result<Response, ApiError> {
-    dispatch(&state, order_id(&id)?, Command::CancelOrder(body), &headers, StatusCode::OK).await
+    dispatch(
+        &state,
+        order_id(&id)?,
+        Command::CancelOrder(body),
+        &headers,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// A path id that is not a UUID names no order.
@@ -118,8 +181,13 @@ fn order_id(id: &str) -> Result<OrderId, ApiError> {
 
 /// `Idempotency-Key`: 1 to 255 visible ASCII characters.
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
-    let invalid = || ApiError::InvalidHeader { header: "Idempotency-Key", reason: "must be 1 to 255 visible ASCII characters" };
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let invalid = || ApiError::InvalidHeader {
+        header: "Idempotency-Key",
+        reason: "must be 1 to 255 visible ASCII characters",
+    };
     let key = value.to_str().map_err(|_| invalid())?.trim();
     if key.is_empty() || key.len() > 255 || !key.chars().all(|c| c.is_ascii_graphic()) {
         return Err(invalid());
@@ -129,13 +197,21 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 
 /// `If-Match: "<version>"` (quotes optional, `W/` refused, `*` means any version).
 fn expected_version(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
-    let invalid = || ApiError::InvalidHeader { header: "If-Match", reason: "must be an order version such as \"3\"" };
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let invalid = || ApiError::InvalidHeader {
+        header: "If-Match",
+        reason: "must be an order version such as \"3\"",
+    };
     let text = value.to_str().map_err(|_| invalid())?.trim();
     if text == "*" {
         return Ok(None);
     }
-    text.trim_matches('"').parse::<u64>().map(Some).map_err(|_| invalid())
+    text.trim_matches('"')
+        .parse::<u64>()
+        .map(Some)
+        .map_err(|_| invalid())
 }
 
 async fn dispatch(
@@ -148,7 +224,10 @@ async fn dispatch(
     let bus = state.bus.as_ref().ok_or(ApiError::NotFound)?;
     let expected_version = expected_version(headers)?;
     let command_id = match idempotency_key(headers)? {
-        Some(key) => Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, format!("command:{order_id}:{key}").as_bytes()),
+        Some(key) => Uuid::new_v5(
+            &IDEMPOTENCY_NAMESPACE,
+            format!("command:{order_id}:{key}").as_bytes(),
+        ),
         None => Uuid::now_v7(),
     };
     let correlation_id = headers
@@ -163,7 +242,10 @@ async fn dispatch(
         correlation_id,
         issued_at: Utc::now(),
         fingerprint: CommandEnvelope::fingerprint_of(order_id, &command, expected_version),
-        traceparent: headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned),
+        traceparent: headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         command,
     };
     let result = bus.send(&envelope).await.map_err(|error| match error {

@@ -15,19 +15,19 @@ pub mod rebuild;
 pub mod slot;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use event_store::{KafkaConfig, TopicSet};
+use rdkafka::Offset;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::Offset;
 
-use partition::{new_producer, BatchError, PartitionWorker};
-pub use partition::{Snapshot, SNAPSHOT_FORMAT};
+use partition::{BatchError, PartitionWorker, new_producer};
+pub use partition::{SNAPSHOT_FORMAT, Snapshot};
 pub use rebalance::ProcessorStatus;
 use rebalance::{Change, RebalanceContext};
 
@@ -55,7 +55,10 @@ pub enum ProcessorError {
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
     #[error("rebuilding partition {partition}: {error}")]
-    Rebuild { partition: i32, error: rebuild::RebuildError },
+    Rebuild {
+        partition: i32,
+        error: rebuild::RebuildError,
+    },
     #[error("partition {partition}: {error}")]
     Batch { partition: i32, error: String },
     #[error("the processor thread panicked")]
@@ -68,7 +71,10 @@ impl ProcessorError {
         match self {
             ProcessorError::Kafka(KafkaError::Transaction(error)) if error.is_retriable() => true,
             ProcessorError::Kafka(error) => event_store::reader::is_transient(error),
-            ProcessorError::Rebuild { error: rebuild::RebuildError::Read { .. }, .. } => true,
+            ProcessorError::Rebuild {
+                error: rebuild::RebuildError::Read { .. },
+                ..
+            } => true,
             _ => false,
         }
     }
@@ -83,19 +89,25 @@ impl Processor {
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let exited = Arc::new(tokio::sync::Notify::new());
-        let thread = std::thread::Builder::new().name("command-processor".to_owned()).spawn({
-            let (stop, exited) = (stop.clone(), exited.clone());
-            move || {
-                let result = run(&kafka, &topics, &settings, &status, &stop);
-                if let Err(error) = &result {
-                    tracing::error!(%error, "command processor stopped");
+        let thread = std::thread::Builder::new()
+            .name("command-processor".to_owned())
+            .spawn({
+                let (stop, exited) = (stop.clone(), exited.clone());
+                move || {
+                    let result = run(&kafka, &topics, &settings, &status, &stop);
+                    if let Err(error) = &result {
+                        tracing::error!(%error, "command processor stopped");
+                    }
+                    status.set_stopped();
+                    exited.notify_one();
+                    result
                 }
-                status.set_stopped();
-                exited.notify_one();
-                result
-            }
-        })?;
-        Ok(Self { stop, thread: Some(thread), exited })
+            })?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+            exited,
+        })
     }
 
     /// Completes when the processor thread has ended, asked to or not.
@@ -107,7 +119,9 @@ impl Processor {
     /// Finishes the batch in flight, leaves the group, and waits for the thread.
     pub fn stop(mut self) -> Result<(), ProcessorError> {
         self.stop.store(true, Ordering::SeqCst);
-        self.thread.take().map_or(Ok(()), |t| t.join().unwrap_or(Err(ProcessorError::Panicked)))
+        self.thread.take().map_or(Ok(()), |t| {
+            t.join().unwrap_or(Err(ProcessorError::Panicked))
+        })
     }
 
     pub fn is_finished(&self) -> bool {
@@ -132,8 +146,16 @@ fn run(
         .read_committed_consumer(&settings.group_id)
         .set("enable.partition.eof", "false")
         .set("partition.assignment.strategy", "cooperative-sticky")
-        .set("session.timeout.ms", settings.session_timeout.as_millis().to_string())
-        .set("heartbeat.interval.ms", (settings.session_timeout.as_millis() / 4).max(100).to_string())
+        .set(
+            "session.timeout.ms",
+            settings.session_timeout.as_millis().to_string(),
+        )
+        .set(
+            "heartbeat.interval.ms",
+            (settings.session_timeout.as_millis() / 4)
+                .max(100)
+                .to_string(),
+        )
         .set("fetch.wait.max.ms", "5")
         .create_with_context(RebalanceContext::default())?;
     consumer.subscribe(&[&topics.commands])?;
@@ -148,27 +170,49 @@ fn run(
         let mut by_partition: BTreeMap<i32, Vec<OwnedMessage>> = BTreeMap::new();
         for message in batch.drain(..) {
             if workers.contains_key(&message.partition()) {
-                by_partition.entry(message.partition()).or_default().push(message);
+                by_partition
+                    .entry(message.partition())
+                    .or_default()
+                    .push(message);
             }
         }
         if by_partition.is_empty() {
             continue;
         }
-        let group = consumer.group_metadata().ok_or(KafkaError::NoMessageReceived)?;
+        let group = consumer
+            .group_metadata()
+            .ok_or(KafkaError::NoMessageReceived)?;
         let outcomes: Vec<(i32, Result<usize, BatchError>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = workers
                 .iter_mut()
-                .filter_map(|(partition, worker)| by_partition.get(partition).map(|messages| (worker, messages)))
+                .filter_map(|(partition, worker)| {
+                    by_partition
+                        .get(partition)
+                        .map(|messages| (worker, messages))
+                })
                 .map(|(worker, messages)| {
                     let group = &group;
-                    scope.spawn(move || (worker.partition, process_with_retries(worker, topics, messages, group)))
+                    scope.spawn(move || {
+                        (
+                            worker.partition,
+                            process_with_retries(worker, topics, messages, group),
+                        )
+                    })
                 })
                 .collect();
             handles.into_iter().filter_map(|h| h.join().ok()).collect()
         });
         for (partition, outcome) in outcomes {
             let Err(error) = outcome else { continue };
-            recover(kafka, topics, &consumer, &mut workers, partition, &by_partition[&partition], error)?;
+            recover(
+                kafka,
+                topics,
+                &consumer,
+                &mut workers,
+                partition,
+                &by_partition[&partition],
+                error,
+            )?;
         }
     }
     tracing::info!("command processor stopping; leaving the group");
@@ -177,7 +221,11 @@ fn run(
 }
 
 /// Waits briefly for a first command, then takes whatever else is already fetched.
-fn poll_batch(consumer: &BaseConsumer<RebalanceContext>, max: usize, batch: &mut Vec<OwnedMessage>) {
+fn poll_batch(
+    consumer: &BaseConsumer<RebalanceContext>,
+    max: usize,
+    batch: &mut Vec<OwnedMessage>,
+) {
     let mut timeout = Duration::from_millis(100);
     while batch.len() < max {
         match consumer.poll(timeout) {
@@ -226,7 +274,10 @@ fn recover(
     error: BatchError,
 ) -> Result<(), ProcessorError> {
     if let BatchError::Corrupt(reason) = &error {
-        return Err(ProcessorError::Batch { partition, error: reason.clone() });
+        return Err(ProcessorError::Batch {
+            partition,
+            error: reason.clone(),
+        });
     }
     if error.is_fenced() {
         tracing::warn!(partition, "fenced by a newer owner; dropping the partition");
@@ -237,13 +288,34 @@ fn recover(
     workers.remove(&partition);
     let producer = match new_producer(kafka, topics, partition) {
         Ok(producer) => producer,
-        Err(error) => return Err(ProcessorError::Batch { partition, error: error.to_string() }),
+        Err(error) => {
+            return Err(ProcessorError::Batch {
+                partition,
+                error: error.to_string(),
+            });
+        }
     };
-    let (orders, _) =
-        rebuild::rebuild(kafka, topics, partition).map_err(|error| ProcessorError::Rebuild { partition, error })?;
-    let first = messages.iter().map(|m| m.offset()).min().unwrap_or_default();
-    consumer.seek(&topics.commands, partition, Offset::Offset(first), Duration::from_secs(10))?;
-    workers.insert(partition, PartitionWorker { partition, producer, orders });
+    let (orders, _) = rebuild::rebuild(kafka, topics, partition)
+        .map_err(|error| ProcessorError::Rebuild { partition, error })?;
+    let first = messages
+        .iter()
+        .map(|m| m.offset())
+        .min()
+        .unwrap_or_default();
+    consumer.seek(
+        &topics.commands,
+        partition,
+        Offset::Offset(first),
+        Duration::from_secs(10),
+    )?;
+    workers.insert(
+        partition,
+        PartitionWorker {
+            partition,
+            producer,
+            orders,
+        },
+    );
     Ok(())
 }
 
@@ -272,15 +344,19 @@ fn apply_rebalances(
         status.set_partitions(workers.keys().copied().collect());
         return Ok(());
     }
-    tracing::info!(?assigned, "partitions assigned; fencing previous writers and rebuilding");
+    tracing::info!(
+        ?assigned,
+        "partitions assigned; fencing previous writers and rebuilding"
+    );
     let prepared: Vec<Result<PartitionWorker, ProcessorError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = assigned
             .iter()
-            .map(|&partition| {
-                scope.spawn(move || prepare_partition(kafka, topics, partition))
-            })
+            .map(|&partition| scope.spawn(move || prepare_partition(kafka, topics, partition)))
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or(Err(ProcessorError::Panicked))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(ProcessorError::Panicked)))
+            .collect()
     });
     for worker in prepared {
         let worker = worker?;
@@ -296,15 +372,25 @@ const PREPARE_PATIENCE: Duration = Duration::from_secs(120);
 
 /// Fences the partition's previous writer and rebuilds its orders, retrying what a busy or
 /// freshly started cluster makes fail for a while.
-fn prepare_partition(kafka: &KafkaConfig, topics: &TopicSet, partition: i32) -> Result<PartitionWorker, ProcessorError> {
+fn prepare_partition(
+    kafka: &KafkaConfig,
+    topics: &TopicSet,
+    partition: i32,
+) -> Result<PartitionWorker, ProcessorError> {
     let deadline = Instant::now() + PREPARE_PATIENCE;
     let mut backoff = Duration::from_millis(200);
     loop {
-        let attempt = new_producer(kafka, topics, partition).map_err(ProcessorError::from).and_then(|producer| {
-            let (orders, _) =
-                rebuild::rebuild(kafka, topics, partition).map_err(|error| ProcessorError::Rebuild { partition, error })?;
-            Ok(PartitionWorker { partition, producer, orders })
-        });
+        let attempt = new_producer(kafka, topics, partition)
+            .map_err(ProcessorError::from)
+            .and_then(|producer| {
+                let (orders, _) = rebuild::rebuild(kafka, topics, partition)
+                    .map_err(|error| ProcessorError::Rebuild { partition, error })?;
+                Ok(PartitionWorker {
+                    partition,
+                    producer,
+                    orders,
+                })
+            });
         match attempt {
             Err(error) if error.is_transient() && Instant::now() + backoff < deadline => {
                 tracing::warn!(partition, %error, retry_in_ms = backoff.as_millis() as u64, "taking over the partition failed; retrying");

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use event_store::{wire, KafkaConfig, TopicSet};
+use event_store::{KafkaConfig, TopicSet, wire};
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedMessage};
@@ -39,8 +39,14 @@ pub(crate) fn transactional_id(topics: &TopicSet, partition: i32) -> String {
     format!("{}.processor-{partition}", topics.commands)
 }
 
-pub(crate) fn new_producer(kafka: &KafkaConfig, topics: &TopicSet, partition: i32) -> Result<TxProducer, KafkaError> {
-    let producer: TxProducer = kafka.transactional_producer(&transactional_id(topics, partition)).create()?;
+pub(crate) fn new_producer(
+    kafka: &KafkaConfig,
+    topics: &TopicSet,
+    partition: i32,
+) -> Result<TxProducer, KafkaError> {
+    let producer: TxProducer = kafka
+        .transactional_producer(&transactional_id(topics, partition))
+        .create()?;
     producer.init_transactions(TXN_TIMEOUT)?;
     Ok(producer)
 }
@@ -68,8 +74,13 @@ pub(crate) enum BatchError {
 
 impl BatchError {
     pub(crate) fn is_fenced(&self) -> bool {
-        let (BatchError::Aborted(e) | BatchError::Fatal(e)) = self else { return false };
-        matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch))
+        let (BatchError::Aborted(e) | BatchError::Fatal(e)) = self else {
+            return false;
+        };
+        matches!(
+            e.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch)
+        )
     }
 }
 
@@ -93,7 +104,8 @@ impl PartitionWorker {
                 };
             }
         }
-        metrics::histogram!("orderlog_processor_transaction_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("orderlog_processor_transaction_seconds")
+            .record(started.elapsed().as_secs_f64());
         result
     }
 
@@ -109,15 +121,24 @@ impl PartitionWorker {
                 .record(since.elapsed().as_secs_f64());
         };
         let started = Instant::now();
-        self.producer.begin_transaction().map_err(|e| self.classify(e))?;
+        self.producer
+            .begin_transaction()
+            .map_err(|e| self.classify(e))?;
         let mut written = 0;
         for message in batch {
             let Some(command) = parse(message) else {
-                self.send(&topics.dead_letter, message.key(), message.payload().unwrap_or_default(), None)?;
+                self.send(
+                    &topics.dead_letter,
+                    message.key(),
+                    message.payload().unwrap_or_default(),
+                    None,
+                )?;
                 metrics::counter!("orderlog_processor_malformed_commands_total").increment(1);
                 continue;
             };
-            backup.entry(command.order_id).or_insert_with(|| self.orders.get(&command.order_id).cloned());
+            backup
+                .entry(command.order_id)
+                .or_insert_with(|| self.orders.get(&command.order_id).cloned());
             let slot = self.orders.entry(command.order_id).or_default();
             let handled = match slot.handle(&command, Utc::now()) {
                 Ok(handled) => handled,
@@ -137,7 +158,12 @@ impl PartitionWorker {
             for event in &handled.events {
                 let record = cloudevents::encode(event);
                 let headers = wire::headers(&record);
-                self.send(&topics.events, Some(record.key.as_bytes()), &record.value, Some(headers))?;
+                self.send(
+                    &topics.events,
+                    Some(record.key.as_bytes()),
+                    &record.value,
+                    Some(headers),
+                )?;
                 written += 1;
             }
             let result = CommandResult {
@@ -148,14 +174,27 @@ impl PartitionWorker {
                 outcome: handled.outcome,
             };
             let value = serde_json::to_vec(&result).unwrap_or_default();
-            self.send(&topics.results, Some(command.order_id.to_string().as_bytes()), &value, None)?;
+            self.send(
+                &topics.results,
+                Some(command.order_id.to_string().as_bytes()),
+                &value,
+                None,
+            )?;
             metrics::counter!("orderlog_processor_commands_total", "outcome" => outcome_label(&result)).increment(1);
         }
         for order_id in backup.keys() {
             if let Some(slot) = self.orders.get(order_id) {
-                let snapshot = Snapshot { format: SNAPSHOT_FORMAT, slot: slot.clone() };
+                let snapshot = Snapshot {
+                    format: SNAPSHOT_FORMAT,
+                    slot: slot.clone(),
+                };
                 let value = serde_json::to_vec(&snapshot).unwrap_or_default();
-                self.send(&topics.snapshots, Some(order_id.to_string().as_bytes()), &value, None)?;
+                self.send(
+                    &topics.snapshots,
+                    Some(order_id.to_string().as_bytes()),
+                    &value,
+                    None,
+                )?;
             }
         }
         phase("decide_and_send", started);
@@ -165,13 +204,17 @@ impl PartitionWorker {
             .add_partition_offset(&topics.commands, self.partition, Offset::Offset(next))
             .map_err(|e| self.abort(e))?;
         let since = Instant::now();
-        self.producer.send_offsets_to_transaction(&offsets, group, TXN_TIMEOUT).map_err(|e| self.abort(e))?;
+        self.producer
+            .send_offsets_to_transaction(&offsets, group, TXN_TIMEOUT)
+            .map_err(|e| self.abort(e))?;
         phase("send_offsets", since);
         let since = Instant::now();
         self.drain()?;
         phase("deliver", since);
         let since = Instant::now();
-        self.producer.commit_transaction(TXN_TIMEOUT).map_err(|e| self.abort(e))?;
+        self.producer
+            .commit_transaction(TXN_TIMEOUT)
+            .map_err(|e| self.abort(e))?;
         phase("commit", since);
         metrics::counter!("orderlog_processor_events_total").increment(written as u64);
         Ok(written)
@@ -184,7 +227,9 @@ impl PartitionWorker {
         value: &[u8],
         headers: Option<rdkafka::message::OwnedHeaders>,
     ) -> Result<(), BatchError> {
-        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(value).partition(self.partition);
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
+            .payload(value)
+            .partition(self.partition);
         if let Some(key) = key {
             record = record.key(key);
         }
@@ -234,10 +279,14 @@ impl PartitionWorker {
 
     fn classify(&self, error: KafkaError) -> BatchError {
         match &error {
-            KafkaError::Transaction(e) if e.is_fatal() || e.is_retriable() && !e.txn_requires_abort() => {
+            KafkaError::Transaction(e)
+                if e.is_fatal() || e.is_retriable() && !e.txn_requires_abort() =>
+            {
                 BatchError::Fatal(error)
             }
-            KafkaError::Transaction(_) | KafkaError::MessageProduction(_) => BatchError::Aborted(error),
+            KafkaError::Transaction(_) | KafkaError::MessageProduction(_) => {
+                BatchError::Aborted(error)
+            }
             _ => BatchError::Aborted(error),
         }
     }

@@ -3,8 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 
 #[derive(Debug)]
 pub(crate) enum Change {
@@ -19,7 +19,10 @@ pub(crate) struct RebalanceContext {
 
 impl RebalanceContext {
     pub(crate) fn take_changes(&self) -> Vec<Change> {
-        self.changes.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default()
+        self.changes
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default()
     }
 
     fn record(&self, change: Change) {
@@ -80,10 +83,16 @@ impl ProcessorStatus {
 
     /// Ready once it has owned partitions (all of them rebuilt) and is still running.
     pub fn is_ready(&self) -> bool {
-        self.0.lock().map(|i| i.joined && !i.stopped).unwrap_or(false)
+        self.0
+            .lock()
+            .map(|i| i.joined && !i.stopped)
+            .unwrap_or(false)
     }
 
     pub fn partitions(&self) -> Vec<i32> {
-        self.0.lock().map(|i| i.partitions.clone()).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|i| i.partitions.clone())
+            .unwrap_or_default()
     }
 }

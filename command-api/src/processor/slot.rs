@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
 use schemas::envelope::EventSummary;
-use schemas::order::{check_expected_version, decide, evolve, EvolveError};
+use schemas::order::{EvolveError, check_expected_version, decide, evolve};
 use schemas::{CommandEnvelope, CommandOutcome, EventEnvelope, OrderState};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -39,18 +39,34 @@ pub struct Handled {
 impl OrderSlot {
     /// Handles one command: a repeat gets its first answer; otherwise the domain decides,
     /// and accepted events are folded into the state and returned with their envelopes.
-    pub fn handle(&mut self, command: &CommandEnvelope, now: DateTime<Utc>) -> Result<Handled, EvolveError> {
-        if let Some(previous) = self.recent.iter().find(|r| r.command_id == command.command_id) {
+    pub fn handle(
+        &mut self,
+        command: &CommandEnvelope,
+        now: DateTime<Utc>,
+    ) -> Result<Handled, EvolveError> {
+        if let Some(previous) = self
+            .recent
+            .iter()
+            .find(|r| r.command_id == command.command_id)
+        {
             let outcome = match &previous.fingerprint {
-                Some(fingerprint) if *fingerprint != command.fingerprint => CommandOutcome::IdempotencyKeyReused,
+                Some(fingerprint) if *fingerprint != command.fingerprint => {
+                    CommandOutcome::IdempotencyKeyReused
+                }
                 _ => previous.outcome.clone(),
             };
-            return Ok(Handled { outcome, events: vec![] });
+            return Ok(Handled {
+                outcome,
+                events: vec![],
+            });
         }
         let decided = check_expected_version(&self.state, command.expected_version)
             .and_then(|()| decide(&self.state, &command.command));
         let handled = match decided {
-            Err(rejection) => Handled { outcome: CommandOutcome::Rejected { rejection }, events: vec![] },
+            Err(rejection) => Handled {
+                outcome: CommandOutcome::Rejected { rejection },
+                events: vec![],
+            },
             Ok(events) => {
                 let mut state = self.state.clone();
                 let mut envelopes = Vec::with_capacity(events.len());
@@ -70,9 +86,19 @@ impl OrderSlot {
                 self.state = state;
                 let events = envelopes
                     .iter()
-                    .map(|e| EventSummary { id: e.event_id, type_name: e.event.type_name().to_owned(), version: e.order_version })
+                    .map(|e| EventSummary {
+                        id: e.event_id,
+                        type_name: e.event.type_name().to_owned(),
+                        version: e.order_version,
+                    })
                     .collect();
-                Handled { outcome: CommandOutcome::Accepted { version: self.state.version(), events }, events: envelopes }
+                Handled {
+                    outcome: CommandOutcome::Accepted {
+                        version: self.state.version(),
+                        events,
+                    },
+                    events: envelopes,
+                }
             }
         };
         self.remember(Recent {
@@ -96,7 +122,10 @@ impl OrderSlot {
             _ => self.remember(Recent {
                 command_id: envelope.causation_id,
                 fingerprint: None,
-                outcome: CommandOutcome::Accepted { version: envelope.order_version, events: vec![summary(envelope)] },
+                outcome: CommandOutcome::Accepted {
+                    version: envelope.order_version,
+                    events: vec![summary(envelope)],
+                },
             }),
         }
         Ok(())
@@ -111,20 +140,26 @@ impl OrderSlot {
 }
 
 fn summary(envelope: &EventEnvelope) -> EventSummary {
-    EventSummary { id: envelope.event_id, type_name: envelope.event.type_name().to_owned(), version: envelope.order_version }
+    EventSummary {
+        id: envelope.event_id,
+        type_name: envelope.event.type_name().to_owned(),
+        version: envelope.order_version,
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use schemas::Rejection;
     use schemas::command::{CancelOrder, CancelReason, Command};
     use schemas::values::OrderId;
-    use schemas::Rejection;
 
     use super::*;
 
     fn cancel(command_id: Uuid, reason: &str) -> CommandEnvelope {
         let order_id = OrderId::from_uuid(Uuid::nil());
-        let command = Command::CancelOrder(CancelOrder { reason: CancelReason::parse(reason).expect("reason") });
+        let command = Command::CancelOrder(CancelOrder {
+            reason: CancelReason::parse(reason).expect("reason"),
+        });
         CommandEnvelope {
             command_id,
             order_id,
@@ -142,10 +177,17 @@ mod tests {
         let mut slot = OrderSlot::default();
         let id = Uuid::now_v7();
         let first = slot.handle(&cancel(id, "no"), Utc::now()).expect("handled");
-        assert_eq!(first.outcome, CommandOutcome::Rejected { rejection: Rejection::OrderNotFound });
+        assert_eq!(
+            first.outcome,
+            CommandOutcome::Rejected {
+                rejection: Rejection::OrderNotFound
+            }
+        );
         let again = slot.handle(&cancel(id, "no"), Utc::now()).expect("handled");
         assert_eq!(again.outcome, first.outcome);
-        let reused = slot.handle(&cancel(id, "other reason"), Utc::now()).expect("handled");
+        let reused = slot
+            .handle(&cancel(id, "other reason"), Utc::now())
+            .expect("handled");
         assert_eq!(reused.outcome, CommandOutcome::IdempotencyKeyReused);
     }
 
@@ -153,7 +195,8 @@ mod tests {
     fn memory_is_bounded() {
         let mut slot = OrderSlot::default();
         for _ in 0..(RECENT_COMMANDS + 10) {
-            slot.handle(&cancel(Uuid::now_v7(), "no"), Utc::now()).expect("handled");
+            slot.handle(&cancel(Uuid::now_v7(), "no"), Utc::now())
+                .expect("handled");
         }
         assert_eq!(slot.recent.len(), RECENT_COMMANDS);
     }

@@ -9,14 +9,19 @@ use crate::support::*;
 
 #[test]
 fn the_checked_in_openapi_document_matches_the_code() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas/openapi/command-api.json");
-    let generated = serde_json::to_string_pretty(&command_api::http::openapi::document()).expect("json") + "\n";
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas/openapi/command-api.json");
+    let generated =
+        serde_json::to_string_pretty(&command_api::http::openapi::document()).expect("json") + "\n";
     if std::env::var_os("ORDERLOG_BLESS").is_some() {
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(&path, &generated).expect("write");
     }
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(on_disk == generated, "schemas/openapi/command-api.json is stale; run `ORDERLOG_BLESS=1 cargo test -p command-api` and review");
+    assert!(
+        on_disk == generated,
+        "schemas/openapi/command-api.json is stale; run `ORDERLOG_BLESS=1 cargo test -p command-api` and review"
+    );
 }
 
 #[tokio::test]
@@ -33,7 +38,9 @@ async fn events_are_cloudevents_a_plain_consumer_can_read() {
     let app = TestApp::spawn().await;
     let id = app.place_default().await;
     let events = events_of(&read_events(&app.events_topic(), 1), &id);
-    let [event] = events.as_slice() else { panic!("{events:?}") };
+    let [event] = events.as_slice() else {
+        panic!("{events:?}")
+    };
     assert_eq!(event.header("ce_specversion"), "1.0");
     assert_eq!(event.header("ce_type"), "dev.orderlog.order.placed");
     assert_eq!(event.header("ce_subject"), id);

@@ -4,8 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use command_api::config::Role;
@@ -15,10 +15,25 @@ use serde_json::json;
 use crate::support::*;
 
 fn spawn_processor(prefix: &str, name: &str) -> Child {
-    let log = std::fs::File::create(std::env::temp_dir().join(format!("{}{name}.log", prefix))).expect("log file");
+    let log = std::fs::File::create(std::env::temp_dir().join(format!("{}{name}.log", prefix)))
+        .expect("log file");
     Command::new(env!("CARGO_BIN_EXE_command-api"))
-        .args(["--role", "processor", "--listen", "127.0.0.1:0", "--topic-partitions", &PARTITIONS.to_string()])
-        .args(["--topic-prefix", prefix, "--kafka-bootstrap", &bootstrap(), "--processor-batch-max", "50"])
+        .args([
+            "--role",
+            "processor",
+            "--listen",
+            "127.0.0.1:0",
+            "--topic-partitions",
+            &PARTITIONS.to_string(),
+        ])
+        .args([
+            "--topic-prefix",
+            prefix,
+            "--kafka-bootstrap",
+            &bootstrap(),
+            "--processor-batch-max",
+            "50",
+        ])
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -26,10 +41,23 @@ fn spawn_processor(prefix: &str, name: &str) -> Child {
 }
 
 /// Sends a command until it gets a definite answer, retrying 503s with the same key.
-async fn until_definite(app: &TestApp, method: Method, path: &str, body: Option<serde_json::Value>, key: &str) -> Reply {
+async fn until_definite(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+    key: &str,
+) -> Reply {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let reply = app.send_with(method.clone(), path, body.clone(), &[("Idempotency-Key", key)]).await;
+        let reply = app
+            .send_with(
+                method.clone(),
+                path,
+                body.clone(),
+                &[("Idempotency-Key", key)],
+            )
+            .await;
         if reply.status != 503 || Instant::now() > deadline {
             return reply;
         }
@@ -85,8 +113,16 @@ async fn killing_a_processor_mid_load_loses_and_duplicates_nothing() {
     }
     let _ = second.kill();
     let _ = second.wait();
-    assert!(acknowledged.len() > 40, "load ran: {} acknowledged", acknowledged.len());
-    eprintln!("{} commands acknowledged; killed {:?} ago", acknowledged.len(), killed_at.elapsed());
+    assert!(
+        acknowledged.len() > 40,
+        "load ran: {} acknowledged",
+        acknowledged.len()
+    );
+    eprintln!(
+        "{} commands acknowledged; killed {:?} ago",
+        acknowledged.len(),
+        killed_at.elapsed()
+    );
 
     let expected_events: HashSet<String> = acknowledged
         .iter()
@@ -99,16 +135,32 @@ async fn killing_a_processor_mid_load_loses_and_duplicates_nothing() {
     for event in &log {
         *seen.entry(event.header("ce_id")).or_default() += 1;
     }
-    let missing: Vec<_> = expected_events.iter().filter(|id| !seen.contains_key(id.as_str())).collect();
-    assert!(missing.is_empty(), "acknowledged events missing from the log: {missing:?}");
+    let missing: Vec<_> = expected_events
+        .iter()
+        .filter(|id| !seen.contains_key(id.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged events missing from the log: {missing:?}"
+    );
     let duplicated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(duplicated.is_empty(), "events written twice: {duplicated:?}");
+    assert!(
+        duplicated.is_empty(),
+        "events written twice: {duplicated:?}"
+    );
 
     let mut versions: HashMap<&str, Vec<u64>> = HashMap::new();
     for event in &log {
-        versions.entry(event.key.as_str()).or_default().push(event.version());
+        versions
+            .entry(event.key.as_str())
+            .or_default()
+            .push(event.version());
     }
     for (order, versions) in versions {
-        assert_eq!(versions, (1..=versions.len() as u64).collect::<Vec<_>>(), "order {order}");
+        assert_eq!(
+            versions,
+            (1..=versions.len() as u64).collect::<Vec<_>>(),
+            "order {order}"
+        );
     }
 }

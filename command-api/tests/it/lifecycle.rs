@@ -12,18 +12,40 @@ async fn an_order_lives_its_whole_life_through_http() {
     assert_eq!(placed.status, 201, "{}", placed.body);
     let id = placed.body["order_id"].as_str().expect("id").to_owned();
     assert_eq!(placed.body["version"], 1);
-    assert_eq!(placed.body["events"][0]["type"], "dev.orderlog.order.placed");
+    assert_eq!(
+        placed.body["events"][0]["type"],
+        "dev.orderlog.order.placed"
+    );
     assert_eq!(placed.body["consistency_token"], format!("{id}@1"));
     assert_eq!(placed.headers["etag"], "\"1\"");
-    assert_eq!(placed.headers["location"], format!("/v1/orders/{id}").as_str());
+    assert_eq!(
+        placed.headers["location"],
+        format!("/v1/orders/{id}").as_str()
+    );
 
     let steps = [
-        (Method::POST, format!("/v1/orders/{id}/lines"), Some(json!({"sku": "C-3", "quantity": 3, "unit_price": money(100)}))),
+        (
+            Method::POST,
+            format!("/v1/orders/{id}/lines"),
+            Some(json!({"sku": "C-3", "quantity": 3, "unit_price": money(100)})),
+        ),
         (Method::DELETE, format!("/v1/orders/{id}/lines/B-2"), None),
-        (Method::PUT, format!("/v1/orders/{id}/shipping-address"), Some(json!({"shipping_address": address("Paris")}))),
+        (
+            Method::PUT,
+            format!("/v1/orders/{id}/shipping-address"),
+            Some(json!({"shipping_address": address("Paris")})),
+        ),
         // 1250 + 300 - 250 = 1300
-        (Method::POST, format!("/v1/orders/{id}/payment"), Some(json!({"payment_reference": "psp-1", "amount": money(1300)}))),
-        (Method::POST, format!("/v1/orders/{id}/shipment"), Some(json!({"carrier": "DHL", "tracking_number": "JD0001"}))),
+        (
+            Method::POST,
+            format!("/v1/orders/{id}/payment"),
+            Some(json!({"payment_reference": "psp-1", "amount": money(1300)})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/orders/{id}/shipment"),
+            Some(json!({"carrier": "DHL", "tracking_number": "JD0001"})),
+        ),
         (Method::POST, format!("/v1/orders/{id}/delivery"), None),
     ];
     for (expected_version, (method, path, body)) in (2..).zip(steps) {
@@ -46,7 +68,10 @@ async fn an_order_lives_its_whole_life_through_http() {
             "dev.orderlog.order.delivered",
         ]
     );
-    assert_eq!(events.iter().map(PlainEvent::version).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(
+        events.iter().map(PlainEvent::version).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6, 7]
+    );
     assert_eq!(events[4].value["amount"], money(1300));
     app.stop().await;
 }
@@ -57,38 +82,148 @@ async fn every_rejection_has_its_status_and_code() {
     let id = app.place_default().await;
     let unknown = uuid::Uuid::now_v7();
     let cases = [
-        (Method::POST, format!("/v1/orders/{unknown}/delivery"), None, 404, "order_not_found"),
-        (Method::POST, "/v1/orders/not-a-uuid/delivery".to_owned(), None, 404, "order_not_found"),
-        (Method::DELETE, format!("/v1/orders/{id}/lines/Z-9"), None, 404, "line_not_found"),
-        (Method::POST, format!("/v1/orders/{id}/shipment"), Some(json!({"carrier": "DHL", "tracking_number": "JD0001"})), 409, "invalid_transition"),
-        (Method::POST, format!("/v1/orders/{id}/lines"), Some(json!({"sku": "A-1", "quantity": 1, "unit_price": money(1)})), 409, "line_already_present"),
-        (Method::POST, format!("/v1/orders/{id}/payment"), Some(json!({"payment_reference": "p", "amount": money(1)})), 422, "payment_amount_mismatch"),
-        (Method::POST, format!("/v1/orders/{id}/payment"), Some(json!({"payment_reference": "p", "amount": {"amount_minor": 1250, "currency": "USD"}})), 422, "currency_mismatch"),
-        (Method::POST, "/v1/orders".to_owned(), Some(json!({"customer_id": "c", "currency": "EUR", "lines": [], "shipping_address": address("Rome")})), 422, "no_lines"),
+        (
+            Method::POST,
+            format!("/v1/orders/{unknown}/delivery"),
+            None,
+            404,
+            "order_not_found",
+        ),
+        (
+            Method::POST,
+            "/v1/orders/not-a-uuid/delivery".to_owned(),
+            None,
+            404,
+            "order_not_found",
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/orders/{id}/lines/Z-9"),
+            None,
+            404,
+            "line_not_found",
+        ),
+        (
+            Method::POST,
+            format!("/v1/orders/{id}/shipment"),
+            Some(json!({"carrier": "DHL", "tracking_number": "JD0001"})),
+            409,
+            "invalid_transition",
+        ),
+        (
+            Method::POST,
+            format!("/v1/orders/{id}/lines"),
+            Some(json!({"sku": "A-1", "quantity": 1, "unit_price": money(1)})),
+            409,
+            "line_already_present",
+        ),
+        (
+            Method::POST,
+            format!("/v1/orders/{id}/payment"),
+            Some(json!({"payment_reference": "p", "amount": money(1)})),
+            422,
+            "payment_amount_mismatch",
+        ),
+        (
+            Method::POST,
+            format!("/v1/orders/{id}/payment"),
+            Some(
+                json!({"payment_reference": "p", "amount": {"amount_minor": 1250, "currency": "USD"}}),
+            ),
+            422,
+            "currency_mismatch",
+        ),
+        (
+            Method::POST,
+            "/v1/orders".to_owned(),
+            Some(
+                json!({"customer_id": "c", "currency": "EUR", "lines": [], "shipping_address": address("Rome")}),
+            ),
+            422,
+            "no_lines",
+        ),
     ];
     for (method, path, body, status, code) in cases {
         let reply = app.send(method, &path, body).await;
-        assert_eq!((reply.status, reply.body["code"].as_str()), (status, Some(code)), "{path}: {}", reply.body);
+        assert_eq!(
+            (reply.status, reply.body["code"].as_str()),
+            (status, Some(code)),
+            "{path}: {}",
+            reply.body
+        );
         assert_eq!(reply.content_type(), "application/problem+json");
-        assert_eq!(reply.body["type"], format!("https://orderlog.dev/problems/{code}"));
+        assert_eq!(
+            reply.body["type"],
+            format!("https://orderlog.dev/problems/{code}")
+        );
         assert!(reply.body["detail"].as_str().is_some_and(|d| !d.is_empty()));
     }
     // Removing down to one line, then the last: refused.
-    assert_eq!(app.send(Method::DELETE, &format!("/v1/orders/{id}/lines/B-2"), None).await.status, 200);
-    let last = app.send(Method::DELETE, &format!("/v1/orders/{id}/lines/A-1"), None).await;
-    assert_eq!((last.status, last.body["code"].as_str()), (409, Some("last_line")));
+    assert_eq!(
+        app.send(Method::DELETE, &format!("/v1/orders/{id}/lines/B-2"), None)
+            .await
+            .status,
+        200
+    );
+    let last = app
+        .send(Method::DELETE, &format!("/v1/orders/{id}/lines/A-1"), None)
+        .await;
+    assert_eq!(
+        (last.status, last.body["code"].as_str()),
+        (409, Some("last_line"))
+    );
     // Paid orders are locked; cancelled ones refuse everything.
-    let paid = app.send(Method::POST, &format!("/v1/orders/{id}/payment"), Some(json!({"payment_reference": "p", "amount": money(1000)}))).await;
+    let paid = app
+        .send(
+            Method::POST,
+            &format!("/v1/orders/{id}/payment"),
+            Some(json!({"payment_reference": "p", "amount": money(1000)})),
+        )
+        .await;
     assert_eq!(paid.status, 200, "{}", paid.body);
-    let locked = app.send(Method::PUT, &format!("/v1/orders/{id}/shipping-address"), Some(json!({"shipping_address": address("Oslo")}))).await;
-    assert_eq!((locked.status, locked.body["code"].as_str()), (409, Some("order_not_modifiable")));
-    let cancelled = app.send(Method::POST, &format!("/v1/orders/{id}/cancellation"), Some(json!({"reason": "changed mind"}))).await;
+    let locked = app
+        .send(
+            Method::PUT,
+            &format!("/v1/orders/{id}/shipping-address"),
+            Some(json!({"shipping_address": address("Oslo")})),
+        )
+        .await;
+    assert_eq!(
+        (locked.status, locked.body["code"].as_str()),
+        (409, Some("order_not_modifiable"))
+    );
+    let cancelled = app
+        .send(
+            Method::POST,
+            &format!("/v1/orders/{id}/cancellation"),
+            Some(json!({"reason": "changed mind"})),
+        )
+        .await;
     assert_eq!(cancelled.status, 200);
-    let again = app.send(Method::POST, &format!("/v1/orders/{id}/cancellation"), Some(json!({"reason": "again"}))).await;
-    assert_eq!((again.status, again.body["code"].as_str()), (409, Some("invalid_transition")));
+    let again = app
+        .send(
+            Method::POST,
+            &format!("/v1/orders/{id}/cancellation"),
+            Some(json!({"reason": "again"})),
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.body["code"].as_str()),
+        (409, Some("invalid_transition"))
+    );
     // If-Match with a stale version writes nothing.
-    let stale = app.send_with(Method::POST, &format!("/v1/orders/{id}/delivery"), None, &[("If-Match", "\"2\"")]).await;
-    assert_eq!((stale.status, stale.body["code"].as_str()), (412, Some("version_mismatch")));
+    let stale = app
+        .send_with(
+            Method::POST,
+            &format!("/v1/orders/{id}/delivery"),
+            None,
+            &[("If-Match", "\"2\"")],
+        )
+        .await;
+    assert_eq!(
+        (stale.status, stale.body["code"].as_str()),
+        (412, Some("version_mismatch"))
+    );
     app.stop().await;
 }
 
@@ -97,15 +232,24 @@ async fn malformed_requests_get_precise_problems() {
     let app = TestApp::spawn().await;
     let url = format!("{}/v1/orders", app.base);
     let raw = |body: &'static str, content_type: &'static str| {
-        app.client.post(&url).header("content-type", content_type).body(body).send()
+        app.client
+            .post(&url)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
     };
     let problem = |response: reqwest::Response| async move {
         let status = response.status().as_u16();
         let body: serde_json::Value = response.json().await.expect("problem json");
-        (status, body["code"].as_str().unwrap_or_default().to_owned(), body)
+        (
+            status,
+            body["code"].as_str().unwrap_or_default().to_owned(),
+            body,
+        )
     };
 
-    let (status, code, _) = problem(raw("{not json", "application/json").await.expect("sent")).await;
+    let (status, code, _) =
+        problem(raw("{not json", "application/json").await.expect("sent")).await;
     assert_eq!((status, code.as_str()), (400, "malformed_json"));
     let (status, code, _) = problem(raw("{}", "text/plain").await.expect("sent")).await;
     assert_eq!((status, code.as_str()), (415, "unsupported_media_type"));
@@ -113,25 +257,54 @@ async fn malformed_requests_get_precise_problems() {
     let mut bad = place_body();
     bad["lines"][1]["quantity"] = json!(0);
     let reply = app.place(bad).await;
-    assert_eq!((reply.status, reply.body["code"].as_str()), (422, Some("invalid_field")));
+    assert_eq!(
+        (reply.status, reply.body["code"].as_str()),
+        (422, Some("invalid_field"))
+    );
     assert_eq!(reply.body["field"], "lines[1].quantity");
     let mut bad = place_body();
     bad["currency"] = json!("euro");
     let reply = app.place(bad).await;
-    assert_eq!((reply.status, reply.body["field"].as_str()), (422, Some("currency")));
+    assert_eq!(
+        (reply.status, reply.body["field"].as_str()),
+        (422, Some("currency"))
+    );
     let mut bad = place_body();
     bad["lines"][0]["unit_price"]["amount_minor"] = json!(12.5);
-    assert_eq!(app.place(bad).await.body["field"], "lines[0].unit_price.amount_minor");
+    assert_eq!(
+        app.place(bad).await.body["field"],
+        "lines[0].unit_price.amount_minor"
+    );
 
     let huge = "x".repeat(300 * 1024);
-    let response = app.client.post(&url).header("content-type", "application/json").body(huge).send().await.expect("sent");
+    let response = app
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .expect("sent");
     let (status, code, _) = problem(response).await;
     assert_eq!((status, code.as_str()), (413, "body_too_large"));
 
-    let reply = app.send_with(Method::POST, "/v1/orders", Some(place_body()), &[("If-Match", "three")]).await;
-    assert_eq!((reply.status, reply.body["code"].as_str()), (400, Some("invalid_header")));
+    let reply = app
+        .send_with(
+            Method::POST,
+            "/v1/orders",
+            Some(place_body()),
+            &[("If-Match", "three")],
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.body["code"].as_str()),
+        (400, Some("invalid_header"))
+    );
     let reply = app.send(Method::GET, "/v1/nothing", None).await;
-    assert_eq!((reply.status, reply.body["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (reply.status, reply.body["code"].as_str()),
+        (404, Some("not_found"))
+    );
     app.stop().await;
 }
 
@@ -141,7 +314,10 @@ async fn health_readiness_and_metrics_answer() {
     let ready = app.send(Method::GET, "/readyz", None).await;
     assert_eq!(ready.status, 200, "{}", ready.body);
     assert_eq!(ready.body["processor"]["partitions"], json!([0, 1, 2]));
-    assert_eq!(app.send(Method::GET, "/healthz", None).await.body["status"], "ok");
+    assert_eq!(
+        app.send(Method::GET, "/healthz", None).await.body["status"],
+        "ok"
+    );
     app.place_default().await;
     let metrics = app.send(Method::GET, "/metrics", None).await;
     let text = metrics.body.as_str().expect("text");

@@ -1,8 +1,8 @@
 //! Black-box tests of command-api against the real Kafka broker started by `make infra`.
 
 mod concurrency;
-mod failover;
 mod contract;
+mod failover;
 mod idempotency;
 mod lifecycle;
 mod support;

@@ -9,7 +9,7 @@ use command_api::config::{Config, Role};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 pub(crate) const PARTITIONS: i32 = 3;
@@ -48,16 +48,24 @@ impl TestApp {
     }
 
     pub(crate) async fn spawn_with(config: Config) -> Self {
-        command_api::telemetry::init_logs(command_api::config::LogFormat::Pretty);
+        telemetry::init_logs(telemetry::LogFormat::Pretty);
         let prefix = config.topic_prefix.clone();
         let runs_processor = config.runs_processor();
-        let app = Application::build(config).await.expect("application builds");
+        let app = Application::build(config)
+            .await
+            .expect("application builds");
         let base = format!("http://{}", app.local_addr().expect("addr"));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
         }));
-        let test_app = Self { base, prefix, client: reqwest::Client::new(), stop: Some(stop), task: Some(task) };
+        let test_app = Self {
+            base,
+            prefix,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        };
         if runs_processor {
             test_app.wait_ready().await;
         }
@@ -67,12 +75,23 @@ impl TestApp {
     pub(crate) async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let ready = self.client.get(format!("{}/readyz", self.base)).send().await.map(|r| r.status().is_success());
+            let ready = self
+                .client
+                .get(format!("{}/readyz", self.base))
+                .send()
+                .await
+                .map(|r| r.status().is_success());
             if ready.unwrap_or(false) {
                 return;
             }
-            assert!(!self.task.as_ref().is_some_and(|t| t.is_finished()), "command-api stopped before it was ready (see its log)");
-            assert!(Instant::now() < deadline, "command-api not ready within 60 s");
+            assert!(
+                !self.task.as_ref().is_some_and(|t| t.is_finished()),
+                "command-api stopped before it was ready (see its log)"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "command-api not ready within 60 s"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -86,11 +105,22 @@ impl TestApp {
         }
     }
 
-    pub(crate) async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
+    pub(crate) async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
         self.send_with(method, path, body, &[]).await
     }
 
-    pub(crate) async fn send_with(&self, method: reqwest::Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Reply {
+    pub(crate) async fn send_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(body) = body {
             request = request.json(&body);
@@ -102,14 +132,18 @@ impl TestApp {
     }
 
     pub(crate) async fn place(&self, body: Value) -> Reply {
-        self.send(reqwest::Method::POST, "/v1/orders", Some(body)).await
+        self.send(reqwest::Method::POST, "/v1/orders", Some(body))
+            .await
     }
 
     /// Places the default order and returns its id.
     pub(crate) async fn place_default(&self) -> String {
         let reply = self.place(place_body()).await;
         assert_eq!(reply.status, 201, "{}", reply.body);
-        reply.body["order_id"].as_str().expect("order id").to_owned()
+        reply.body["order_id"]
+            .as_str()
+            .expect("order id")
+            .to_owned()
     }
 
     pub(crate) fn events_topic(&self) -> String {
@@ -138,11 +172,18 @@ impl Reply {
         let headers = response.headers().clone();
         let text = response.text().await.expect("body");
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Self { status, headers, body }
+        Self {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub(crate) fn content_type(&self) -> &str {
-        self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 }
 
@@ -181,7 +222,9 @@ impl PlainEvent {
     }
 
     pub(crate) fn version(&self) -> u64 {
-        self.header("ce_orderversion").parse().expect("ce_orderversion")
+        self.header("ce_orderversion")
+            .parse()
+            .expect("ce_orderversion")
     }
 }
 
@@ -197,7 +240,9 @@ pub(crate) fn read_events(topic: &str, expected: usize) -> Vec<PlainEvent> {
         .expect("consumer");
     let mut assignment = TopicPartitionList::new();
     for partition in 0..PARTITIONS {
-        assignment.add_partition_offset(topic, partition, Offset::Beginning).expect("offset");
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .expect("offset");
     }
     consumer.assign(&assignment).expect("assign");
     let mut events = Vec::new();
@@ -211,19 +256,30 @@ pub(crate) fn read_events(topic: &str, expected: usize) -> Vec<PlainEvent> {
                     .headers()
                     .map(|h| {
                         h.iter()
-                            .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                            .map(|h| {
+                                (
+                                    h.key.to_owned(),
+                                    String::from_utf8_lossy(h.value.unwrap_or_default())
+                                        .into_owned(),
+                                )
+                            })
                             .collect()
                     })
                     .unwrap_or_default();
                 events.push(PlainEvent {
                     key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
                     headers,
-                    value: serde_json::from_slice(message.payload().unwrap_or_default()).expect("value is JSON"),
+                    value: serde_json::from_slice(message.payload().unwrap_or_default())
+                        .expect("value is JSON"),
                 });
             }
             Some(Err(error)) => panic!("consume: {error}"),
             // Past the expected count, wait a little longer to catch any extra (duplicate) event.
-            None if events.len() >= expected && quiet_since.elapsed() > Duration::from_millis(1500) => break,
+            None if events.len() >= expected
+                && quiet_since.elapsed() > Duration::from_millis(1500) =>
+            {
+                break;
+            }
             None => {}
         }
     }
@@ -232,5 +288,9 @@ pub(crate) fn read_events(topic: &str, expected: usize) -> Vec<PlainEvent> {
 
 /// The events of one order, in log order.
 pub(crate) fn events_of(events: &[PlainEvent], order_id: &str) -> Vec<PlainEvent> {
-    events.iter().filter(|e| e.key == order_id).cloned().collect()
+    events
+        .iter()
+        .filter(|e| e.key == order_id)
+        .cloned()
+        .collect()
 }

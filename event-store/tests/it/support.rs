@@ -4,5 +4,8 @@ use event_store::KafkaConfig;
 pub(crate) fn isolated_kafka() -> KafkaConfig {
     let bootstrap =
         std::env::var("ORDERLOG_KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".to_owned());
-    KafkaConfig::new(bootstrap, format!("test-{}.", uuid::Uuid::new_v4().simple()))
+    KafkaConfig::new(
+        bootstrap,
+        format!("test-{}.", uuid::Uuid::new_v4().simple()),
+    )
 }

@@ -64,7 +64,11 @@ impl Projection {
 
     /// Applies a batch inside the caller's transaction. Returns the orders it changed,
     /// with the version each reached.
-    pub async fn apply(self, tx: &mut PgConnection, events: &[EventEnvelope]) -> Result<Vec<(uuid::Uuid, u64)>, ApplyError> {
+    pub async fn apply(
+        self,
+        tx: &mut PgConnection,
+        events: &[EventEnvelope],
+    ) -> Result<Vec<(uuid::Uuid, u64)>, ApplyError> {
         match self {
             Projection::Orders => orders::apply(tx, events).await,
             Projection::Timeline => timeline::apply(tx, events).await,
@@ -98,6 +102,9 @@ pub(crate) fn step(current: u64, event: &EventEnvelope) -> Result<Step, Poison> 
     match event.order_version {
         v if v <= current => Ok(Step::Skip),
         v if v == current + 1 => Ok(Step::Apply),
-        v => Err(Poison::of(event, format!("version {v} does not follow version {current}"))),
+        v => Err(Poison::of(
+            event,
+            format!("version {v} does not follow version {current}"),
+        )),
     }
 }

@@ -10,7 +10,7 @@ use schemas::{Event, EventEnvelope};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{by_order, step, ApplyError, Poison, Step};
+use super::{ApplyError, Poison, Step, by_order, step};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct OrderRow {
@@ -58,7 +58,10 @@ impl LineRow {
     }
 }
 
-pub(super) async fn apply(tx: &mut PgConnection, events: &[EventEnvelope]) -> Result<Vec<(Uuid, u64)>, ApplyError> {
+pub(super) async fn apply(
+    tx: &mut PgConnection,
+    events: &[EventEnvelope],
+) -> Result<Vec<(Uuid, u64)>, ApplyError> {
     let groups = by_order(events);
     let ids: Vec<Uuid> = groups.iter().map(|(id, _)| *id).collect();
     let mut rows = load(tx, &ids).await?;
@@ -112,7 +115,9 @@ fn evolve(row: Option<OrderRow>, event: &EventEnvelope) -> Result<OrderRow, Pois
             lines: placed.lines.iter().map(|l| LineRow::from(id, l)).collect(),
         },
         (None, _) => return Err(Poison::of(event, "the order was never placed")),
-        (Some(_), Event::OrderPlaced(_)) => return Err(Poison::of(event, "the order was already placed")),
+        (Some(_), Event::OrderPlaced(_)) => {
+            return Err(Poison::of(event, "the order was already placed"));
+        }
         (Some(mut row), Event::LineAdded(added)) => {
             row.lines.push(LineRow::from(id, &added.line));
             row.total_minor = added.order_total.amount_minor();
@@ -124,7 +129,8 @@ fn evolve(row: Option<OrderRow>, event: &EventEnvelope) -> Result<OrderRow, Pois
             row
         }
         (Some(mut row), Event::ShippingAddressChanged(changed)) => {
-            row.shipping_address = serde_json::to_value(&changed.shipping_address).unwrap_or_default();
+            row.shipping_address =
+                serde_json::to_value(&changed.shipping_address).unwrap_or_default();
             row
         }
         (Some(mut row), Event::PaymentConfirmed(paid)) => {
@@ -191,7 +197,11 @@ async fn load(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, Order
 }
 
 /// Upserts the rows and rewrites their lines; only `existing` orders can have old lines.
-async fn store(tx: &mut PgConnection, rows: &[OrderRow], existing: &[Uuid]) -> Result<(), sqlx::Error> {
+async fn store(
+    tx: &mut PgConnection,
+    rows: &[OrderRow],
+    existing: &[Uuid],
+) -> Result<(), sqlx::Error> {
     fn col<T>(rows: &[OrderRow], f: impl Fn(&OrderRow) -> T) -> Vec<T> {
         rows.iter().map(f).collect()
     }
@@ -238,9 +248,15 @@ async fn store(tx: &mut PgConnection, rows: &[OrderRow], existing: &[Uuid]) -> R
     .await?;
 
     if !existing.is_empty() {
-        sqlx::query("DELETE FROM order_lines WHERE order_id = ANY($1)").bind(existing).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM order_lines WHERE order_id = ANY($1)")
+            .bind(existing)
+            .execute(&mut *tx)
+            .await?;
     }
-    let lines: Vec<(usize, &LineRow)> = rows.iter().flat_map(|r| r.lines.iter().enumerate()).collect();
+    let lines: Vec<(usize, &LineRow)> = rows
+        .iter()
+        .flat_map(|r| r.lines.iter().enumerate())
+        .collect();
     sqlx::query(
         "INSERT INTO order_lines (order_id, position, sku, quantity, unit_price_minor, line_total_minor)
          SELECT * FROM UNNEST($1::uuid[], $2::int4[], $3::text[], $4::int4[], $5::int8[], $6::int8[])",

@@ -12,7 +12,7 @@ use schemas::{Event, EventEnvelope};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{by_order, step, ApplyError, Poison, Step};
+use super::{ApplyError, Poison, Step, by_order, step};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct Fact {
@@ -44,38 +44,61 @@ struct Deltas {
 impl Deltas {
     /// Adds `sign` times what `fact` contributes.
     fn add(&mut self, fact: &Fact, sign: i64) {
-        let open = i64::from(matches!(fact.status.as_str(), "placed" | "paid" | "shipped"));
+        let open = i64::from(matches!(
+            fact.status.as_str(),
+            "placed" | "paid" | "shipped"
+        ));
         let earning = fact.paid_at.is_some() && fact.status != "cancelled";
         let value = if earning { fact.total_minor } else { 0 };
-        let customer = self.customers.entry((fact.customer_id.clone(), fact.currency.clone())).or_default();
+        let customer = self
+            .customers
+            .entry((fact.customer_id.clone(), fact.currency.clone()))
+            .or_default();
         customer.0 += sign;
         customer.1 += sign * open;
         customer.2 += sign * value;
         customer.3 = Some(fact.placed_at);
-        self.days.entry((fact.placed_at.date_naive(), fact.currency.clone())).or_default().0 += sign;
+        self.days
+            .entry((fact.placed_at.date_naive(), fact.currency.clone()))
+            .or_default()
+            .0 += sign;
         if let (Some(paid_at), true) = (fact.paid_at, earning) {
-            self.days.entry((paid_at.date_naive(), fact.currency.clone())).or_default().1 += sign * fact.total_minor;
+            self.days
+                .entry((paid_at.date_naive(), fact.currency.clone()))
+                .or_default()
+                .1 += sign * fact.total_minor;
         }
         if let Some(cancelled_at) = fact.cancelled_at {
-            let day = self.days.entry((cancelled_at.date_naive(), fact.currency.clone())).or_default();
+            let day = self
+                .days
+                .entry((cancelled_at.date_naive(), fact.currency.clone()))
+                .or_default();
             day.2 += sign;
             day.3 += sign * fact.refund_due_minor.unwrap_or(0);
         }
         if earning {
             for (sku, quantity, total) in &fact.lines {
-                let product = self.skus.entry((sku.clone(), fact.currency.clone())).or_default();
+                let product = self
+                    .skus
+                    .entry((sku.clone(), fact.currency.clone()))
+                    .or_default();
                 product.0 += sign * i64::from(*quantity);
                 product.1 += sign * total;
             }
         } else {
             for (sku, _, _) in &fact.lines {
-                self.skus.entry((sku.clone(), fact.currency.clone())).or_default();
+                self.skus
+                    .entry((sku.clone(), fact.currency.clone()))
+                    .or_default();
             }
         }
     }
 }
 
-pub(super) async fn apply(tx: &mut PgConnection, events: &[EventEnvelope]) -> Result<Vec<(Uuid, u64)>, ApplyError> {
+pub(super) async fn apply(
+    tx: &mut PgConnection,
+    events: &[EventEnvelope],
+) -> Result<Vec<(Uuid, u64)>, ApplyError> {
     let groups = by_order(events);
     let ids: Vec<Uuid> = groups.iter().map(|(id, _)| *id).collect();
     let mut facts = load(tx, &ids).await?;
@@ -124,19 +147,32 @@ fn evolve(fact: Option<Fact>, event: &EventEnvelope) -> Result<Fact, Poison> {
             lines: placed
                 .lines
                 .iter()
-                .map(|l| (l.sku.to_string(), l.quantity.get() as i32, l.line_total.amount_minor()))
+                .map(|l| {
+                    (
+                        l.sku.to_string(),
+                        l.quantity.get() as i32,
+                        l.line_total.amount_minor(),
+                    )
+                })
                 .collect(),
         },
         (None, _) => return Err(Poison::of(event, "the order was never placed")),
-        (Some(_), Event::OrderPlaced(_)) => return Err(Poison::of(event, "the order was already placed")),
+        (Some(_), Event::OrderPlaced(_)) => {
+            return Err(Poison::of(event, "the order was already placed"));
+        }
         (Some(mut fact), Event::LineAdded(added)) => {
             let line = &added.line;
-            fact.lines.push((line.sku.to_string(), line.quantity.get() as i32, line.line_total.amount_minor()));
+            fact.lines.push((
+                line.sku.to_string(),
+                line.quantity.get() as i32,
+                line.line_total.amount_minor(),
+            ));
             fact.total_minor = added.order_total.amount_minor();
             fact
         }
         (Some(mut fact), Event::LineRemoved(removed)) => {
-            fact.lines.retain(|(sku, _, _)| sku != removed.line.sku.as_str());
+            fact.lines
+                .retain(|(sku, _, _)| sku != removed.line.sku.as_str());
             fact.total_minor = removed.order_total.amount_minor();
             fact
         }
@@ -218,8 +254,14 @@ async fn store(tx: &mut PgConnection, facts: &[Fact]) -> Result<(), sqlx::Error>
     .bind(facts.iter().map(|f| f.version).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM sales_order_lines WHERE order_id = ANY($1)").bind(&ids).execute(&mut *tx).await?;
-    let lines: Vec<(Uuid, &(String, i32, i64))> = facts.iter().flat_map(|f| f.lines.iter().map(|l| (f.order_id, l))).collect();
+    sqlx::query("DELETE FROM sales_order_lines WHERE order_id = ANY($1)")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+    let lines: Vec<(Uuid, &(String, i32, i64))> = facts
+        .iter()
+        .flat_map(|f| f.lines.iter().map(|l| (f.order_id, l)))
+        .collect();
     sqlx::query(
         "INSERT INTO sales_order_lines (order_id, sku, quantity, line_total_minor)
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::int8[])",

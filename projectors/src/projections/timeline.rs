@@ -5,7 +5,10 @@ use sqlx::PgConnection;
 
 use super::ApplyError;
 
-pub(super) async fn apply(tx: &mut PgConnection, events: &[EventEnvelope]) -> Result<Vec<(uuid::Uuid, u64)>, ApplyError> {
+pub(super) async fn apply(
+    tx: &mut PgConnection,
+    events: &[EventEnvelope],
+) -> Result<Vec<(uuid::Uuid, u64)>, ApplyError> {
     let mut order_ids = Vec::with_capacity(events.len());
     let mut versions = Vec::with_capacity(events.len());
     let mut event_ids = Vec::with_capacity(events.len());

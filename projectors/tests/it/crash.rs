@@ -14,7 +14,10 @@ use crate::support::*;
 pub(crate) fn histories(n: usize) -> Vec<(OrderId, Vec<schemas::Command>)> {
     (0..n)
         .map(|i| {
-            let mut commands = vec![place(&format!("cust-{}", i % 17), &[("A-1", 1, 100)]), add("B-2", 2, 50)];
+            let mut commands = vec![
+                place(&format!("cust-{}", i % 17), &[("A-1", 1, 100)]),
+                add("B-2", 2, 50),
+            ];
             match i % 4 {
                 0 => commands.extend([pay(200), ship()]),
                 1 => commands.extend([pay(200), cancel()]),
@@ -30,14 +33,25 @@ pub(crate) fn histories(n: usize) -> Vec<(OrderId, Vec<schemas::Command>)> {
 fn expected(events: &[EventEnvelope]) -> HashMap<uuid::Uuid, (String, i64, i64, i32)> {
     let mut by_order: HashMap<uuid::Uuid, Vec<Event>> = HashMap::new();
     for event in events {
-        by_order.entry(event.order_id.as_uuid()).or_default().push(event.event.clone());
+        by_order
+            .entry(event.order_id.as_uuid())
+            .or_default()
+            .push(event.event.clone());
     }
     by_order
         .into_iter()
         .map(|(id, events)| {
             let state = fold(&events).expect("log folds");
             let order = state.order().expect("placed");
-            (id, (order.status.to_string(), order.total.amount_minor(), state.version() as i64, order.lines.len() as i32))
+            (
+                id,
+                (
+                    order.status.to_string(),
+                    order.total.amount_minor(),
+                    state.version() as i64,
+                    order.lines.len() as i32,
+                ),
+            )
         })
         .collect()
 }
@@ -45,17 +59,40 @@ fn expected(events: &[EventEnvelope]) -> HashMap<uuid::Uuid, (String, i64, i64, 
 pub(crate) async fn assert_read_models_equal_the_log(stack: &Stack, events: &[EventEnvelope]) {
     let total = events.len() as i64;
     wait_for(&stack.pool, "SELECT count(*) FROM order_timeline", total).await;
-    wait_for(&stack.pool, "SELECT coalesce(sum(version), 0)::int8 FROM orders", total).await;
+    wait_for(
+        &stack.pool,
+        "SELECT coalesce(sum(version), 0)::int8 FROM orders",
+        total,
+    )
+    .await;
     let rows: Vec<(uuid::Uuid, String, i64, i64, i32)> =
-        sqlx::query_as("SELECT order_id, status, total_minor, version, line_count FROM orders").fetch_all(&stack.pool).await.expect("rows");
-    let actual: HashMap<_, _> = rows.into_iter().map(|(id, s, t, v, l)| (id, (s, t, v, l))).collect();
+        sqlx::query_as("SELECT order_id, status, total_minor, version, line_count FROM orders")
+            .fetch_all(&stack.pool)
+            .await
+            .expect("rows");
+    let actual: HashMap<_, _> = rows
+        .into_iter()
+        .map(|(id, s, t, v, l)| (id, (s, t, v, l)))
+        .collect();
     assert_eq!(actual, expected(events), "orders equal a fold of the log");
     // The sales reports, kept by deltas, add up to what the log says.
     let by_order = expected(events);
     let orders = by_order.len() as i64;
-    let revenue: i64 = by_order.values().filter(|(status, ..)| status == "paid" || status == "shipped" || status == "delivered").map(|(_, total, ..)| total).sum();
-    let open = by_order.values().filter(|(status, ..)| status == "placed" || status == "paid" || status == "shipped").count() as i64;
-    wait_for(&stack.pool, "SELECT coalesce(sum(version), 0)::int8 FROM sales_orders", total).await;
+    let revenue: i64 = by_order
+        .values()
+        .filter(|(status, ..)| status == "paid" || status == "shipped" || status == "delivered")
+        .map(|(_, total, ..)| total)
+        .sum();
+    let open = by_order
+        .values()
+        .filter(|(status, ..)| status == "placed" || status == "paid" || status == "shipped")
+        .count() as i64;
+    wait_for(
+        &stack.pool,
+        "SELECT coalesce(sum(version), 0)::int8 FROM sales_orders",
+        total,
+    )
+    .await;
     let reports: (i64, i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT sum(orders)::int8 FROM customer_stats), (SELECT sum(open_orders)::int8 FROM customer_stats),
                 (SELECT sum(lifetime_value_minor)::int8 FROM customer_stats), (SELECT sum(revenue_minor)::int8 FROM daily_sales)",
@@ -63,16 +100,41 @@ pub(crate) async fn assert_read_models_equal_the_log(stack: &Stack, events: &[Ev
     .fetch_one(&stack.pool)
     .await
     .expect("reports");
-    assert_eq!(reports, (orders, open, revenue, revenue), "sales reports equal the log");
-    let line_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM order_lines").fetch_one(&stack.pool).await.expect("lines");
-    let line_count: i64 = sqlx::query_scalar("SELECT coalesce(sum(line_count), 0)::int8 FROM orders").fetch_one(&stack.pool).await.expect("sum");
+    assert_eq!(
+        reports,
+        (orders, open, revenue, revenue),
+        "sales reports equal the log"
+    );
+    let line_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM order_lines")
+        .fetch_one(&stack.pool)
+        .await
+        .expect("lines");
+    let line_count: i64 =
+        sqlx::query_scalar("SELECT coalesce(sum(line_count), 0)::int8 FROM orders")
+            .fetch_one(&stack.pool)
+            .await
+            .expect("sum");
     assert_eq!(line_rows, line_count);
 }
 
 fn spawn_binary(stack: &Stack) -> Child {
     Process::new(env!("CARGO_BIN_EXE_projectors"))
-        .args(["--listen", "127.0.0.1:0", "--topic-prefix", &stack.prefix, "--kafka-bootstrap", &bootstrap()])
-        .args(["--database-url", &stack.database_url, "--projections", "orders,timeline,sales", "--batch-max", "200"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--topic-prefix",
+            &stack.prefix,
+            "--kafka-bootstrap",
+            &bootstrap(),
+        ])
+        .args([
+            "--database-url",
+            &stack.database_url,
+            "--projections",
+            "orders,timeline,sales",
+            "--batch-max",
+            "200",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -91,7 +153,10 @@ async fn killing_the_worker_at_any_moment_never_applies_twice_or_skips() {
         let target = events.len() as i64 / 2;
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while std::time::Instant::now() < deadline {
-            let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM order_timeline").fetch_one(&stack.pool).await.unwrap_or(0);
+            let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM order_timeline")
+                .fetch_one(&stack.pool)
+                .await
+                .unwrap_or(0);
             if applied >= target {
                 break;
             }

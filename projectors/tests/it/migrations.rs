@@ -7,7 +7,9 @@ async fn migrations_apply_to_a_fresh_database_and_are_idempotent() {
     let url = fresh_database().await;
     let pool = db::connect(&url, 2).await.expect("connect");
     db::migrate(&pool).await.expect("first migration");
-    db::migrate(&pool).await.expect("second run changes nothing");
+    db::migrate(&pool)
+        .await
+        .expect("second run changes nothing");
 
     let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
         .fetch_one(&pool)
@@ -22,5 +24,8 @@ async fn migrations_apply_to_a_fresh_database_and_are_idempotent() {
     let rejected = sqlx::query("INSERT INTO projection_offsets (projection, topic, partition, next_offset) VALUES ('orders', 'e', 1, -1)")
         .execute(&pool)
         .await;
-    assert!(rejected.is_err(), "a negative offset must be refused by the schema");
+    assert!(
+        rejected.is_err(),
+        "a negative offset must be refused by the schema"
+    );
 }

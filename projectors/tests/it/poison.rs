@@ -17,8 +17,12 @@ async fn a_poison_event_is_dead_lettered_and_later_events_still_apply() {
     let order = OrderId::generate();
     let key = order.to_string();
     // An event of a type nobody knows, on the same order (so the same partition).
-    let producer: ThreadedProducer<DefaultProducerContext> =
-        stack.kafka.client().set("partitioner", "murmur2_random").create().expect("producer");
+    let producer: ThreadedProducer<DefaultProducerContext> = stack
+        .kafka
+        .client()
+        .set("partitioner", "murmur2_random")
+        .create()
+        .expect("producer");
     let headers = [
         ("ce_specversion", "1.0"),
         ("ce_id", "0193a0c0-0000-7000-8000-000000000001"),
@@ -32,9 +36,19 @@ async fn a_poison_event_is_dead_lettered_and_later_events_still_apply() {
         ("ce_schemaversion", "1"),
     ]
     .into_iter()
-    .fold(OwnedHeaders::new(), |h, (k, v)| h.insert(Header { key: k, value: Some(v) }));
+    .fold(OwnedHeaders::new(), |h, (k, v)| {
+        h.insert(Header {
+            key: k,
+            value: Some(v),
+        })
+    });
     producer
-        .send(BaseRecord::to(&stack.topics.events).key(key.as_bytes()).payload("{}").headers(headers))
+        .send(
+            BaseRecord::to(&stack.topics.events)
+                .key(key.as_bytes())
+                .payload("{}")
+                .headers(headers),
+        )
         .map_err(|(e, _)| e)
         .expect("send");
     producer.flush(Duration::from_secs(10)).expect("flush");
@@ -43,10 +57,16 @@ async fn a_poison_event_is_dead_lettered_and_later_events_still_apply() {
     wait_for(&stack.pool, "SELECT count(*) FROM orders", 1).await;
     wait_for(&stack.pool, "SELECT count(*) FROM order_timeline", 1).await;
 
-    let consumer: BaseConsumer = stack.kafka.read_committed_consumer("dlq-reader").create().expect("consumer");
+    let consumer: BaseConsumer = stack
+        .kafka
+        .read_committed_consumer("dlq-reader")
+        .create()
+        .expect("consumer");
     let mut assignment = TopicPartitionList::new();
     for partition in 0..PARTITIONS {
-        assignment.add_partition_offset(&stack.topics.dead_letter, partition, Offset::Beginning).expect("offset");
+        assignment
+            .add_partition_offset(&stack.topics.dead_letter, partition, Offset::Beginning)
+            .expect("offset");
     }
     consumer.assign(&assignment).expect("assign");
     let mut projections = Vec::new();
@@ -54,10 +74,22 @@ async fn a_poison_event_is_dead_lettered_and_later_events_still_apply() {
     while projections.len() < 3 && std::time::Instant::now() < deadline {
         if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
             let header = |name: &str| {
-                message.headers().and_then(|h| h.iter().find(|x| x.key == name)).and_then(|x| x.value).map(|v| String::from_utf8_lossy(v).into_owned())
+                message
+                    .headers()
+                    .and_then(|h| h.iter().find(|x| x.key == name))
+                    .and_then(|x| x.value)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
             };
-            assert!(header("orderlog_error").is_some_and(|e| e.contains("unknown event type")), "{:?}", header("orderlog_error"));
-            assert_eq!(header("ce_type").as_deref(), Some("dev.orderlog.order.teleported"), "original headers kept");
+            assert!(
+                header("orderlog_error").is_some_and(|e| e.contains("unknown event type")),
+                "{:?}",
+                header("orderlog_error")
+            );
+            assert_eq!(
+                header("ce_type").as_deref(),
+                Some("dev.orderlog.order.teleported"),
+                "original headers kept"
+            );
             projections.push(header("orderlog_projection").expect("projection header"));
         }
     }

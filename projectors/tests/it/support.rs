@@ -1,13 +1,18 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use event_store::{wire, KafkaConfig, TopicSet, TopicSpec};
+use event_store::{KafkaConfig, TopicSet, TopicSpec, wire};
 use projectors::app::Application;
 use projectors::config::Config;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use schemas::command::{AddLine, CancelOrder, CancelReason, Command, ConfirmPayment, NewLine, PlaceOrder, ShipOrder};
-use schemas::values::{Address, Carrier, Currency, CustomerId, Money, OrderId, PaymentReference, Quantity, Sku, TrackingNumber};
-use schemas::{cloudevents, CommandEnvelope, EventEnvelope};
+use schemas::command::{
+    AddLine, CancelOrder, CancelReason, Command, ConfirmPayment, NewLine, PlaceOrder, ShipOrder,
+};
+use schemas::values::{
+    Address, Carrier, Currency, CustomerId, Money, OrderId, PaymentReference, Quantity, Sku,
+    TrackingNumber,
+};
+use schemas::{CommandEnvelope, EventEnvelope, cloudevents};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 use tokio::sync::oneshot;
 
@@ -27,7 +32,9 @@ pub(crate) fn bootstrap() -> String {
 pub(crate) async fn fresh_database() -> String {
     let server = server_url();
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&server).await.expect("connect to postgres");
+    let mut admin = PgConnection::connect(&server)
+        .await
+        .expect("connect to postgres");
     // The name is generated here, never taken from input.
     let create = AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#));
     admin.execute(create).await.expect("create database");
@@ -49,10 +56,27 @@ impl Stack {
         let prefix = format!("test-{}.", uuid::Uuid::new_v4().simple());
         let kafka = KafkaConfig::new(bootstrap(), &prefix);
         let topics = TopicSet::new(&prefix);
-        topics.ensure(&kafka, TopicSpec { partitions: PARTITIONS, replication: 1 }).await.expect("topics");
+        topics
+            .ensure(
+                &kafka,
+                TopicSpec {
+                    partitions: PARTITIONS,
+                    replication: 1,
+                },
+            )
+            .await
+            .expect("topics");
         let database_url = fresh_database().await;
-        let pool = projectors::db::connect(&database_url, 4).await.expect("pool");
-        Self { prefix, database_url, pool, kafka, topics }
+        let pool = projectors::db::connect(&database_url, 4)
+            .await
+            .expect("pool");
+        Self {
+            prefix,
+            database_url,
+            pool,
+            kafka,
+            topics,
+        }
     }
 
     pub(crate) fn config(&self) -> Config {
@@ -66,20 +90,31 @@ impl Stack {
     }
 
     pub(crate) async fn start(&self, config: Config) -> Running {
-        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn").try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("warn")
+            .try_init();
         let app = Application::build(config).await.expect("projectors build");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
         }));
-        Running { stop: Some(stop), task }
+        Running {
+            stop: Some(stop),
+            task,
+        }
     }
 
     /// Writes the events a sequence of commands produces (decided by the real domain) to
     /// the events topic, keyed and partitioned as the processors would.
     pub(crate) fn write(&self, histories: &[(OrderId, Vec<Command>)]) -> Vec<EventEnvelope> {
-        let producer: ThreadedProducer<DefaultProducerContext> =
-            self.kafka.client().set("linger.ms", "5").set("partitioner", "murmur2_random").create().expect("producer");
+        let producer: ThreadedProducer<DefaultProducerContext> = self
+            .kafka
+            .client()
+            .set("linger.ms", "5")
+            .set("partitioner", "murmur2_random")
+            .create()
+            .expect("producer");
         let mut written = Vec::new();
         for (order_id, commands) in histories {
             let mut slot = command_api::processor::slot::OrderSlot::default();
@@ -124,7 +159,10 @@ impl Running {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        (&mut self.task).await.expect("join").expect("clean shutdown");
+        (&mut self.task)
+            .await
+            .expect("join")
+            .expect("clean shutdown");
     }
 }
 
@@ -133,7 +171,10 @@ pub(crate) async fn wait_for(pool: &PgPool, query: &'static str, expected: i64) 
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut last = -1;
     while Instant::now() < deadline {
-        last = sqlx::query_scalar::<_, i64>(query).fetch_one(pool).await.unwrap_or(-1);
+        last = sqlx::query_scalar::<_, i64>(query)
+            .fetch_one(pool)
+            .await
+            .unwrap_or(-1);
         if last == expected {
             return;
         }
@@ -147,7 +188,11 @@ fn eur(minor: i64) -> Money {
 }
 
 fn new_line(sku: &str, quantity: i64, unit: i64) -> NewLine {
-    NewLine { sku: Sku::parse(sku).expect("sku"), quantity: Quantity::new(quantity).expect("qty"), unit_price: eur(unit) }
+    NewLine {
+        sku: Sku::parse(sku).expect("sku"),
+        quantity: Quantity::new(quantity).expect("qty"),
+        unit_price: eur(unit),
+    }
 }
 
 pub(crate) fn place(customer: &str, lines: &[(&str, i64, i64)]) -> Command {
@@ -155,16 +200,22 @@ pub(crate) fn place(customer: &str, lines: &[(&str, i64, i64)]) -> Command {
         customer_id: CustomerId::parse(customer).expect("customer"),
         currency: Currency::parse("EUR").expect("EUR"),
         lines: lines.iter().map(|(s, q, p)| new_line(s, *q, *p)).collect(),
-        shipping_address: Address::new("Ada", "1 Way", None, "Berlin", "10115", "DE").expect("address"),
+        shipping_address: Address::new("Ada", "1 Way", None, "Berlin", "10115", "DE")
+            .expect("address"),
     })
 }
 
 pub(crate) fn add(sku: &str, quantity: i64, unit: i64) -> Command {
-    Command::AddLine(AddLine { line: new_line(sku, quantity, unit) })
+    Command::AddLine(AddLine {
+        line: new_line(sku, quantity, unit),
+    })
 }
 
 pub(crate) fn pay(amount: i64) -> Command {
-    Command::ConfirmPayment(ConfirmPayment { payment_reference: PaymentReference::parse("psp").expect("ref"), amount: eur(amount) })
+    Command::ConfirmPayment(ConfirmPayment {
+        payment_reference: PaymentReference::parse("psp").expect("ref"),
+        amount: eur(amount),
+    })
 }
 
 pub(crate) fn ship() -> Command {
@@ -175,5 +226,7 @@ pub(crate) fn ship() -> Command {
 }
 
 pub(crate) fn cancel() -> Command {
-    Command::CancelOrder(CancelOrder { reason: CancelReason::parse("changed mind").expect("reason") })
+    Command::CancelOrder(CancelOrder {
+        reason: CancelReason::parse("changed mind").expect("reason"),
+    })
 }

@@ -7,10 +7,10 @@ use async_graphql::{ComplexObject, Context, SimpleObject};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
+use super::Limits;
 use super::orders::{OrderConnection, OrdersFilter, OrdersOrderBy, OrdersQuery};
 use super::types::{Long, Money};
-use super::Limits;
-use crate::errors::{loaded, ApiError, ApiResult};
+use crate::errors::{ApiError, ApiResult, loaded};
 use crate::pagination::PageArgs;
 
 /// A customer's orders in one currency.
@@ -49,9 +49,23 @@ impl Customer {
         before: Option<String>,
     ) -> ApiResult<OrderConnection> {
         let limits = ctx.data_unchecked::<Limits>();
-        let filter = OrdersFilter { customer_id: Some(self.id.clone()), ..filter.unwrap_or_default() };
-        let args = PageArgs { first, after, last, before };
-        let query = OrdersQuery::new(filter, order_by.unwrap_or_default(), &args, limits.max_page_size, limits.count_limit)?;
+        let filter = OrdersFilter {
+            customer_id: Some(self.id.clone()),
+            ..filter.unwrap_or_default()
+        };
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        let query = OrdersQuery::new(
+            filter,
+            order_by.unwrap_or_default(),
+            &args,
+            limits.max_page_size,
+            limits.count_limit,
+        )?;
         Ok(query.fetch(ctx.data_unchecked::<PgPool>()).await?)
     }
 }

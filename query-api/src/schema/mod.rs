@@ -9,21 +9,22 @@ pub mod subscription;
 pub mod types;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, EmptyMutation, Object, Schema, ID};
-use chrono::{DateTime, NaiveDate, Utc};
+use async_graphql::{Context, EmptyMutation, ID, Object, Schema};
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::changes::ChangeFeed;
-use crate::errors::{loaded, ApiResult};
+use crate::errors::{ApiResult, loaded};
 use crate::freshness::{Freshness, Model, Wanted};
 use crate::limits::ErrorCodes;
 use crate::pagination::PageArgs;
 use customer::{Customer, CustomerStatsLoader};
-use order::{parse_order_id, HistoryLoader, LinesLoader, Order, OrderLoader};
+use order::{HistoryLoader, LinesLoader, Order, OrderLoader, parse_order_id};
 use orders::{OrderConnection, OrdersFilter, OrdersOrderBy, OrdersQuery};
 use projections::ProjectionStatus;
 use sales::{DailySales, ProductSales};
 use subscription::SubscriptionRoot;
+use types::Date;
 
 pub type OrderlogSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
 
@@ -41,12 +42,20 @@ pub struct Limits {
 /// What a connection field costs: its children once per item of the largest page it may
 /// return (20 when no size is given).
 pub(crate) fn page_cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
-    let size = first.or(last).map_or(20, |n| usize::try_from(n).unwrap_or(0)).max(1);
+    let size = first
+        .or(last)
+        .map_or(20, |n| usize::try_from(n).unwrap_or(0))
+        .max(1);
     size.saturating_mul(child_complexity).saturating_add(1)
 }
 
 /// Builds the schema over a read pool and a change feed.
-pub fn build(pool: PgPool, feed: ChangeFeed, freshness: Freshness, limits: Limits) -> OrderlogSchema {
+pub fn build(
+    pool: PgPool,
+    feed: ChangeFeed,
+    freshness: Freshness,
+    limits: Limits,
+) -> OrderlogSchema {
     let spawner = |future| {
         tokio::spawn(future);
     };
@@ -62,7 +71,10 @@ pub fn build(pool: PgPool, feed: ChangeFeed, freshness: Freshness, limits: Limit
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(32)
         .limit_directives(8)
-        .extension(ErrorCodes { max_query_bytes: limits.max_query_bytes });
+        .extension(ErrorCodes {
+            max_query_bytes: limits.max_query_bytes,
+            introspection: limits.introspection,
+        });
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
@@ -71,7 +83,9 @@ pub fn build(pool: PgPool, feed: ChangeFeed, freshness: Freshness, limits: Limit
 
 /// The schema in SDL, as checked in under `schemas/graphql/`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot).finish().sdl()
+    Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
+        .finish()
+        .sdl()
 }
 
 pub struct QueryRoot;
@@ -93,9 +107,15 @@ impl QueryRoot {
         let order_id = parse_order_id(&id)?;
         let wanted = Wanted::from_args(Some(order_id), consistency_token.as_deref(), min_version)?;
         if let Some(wanted) = wanted {
-            ctx.data_unchecked::<Freshness>().wait(Model::Orders, wanted).await?;
+            ctx.data_unchecked::<Freshness>()
+                .wait(Model::Orders, wanted)
+                .await?;
         }
-        let row = loaded(ctx.data_unchecked::<DataLoader<OrderLoader>>().load_one(order_id).await)?;
+        let row = loaded(
+            ctx.data_unchecked::<DataLoader<OrderLoader>>()
+                .load_one(order_id)
+                .await,
+        )?;
         Ok(row.map(|row| Order::from_row(row, wanted)).transpose()?)
     }
 
@@ -116,18 +136,35 @@ impl QueryRoot {
         consistency_token: Option<String>,
     ) -> ApiResult<OrderConnection> {
         if let Some(wanted) = Wanted::from_args(None, consistency_token.as_deref(), None)? {
-            ctx.data_unchecked::<Freshness>().wait(Model::Orders, wanted).await?;
+            ctx.data_unchecked::<Freshness>()
+                .wait(Model::Orders, wanted)
+                .await?;
         }
         let limits = ctx.data_unchecked::<Limits>();
-        let args = PageArgs { first, after, last, before };
-        let query =
-            OrdersQuery::new(filter.unwrap_or_default(), order_by.unwrap_or_default(), &args, limits.max_page_size, limits.count_limit)?;
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        let query = OrdersQuery::new(
+            filter.unwrap_or_default(),
+            order_by.unwrap_or_default(),
+            &args,
+            limits.max_page_size,
+            limits.count_limit,
+        )?;
         Ok(query.fetch(ctx.data_unchecked::<PgPool>()).await?)
     }
 
     /// A customer's statistics and orders, or null when no order of theirs is known.
     /// A `consistencyToken` waits for both the sales and the orders read models.
-    async fn customer(&self, ctx: &Context<'_>, id: String, consistency_token: Option<String>) -> ApiResult<Option<Customer>> {
+    async fn customer(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        consistency_token: Option<String>,
+    ) -> ApiResult<Option<Customer>> {
         if let Some(wanted) = Wanted::from_args(None, consistency_token.as_deref(), None)? {
             let freshness = ctx.data_unchecked::<Freshness>();
             freshness.wait(Model::Sales, wanted).await?;
@@ -137,8 +174,14 @@ impl QueryRoot {
     }
 
     /// Sales per UTC day and currency, `from` and `to` included.
-    async fn daily_sales(&self, ctx: &Context<'_>, from: NaiveDate, to: NaiveDate, currency: Option<String>) -> ApiResult<Vec<DailySales>> {
-        Ok(sales::daily_sales(ctx.data_unchecked::<PgPool>(), from, to, currency).await?)
+    async fn daily_sales(
+        &self,
+        ctx: &Context<'_>,
+        from: Date,
+        to: Date,
+        currency: Option<String>,
+    ) -> ApiResult<Vec<DailySales>> {
+        Ok(sales::daily_sales(ctx.data_unchecked::<PgPool>(), from.0, to.0, currency).await?)
     }
 
     /// The best-selling products by units sold, over all time or over orders paid in

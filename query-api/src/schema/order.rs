@@ -3,13 +3,13 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{ComplexObject, Context, SimpleObject, ID};
+use async_graphql::{ComplexObject, Context, ID, SimpleObject};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::types::{Address, Long, Money, OrderStatus};
-use crate::errors::{loaded, ApiError, ApiResult};
+use crate::errors::{ApiError, ApiResult, loaded};
 use crate::freshness::{Freshness, Model, Wanted};
 
 /// The columns every order query selects, in [`OrderRow`]'s order.
@@ -125,17 +125,27 @@ impl Order {
         })?;
         let money = |minor: i64| Money::new(minor, &row.currency);
         let payment = match (row.payment_reference, row.paid_minor, row.paid_at) {
-            (Some(reference), Some(paid), Some(paid_at)) => Some(Payment { reference, amount: money(paid), paid_at }),
+            (Some(reference), Some(paid), Some(paid_at)) => Some(Payment {
+                reference,
+                amount: money(paid),
+                paid_at,
+            }),
             _ => None,
         };
         let shipment = match (row.carrier, row.tracking_number, row.shipped_at) {
-            (Some(carrier), Some(tracking_number), Some(shipped_at)) => Some(Shipment { carrier, tracking_number, shipped_at }),
+            (Some(carrier), Some(tracking_number), Some(shipped_at)) => Some(Shipment {
+                carrier,
+                tracking_number,
+                shipped_at,
+            }),
             _ => None,
         };
         let cancellation = match (row.cancel_reason, row.cancelled_at) {
-            (Some(reason), Some(cancelled_at)) => {
-                Some(Cancellation { reason, cancelled_at, refund_due: row.refund_due_minor.map(money) })
-            }
+            (Some(reason), Some(cancelled_at)) => Some(Cancellation {
+                reason,
+                cancelled_at,
+                refund_due: row.refund_due_minor.map(money),
+            }),
             _ => None,
         };
         Ok(Self {
@@ -179,7 +189,9 @@ impl Order {
     /// Every event of the order, oldest first (from the timeline read model).
     async fn history(&self, ctx: &Context<'_>) -> ApiResult<Vec<TimelineEvent>> {
         if let Some(wanted) = self.wanted.filter(|w| w.order_id == self.uuid) {
-            ctx.data_unchecked::<Freshness>().wait(Model::Timeline, wanted).await?;
+            ctx.data_unchecked::<Freshness>()
+                .wait(Model::Timeline, wanted)
+                .await?;
         }
         let loader = ctx.data_unchecked::<DataLoader<HistoryLoader>>();
         Ok(loaded(loader.load_one(self.uuid).await)?.unwrap_or_default())
@@ -225,14 +237,15 @@ impl Loader<Uuid> for HistoryLoader {
     type Error = std::sync::Arc<ApiError>;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        let rows: Vec<(Uuid, i64, Uuid, String, DateTime<Utc>, serde_json::Value)> = sqlx::query_as(
-            "SELECT order_id, version, event_id, event_type, occurred_at, payload
+        let rows: Vec<(Uuid, i64, Uuid, String, DateTime<Utc>, serde_json::Value)> =
+            sqlx::query_as(
+                "SELECT order_id, version, event_id, event_type, occurred_at, payload
              FROM order_timeline WHERE order_id = ANY($1) ORDER BY order_id, version",
-        )
-        .bind(keys)
-        .fetch_all(&self.0)
-        .await
-        .map_err(|e| std::sync::Arc::new(ApiError::from(e)))?;
+            )
+            .bind(keys)
+            .fetch_all(&self.0)
+            .await
+            .map_err(|e| std::sync::Arc::new(ApiError::from(e)))?;
         let mut history: HashMap<Uuid, Vec<TimelineEvent>> = HashMap::new();
         for (order_id, version, event_id, event_type, occurred_at, payload) in rows {
             history.entry(order_id).or_default().push(TimelineEvent {
@@ -267,5 +280,6 @@ impl Loader<Uuid> for OrderLoader {
 
 /// Parses an order id argument.
 pub(crate) fn parse_order_id(id: &ID) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id.as_str()).map_err(|_| ApiError::BadInput(format!("`{}` is not an order id (a UUID)", id.as_str())))
+    Uuid::parse_str(id.as_str())
+        .map_err(|_| ApiError::BadInput(format!("`{}` is not an order id (a UUID)", id.as_str())))
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use tokio::sync::OnceCell;
 
-use super::order::{Order, OrderRow, ORDER_COLUMNS};
+use super::order::{ORDER_COLUMNS, Order, OrderRow};
 use super::types::{Long, OrderStatus};
 use crate::errors::{ApiError, ApiResult};
 use crate::pagination::{Cursor, Direction, Page, PageArgs, SortField};
@@ -39,7 +39,10 @@ pub struct OrdersOrderBy {
 
 impl Default for OrdersOrderBy {
     fn default() -> Self {
-        Self { field: SortField::PlacedAt, direction: Direction::Desc }
+        Self {
+            field: SortField::PlacedAt,
+            direction: Direction::Desc,
+        }
     }
 }
 
@@ -47,17 +50,23 @@ impl OrdersFilter {
     fn check(&self) -> Result<(), ApiError> {
         if let Some(currency) = &self.currency {
             if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(ApiError::BadInput(format!("`{currency}` is not an ISO 4217 currency code")));
+                return Err(ApiError::BadInput(format!(
+                    "`{currency}` is not an ISO 4217 currency code"
+                )));
             }
         }
         if let (Some(from), Some(to)) = (self.placed_from, self.placed_to) {
             if from > to {
-                return Err(ApiError::BadInput("`placedFrom` is after `placedTo`".to_owned()));
+                return Err(ApiError::BadInput(
+                    "`placedFrom` is after `placedTo`".to_owned(),
+                ));
             }
         }
         if let (Some(min), Some(max)) = (self.total_min, self.total_max) {
             if min.0 > max.0 {
-                return Err(ApiError::BadInput("`totalMin` is above `totalMax`".to_owned()));
+                return Err(ApiError::BadInput(
+                    "`totalMin` is above `totalMax`".to_owned(),
+                ));
             }
         }
         Ok(())
@@ -66,7 +75,9 @@ impl OrdersFilter {
     /// Appends ` AND ...` for each set field.
     fn push_where(&self, sql: &mut QueryBuilder<Postgres>) {
         if let Some(statuses) = &self.status {
-            sql.push(" AND status = ANY(").push_bind(statuses.iter().map(|s| s.as_db()).collect::<Vec<_>>()).push(")");
+            sql.push(" AND status = ANY(")
+                .push_bind(statuses.iter().map(|s| s.as_db()).collect::<Vec<_>>())
+                .push(")");
         }
         if let Some(customer) = &self.customer_id {
             sql.push(" AND customer_id = ").push_bind(customer.clone());
@@ -99,7 +110,10 @@ fn key_of(row: &OrderRow, field: SortField) -> i64 {
 
 /// Appends the bound `(key, order_id) <op> (cursor)`.
 fn push_bound(sql: &mut QueryBuilder<Postgres>, cursor: &Cursor, op: &str) {
-    sql.push(format_args!(" AND ({}, order_id) {op} (", cursor.field.column()));
+    sql.push(format_args!(
+        " AND ({}, order_id) {op} (",
+        cursor.field.column()
+    ));
     match cursor.field {
         SortField::PlacedAt => {
             let at = DateTime::<Utc>::from_timestamp_micros(cursor.key).unwrap_or_default();
@@ -119,16 +133,27 @@ pub(crate) struct OrdersQuery {
 }
 
 impl OrdersQuery {
-    pub(crate) fn new(filter: OrdersFilter, order_by: OrdersOrderBy, args: &PageArgs, max_page: usize, count_limit: i64) -> Result<Self, ApiError> {
+    pub(crate) fn new(
+        filter: OrdersFilter,
+        order_by: OrdersOrderBy,
+        args: &PageArgs,
+        max_page: usize,
+        count_limit: i64,
+    ) -> Result<Self, ApiError> {
         filter.check()?;
         let page = Page::new(args, order_by.field, order_by.direction, 20, max_page)?;
-        Ok(Self { filter, page, count_limit })
+        Ok(Self {
+            filter,
+            page,
+            count_limit,
+        })
     }
 
     pub(crate) async fn fetch(self, pool: &PgPool) -> Result<OrderConnection, ApiError> {
         let page = &self.page;
         let column = page.field.column();
-        let mut sql = QueryBuilder::<Postgres>::new(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE true"));
+        let mut sql =
+            QueryBuilder::<Postgres>::new(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE true"));
         self.filter.push_where(&mut sql);
         let (after_op, before_op) = match page.direction {
             Direction::Asc => (">", "<"),
@@ -144,7 +169,9 @@ impl OrdersQuery {
             Direction::Asc => "ASC",
             Direction::Desc => "DESC",
         };
-        sql.push(format_args!(" ORDER BY {column} {dir}, order_id {dir} LIMIT "));
+        sql.push(format_args!(
+            " ORDER BY {column} {dir}, order_id {dir} LIMIT "
+        ));
         sql.push_bind(i64::try_from(page.limit).unwrap_or(i64::MAX) + 1);
         let rows: Vec<OrderRow> = sql.build_query_as().fetch_all(pool).await?;
         let (rows, more) = page.trim(rows);
@@ -153,8 +180,16 @@ impl OrdersQuery {
         let edges = rows
             .into_iter()
             .map(|row| {
-                let cursor = Cursor { field, key: key_of(&row, field), id: row.order_id }.encode();
-                Ok(OrderEdge { cursor, node: Order::from_row(row, None)? })
+                let cursor = Cursor {
+                    field,
+                    key: key_of(&row, field),
+                    id: row.order_id,
+                }
+                .encode();
+                Ok(OrderEdge {
+                    cursor,
+                    node: Order::from_row(row, None)?,
+                })
             })
             .collect::<Result<Vec<_>, ApiError>>()?;
         let page_info = PageInfo {
@@ -163,7 +198,15 @@ impl OrdersQuery {
             start_cursor: edges.first().map(|e| e.cursor.clone()),
             end_cursor: edges.last().map(|e| e.cursor.clone()),
         };
-        Ok(OrderConnection { edges, page_info, count: Arc::new(CountQuery { filter: self.filter, limit: self.count_limit }), counted: Arc::new(OnceCell::new()) })
+        Ok(OrderConnection {
+            edges,
+            page_info,
+            count: Arc::new(CountQuery {
+                filter: self.filter,
+                limit: self.count_limit,
+            }),
+            counted: Arc::new(OnceCell::new()),
+        })
     }
 }
 
@@ -201,9 +244,13 @@ impl OrderConnection {
         let count = self.count.clone();
         self.counted
             .get_or_try_init(|| async move {
-                let mut sql = QueryBuilder::<Postgres>::new("SELECT count(*) FROM (SELECT 1 FROM orders WHERE true");
+                let mut sql = QueryBuilder::<Postgres>::new(
+                    "SELECT count(*) FROM (SELECT 1 FROM orders WHERE true",
+                );
                 count.filter.push_where(&mut sql);
-                sql.push(" LIMIT ").push_bind(count.limit.saturating_add(1)).push(") matching");
+                sql.push(" LIMIT ")
+                    .push_bind(count.limit.saturating_add(1))
+                    .push(") matching");
                 let n: i64 = sql.build_query_scalar().fetch_one(pool).await?;
                 Ok::<_, ApiError>(n)
             })

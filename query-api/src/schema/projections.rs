@@ -32,7 +32,16 @@ pub struct ProjectionStatus {
     pub partitions: Vec<PartitionLag>,
 }
 
-type LagRow = (String, String, i32, i64, Option<i64>, i64, Option<DateTime<Utc>>, DateTime<Utc>);
+type LagRow = (
+    String,
+    String,
+    i32,
+    i64,
+    Option<i64>,
+    i64,
+    Option<DateTime<Utc>>,
+    DateTime<Utc>,
+);
 
 pub(crate) async fn projections(pool: &PgPool) -> Result<Vec<ProjectionStatus>, ApiError> {
     let rows: Vec<LagRow> = sqlx::query_as(
@@ -42,9 +51,16 @@ pub(crate) async fn projections(pool: &PgPool) -> Result<Vec<ProjectionStatus>, 
     .fetch_all(pool)
     .await?;
     let mut statuses: Vec<ProjectionStatus> = Vec::new();
-    for (name, topic, partition, next_offset, high_watermark, lag, last_event_at, updated_at) in rows {
+    for (name, topic, partition, next_offset, high_watermark, lag, last_event_at, updated_at) in
+        rows
+    {
         if statuses.last().is_none_or(|s| s.name != name) {
-            statuses.push(ProjectionStatus { name: name.clone(), lag: Long(0), last_event_at: None, partitions: Vec::new() });
+            statuses.push(ProjectionStatus {
+                name: name.clone(),
+                lag: Long(0),
+                last_event_at: None,
+                partitions: Vec::new(),
+            });
         }
         if let Some(status) = statuses.last_mut() {
             status.lag.0 += lag;

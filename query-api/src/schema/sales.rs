@@ -4,7 +4,7 @@ use async_graphql::SimpleObject;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
-use super::types::{Long, Money};
+use super::types::{Date, Long, Money};
 use crate::errors::ApiError;
 
 /// Most days one `dailySales` query may span.
@@ -15,7 +15,7 @@ pub const MAX_PRODUCTS: i32 = 1_000;
 /// One UTC day in one currency.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct DailySales {
-    pub day: NaiveDate,
+    pub day: Date,
     pub currency: String,
     pub orders_placed: Long,
     /// Paid on this day, less what was later cancelled.
@@ -44,7 +44,9 @@ pub(crate) async fn daily_sales(
         return Err(ApiError::BadInput("`from` is after `to`".to_owned()));
     }
     if (to - from).num_days() >= MAX_DAYS {
-        return Err(ApiError::BadInput(format!("a report spans at most {MAX_DAYS} days")));
+        return Err(ApiError::BadInput(format!(
+            "a report spans at most {MAX_DAYS} days"
+        )));
     }
     let rows: Vec<(NaiveDate, String, i64, i64, i64, i64)> = sqlx::query_as(
         "SELECT day, currency::text, orders_placed, revenue_minor, cancellations, refunds_due_minor
@@ -58,14 +60,16 @@ pub(crate) async fn daily_sales(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(day, currency, placed, revenue, cancellations, refunds)| DailySales {
-            day,
-            orders_placed: Long(placed),
-            revenue: Money::new(revenue, &currency),
-            cancellations: Long(cancellations),
-            refunds_due: Money::new(refunds, &currency),
-            currency,
-        })
+        .map(
+            |(day, currency, placed, revenue, cancellations, refunds)| DailySales {
+                day: Date(day),
+                orders_placed: Long(placed),
+                revenue: Money::new(revenue, &currency),
+                cancellations: Long(cancellations),
+                refunds_due: Money::new(refunds, &currency),
+                currency,
+            },
+        )
         .collect())
 }
 
@@ -80,7 +84,9 @@ pub(crate) async fn top_products(
     currency: Option<String>,
 ) -> Result<Vec<ProductSales>, ApiError> {
     if !(1..=MAX_PRODUCTS).contains(&limit) {
-        return Err(ApiError::BadInput(format!("`limit` must be between 1 and {MAX_PRODUCTS}")));
+        return Err(ApiError::BadInput(format!(
+            "`limit` must be between 1 and {MAX_PRODUCTS}"
+        )));
     }
     if let (Some(from), Some(to)) = (from, to) {
         if from > to {
@@ -113,10 +119,16 @@ pub(crate) async fn top_products(
         sql.push(" GROUP BY l.sku, o.currency");
         sql
     };
-    sql.push(" ORDER BY units DESC, revenue_minor DESC, sku, currency LIMIT ").push_bind(i64::from(limit));
+    sql.push(" ORDER BY units DESC, revenue_minor DESC, sku, currency LIMIT ")
+        .push_bind(i64::from(limit));
     let rows: Vec<(String, String, i64, i64)> = sql.build_query_as().fetch_all(pool).await?;
     Ok(rows
         .into_iter()
-        .map(|(sku, currency, units, revenue)| ProductSales { sku, units: Long(units), revenue: Money::new(revenue, &currency), currency })
+        .map(|(sku, currency, units, revenue)| ProductSales {
+            sku,
+            units: Long(units),
+            revenue: Money::new(revenue, &currency),
+            currency,
+        })
         .collect())
 }

@@ -2,15 +2,15 @@
 
 use std::collections::HashMap;
 
-use async_graphql::{Context, Subscription, ID};
+use async_graphql::{Context, ID, Subscription};
 use chrono::{DateTime, Utc};
-use futures::stream::BoxStream;
 use futures::Stream;
+use futures::stream::BoxStream;
 use sqlx::PgPool;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::order::{parse_order_id, Order, OrderRow, ORDER_COLUMNS};
+use super::order::{ORDER_COLUMNS, Order, OrderRow, parse_order_id};
 use crate::changes::{Change, ChangeFeed};
 use crate::errors::{ApiError, GraphqlError};
 
@@ -19,7 +19,11 @@ pub struct SubscriptionRoot;
 #[Subscription]
 impl SubscriptionRoot {
     /// The order each time the orders read model commits a new version of it.
-    async fn order_updated(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<BoxStream<'static, Order>> {
+    async fn order_updated(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<BoxStream<'static, Order>> {
         let order_id = parse_order_id(&id).map_err(GraphqlError::from)?;
         let pool = ctx.data_unchecked::<PgPool>().clone();
         let mut changes = ctx.data_unchecked::<ChangeFeed>().subscribe();
@@ -34,12 +38,17 @@ impl SubscriptionRoot {
                 if !relevant {
                     continue;
                 }
-                let Ok(Some(row)) = load(&pool, "order_id = $1", order_id).await.map(|rows| rows.into_iter().next()) else {
+                let Ok(Some(row)) = load(&pool, "order_id = $1", order_id)
+                    .await
+                    .map(|rows| rows.into_iter().next())
+                else {
                     continue;
                 };
                 if row.version > seen {
                     seen = row.version;
-                    let Ok(order) = Order::from_row(row, None) else { continue };
+                    let Ok(order) = Order::from_row(row, None) else {
+                        continue;
+                    };
                     if sender.send(order).await.is_err() {
                         return;
                     }
@@ -50,9 +59,15 @@ impl SubscriptionRoot {
 
     /// Every order of the customer each time the orders read model commits a new version
     /// of it (new orders included).
-    async fn orders_updated(&self, ctx: &Context<'_>, customer_id: String) -> async_graphql::Result<BoxStream<'static, Order>> {
+    async fn orders_updated(
+        &self,
+        ctx: &Context<'_>,
+        customer_id: String,
+    ) -> async_graphql::Result<BoxStream<'static, Order>> {
         if customer_id.is_empty() {
-            return Err(GraphqlError::from(ApiError::BadInput("`customerId` is empty".to_owned())).into());
+            return Err(
+                GraphqlError::from(ApiError::BadInput("`customerId` is empty".to_owned())).into(),
+            );
         }
         let pool = ctx.data_unchecked::<PgPool>().clone();
         let mut changes = ctx.data_unchecked::<ChangeFeed>().subscribe();
@@ -62,7 +77,11 @@ impl SubscriptionRoot {
             loop {
                 let change = match changes.recv().await {
                     Ok(change) => change,
-                    Err(RecvError::Lagged(_)) => std::sync::Arc::new(Change { projection: "orders".to_owned(), missed: true, ..Change::default() }),
+                    Err(RecvError::Lagged(_)) => std::sync::Arc::new(Change {
+                        projection: "orders".to_owned(),
+                        missed: true,
+                        ..Change::default()
+                    }),
                     Err(RecvError::Closed) => return,
                 };
                 if change.projection != "orders" && !change.projection.is_empty() {
@@ -82,7 +101,9 @@ impl SubscriptionRoot {
                         continue;
                     }
                     seen.insert(row.order_id, row.version);
-                    let Ok(order) = Order::from_row(row, None) else { continue };
+                    let Ok(order) = Order::from_row(row, None) else {
+                        continue;
+                    };
                     if sender.send(order).await.is_err() {
                         return;
                     }
@@ -104,22 +125,51 @@ where
 }
 
 async fn current_version(pool: &PgPool, order_id: Uuid) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT version FROM orders WHERE order_id = $1").bind(order_id).fetch_optional(pool).await.map(|v| v.unwrap_or(0))
+    sqlx::query_scalar("SELECT version FROM orders WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_optional(pool)
+        .await
+        .map(|v| v.unwrap_or(0))
 }
 
-async fn load(pool: &PgPool, condition: &'static str, order_id: Uuid) -> Result<Vec<OrderRow>, sqlx::Error> {
+async fn load(
+    pool: &PgPool,
+    condition: &'static str,
+    order_id: Uuid,
+) -> Result<Vec<OrderRow>, sqlx::Error> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE {condition}");
-    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(order_id).fetch_all(pool).await
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(order_id)
+        .fetch_all(pool)
+        .await
 }
 
-async fn load_of_customer(pool: &PgPool, customer_id: &str, ids: &[Uuid]) -> Result<Vec<OrderRow>, sqlx::Error> {
-    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = ANY($1) AND customer_id = $2 ORDER BY last_event_at");
-    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ids).bind(customer_id).fetch_all(pool).await
+async fn load_of_customer(
+    pool: &PgPool,
+    customer_id: &str,
+    ids: &[Uuid],
+) -> Result<Vec<OrderRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = ANY($1) AND customer_id = $2 ORDER BY last_event_at"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(ids)
+        .bind(customer_id)
+        .fetch_all(pool)
+        .await
 }
 
-async fn load_since(pool: &PgPool, customer_id: &str, since: DateTime<Utc>) -> Result<Vec<OrderRow>, sqlx::Error> {
+async fn load_since(
+    pool: &PgPool,
+    customer_id: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<OrderRow>, sqlx::Error> {
     let sql = format!(
         "SELECT {ORDER_COLUMNS} FROM orders WHERE customer_id = $1 AND last_event_at >= $2 ORDER BY last_event_at LIMIT 1000"
     );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(customer_id).bind(since).fetch_all(pool).await
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(customer_id)
+        .bind(since)
+        .fetch_all(pool)
+        .await
 }

@@ -1,6 +1,9 @@
 //! The small value types of the schema.
 
-use async_graphql::{Enum, InputValueError, InputValueResult, Scalar, ScalarType, SimpleObject, Value};
+use async_graphql::{
+    Enum, InputValueError, InputValueResult, Scalar, ScalarType, SimpleObject, Value,
+};
+use chrono::NaiveDate;
 use serde::Deserialize;
 
 /// A 64-bit signed integer, serialized as a JSON number. Amounts in minor units are at
@@ -12,14 +15,43 @@ pub struct Long(pub i64);
 impl ScalarType for Long {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::Number(n) => n.as_i64().map(Long).ok_or_else(|| InputValueError::custom("not a 64-bit integer")),
-            Value::String(s) => s.parse().map(Long).map_err(|_| InputValueError::custom("not a 64-bit integer")),
+            Value::Number(n) => n
+                .as_i64()
+                .map(Long)
+                .ok_or_else(|| InputValueError::custom("not a 64-bit integer")),
+            Value::String(s) => s
+                .parse()
+                .map(Long)
+                .map_err(|_| InputValueError::custom("not a 64-bit integer")),
             _ => Err(InputValueError::expected_type(value)),
         }
     }
 
     fn to_value(&self) -> Value {
         Value::Number(self.0.into())
+    }
+}
+
+/// A calendar day, ISO 8601 `YYYY-MM-DD`. The sales reports count UTC days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Date(pub NaiveDate);
+
+/// A calendar day, ISO 8601 `YYYY-MM-DD` (the sales reports count UTC days).
+#[Scalar(name = "Date")]
+impl ScalarType for Date {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(Date)
+                .map_err(|_| {
+                    InputValueError::custom(format!("`{s}` is not a date like 2026-11-23"))
+                }),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.format("%Y-%m-%d").to_string())
     }
 }
 
@@ -32,7 +64,10 @@ pub struct Money {
 
 impl Money {
     pub fn new(minor_units: i64, currency: &str) -> Self {
-        Self { minor_units: Long(minor_units), currency: currency.to_owned() }
+        Self {
+            minor_units: Long(minor_units),
+            currency: currency.to_owned(),
+        }
     }
 }
 
@@ -57,7 +92,15 @@ impl OrderStatus {
     }
 
     pub fn from_db(value: &str) -> Option<Self> {
-        [Self::Placed, Self::Paid, Self::Shipped, Self::Delivered, Self::Cancelled].into_iter().find(|s| s.as_db() == value)
+        [
+            Self::Placed,
+            Self::Paid,
+            Self::Shipped,
+            Self::Delivered,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.as_db() == value)
     }
 }
 

@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::*;
 
@@ -17,7 +17,11 @@ struct Driver {
 
 impl Driver {
     async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr")
+            .port();
         let child = tokio::process::Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -36,20 +40,45 @@ impl Driver {
             "binary": "/usr/bin/chromium",
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
         } } } });
-        let session: Value =
-            http.post(format!("{base}/session")).json(&capabilities).send().await.expect("session").json().await.expect("json");
-        let session = session["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {session}")).to_owned();
-        Self { child, base, session, http }
+        let session: Value = http
+            .post(format!("{base}/session"))
+            .json(&capabilities)
+            .send()
+            .await
+            .expect("session")
+            .json()
+            .await
+            .expect("json");
+        let session = session["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {session}"))
+            .to_owned();
+        Self {
+            child,
+            base,
+            session,
+            http,
+        }
     }
 
     async fn call(&self, path: &str, body: Value) -> Value {
         let url = format!("{}/session/{}{path}", self.base, self.session);
-        let reply: Value = self.http.post(url).json(&body).send().await.expect("webdriver").json().await.expect("json");
+        let reply: Value = self
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .expect("webdriver")
+            .json()
+            .await
+            .expect("json");
         reply["value"].clone()
     }
 
     async fn script(&self, script: &str) -> Value {
-        self.call("/execute/sync", json!({ "script": script, "args": [] })).await
+        self.call("/execute/sync", json!({ "script": script, "args": [] }))
+            .await
     }
 
     /// Polls `script` until it returns something truthy.
@@ -60,32 +89,54 @@ impl Driver {
             if !(value.is_null() || value == false || value == "") {
                 return value;
             }
-            assert!(Instant::now() < deadline, "{what} did not happen in the browser within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "{what} did not happen in the browser within 30 s"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
     async fn quit(mut self) {
-        let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send().await;
+        let _ = self
+            .http
+            .delete(format!("{}/session/{}", self.base, self.session))
+            .send()
+            .await;
         let _ = self.child.kill().await;
     }
 }
 
 #[tokio::test]
 async fn graphiql_loads_and_runs_a_query_in_a_headless_browser() {
-    assert!(graphiql_assets().join("graphiql.min.js").is_file(), "GraphiQL's assets are missing: run compose/local/graphiql.sh");
+    assert!(
+        graphiql_assets().join("graphiql.min.js").is_file(),
+        "GraphiQL's assets are missing: run compose/local/graphiql.sh"
+    );
     let platform = Platform::start().await;
     let placed = platform.place("browser", "EUR", &[("G-1", 1, 4200)]).await;
     let id = placed["order_id"].as_str().expect("id").to_owned();
-    platform.caught_up(placed["consistency_token"].as_str().expect("token"), "browser").await;
+    platform
+        .caught_up(
+            placed["consistency_token"].as_str().expect("token"),
+            "browser",
+        )
+        .await;
 
     let driver = Driver::start().await;
     let query = format!("{{ order(id: \"{id}\") {{ id status total {{ minorUnits }} }} }}");
     let mut url = reqwest::Url::parse(&platform.query).expect("url");
     url.query_pairs_mut().append_pair("query", &query);
     driver.call("/url", json!({ "url": url.as_str() })).await;
-    driver.wait_for("GraphiQL rendering", "return document.querySelector('.graphiql-execute-button') !== null").await;
-    driver.script("document.querySelector('.graphiql-execute-button').click(); return true").await;
+    driver
+        .wait_for(
+            "GraphiQL rendering",
+            "return document.querySelector('.graphiql-execute-button') !== null",
+        )
+        .await;
+    driver
+        .script("document.querySelector('.graphiql-execute-button').click(); return true")
+        .await;
     let result = driver
         .wait_for(
             "the query's result",
@@ -93,7 +144,10 @@ async fn graphiql_loads_and_runs_a_query_in_a_headless_browser() {
         )
         .await;
     let text = result.as_str().expect("text");
-    assert!(text.contains(&id) && text.contains("PLACED") && text.contains("4200"), "{text}");
+    assert!(
+        text.contains(&id) && text.contains("PLACED") && text.contains("4200"),
+        "{text}"
+    );
     driver.quit().await;
     platform.stop().await;
 }

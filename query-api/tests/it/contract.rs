@@ -1,6 +1,9 @@
 //! The SDL checked in under schemas/graphql/ is the schema the code serves.
 
-const CHECKED_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/graphql/query-api.graphql");
+const CHECKED_IN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../schemas/graphql/query-api.graphql"
+);
 
 #[test]
 fn the_checked_in_sdl_is_the_served_schema() {

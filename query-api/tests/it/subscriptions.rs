@@ -4,23 +4,40 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use reqwest::Method;
-use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::support::*;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn subscribe(platform: &Platform, query: &str) -> Socket {
-    let url = format!("{}/graphql/ws", platform.query.replacen("http://", "ws://", 1));
+    let url = format!(
+        "{}/graphql/ws",
+        platform.query.replacen("http://", "ws://", 1)
+    );
     let mut request = url.into_client_request().expect("request");
-    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().expect("header"));
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
-    socket.send(Message::text(json!({ "type": "connection_init" }).to_string())).await.expect("init");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket connects");
+    socket
+        .send(Message::text(
+            json!({ "type": "connection_init" }).to_string(),
+        ))
+        .await
+        .expect("init");
     assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
     let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query } });
-    socket.send(Message::text(subscribe.to_string())).await.expect("subscribe");
+    socket
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .expect("subscribe");
     socket
 }
 
@@ -45,32 +62,68 @@ async fn subscribers_receive_updates_after_commands() {
     let platform = Platform::start().await;
     let placed = platform.place("subs", "EUR", &[("S-1", 1, 100)]).await;
     let id = placed["order_id"].as_str().expect("id").to_owned();
-    platform.caught_up(placed["consistency_token"].as_str().expect("token"), "subs").await;
+    platform
+        .caught_up(placed["consistency_token"].as_str().expect("token"), "subs")
+        .await;
 
-    let mut one = subscribe(&platform, &format!(r#"subscription {{ orderUpdated(id: "{id}") {{ id version status }} }}"#)).await;
-    let mut many = subscribe(&platform, r#"subscription { ordersUpdated(customerId: "subs") { id version } }"#).await;
+    let mut one = subscribe(
+        &platform,
+        &format!(r#"subscription {{ orderUpdated(id: "{id}") {{ id version status }} }}"#),
+    )
+    .await;
+    let mut many = subscribe(
+        &platform,
+        r#"subscription { ordersUpdated(customerId: "subs") { id version } }"#,
+    )
+    .await;
     // Give the server a moment to register both subscriptions before the command.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     platform.pay(&id, 100, "EUR").await;
     let update = next_json(&mut one).await;
     assert_eq!(update["type"], "next", "{update}");
-    assert_eq!(update["payload"]["data"]["orderUpdated"], json!({ "id": id, "version": 2, "status": "PAID" }));
+    assert_eq!(
+        update["payload"]["data"]["orderUpdated"],
+        json!({ "id": id, "version": 2, "status": "PAID" })
+    );
     let update = next_json(&mut many).await;
-    assert_eq!(update["payload"]["data"]["ordersUpdated"], json!({ "id": id, "version": 2 }));
+    assert_eq!(
+        update["payload"]["data"]["ordersUpdated"],
+        json!({ "id": id, "version": 2 })
+    );
 
     // A new order of the customer reaches the customer's subscription, not the order's.
     let second = platform.place("subs", "EUR", &[("S-2", 1, 100)]).await;
     let update = next_json(&mut many).await;
-    assert_eq!(update["payload"]["data"]["ordersUpdated"], json!({ "id": second["order_id"], "version": 1 }));
-    platform.command(Method::POST, &format!("/v1/orders/{id}/shipment"), json!({ "carrier": "UPS", "tracking_number": "1Z9" })).await;
+    assert_eq!(
+        update["payload"]["data"]["ordersUpdated"],
+        json!({ "id": second["order_id"], "version": 1 })
+    );
+    platform
+        .command(
+            Method::POST,
+            &format!("/v1/orders/{id}/shipment"),
+            json!({ "carrier": "UPS", "tracking_number": "1Z999AA1" }),
+        )
+        .await;
     let update = next_json(&mut one).await;
-    assert_eq!(update["payload"]["data"]["orderUpdated"]["version"], 3, "the order's own stream skipped the other order");
+    assert_eq!(
+        update["payload"]["data"]["orderUpdated"]["version"], 3,
+        "the order's own stream skipped the other order"
+    );
 
-    // A bad id is an error on the subscription, with its code.
-    let mut bad = subscribe(&platform, r#"subscription { orderUpdated(id: "nope") { id } }"#).await;
+    // A bad id is an error on the subscription's stream, with its code, and then the end.
+    let mut bad = subscribe(
+        &platform,
+        r#"subscription { orderUpdated(id: "nope") { id } }"#,
+    )
+    .await;
     let error = next_json(&mut bad).await;
-    assert_eq!(error["type"], "error", "{error}");
-    assert_eq!(error["payload"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(error["type"], "next", "{error}");
+    assert_eq!(
+        error["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{error}"
+    );
+    assert_eq!(next_json(&mut bad).await["type"], "complete");
     platform.stop().await;
 }

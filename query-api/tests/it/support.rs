@@ -4,14 +4,15 @@
 use std::time::Duration;
 
 use command_api::config::Role;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 use tokio::sync::oneshot;
 
 pub(crate) const PARTITIONS: i32 = 3;
 
 fn server_url() -> String {
-    std::env::var("ORDERLOG_DATABASE_URL").unwrap_or_else(|_| "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog".to_owned())
+    std::env::var("ORDERLOG_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog".to_owned())
 }
 
 fn bootstrap() -> String {
@@ -21,9 +22,14 @@ fn bootstrap() -> String {
 async fn fresh_database() -> String {
     let server = server_url();
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&server).await.expect("connect to postgres");
+    let mut admin = PgConnection::connect(&server)
+        .await
+        .expect("connect to postgres");
     // The name is generated here, never taken from input.
-    admin.execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#))).await.expect("create database");
+    admin
+        .execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+        .await
+        .expect("create database");
     let (base, _) = server.rsplit_once('/').expect("database url has a path");
     format!("{base}/{name}")
 }
@@ -44,7 +50,10 @@ impl Running {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        (&mut self.task).await.expect("join").expect("clean shutdown");
+        (&mut self.task)
+            .await
+            .expect("join")
+            .expect("clean shutdown");
     }
 }
 
@@ -53,7 +62,10 @@ where
     F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
 {
     let (stop, stopped) = oneshot::channel::<()>();
-    Running { stop: Some(stop), task: tokio::spawn(serve(stopped)) }
+    Running {
+        stop: Some(stop),
+        task: tokio::spawn(serve(stopped)),
+    }
 }
 
 pub(crate) struct Platform {
@@ -70,7 +82,10 @@ impl Platform {
 
     /// Starts everything; `tune` adjusts the query-api's configuration.
     pub(crate) async fn start_with(tune: impl FnOnce(&mut query_api::config::Config)) -> Self {
-        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn").try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("warn")
+            .try_init();
         let prefix = format!("test-{}.", uuid::Uuid::new_v4().simple());
         let database_url = fresh_database().await;
 
@@ -80,9 +95,15 @@ impl Platform {
         config.kafka_bootstrap = bootstrap();
         config.topic_prefix = prefix.clone();
         config.topic_partitions = PARTITIONS;
-        let app = command_api::app::Application::build(config).await.expect("command-api builds");
+        let app = command_api::app::Application::build(config)
+            .await
+            .expect("command-api builds");
         let commands = format!("http://{}", app.local_addr().expect("addr"));
-        let command_api = run(|stopped| app.run_until_stopped(async { let _ = stopped.await; }));
+        let command_api = run(|stopped| {
+            app.run_until_stopped(async {
+                let _ = stopped.await;
+            })
+        });
 
         let mut config = projectors::config::Config::defaults();
         config.listen = "127.0.0.1:0".parse().expect("addr");
@@ -91,8 +112,14 @@ impl Platform {
         config.database_url = database_url.clone();
         config.batch_max = 500;
         config.linger_ms = 5;
-        let app = projectors::app::Application::build(config).await.expect("projectors build");
-        let projectors = run(|stopped| app.run_until_stopped(async { let _ = stopped.await; }));
+        let app = projectors::app::Application::build(config)
+            .await
+            .expect("projectors build");
+        let projectors = run(|stopped| {
+            app.run_until_stopped(async {
+                let _ = stopped.await;
+            })
+        });
 
         let mut config = query_api::config::Config::defaults();
         config.listen = "127.0.0.1:0".parse().expect("addr");
@@ -100,12 +127,22 @@ impl Platform {
         config.graphiql_assets = graphiql_assets();
         config.freshness_wait_ms = 20_000;
         tune(&mut config);
-        let app = query_api::app::Application::build(config).await.expect("query-api builds");
+        let app = query_api::app::Application::build(config)
+            .await
+            .expect("query-api builds");
         let query = format!("http://{}", app.local_addr().expect("addr"));
-        let query_api = run(|stopped| app.run_until_stopped(async { let _ = stopped.await; }));
+        let query_api = run(|stopped| {
+            app.run_until_stopped(async {
+                let _ = stopped.await;
+            })
+        });
 
-        let platform =
-            Self { commands, query, http: reqwest::Client::new(), services: vec![query_api, projectors, command_api] };
+        let platform = Self {
+            commands,
+            query,
+            http: reqwest::Client::new(),
+            services: vec![query_api, projectors, command_api],
+        };
         platform.wait_ready(&platform.commands).await;
         platform.wait_ready(&platform.query).await;
         platform
@@ -114,11 +151,19 @@ impl Platform {
     async fn wait_ready(&self, base: &str) {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let ready = self.http.get(format!("{base}/readyz")).send().await.map(|r| r.status().is_success());
+            let ready = self
+                .http
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .map(|r| r.status().is_success());
             if ready.unwrap_or(false) {
                 return;
             }
-            assert!(std::time::Instant::now() < deadline, "{base} not ready within 60 s");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{base} not ready within 60 s"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -131,8 +176,13 @@ impl Platform {
 
     /// Sends a command; returns the answer's body, asserting it succeeded.
     pub(crate) async fn command(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let response =
-            self.http.request(method, format!("{}{path}", self.commands)).json(&body).send().await.expect("command sent");
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.commands))
+            .json(&body)
+            .send()
+            .await
+            .expect("command sent");
         let status = response.status();
         let body: Value = response.json().await.expect("json answer");
         assert!(status.is_success(), "{path}: {status} {body}");
@@ -140,7 +190,12 @@ impl Platform {
     }
 
     /// Places an order; returns the command answer.
-    pub(crate) async fn place(&self, customer: &str, currency: &str, lines: &[(&str, i64, i64)]) -> Value {
+    pub(crate) async fn place(
+        &self,
+        customer: &str,
+        currency: &str,
+        lines: &[(&str, i64, i64)],
+    ) -> Value {
         let lines: Vec<Value> = lines
             .iter()
             .map(|(sku, quantity, unit)| {
@@ -153,12 +208,18 @@ impl Platform {
             "lines": lines,
             "shipping_address": { "name": "Ada Lovelace", "line1": "1 Analytical Way", "city": "Berlin", "postal_code": "10115", "country": "DE" }
         });
-        self.command(reqwest::Method::POST, "/v1/orders", body).await
+        self.command(reqwest::Method::POST, "/v1/orders", body)
+            .await
     }
 
     pub(crate) async fn pay(&self, order_id: &str, amount: i64, currency: &str) -> Value {
         let body = json!({ "payment_reference": "psp-1", "amount": { "amount_minor": amount, "currency": currency } });
-        self.command(reqwest::Method::POST, &format!("/v1/orders/{order_id}/payment"), body).await
+        self.command(
+            reqwest::Method::POST,
+            &format!("/v1/orders/{order_id}/payment"),
+            body,
+        )
+        .await
     }
 
     /// Runs a GraphQL request; returns the whole response body.
@@ -196,5 +257,7 @@ impl Platform {
 
 /// The first error's `extensions.code` of a GraphQL response.
 pub(crate) fn error_code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
 }

@@ -1,6 +1,6 @@
 //! ShipOrder and DeliverOrder.
 
-use super::{require_status, Order, Rejection, Status};
+use super::{Order, Rejection, Status, require_status};
 use crate::command::ShipOrder;
 use crate::event::{Event, OrderDelivered, OrderShipped};
 

@@ -11,7 +11,7 @@ mod rejection;
 mod state;
 
 pub use rejection::Rejection;
-pub use state::{evolve, fold, EvolveError, Order, OrderState, Payment, Shipment, Status};
+pub use state::{EvolveError, Order, OrderState, Payment, Shipment, Status, evolve, fold};
 
 use crate::command::Command;
 use crate::event::Event;
@@ -43,9 +43,10 @@ pub fn decide(state: &OrderState, command: &Command) -> Result<Vec<Event>, Rejec
 /// Refuses a command whose caller expected another version (`If-Match`).
 pub fn check_expected_version(state: &OrderState, expected: Option<u64>) -> Result<(), Rejection> {
     match expected {
-        Some(expected) if expected != state.version() => {
-            Err(Rejection::VersionMismatch { expected, actual: state.version() })
-        }
+        Some(expected) if expected != state.version() => Err(Rejection::VersionMismatch {
+            expected,
+            actual: state.version(),
+        }),
         _ => Ok(()),
     }
 }
@@ -55,15 +56,25 @@ fn require_modifiable(order: &Order, command: &'static str) -> Result<(), Reject
     if order.status == Status::Placed {
         Ok(())
     } else {
-        Err(Rejection::NotModifiable { command: command.to_owned(), status: order.status })
+        Err(Rejection::NotModifiable {
+            command: command.to_owned(),
+            status: order.status,
+        })
     }
 }
 
 /// Refuses a lifecycle step the order's status does not allow.
-fn require_status(order: &Order, allowed: &[Status], command: &'static str) -> Result<(), Rejection> {
+fn require_status(
+    order: &Order,
+    allowed: &[Status],
+    command: &'static str,
+) -> Result<(), Rejection> {
     if allowed.contains(&order.status) {
         Ok(())
     } else {
-        Err(Rejection::InvalidTransition { command: command.to_owned(), status: order.status })
+        Err(Rejection::InvalidTransition {
+            command: command.to_owned(),
+            status: order.status,
+        })
     }
 }

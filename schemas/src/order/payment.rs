@@ -1,16 +1,22 @@
 //! ConfirmPayment.
 
-use super::{require_status, Order, Rejection, Status};
+use super::{Order, Rejection, Status, require_status};
 use crate::command::ConfirmPayment;
 use crate::event::{Event, PaymentConfirmed};
 
 pub(super) fn confirm(order: &Order, command: &ConfirmPayment) -> Result<Vec<Event>, Rejection> {
     require_status(order, &[Status::Placed], "ConfirmPayment")?;
     if command.amount.currency() != order.currency {
-        return Err(Rejection::CurrencyMismatch { expected: order.currency, found: command.amount.currency() });
+        return Err(Rejection::CurrencyMismatch {
+            expected: order.currency,
+            found: command.amount.currency(),
+        });
     }
     if command.amount != order.total {
-        return Err(Rejection::PaymentAmountMismatch { total: order.total, paid: command.amount });
+        return Err(Rejection::PaymentAmountMismatch {
+            total: order.total,
+            paid: command.amount,
+        });
     }
     Ok(vec![Event::PaymentConfirmed(PaymentConfirmed {
         payment_reference: command.payment_reference.clone(),

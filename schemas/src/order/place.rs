@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use super::lines::{line_from, sum};
-use super::{Rejection, MAX_LINES};
+use super::{MAX_LINES, Rejection};
 use crate::command::PlaceOrder;
 use crate::event::{Event, OrderPlaced};
 
@@ -16,9 +16,15 @@ pub(super) fn place(command: &PlaceOrder) -> Result<Vec<Event>, Rejection> {
     }
     let mut skus = HashSet::new();
     if let Some(duplicate) = command.lines.iter().find(|line| !skus.insert(&line.sku)) {
-        return Err(Rejection::LineAlreadyPresent { sku: duplicate.sku.clone() });
+        return Err(Rejection::LineAlreadyPresent {
+            sku: duplicate.sku.clone(),
+        });
     }
-    let lines = command.lines.iter().map(|line| line_from(line, command.currency)).collect::<Result<Vec<_>, _>>()?;
+    let lines = command
+        .lines
+        .iter()
+        .map(|line| line_from(line, command.currency))
+        .collect::<Result<Vec<_>, _>>()?;
     let order_total = sum(command.currency, &lines)?;
     Ok(vec![Event::OrderPlaced(OrderPlaced {
         customer_id: command.customer_id.clone(),

@@ -5,7 +5,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, Line};
-use crate::values::{Address, Carrier, Currency, CustomerId, Money, PaymentReference, Sku, TrackingNumber};
+use crate::values::{
+    Address, Carrier, Currency, CustomerId, Money, PaymentReference, Sku, TrackingNumber,
+};
 
 /// Where an order is in its lifecycle: Placed -> Paid -> Shipped -> Delivered, or
 /// Cancelled from Placed or Paid.
@@ -103,7 +105,11 @@ pub struct EvolveError {
 
 /// Folds one event into the state.
 pub fn evolve(state: OrderState, event: &Event) -> Result<OrderState, EvolveError> {
-    let fail = |reason| EvolveError { event_type: event.type_name(), version: state.version, reason };
+    let fail = |reason| EvolveError {
+        event_type: event.type_name(),
+        version: state.version,
+        reason,
+    };
     let order = match (state.order.clone(), event) {
         (None, Event::OrderPlaced(placed)) => Order {
             customer_id: placed.customer_id.clone(),
@@ -118,7 +124,9 @@ pub fn evolve(state: OrderState, event: &Event) -> Result<OrderState, EvolveErro
         },
         (None, _) => return Err(fail("the order does not exist")),
         (Some(_), Event::OrderPlaced(_)) => return Err(fail("the order already exists")),
-        (Some(order), _) if order.status.is_terminal() => return Err(fail("the order is in a terminal state")),
+        (Some(order), _) if order.status.is_terminal() => {
+            return Err(fail("the order is in a terminal state"));
+        }
         (Some(mut order), Event::LineAdded(added)) => {
             order.lines.push(added.line.clone());
             order.total = added.order_total;
@@ -139,13 +147,18 @@ pub fn evolve(state: OrderState, event: &Event) -> Result<OrderState, EvolveErro
         }
         (Some(mut order), Event::PaymentConfirmed(paid)) => {
             order.status = Status::Paid;
-            order.payment = Some(Payment { reference: paid.payment_reference.clone(), amount: paid.amount });
+            order.payment = Some(Payment {
+                reference: paid.payment_reference.clone(),
+                amount: paid.amount,
+            });
             order
         }
         (Some(mut order), Event::OrderShipped(shipped)) => {
             order.status = Status::Shipped;
-            order.shipment =
-                Some(Shipment { carrier: shipped.carrier.clone(), tracking_number: shipped.tracking_number.clone() });
+            order.shipment = Some(Shipment {
+                carrier: shipped.carrier.clone(),
+                tracking_number: shipped.tracking_number.clone(),
+            });
             order
         }
         (Some(mut order), Event::OrderDelivered(_)) => {
@@ -158,7 +171,10 @@ pub fn evolve(state: OrderState, event: &Event) -> Result<OrderState, EvolveErro
             order
         }
     };
-    Ok(OrderState { version: state.version + 1, order: Some(order) })
+    Ok(OrderState {
+        version: state.version + 1,
+        order: Some(order),
+    })
 }
 
 /// Folds a whole history, from the empty state.

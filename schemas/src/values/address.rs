@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{text, TextError};
+use super::{TextError, text};
 
 /// A postal address. Every field is trimmed text without control characters; the country
 /// is an ISO 3166-1 alpha-2 code.
@@ -48,7 +48,10 @@ impl TryFrom<RawAddress> for Address {
     type Error = AddressError;
     fn try_from(raw: RawAddress) -> Result<Self, Self::Error> {
         let field = |name: &'static str, value: &str, max| {
-            text(value, max).map_err(|reason| AddressError::Field { field: name, reason })
+            text(value, max).map_err(|reason| AddressError::Field {
+                field: name,
+                reason,
+            })
         };
         let country = raw.country.trim().to_ascii_uppercase();
         if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -112,7 +115,10 @@ impl Address {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AddressError {
     #[error("{field} {reason}")]
-    Field { field: &'static str, reason: TextError },
+    Field {
+        field: &'static str,
+        reason: TextError,
+    },
     #[error("country must be an ISO 3166-1 alpha-2 code, such as DE")]
     Country,
 }

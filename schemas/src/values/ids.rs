@@ -7,7 +7,19 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// An order's identity: a UUID, chosen by the platform when the order is placed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(transparent)]
 pub struct OrderId(Uuid);
 
@@ -22,7 +34,9 @@ impl OrderId {
     }
 
     pub fn parse(value: &str) -> Result<Self, IdError> {
-        Uuid::parse_str(value.trim()).map(Self).map_err(|_| IdError::NotAUuid)
+        Uuid::parse_str(value.trim())
+            .map(Self)
+            .map_err(|_| IdError::NotAUuid)
     }
 
     pub fn as_uuid(&self) -> Uuid {
@@ -58,7 +72,10 @@ impl CustomerId {
         if value.len() > 64 {
             return Err(IdError::TooLong { max: 64 });
         }
-        if !value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)) {
+        if !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        {
             return Err(IdError::InvalidCharacter);
         }
         Ok(Self(value.to_owned()))

@@ -11,7 +11,7 @@ mod sku;
 
 pub use address::{Address, AddressError};
 pub use ids::{CustomerId, IdError, OrderId};
-pub use money::{Currency, Money, MoneyError, MAX_AMOUNT_MINOR};
+pub use money::{Currency, MAX_AMOUNT_MINOR, Money, MoneyError};
 pub use payment::{PaymentReference, PaymentReferenceError};
 pub use quantity::{Quantity, QuantityError};
 pub use shipment::{Carrier, ShipmentError, TrackingNumber};

@@ -89,11 +89,17 @@ impl Money {
         if !(0..=MAX_AMOUNT_MINOR).contains(&amount_minor) {
             return Err(MoneyError::OutOfRange);
         }
-        Ok(Self { amount_minor, currency })
+        Ok(Self {
+            amount_minor,
+            currency,
+        })
     }
 
     pub fn zero(currency: Currency) -> Self {
-        Self { amount_minor: 0, currency }
+        Self {
+            amount_minor: 0,
+            currency,
+        }
     }
 
     pub fn amount_minor(&self) -> i64 {
@@ -158,17 +164,27 @@ mod tests {
         assert_eq!(eur(150).checked_add(eur(50)), Ok(eur(200)));
         assert_eq!(eur(50).checked_sub(eur(150)), Err(MoneyError::OutOfRange));
         assert_eq!(eur(MAX_AMOUNT_MINOR).times(2), Err(MoneyError::OutOfRange));
-        assert_eq!(eur(MAX_AMOUNT_MINOR).times(u32::MAX), Err(MoneyError::OutOfRange));
+        assert_eq!(
+            eur(MAX_AMOUNT_MINOR).times(u32::MAX),
+            Err(MoneyError::OutOfRange)
+        );
         let usd = Money::zero(Currency::parse("USD").expect("USD"));
         assert_eq!(eur(1).checked_add(usd), Err(MoneyError::CurrencyMismatch));
     }
 
     #[test]
     fn json_goes_through_the_same_checks() {
-        let parsed: Money = serde_json::from_str(r#"{"amount_minor": 1999, "currency": "EUR"}"#).expect("money");
+        let parsed: Money =
+            serde_json::from_str(r#"{"amount_minor": 1999, "currency": "EUR"}"#).expect("money");
         assert_eq!(parsed, eur(1999));
-        assert!(serde_json::from_str::<Money>(r#"{"amount_minor": -1, "currency": "EUR"}"#).is_err());
-        assert!(serde_json::from_str::<Money>(r#"{"amount_minor": 1.5, "currency": "EUR"}"#).is_err());
-        assert!(serde_json::from_str::<Money>(r#"{"amount_minor": 1, "currency": "eur"}"#).is_err());
+        assert!(
+            serde_json::from_str::<Money>(r#"{"amount_minor": -1, "currency": "EUR"}"#).is_err()
+        );
+        assert!(
+            serde_json::from_str::<Money>(r#"{"amount_minor": 1.5, "currency": "EUR"}"#).is_err()
+        );
+        assert!(
+            serde_json::from_str::<Money>(r#"{"amount_minor": 1, "currency": "eur"}"#).is_err()
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{text, TextError};
+use super::{TextError, text};
 
 /// The payment provider's reference for a payment: 1 to 64 characters of printable text.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

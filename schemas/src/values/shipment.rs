@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{text, TextError};
+use super::{TextError, text};
 
 /// The carrier's name, such as `DHL`: 1 to 50 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -25,9 +25,13 @@ pub struct TrackingNumber(String);
 
 impl TrackingNumber {
     pub fn parse(value: &str) -> Result<Self, ShipmentError> {
-        let cleaned: String =
-            value.chars().filter(|c| !matches!(c, ' ' | '-')).map(|c| c.to_ascii_uppercase()).collect();
-        if !(4..=40).contains(&cleaned.len()) || !cleaned.chars().all(|c| c.is_ascii_alphanumeric()) {
+        let cleaned: String = value
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-'))
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        if !(4..=40).contains(&cleaned.len()) || !cleaned.chars().all(|c| c.is_ascii_alphanumeric())
+        {
             return Err(ShipmentError::TrackingNumber);
         }
         Ok(Self(cleaned))

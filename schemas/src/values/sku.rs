@@ -46,7 +46,10 @@ mod tests {
 
     #[test]
     fn normalises_case_and_whitespace() {
-        assert_eq!(Sku::parse(" abc-1 ").map(String::from), Ok("ABC-1".to_owned()));
+        assert_eq!(
+            Sku::parse(" abc-1 ").map(String::from),
+            Ok("ABC-1".to_owned())
+        );
     }
 
     #[test]
@@ -54,6 +57,9 @@ mod tests {
         assert_eq!(Sku::parse(""), Err(SkuError::Blank));
         assert_eq!(Sku::parse("-A"), Err(SkuError::InvalidCharacter));
         assert_eq!(Sku::parse("A B"), Err(SkuError::InvalidCharacter));
-        assert_eq!(Sku::parse(&"A".repeat(33)), Err(SkuError::TooLong { max: 32 }));
+        assert_eq!(
+            Sku::parse(&"A".repeat(33)),
+            Err(SkuError::TooLong { max: 32 })
+        );
     }
 }

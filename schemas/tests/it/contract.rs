@@ -47,8 +47,17 @@ fn assert_no_drift(drifted: Vec<String>) {
 
 /// One example of every event type, from a realistic history.
 fn examples() -> Vec<Event> {
-    let mut events = history(&[place_default(), add_line("C-3", 3, 100), remove_line("B-2"), change_address("Paris")]);
-    events.extend(history(&[place_default(), pay(eur(1250)), ship(), deliver()]).into_iter().skip(1));
+    let mut events = history(&[
+        place_default(),
+        add_line("C-3", 3, 100),
+        remove_line("B-2"),
+        change_address("Paris"),
+    ]);
+    events.extend(
+        history(&[place_default(), pay(eur(1250)), ship(), deliver()])
+            .into_iter()
+            .skip(1),
+    );
     events.extend(history(&[place_default(), cancel()]).into_iter().skip(1));
     events
 }
@@ -67,7 +76,11 @@ fn json_schemas_match_the_types() {
     let mut drifted = Vec::new();
     for file in schemas::json_schema::all() {
         let text = serde_json::to_string_pretty(&file.schema).expect("json") + "\n";
-        check_file(&crate_dir().join("json").join(&file.path), &text, &mut drifted);
+        check_file(
+            &crate_dir().join("json").join(&file.path),
+            &text,
+            &mut drifted,
+        );
     }
     assert_no_drift(drifted);
 }
@@ -77,15 +90,24 @@ fn every_current_event_version_has_a_golden_fixture_and_it_decodes() {
     let mut drifted = Vec::new();
     let examples = examples();
     for (type_name, version) in EVENT_TYPES {
-        let example = examples.iter().find(|e| e.type_name() == type_name).expect("an example of every type");
+        let example = examples
+            .iter()
+            .find(|e| e.type_name() == type_name)
+            .expect("an example of every type");
         if blessing() && read_fixture(type_name, version).is_none() {
             let text = serde_json::to_string_pretty(&example.to_payload()).expect("json") + "\n";
             check_file(&fixture_path(type_name, version), &text, &mut drifted);
         }
-        let fixture = read_fixture(type_name, version)
-            .unwrap_or_else(|| panic!("no golden fixture for {type_name} v{version}; bless to create it"));
-        let decoded = Event::from_payload(type_name, version, fixture.clone()).expect("current fixture decodes");
-        assert_eq!(decoded.to_payload(), fixture, "{type_name} v{version} reads and writes back the same payload");
+        let fixture = read_fixture(type_name, version).unwrap_or_else(|| {
+            panic!("no golden fixture for {type_name} v{version}; bless to create it")
+        });
+        let decoded = Event::from_payload(type_name, version, fixture.clone())
+            .expect("current fixture decodes");
+        assert_eq!(
+            decoded.to_payload(),
+            fixture,
+            "{type_name} v{version} reads and writes back the same payload"
+        );
     }
     assert_no_drift(drifted);
 }
@@ -96,10 +118,15 @@ fn every_old_fixture_upcasts_to_what_the_current_fixture_says() {
     for (type_name, current) in EVENT_TYPES {
         let expected = read_fixture(type_name, current).expect("current fixture");
         for version in 1..current {
-            let old = read_fixture(type_name, version)
-                .unwrap_or_else(|| panic!("the golden fixture for {type_name} v{version} must stay"));
+            let old = read_fixture(type_name, version).unwrap_or_else(|| {
+                panic!("the golden fixture for {type_name} v{version} must stay")
+            });
             let upcast = Event::from_payload(type_name, version, old).expect("old fixture decodes");
-            assert_eq!(upcast.to_payload(), expected, "{type_name} v{version} upcasts to v{current}");
+            assert_eq!(
+                upcast.to_payload(),
+                expected,
+                "{type_name} v{version} upcasts to v{current}"
+            );
             checked += 1;
         }
     }
@@ -108,12 +135,30 @@ fn every_old_fixture_upcasts_to_what_the_current_fixture_says() {
 
 #[test]
 fn unknown_types_and_versions_are_refused_clearly() {
-    let error = Event::from_payload("dev.orderlog.order.teleported", 1, serde_json::json!({})).unwrap_err();
-    assert_eq!(error.to_string(), "unknown event type dev.orderlog.order.teleported");
-    let error = Event::from_payload("dev.orderlog.order.placed", 9, serde_json::json!({})).unwrap_err();
-    assert_eq!(error.to_string(), "event type dev.orderlog.order.placed has no schema version 9");
-    let error = Event::from_payload("dev.orderlog.order.shipped", 1, serde_json::json!({"carrier": "DHL"})).unwrap_err();
-    assert!(error.to_string().contains("missing field `tracking_number`"), "{error}");
+    let error =
+        Event::from_payload("dev.orderlog.order.teleported", 1, serde_json::json!({})).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "unknown event type dev.orderlog.order.teleported"
+    );
+    let error =
+        Event::from_payload("dev.orderlog.order.placed", 9, serde_json::json!({})).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "event type dev.orderlog.order.placed has no schema version 9"
+    );
+    let error = Event::from_payload(
+        "dev.orderlog.order.shipped",
+        1,
+        serde_json::json!({"carrier": "DHL"}),
+    )
+    .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("missing field `tracking_number`"),
+        "{error}"
+    );
 }
 
 fn envelope(event: Event) -> EventEnvelope {
@@ -135,8 +180,17 @@ fn cloudevents_binary_mode_round_trips() {
         let original = envelope(event);
         let record = cloudevents::encode(&original);
         assert_eq!(record.key, original.order_id.to_string());
-        let header = |name: &str| record.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_bytes());
-        assert_eq!(header("ce_type"), Some(original.event.type_name().as_bytes()));
+        let header = |name: &str| {
+            record
+                .headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_bytes())
+        };
+        assert_eq!(
+            header("ce_type"),
+            Some(original.event.type_name().as_bytes())
+        );
         assert_eq!(header("ce_subject"), Some(record.key.as_bytes()));
         assert_eq!(header("content-type"), Some("application/json".as_bytes()));
         // The value is the payload as JSON, readable without this code.
@@ -145,7 +199,10 @@ fn cloudevents_binary_mode_round_trips() {
 
         let mut decoded = cloudevents::decode(header, &record.value).expect("decodes");
         // ce_time carries microseconds.
-        assert_eq!(decoded.occurred_at.timestamp_micros(), original.occurred_at.timestamp_micros());
+        assert_eq!(
+            decoded.occurred_at.timestamp_micros(),
+            original.occurred_at.timestamp_micros()
+        );
         decoded.occurred_at = original.occurred_at;
         assert_eq!(decoded, original);
     }
@@ -160,12 +217,25 @@ fn a_record_without_its_headers_is_refused() {
             if name == missing {
                 return None;
             }
-            let value = headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())?;
+            let value = headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())?;
             Some(Box::leak(value.into_bytes().into_boxed_slice()))
         }
     };
-    for name in ["ce_type", "ce_subject", "ce_orderversion", "ce_schemaversion", "ce_time", "ce_id"] {
-        assert_eq!(cloudevents::decode(without(name), &record.value), Err(WireError::MissingHeader(name)));
+    for name in [
+        "ce_type",
+        "ce_subject",
+        "ce_orderversion",
+        "ce_schemaversion",
+        "ce_time",
+        "ce_id",
+    ] {
+        assert_eq!(
+            cloudevents::decode(without(name), &record.value),
+            Err(WireError::MissingHeader(name))
+        );
     }
 }
 
@@ -186,14 +256,26 @@ fn catalog() -> String {
     );
     let schemas = schemas::json_schema::event_schemas();
     let description = |schema: &schemars::Schema| {
-        schema.get("description").and_then(|d| d.as_str()).unwrap_or("").replace('\n', " ")
+        schema
+            .get("description")
+            .and_then(|d| d.as_str())
+            .unwrap_or("")
+            .replace('\n', " ")
     };
     for (name, version, schema) in &schemas {
-        let _ = writeln!(doc, "| [`{name}`](#{}) | {version} | {} |", name.replace('.', ""), description(schema));
+        let _ = writeln!(
+            doc,
+            "| [`{name}`](#{}) | {version} | {} |",
+            name.replace('.', ""),
+            description(schema)
+        );
     }
     for (name, version, schema) in &schemas {
         let _ = write!(doc, "\n## `{name}`\n\n{}\n\n", description(schema));
-        let _ = writeln!(doc, "Schema version {version}: [`schemas/json/events/{name}.v{version}.json`](../schemas/json/events/{name}.v{version}.json)\n");
+        let _ = writeln!(
+            doc,
+            "Schema version {version}: [`schemas/json/events/{name}.v{version}.json`](../schemas/json/events/{name}.v{version}.json)\n"
+        );
         doc.push_str("| Field | Type | Required | Description |\n| --- | --- | --- | --- |\n");
         let required: Vec<&str> = schema
             .get("required")
@@ -208,15 +290,34 @@ fn catalog() -> String {
                     .map(|r| r.rsplit('/').next().unwrap_or(r).to_owned())
                     .or_else(|| spec.get("type").map(|t| t.to_string().replace('"', "")))
                     .unwrap_or_else(|| "see schema".to_owned());
-                let text = spec.get("description").and_then(|d| d.as_str()).unwrap_or("").replace('\n', " ");
-                let _ = writeln!(doc, "| `{field}` | {kind} | {} | {text} |", if required.contains(&field.as_str()) { "yes" } else { "no" });
+                let text = spec
+                    .get("description")
+                    .and_then(|d| d.as_str())
+                    .unwrap_or("")
+                    .replace('\n', " ");
+                let _ = writeln!(
+                    doc,
+                    "| `{field}` | {kind} | {} | {text} |",
+                    if required.contains(&field.as_str()) {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                );
             }
         }
         if let Some(example) = read_fixture(name, *version) {
-            let _ = write!(doc, "\nExample payload:\n\n```json\n{}\n```\n", serde_json::to_string_pretty(&example).expect("json"));
+            let _ = write!(
+                doc,
+                "\nExample payload:\n\n```json\n{}\n```\n",
+                serde_json::to_string_pretty(&example).expect("json")
+            );
         }
         for old in 1..*version {
-            let _ = writeln!(doc, "\nVersion {old} is upcast on read; its golden fixture: `schemas/fixtures/events/{name}/v{old}.json`.");
+            let _ = writeln!(
+                doc,
+                "\nVersion {old} is upcast on read; its golden fixture: `schemas/fixtures/events/{name}/v{old}.json`."
+            );
         }
     }
     doc
@@ -225,6 +326,10 @@ fn catalog() -> String {
 #[test]
 fn the_event_catalog_in_docs_is_current() {
     let mut drifted = Vec::new();
-    check_file(&crate_dir().join("../docs/events.md"), &catalog(), &mut drifted);
+    check_file(
+        &crate_dir().join("../docs/events.md"),
+        &catalog(),
+        &mut drifted,
+    );
     assert_no_drift(drifted);
 }

@@ -1,7 +1,7 @@
 //! Invariants that hold for any sequence of commands.
 
 use proptest::prelude::*;
-use schemas::order::{decide, evolve, OrderState, Status};
+use schemas::order::{OrderState, Status, decide, evolve};
 use schemas::{Command, Event};
 
 use crate::support::*;
@@ -36,7 +36,12 @@ fn action() -> impl Strategy<Value = Action> {
 fn to_command(action: &Action, state: &OrderState) -> Command {
     let code = |s: &u8| format!("SKU-{s}");
     match action {
-        Action::Place(lines) => place(lines.iter().map(|(s, q, p)| line(&code(s), *q, *p)).collect()),
+        Action::Place(lines) => place(
+            lines
+                .iter()
+                .map(|(s, q, p)| line(&code(s), *q, *p))
+                .collect(),
+        ),
         Action::Add(s, q, p) => add_line(&code(s), *q, *p),
         Action::Remove(s) => remove_line(&code(s)),
         Action::Address(paris) => change_address(if *paris { "Paris" } else { "Berlin" }),

@@ -1,11 +1,13 @@
 //! Builders for commands and events, and the given/when/then harness.
 
 use schemas::command::{
-    AddLine, CancelOrder, CancelReason, ChangeShippingAddress, ConfirmPayment, DeliverOrder, NewLine, PlaceOrder,
-    RemoveLine, ShipOrder,
+    AddLine, CancelOrder, CancelReason, ChangeShippingAddress, ConfirmPayment, DeliverOrder,
+    NewLine, PlaceOrder, RemoveLine, ShipOrder,
 };
-use schemas::order::{decide, fold, OrderState};
-use schemas::values::{Address, Carrier, Currency, CustomerId, Money, PaymentReference, Quantity, Sku, TrackingNumber};
+use schemas::order::{OrderState, decide, fold};
+use schemas::values::{
+    Address, Carrier, Currency, CustomerId, Money, PaymentReference, Quantity, Sku, TrackingNumber,
+};
 use schemas::{Command, Event};
 
 pub(crate) fn eur(minor: i64) -> Money {
@@ -21,11 +23,23 @@ pub(crate) fn sku(value: &str) -> Sku {
 }
 
 pub(crate) fn line(code: &str, quantity: i64, unit_minor: i64) -> NewLine {
-    NewLine { sku: sku(code), quantity: Quantity::new(quantity).expect("quantity"), unit_price: eur(unit_minor) }
+    NewLine {
+        sku: sku(code),
+        quantity: Quantity::new(quantity).expect("quantity"),
+        unit_price: eur(unit_minor),
+    }
 }
 
 pub(crate) fn address(city: &str) -> Address {
-    Address::new("Ada Lovelace", "1 Analytical Way", None, city, "10115", "DE").expect("address")
+    Address::new(
+        "Ada Lovelace",
+        "1 Analytical Way",
+        None,
+        city,
+        "10115",
+        "DE",
+    )
+    .expect("address")
 }
 
 pub(crate) fn place(lines: Vec<NewLine>) -> Command {
@@ -43,7 +57,9 @@ pub(crate) fn place_default() -> Command {
 }
 
 pub(crate) fn add_line(code: &str, quantity: i64, unit_minor: i64) -> Command {
-    Command::AddLine(AddLine { line: line(code, quantity, unit_minor) })
+    Command::AddLine(AddLine {
+        line: line(code, quantity, unit_minor),
+    })
 }
 
 pub(crate) fn remove_line(code: &str) -> Command {
@@ -51,7 +67,9 @@ pub(crate) fn remove_line(code: &str) -> Command {
 }
 
 pub(crate) fn change_address(city: &str) -> Command {
-    Command::ChangeShippingAddress(ChangeShippingAddress { shipping_address: address(city) })
+    Command::ChangeShippingAddress(ChangeShippingAddress {
+        shipping_address: address(city),
+    })
 }
 
 pub(crate) fn pay(amount: Money) -> Command {
@@ -73,7 +91,9 @@ pub(crate) fn deliver() -> Command {
 }
 
 pub(crate) fn cancel() -> Command {
-    Command::CancelOrder(CancelOrder { reason: CancelReason::parse("customer changed their mind").expect("reason") })
+    Command::CancelOrder(CancelOrder {
+        reason: CancelReason::parse("customer changed their mind").expect("reason"),
+    })
 }
 
 /// The events that commands produce in sequence, from an empty order; panics if one is refused.
@@ -81,8 +101,12 @@ pub(crate) fn history(commands: &[Command]) -> Vec<Event> {
     let mut state = OrderState::default();
     let mut events = Vec::new();
     for command in commands {
-        let decided = decide(&state, command).unwrap_or_else(|r| panic!("{} refused: {r}", command.name()));
-        state = decided.iter().try_fold(state, schemas::evolve).expect("evolve");
+        let decided =
+            decide(&state, command).unwrap_or_else(|r| panic!("{} refused: {r}", command.name()));
+        state = decided
+            .iter()
+            .try_fold(state, schemas::evolve)
+            .expect("evolve");
         events.extend(decided);
     }
     events
