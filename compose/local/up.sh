@@ -2,7 +2,7 @@
 # Brings up the local stack: Kafka and PostgreSQL (provisioned if missing), then the services.
 #   up.sh          the stack and every service
 #   up.sh --infra  only Kafka and PostgreSQL
-#   up.sh --test   Kafka, PostgreSQL, GraphiQL's assets and Chromium (what the tests need)
+#   up.sh --test   Kafka, PostgreSQL, GraphiQL's assets, Chromium and DuckDB (what the tests need)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 "$COMPOSE_LOCAL/postgres.sh" up
@@ -10,8 +10,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 case "${1:-}" in
   --infra) exit 0 ;;
-  # What the tests need beyond the stack: GraphiQL's assets and a headless browser.
-  --test) "$COMPOSE_LOCAL/graphiql.sh"; "$COMPOSE_LOCAL/chromium.sh"; exit 0 ;;
+  # What the tests need beyond the stack: GraphiQL's assets, a headless browser, DuckDB.
+  --test) "$COMPOSE_LOCAL/graphiql.sh"; "$COMPOSE_LOCAL/chromium.sh"; "$COMPOSE_LOCAL/duckdb.sh"; exit 0 ;;
 esac
 "$COMPOSE_LOCAL/graphiql.sh"
 "$COMPOSE_LOCAL/services.sh" up

@@ -6,9 +6,12 @@
 //!   reading its snapshots.
 //! - `project`: fills the log, then times one projection catching up, and a plain COPY
 //!   of the rows it produced (the ceiling).
+//! - `query`: GraphQL reads against query-api, or the same SQL straight to PostgreSQL
+//!   (the ceiling).
 
 mod http_load;
 mod project;
+mod query_load;
 mod rebuild;
 mod stats;
 
@@ -31,6 +34,8 @@ enum Mode {
     Rebuild(rebuild::Rebuild),
     /// Projection speed: events/s one projection applies, beside a plain COPY of its rows.
     Project(project::Project),
+    /// Read speed: GraphQL `order(id)` or a first page of `orders`, or the same SQL directly.
+    Query(query_load::Query),
 }
 
 #[tokio::main]
@@ -40,5 +45,6 @@ async fn main() -> anyhow::Result<()> {
         Mode::Latency(args) => http_load::latency(args).await,
         Mode::Rebuild(args) => rebuild::run(args).await,
         Mode::Project(args) => project::run(args).await,
+        Mode::Query(args) => query_load::run(args).await,
     }
 }

@@ -3,7 +3,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
 use crate::changes::ChangeFeed;

@@ -132,6 +132,7 @@ impl PartitionWorker {
                     message.key(),
                     message.payload().unwrap_or_default(),
                     None,
+                    None,
                 )?;
                 metrics::counter!("orderlog_processor_malformed_commands_total").increment(1);
                 continue;
@@ -158,11 +159,14 @@ impl PartitionWorker {
             for event in &handled.events {
                 let record = cloudevents::encode(event);
                 let headers = wire::headers(&record);
+                // The record's timestamp is the event's time, so Kafka's time index (and
+                // offsets-for-times, which analysts' replays use) is an index of event time.
                 self.send(
                     &topics.events,
                     Some(record.key.as_bytes()),
                     &record.value,
                     Some(headers),
+                    Some(event.occurred_at.timestamp_millis()),
                 )?;
                 written += 1;
             }
@@ -179,6 +183,7 @@ impl PartitionWorker {
                 Some(command.order_id.to_string().as_bytes()),
                 &value,
                 None,
+                None,
             )?;
             metrics::counter!("orderlog_processor_commands_total", "outcome" => outcome_label(&result)).increment(1);
         }
@@ -193,6 +198,7 @@ impl PartitionWorker {
                     &topics.snapshots,
                     Some(order_id.to_string().as_bytes()),
                     &value,
+                    None,
                     None,
                 )?;
             }
@@ -226,6 +232,7 @@ impl PartitionWorker {
         key: Option<&[u8]>,
         value: &[u8],
         headers: Option<rdkafka::message::OwnedHeaders>,
+        timestamp: Option<i64>,
     ) -> Result<(), BatchError> {
         let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
             .payload(value)
@@ -235,6 +242,9 @@ impl PartitionWorker {
         }
         if let Some(headers) = headers {
             record = record.headers(headers);
+        }
+        if let Some(timestamp) = timestamp {
+            record = record.timestamp(timestamp);
         }
         let mut record = record;
         loop {

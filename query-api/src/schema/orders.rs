@@ -75,9 +75,18 @@ impl OrdersFilter {
     /// Appends ` AND ...` for each set field.
     fn push_where(&self, sql: &mut QueryBuilder<Postgres>) {
         if let Some(statuses) = &self.status {
-            sql.push(" AND status = ANY(")
-                .push_bind(statuses.iter().map(|s| s.as_db()).collect::<Vec<_>>())
-                .push(")");
+            // One status is an equality, so the (status, key, id) indexes serve the order
+            // too; several need `= ANY` (and a sort of the matches).
+            match statuses.as_slice() {
+                [one] => {
+                    sql.push(" AND status = ").push_bind(one.as_db());
+                }
+                _ => {
+                    sql.push(" AND status = ANY(")
+                        .push_bind(statuses.iter().map(|s| s.as_db()).collect::<Vec<_>>())
+                        .push(")");
+                }
+            }
         }
         if let Some(customer) = &self.customer_id {
             sql.push(" AND customer_id = ").push_bind(customer.clone());

@@ -1,0 +1,204 @@
+//! The command line: `orderlog <group> <command> [options]`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "orderlog",
+    version,
+    about = "Replay, export, inspect and verify orderlog's event log, straight from Kafka.",
+    after_help = "Examples:
+  orderlog events replay --from -24h --type placed --format csv > placed.csv
+  orderlog events tail --customer cust-42
+  orderlog order state 0193e4f0-7c1a-7000-8000-000000000001 --at 2026-11-20T12:00:00Z
+  orderlog stats --from 2026-11-01 --to 2026-12-01
+  orderlog verify
+
+Exit status: 0 on success, 1 when `verify` finds differences, 2 on any error."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers.
+    #[arg(
+        long,
+        global = true,
+        env = "ORDERLOG_KAFKA_BOOTSTRAP",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub bootstrap: String,
+    /// Prefix of the platform's topic names.
+    #[arg(long, global = true, env = "ORDERLOG_TOPIC_PREFIX", default_value = "")]
+    pub topic_prefix: String,
+    /// How long to wait for Kafka to answer before giving up, in seconds.
+    #[arg(long, global = true, default_value_t = 10)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read the event log: replay a range, or follow new events.
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// One order's state and history.
+    #[command(subcommand)]
+    Order(OrderCommand),
+    /// Fold the whole log into the read models it implies and compare them with PostgreSQL.
+    #[command(after_help = "Examples:
+  orderlog verify
+  orderlog verify --database-url postgres://reader@replica/orderlog --max-differences 20
+
+Each projection is compared with the log up to the offsets it has stored, in one
+database snapshot, so `verify` is exact even while events keep arriving.
+Prints one difference per line (model, key, field, expected, actual) and exits 1 if any.")]
+    Verify(VerifyArgs),
+    /// Counts per event type and per UTC day over a range.
+    #[command(after_help = "Examples:
+  orderlog stats
+  orderlog stats --from -7d --format csv
+  orderlog stats --from 2026-11-01 --to 2026-12-01 --type cancelled")]
+    Stats(StatsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Replay the events of a range to stdout or a file, then stop.
+    #[command(after_help = "Examples:
+  orderlog events replay                                   # the whole log, JSON Lines
+  orderlog events replay --from -24h --type placed,cancelled
+  orderlog events replay --from 2026-11-01 --to 2026-11-02 --format csv -o day.csv
+  orderlog events replay --order 0193e4f0-7c1a-7000-8000-000000000001
+  orderlog events replay --customer cust-42 | jq -c 'select(.type | endswith(\"cancelled\"))'
+  orderlog events replay --partition 2 --from 1200 --to 1300
+
+Bounds: beginning, end, now, an offset (in every partition read), RFC 3339, a date
+(midnight UTC) or relative to now (-90s, -30m, -24h, -7d, -2w). Times select on the
+event's time through Kafka's offsets-for-times: from is inclusive, to exclusive.
+Events come in order per order (per partition); sort by time for a global order.")]
+    Replay(ReplayArgs),
+    /// Follow new events as they are committed (Ctrl-C to stop).
+    #[command(after_help = "Examples:
+  orderlog events tail
+  orderlog events tail --type payment_confirmed --format csv
+  orderlog events tail --from -5m --order 0193e4f0-7c1a-7000-8000-000000000001")]
+    Tail(TailArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrderCommand {
+    /// The order as it was, folded with the domain's own code, and its event history.
+    #[command(after_help = "Examples:
+  orderlog order state 0193e4f0-7c1a-7000-8000-000000000001
+  orderlog order state 0193e4f0-7c1a-7000-8000-000000000001 --at 2026-11-20T12:00:00Z
+  orderlog order state 0193e4f0-7c1a-7000-8000-000000000001 --version 3 | jq .state.status")]
+    State(StateArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One CloudEvent per line, data as JSON.
+    Jsonl,
+    /// A header row, then one event per row; data as a JSON string in the last column.
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct Selection {
+    /// Only these event types (short like `placed` or full like `dev.orderlog.order.placed`;
+    /// repeat or separate with commas).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// Only events of these orders.
+    #[arg(long = "order", value_name = "ORDER_ID")]
+    pub orders: Vec<String>,
+    /// Only events of these customers' orders (reads placements from the beginning).
+    #[arg(long = "customer", value_name = "CUSTOMER_ID")]
+    pub customers: Vec<String>,
+    /// Only this partition of the events topic.
+    #[arg(long)]
+    pub partition: Option<i32>,
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: Format,
+    /// Write to this file instead of stdout.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Where to start (inclusive).
+    #[arg(long, default_value = "beginning", allow_hyphen_values = true)]
+    pub from: String,
+    /// Where to stop (exclusive). Ignored with --follow.
+    #[arg(long, default_value = "end", allow_hyphen_values = true)]
+    pub to: String,
+    /// Keep going past the end, printing new events as they come.
+    #[arg(long)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub selection: Selection,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// Where to start.
+    #[arg(long, default_value = "end", allow_hyphen_values = true)]
+    pub from: String,
+    #[command(flatten)]
+    pub selection: Selection,
+}
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// The order id.
+    pub order_id: String,
+    /// The state as it was at this moment (RFC 3339, a date, or relative like -1h).
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "version")]
+    pub at: Option<String>,
+    /// The state after this many events.
+    #[arg(long)]
+    pub version: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The read models' PostgreSQL.
+    #[arg(
+        long,
+        env = "ORDERLOG_DATABASE_URL",
+        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog"
+    )]
+    pub database_url: String,
+    /// Print at most this many differences (all are counted).
+    #[arg(long, default_value_t = 100)]
+    pub max_differences: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[arg(long, default_value = "beginning", allow_hyphen_values = true)]
+    pub from: String,
+    #[arg(long, default_value = "end", allow_hyphen_values = true)]
+    pub to: String,
+    /// Only these event types.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// `text` for people, `json` or `csv` for tools.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: StatsFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatsFormat {
+    Text,
+    Json,
+    Csv,
+}

@@ -1,0 +1,91 @@
+//! `orderlog`, the analysts' command-line tool. It reads Kafka directly (any cluster the
+//! platform runs on) and, for `verify`, the read models' PostgreSQL; it needs no service.
+//!
+//! - [`bound`], [`filter`], [`record`], [`partitioner`]: pure pieces (what a range means,
+//!   which events pass, how an event is printed, where an order lives).
+//! - [`scan`]: reading the events topic over a range.
+//! - [`replay`], [`state`], [`stats`], [`verify`]: the commands.
+
+pub mod args;
+pub mod bound;
+pub mod filter;
+pub mod output;
+pub mod partitioner;
+pub mod progress;
+pub mod record;
+pub mod replay;
+pub mod scan;
+pub mod state;
+pub mod stats;
+pub mod verify;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use event_store::KafkaConfig;
+
+use args::{Cli, Command, EventsCommand, OrderCommand};
+
+/// What every command needs to reach the platform.
+pub struct Context {
+    pub kafka: KafkaConfig,
+    pub timeout: Duration,
+}
+
+/// Runs a parsed command line; errors come back for `main` to print.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = Context {
+        kafka: KafkaConfig::new(cli.kafka.bootstrap, cli.kafka.topic_prefix),
+        timeout: Duration::from_secs(cli.kafka.timeout.max(1)),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    match cli.command {
+        Command::Events(EventsCommand::Replay(args)) => {
+            let to = (!args.follow).then_some(args.to.as_str());
+            replay::run(&ctx, &args.from, to, &args.selection, &stop)?;
+        }
+        Command::Events(EventsCommand::Tail(args)) => {
+            replay::tail(&ctx, &args.from, &args.selection, &stop)?;
+        }
+        Command::Order(OrderCommand::State(args)) => {
+            let document = state::run(&ctx, &args)?;
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut out, &document)?;
+            writeln!(out)?;
+        }
+        Command::Stats(args) => {
+            let stats = stats::run(&ctx, &args)?;
+            std::io::stdout()
+                .lock()
+                .write_all(stats.render(args.format)?.as_bytes())?;
+        }
+        Command::Verify(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let report = runtime.block_on(verify::run(&ctx, &args.database_url))?;
+            let mut out = std::io::stdout().lock();
+            for difference in report.differences.iter().take(args.max_differences) {
+                writeln!(out, "{difference}")?;
+            }
+            out.flush()?;
+            if report.differences.is_empty() {
+                eprintln!(
+                    "verify: the read models match the log ({} events, {} orders)",
+                    report.events, report.orders
+                );
+            } else {
+                let shown = report.differences.len().min(args.max_differences);
+                eprintln!(
+                    "verify: {} differences between the log and the read models (showing {shown}; columns: model, key, field, expected, actual)",
+                    report.differences.len()
+                );
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

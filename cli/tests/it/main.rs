@@ -1,0 +1,9 @@
+//! The `orderlog` binary against a real platform: command-api and the projectors write
+//! real events and read models; the tool is run as a process, as analysts run it.
+
+mod duckdb;
+mod errors;
+mod replay;
+mod state;
+mod support;
+mod verify;

@@ -1,0 +1,259 @@
+//! A private platform per test (its own topics and database) and a way to run `orderlog`.
+
+use std::process::Output;
+use std::time::Duration;
+
+use command_api::config::Role;
+use serde_json::{Value, json};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
+use tokio::sync::oneshot;
+
+fn server_url() -> String {
+    std::env::var("ORDERLOG_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog".to_owned())
+}
+
+pub(crate) fn bootstrap() -> String {
+    std::env::var("ORDERLOG_KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
+}
+
+async fn fresh_database() -> String {
+    let server = server_url();
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&server)
+        .await
+        .expect("connect to postgres");
+    // The name is generated here, never taken from input.
+    admin
+        .execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+        .await
+        .expect("create database");
+    let (base, _) = server.rsplit_once('/').expect("database url has a path");
+    format!("{base}/{name}")
+}
+
+struct Running {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// What a run of `orderlog` printed and how it ended.
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        Self {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs `orderlog` with `args` and nothing else (no platform settings).
+pub(crate) async fn orderlog_bare(args: &[&str]) -> Run {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_orderlog"))
+        .args(args)
+        .output()
+        .await
+        .expect("orderlog runs")
+        .into()
+}
+
+pub(crate) struct Platform {
+    pub(crate) prefix: String,
+    pub(crate) database_url: String,
+    pub(crate) pool: PgPool,
+    commands: String,
+    http: reqwest::Client,
+    services: Vec<Running>,
+}
+
+impl Platform {
+    pub(crate) async fn start() -> Self {
+        let prefix = format!("test-{}.", uuid::Uuid::new_v4().simple());
+        let database_url = fresh_database().await;
+        let mut config = command_api::config::Config::defaults();
+        config.role = Role::All;
+        config.listen = "127.0.0.1:0".parse().expect("addr");
+        config.kafka_bootstrap = bootstrap();
+        config.topic_prefix = prefix.clone();
+        config.topic_partitions = 3;
+        let app = command_api::app::Application::build(config)
+            .await
+            .expect("command-api builds");
+        let commands = format!("http://{}", app.local_addr().expect("addr"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let command_api = Running {
+            stop,
+            task: tokio::spawn(app.run_until_stopped(async {
+                let _ = stopped.await;
+            })),
+        };
+
+        let mut config = projectors::config::Config::defaults();
+        config.listen = "127.0.0.1:0".parse().expect("addr");
+        config.kafka_bootstrap = bootstrap();
+        config.topic_prefix = prefix.clone();
+        config.database_url = database_url.clone();
+        config.batch_max = 500;
+        config.linger_ms = 5;
+        let app = projectors::app::Application::build(config)
+            .await
+            .expect("projectors build");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let projectors = Running {
+            stop,
+            task: tokio::spawn(app.run_until_stopped(async {
+                let _ = stopped.await;
+            })),
+        };
+
+        let pool = PgPool::connect(&database_url).await.expect("database");
+        let platform = Self {
+            prefix,
+            database_url,
+            pool,
+            commands,
+            http: reqwest::Client::new(),
+            services: vec![projectors, command_api],
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = platform
+                .http
+                .get(format!("{}/readyz", platform.commands))
+                .send()
+                .await
+                .map(|r| r.status().is_success());
+            if ready.unwrap_or(false) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "command-api not ready within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        platform
+    }
+
+    pub(crate) async fn stop(mut self) {
+        for service in self.services.drain(..) {
+            let _ = service.stop.send(());
+            service.task.await.expect("join").expect("clean shutdown");
+        }
+    }
+
+    /// Runs `orderlog` against this platform's topics and database.
+    pub(crate) async fn orderlog(&self, args: &[&str]) -> Run {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_orderlog"))
+            .args(args)
+            .env("ORDERLOG_KAFKA_BOOTSTRAP", bootstrap())
+            .env("ORDERLOG_TOPIC_PREFIX", &self.prefix)
+            .env("ORDERLOG_DATABASE_URL", &self.database_url)
+            .output()
+            .await
+            .expect("orderlog runs")
+            .into()
+    }
+
+    /// Sends a command; returns the answer's body, asserting it succeeded.
+    pub(crate) async fn command(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.commands))
+            .json(&body)
+            .send()
+            .await
+            .expect("sent");
+        let status = response.status();
+        let body: Value = response.json().await.expect("json answer");
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    /// Places an order of `lines` (sku, quantity, unit price in EUR cents); returns its id.
+    pub(crate) async fn place(&self, customer: &str, lines: &[(&str, i64, i64)]) -> String {
+        let lines: Vec<Value> = lines
+            .iter()
+            .map(|(sku, q, unit)| json!({ "sku": sku, "quantity": q, "unit_price": { "amount_minor": unit, "currency": "EUR" } }))
+            .collect();
+        let body = json!({
+            "customer_id": customer, "currency": "EUR", "lines": lines,
+            "shipping_address": { "name": "Ada Lovelace", "line1": "1 Analytical Way", "city": "Berlin", "postal_code": "10115", "country": "DE" }
+        });
+        let answer = self
+            .command(reqwest::Method::POST, "/v1/orders", body)
+            .await;
+        answer["order_id"].as_str().expect("order id").to_owned()
+    }
+
+    pub(crate) async fn add_line(&self, order: &str, sku: &str, quantity: i64, unit: i64) {
+        let body = json!({ "sku": sku, "quantity": quantity, "unit_price": { "amount_minor": unit, "currency": "EUR" } });
+        self.command(
+            reqwest::Method::POST,
+            &format!("/v1/orders/{order}/lines"),
+            body,
+        )
+        .await;
+    }
+
+    pub(crate) async fn pay(&self, order: &str, amount: i64) {
+        let body = json!({ "payment_reference": "psp-1", "amount": { "amount_minor": amount, "currency": "EUR" } });
+        self.command(
+            reqwest::Method::POST,
+            &format!("/v1/orders/{order}/payment"),
+            body,
+        )
+        .await;
+    }
+
+    pub(crate) async fn cancel(&self, order: &str) {
+        self.command(
+            reqwest::Method::POST,
+            &format!("/v1/orders/{order}/cancellation"),
+            json!({ "reason": "changed my mind" }),
+        )
+        .await;
+    }
+
+    /// Waits until every projection has applied every event of the log.
+    pub(crate) async fn caught_up(&self, events: i64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let applied: (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT count(*) FROM order_timeline), (SELECT coalesce(sum(version), 0)::int8 FROM sales_orders)",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or((0, 0));
+            let orders: i64 =
+                sqlx::query_scalar("SELECT coalesce(sum(version), 0)::int8 FROM orders")
+                    .fetch_one(&self.pool)
+                    .await
+                    .unwrap_or(0);
+            if applied == (events, events) && orders == events {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "projections did not catch up: {applied:?}, {orders} of {events}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The JSON Lines of a replay, parsed.
+pub(crate) fn lines(run: &Run) -> Vec<Value> {
+    assert_eq!(run.code, 0, "orderlog failed: {}", run.stderr);
+    run.stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("every line is JSON"))
+        .collect()
+}
