@@ -6,6 +6,8 @@
 //!   reading its snapshots.
 //! - `project`: fills the log, then times one projection catching up, and a plain COPY
 //!   of the rows it produced (the ceiling).
+//! - `replay`: fills the log, then times `orderlog events replay` beside a plain consumer
+//!   writing raw values (the ceiling).
 //! - `query`: GraphQL reads against query-api, or the same SQL straight to PostgreSQL
 //!   (the ceiling).
 
@@ -13,6 +15,7 @@ mod http_load;
 mod project;
 mod query_load;
 mod rebuild;
+mod replay;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +39,8 @@ enum Mode {
     Project(project::Project),
     /// Read speed: GraphQL `order(id)` or a first page of `orders`, or the same SQL directly.
     Query(query_load::Query),
+    /// Replay speed: `orderlog events replay` to JSON Lines and CSV, beside a plain consumer.
+    Replay(replay::Replay),
 }
 
 #[tokio::main]
@@ -46,5 +51,6 @@ async fn main() -> anyhow::Result<()> {
         Mode::Rebuild(args) => rebuild::run(args).await,
         Mode::Project(args) => project::run(args).await,
         Mode::Query(args) => query_load::run(args).await,
+        Mode::Replay(args) => replay::run(args).await,
     }
 }

@@ -33,8 +33,8 @@ struct Fact {
 /// What one order's facts add to each report row.
 #[derive(Default)]
 struct Deltas {
-    /// (customer, currency) -> (orders, open orders, lifetime value, placed at)
-    customers: HashMap<(String, String), (i64, i64, i64, Option<DateTime<Utc>>)>,
+    /// (customer, currency) -> (orders, open orders, lifetime value, (first, last) placed at)
+    customers: HashMap<(String, String), (i64, i64, i64, Option<(DateTime<Utc>, DateTime<Utc>)>)>,
     /// (day, currency) -> (orders placed, revenue, cancellations, refunds due)
     days: HashMap<(NaiveDate, String), (i64, i64, i64, i64)>,
     /// (sku, currency) -> (units, revenue)
@@ -57,7 +57,11 @@ impl Deltas {
         customer.0 += sign;
         customer.1 += sign * open;
         customer.2 += sign * value;
-        customer.3 = Some(fact.placed_at);
+        // Every order of the batch counts toward first and last, not only the latest one.
+        let placed = fact.placed_at;
+        customer.3 = Some(customer.3.map_or((placed, placed), |(first, last)| {
+            (first.min(placed), last.max(placed))
+        }));
         self.days
             .entry((fact.placed_at.date_naive(), fact.currency.clone()))
             .or_default()
@@ -279,7 +283,7 @@ async fn add_deltas(tx: &mut PgConnection, deltas: &Deltas) -> Result<(), sqlx::
     let customers: Vec<_> = deltas.customers.iter().collect();
     sqlx::query(
         "INSERT INTO customer_stats AS t (customer_id, currency, orders, open_orders, lifetime_value_minor, first_order_at, last_order_at)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::timestamptz[], $6::timestamptz[])
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::timestamptz[], $7::timestamptz[])
          ON CONFLICT (customer_id, currency) DO UPDATE SET
             orders = t.orders + EXCLUDED.orders, open_orders = t.open_orders + EXCLUDED.open_orders,
             lifetime_value_minor = t.lifetime_value_minor + EXCLUDED.lifetime_value_minor,
@@ -291,7 +295,8 @@ async fn add_deltas(tx: &mut PgConnection, deltas: &Deltas) -> Result<(), sqlx::
     .bind(customers.iter().map(|(_, d)| d.0).collect::<Vec<_>>())
     .bind(customers.iter().map(|(_, d)| d.1).collect::<Vec<_>>())
     .bind(customers.iter().map(|(_, d)| d.2).collect::<Vec<_>>())
-    .bind(customers.iter().map(|(_, d)| d.3).collect::<Vec<_>>())
+    .bind(customers.iter().map(|(_, d)| d.3.map(|(first, _)| first)).collect::<Vec<_>>())
+    .bind(customers.iter().map(|(_, d)| d.3.map(|(_, last)| last)).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
 

@@ -115,6 +115,26 @@ pub(crate) async fn assert_read_models_equal_the_log(stack: &Stack, events: &[Ev
             .await
             .expect("sum");
     assert_eq!(line_rows, line_count);
+    // And the platform's own consistency checker, field by field over every model.
+    let ctx = orderlog_cli::Context {
+        kafka: stack.kafka.clone(),
+        timeout: std::time::Duration::from_secs(10),
+    };
+    let report = orderlog_cli::verify::run(&ctx, &stack.database_url)
+        .await
+        .expect("verify runs");
+    let shown: Vec<String> = report
+        .differences
+        .iter()
+        .take(10)
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        report.differences.is_empty(),
+        "orderlog verify: {}",
+        shown.join("\n")
+    );
+    assert_eq!(report.events, total as u64);
 }
 
 fn spawn_binary(stack: &Stack) -> Child {

@@ -1,0 +1,152 @@
+//! Replay speed: `orderlog events replay` writing JSON Lines, beside the ceiling, a plain
+//! read_committed consumer that writes each record's raw value to a file.
+
+use std::io::{BufWriter, Write};
+use std::time::{Duration, Instant};
+
+use event_store::{KafkaConfig, TopicSet, TopicSpec};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use uuid::Uuid;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Replay {
+    #[arg(
+        long,
+        env = "ORDERLOG_KAFKA_BOOTSTRAP",
+        default_value = "127.0.0.1:9092"
+    )]
+    kafka_bootstrap: String,
+    /// Events to write, then replay.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Where the outputs go (deleted afterwards).
+    #[arg(long, default_value = "/tmp")]
+    dir: std::path::PathBuf,
+}
+
+pub(crate) async fn run(args: Replay) -> anyhow::Result<()> {
+    let prefix = format!("bench-{}.", Uuid::new_v4().simple());
+    let kafka = KafkaConfig::new(&args.kafka_bootstrap, &prefix);
+    let topics = TopicSet::new(&prefix);
+    topics
+        .ensure(
+            &kafka,
+            TopicSpec {
+                partitions: 1,
+                replication: 1,
+            },
+        )
+        .await?;
+    let (kafka2, topics2) = (kafka.clone(), topics.clone());
+    tokio::task::spawn_blocking(move || crate::rebuild::fill(&kafka2, &topics2, args.events))
+        .await??;
+
+    let raw = args.dir.join(format!("{prefix}raw"));
+    let (kafka2, topic, path) = (kafka.clone(), topics.events.clone(), raw.clone());
+    let started = Instant::now();
+    let read = tokio::task::spawn_blocking(move || plain_copy(&kafka2, &topic, &path)).await??;
+    report(
+        "ceiling: plain consumer writing raw values",
+        read,
+        started.elapsed(),
+        &raw,
+    );
+
+    let jsonl = args.dir.join(format!("{prefix}jsonl"));
+    let orderlog = std::env::current_exe()?.with_file_name("orderlog");
+    anyhow::ensure!(
+        orderlog.exists(),
+        "build it first: cargo build --release -p orderlog-cli"
+    );
+    let started = Instant::now();
+    let status = tokio::process::Command::new(&orderlog)
+        .args([
+            "--bootstrap",
+            &args.kafka_bootstrap,
+            "--topic-prefix",
+            &prefix,
+            "events",
+            "replay",
+            "-o",
+        ])
+        .arg(&jsonl)
+        .status()
+        .await?;
+    anyhow::ensure!(status.success(), "orderlog failed");
+    let elapsed = started.elapsed();
+    let lines = std::fs::read_to_string(&jsonl)?.lines().count() as u64;
+    report(
+        "orderlog events replay to JSON Lines",
+        lines,
+        elapsed,
+        &jsonl,
+    );
+
+    let csv = args.dir.join(format!("{prefix}csv"));
+    let started = Instant::now();
+    let status = tokio::process::Command::new(&orderlog)
+        .args([
+            "--bootstrap",
+            &args.kafka_bootstrap,
+            "--topic-prefix",
+            &prefix,
+            "events",
+            "replay",
+            "--format",
+            "csv",
+            "-o",
+        ])
+        .arg(&csv)
+        .status()
+        .await?;
+    anyhow::ensure!(status.success(), "orderlog failed");
+    let elapsed = started.elapsed();
+    let rows = std::fs::read_to_string(&csv)?.lines().count() as u64 - 1;
+    report("orderlog events replay to CSV", rows, elapsed, &csv);
+    for path in [raw, jsonl, csv] {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+fn report(what: &str, events: u64, elapsed: Duration, path: &std::path::Path) {
+    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "{what}: {events} events in {:.2} s = {:.0} events/s ({} MB written)",
+        elapsed.as_secs_f64(),
+        events as f64 / elapsed.as_secs_f64(),
+        bytes / 1_000_000
+    );
+}
+
+/// Reads partition 0 from the beginning to its end, writing each value and a newline.
+fn plain_copy(kafka: &KafkaConfig, topic: &str, path: &std::path::Path) -> anyhow::Result<u64> {
+    let consumer: BaseConsumer = kafka
+        .read_committed_consumer("bench-plain")
+        .set("enable.partition.eof", "true")
+        .set("fetch.max.bytes", "52428800")
+        .set("max.partition.fetch.bytes", "16777216")
+        .set("queued.min.messages", "200000")
+        .create()?;
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(topic, 0, Offset::Beginning)?;
+    consumer.assign(&assignment)?;
+    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let mut read = 0;
+    loop {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(message)) => {
+                out.write_all(message.payload().unwrap_or_default())?;
+                out.write_all(b"\n")?;
+                read += 1;
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => break,
+            Some(Err(error)) => return Err(error.into()),
+            None => {}
+        }
+    }
+    out.flush()?;
+    Ok(read)
+}
