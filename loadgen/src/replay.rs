@@ -61,7 +61,7 @@ pub(crate) async fn run(args: Replay) -> anyhow::Result<()> {
         "build it first: cargo build --release -p orderlog-cli"
     );
     let started = Instant::now();
-    let status = tokio::process::Command::new(&orderlog)
+    let status = std::process::Command::new(&orderlog)
         .args([
             "--bootstrap",
             &args.kafka_bootstrap,
@@ -72,8 +72,7 @@ pub(crate) async fn run(args: Replay) -> anyhow::Result<()> {
             "-o",
         ])
         .arg(&jsonl)
-        .status()
-        .await?;
+        .status()?;
     anyhow::ensure!(status.success(), "orderlog failed");
     let elapsed = started.elapsed();
     let lines = std::fs::read_to_string(&jsonl)?.lines().count() as u64;
@@ -86,7 +85,7 @@ pub(crate) async fn run(args: Replay) -> anyhow::Result<()> {
 
     let csv = args.dir.join(format!("{prefix}csv"));
     let started = Instant::now();
-    let status = tokio::process::Command::new(&orderlog)
+    let status = std::process::Command::new(&orderlog)
         .args([
             "--bootstrap",
             &args.kafka_bootstrap,
@@ -99,8 +98,7 @@ pub(crate) async fn run(args: Replay) -> anyhow::Result<()> {
             "-o",
         ])
         .arg(&csv)
-        .status()
-        .await?;
+        .status()?;
     anyhow::ensure!(status.success(), "orderlog failed");
     let elapsed = started.elapsed();
     let rows = std::fs::read_to_string(&csv)?.lines().count() as u64 - 1;

@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use clap::ValueEnum;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 /// How logs are written: JSON lines for machines, or text for people.
@@ -33,6 +33,9 @@ const BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
 ];
 
+/// Buckets for histograms of counts (metrics named `*_keys`, such as keys per batch).
+const COUNT_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
+
 /// The process's Prometheus recorder, installed on first use. Every service in the process
 /// (several share one in the tests) renders the same registry.
 pub fn metrics_handle() -> PrometheusHandle {
@@ -41,6 +44,9 @@ pub fn metrics_handle() -> PrometheusHandle {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
                 .set_buckets(BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Suffix("_keys".to_owned()), COUNT_BUCKETS)
+                })
                 .map(PrometheusBuilder::build_recorder)
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
             let handle = recorder.handle();

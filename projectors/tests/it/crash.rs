@@ -137,8 +137,25 @@ pub(crate) async fn assert_read_models_equal_the_log(stack: &Stack, events: &[Ev
     assert_eq!(report.events, total as u64);
 }
 
-fn spawn_binary(stack: &Stack) -> Child {
-    Process::new(env!("CARGO_BIN_EXE_projectors"))
+/// A projectors process, killed (SIGKILL) when dropped: a failing test leaves none behind.
+struct Worker(Child);
+
+impl Worker {
+    fn kill(&mut self) {
+        self.0.kill().expect("SIGKILL");
+        self.0.wait().expect("reaped");
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_binary(stack: &Stack) -> Worker {
+    let child = Process::new(env!("CARGO_BIN_EXE_projectors"))
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -158,7 +175,8 @@ fn spawn_binary(stack: &Stack) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("projectors start")
+        .expect("projectors start");
+    Worker(child)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,14 +200,12 @@ async fn killing_the_worker_at_any_moment_never_applies_twice_or_skips() {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        worker.kill().expect("SIGKILL");
-        worker.wait().expect("reaped");
+        worker.kill();
         eprintln!("round {round}: killed with {} events written", events.len());
         worker = spawn_binary(&stack);
     }
     assert_read_models_equal_the_log(&stack, &events).await;
-    let _ = worker.kill();
-    let _ = worker.wait();
+    drop(worker);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

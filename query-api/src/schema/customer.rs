@@ -87,6 +87,7 @@ impl Loader<String> for CustomerStatsLoader {
     type Error = std::sync::Arc<ApiError>;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+        super::batch_loaded("customer_stats", keys.len());
         let rows: Vec<(String, String, i64, i64, i64, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
             "SELECT customer_id, currency::text, orders, open_orders, lifetime_value_minor, first_order_at, last_order_at
              FROM customer_stats WHERE customer_id = ANY($1) ORDER BY customer_id, currency",

@@ -206,6 +206,7 @@ impl Loader<Uuid> for LinesLoader {
     type Error = std::sync::Arc<ApiError>;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        super::batch_loaded("lines", keys.len());
         let rows: Vec<(Uuid, i32, String, i32, i64, i64, String)> = sqlx::query_as(
             "SELECT l.order_id, l.position, l.sku, l.quantity, l.unit_price_minor, l.line_total_minor, o.currency::text
              FROM order_lines l JOIN orders o USING (order_id)
@@ -237,6 +238,7 @@ impl Loader<Uuid> for HistoryLoader {
     type Error = std::sync::Arc<ApiError>;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        super::batch_loaded("history", keys.len());
         let rows: Vec<(Uuid, i64, Uuid, String, DateTime<Utc>, serde_json::Value)> =
             sqlx::query_as(
                 "SELECT order_id, version, event_id, event_type, occurred_at, payload
@@ -268,6 +270,7 @@ impl Loader<Uuid> for OrderLoader {
     type Error = std::sync::Arc<ApiError>;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        super::batch_loaded("orders", keys.len());
         let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = ANY($1)");
         let rows: Vec<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(keys)
