@@ -11,7 +11,7 @@ use crate::record::{CSV_COLUMNS, EventRecord};
 
 pub enum Sink {
     Jsonl(Box<dyn Write>),
-    Csv(csv::Writer<Box<dyn Write>>),
+    Csv(Box<csv::Writer<Box<dyn Write>>>),
 }
 
 impl Sink {
@@ -29,7 +29,7 @@ impl Sink {
             Format::Csv => {
                 let mut writer = csv::WriterBuilder::new().from_writer(out);
                 writer.write_record(CSV_COLUMNS)?;
-                Sink::Csv(writer)
+                Sink::Csv(Box::new(writer))
             }
         })
     }

@@ -1,5 +1,8 @@
 //! Progress on stderr (events, rate, eta), only when stderr is a terminal.
 
+// Rates and shares are display-only floats; money never passes through here.
+#![allow(clippy::float_arithmetic)]
+
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 

@@ -11,6 +11,9 @@
 //! - `query`: GraphQL reads against query-api, or the same SQL straight to PostgreSQL
 //!   (the ceiling).
 
+// Benchmarks compute rates and percentiles; money never passes through here.
+#![allow(clippy::float_arithmetic)]
+
 mod http_load;
 mod project;
 mod query_load;

@@ -87,7 +87,9 @@ pub async fn run(
         )
         .fetch_one(&pool)
         .await?;
+        #[allow(clippy::float_arithmetic)] // a display rate
         let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
+        #[allow(clippy::float_arithmetic)]
         let eta =
             (rate > 0.0).then(|| Duration::from_secs_f64((total - done).max(0) as f64 / rate));
         progress(Progress {

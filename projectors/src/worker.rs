@@ -193,6 +193,8 @@ impl StartAtStoredOffsets {
 
 /// An event read from the log, a record that could not be read as one, or one that was
 /// dead-lettered (its offset still counts; it is not applied).
+// Nearly every record is an Event; boxing it would allocate once per event for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Read {
     Event(EventEnvelope),
     Unreadable(String),

@@ -125,7 +125,7 @@ async fn mismatched_partition_counts_are_refused() {
             },
         )
         .await
-        .unwrap_err();
+        .expect_err("a mismatch is refused");
     let message = error.to_string();
     assert!(
         message.contains("has 3 partitions") && message.contains("has 2"),

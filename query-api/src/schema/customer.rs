@@ -34,6 +34,8 @@ pub struct Customer {
     pub stats: Vec<CustomerStats>,
 }
 
+// A Relay connection's arguments are GraphQL arguments, so they are function arguments.
+#[allow(clippy::too_many_arguments)]
 #[ComplexObject]
 impl Customer {
     /// The customer's orders, newest first unless `orderBy` says otherwise.

@@ -135,14 +135,14 @@ fn every_old_fixture_upcasts_to_what_the_current_fixture_says() {
 
 #[test]
 fn unknown_types_and_versions_are_refused_clearly() {
-    let error =
-        Event::from_payload("dev.orderlog.order.teleported", 1, serde_json::json!({})).unwrap_err();
+    let error = Event::from_payload("dev.orderlog.order.teleported", 1, serde_json::json!({}))
+        .expect_err("unknown type");
     assert_eq!(
         error.to_string(),
         "unknown event type dev.orderlog.order.teleported"
     );
-    let error =
-        Event::from_payload("dev.orderlog.order.placed", 9, serde_json::json!({})).unwrap_err();
+    let error = Event::from_payload("dev.orderlog.order.placed", 9, serde_json::json!({}))
+        .expect_err("refused");
     assert_eq!(
         error.to_string(),
         "event type dev.orderlog.order.placed has no schema version 9"
@@ -152,7 +152,7 @@ fn unknown_types_and_versions_are_refused_clearly() {
         1,
         serde_json::json!({"carrier": "DHL"}),
     )
-    .unwrap_err();
+    .expect_err("incomplete payload");
     assert!(
         error
             .to_string()
