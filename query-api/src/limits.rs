@@ -3,7 +3,8 @@
 //! introspection with a clear error when it is switched off (async-graphql alone would
 //! answer `null`, which a client cannot tell from an empty schema).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
@@ -14,6 +15,17 @@ use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 pub struct ErrorCodes {
     pub max_query_bytes: usize,
     pub introspection: bool,
+    parsed: Arc<ParseCache>,
+}
+
+impl ErrorCodes {
+    pub fn new(max_query_bytes: usize, introspection: bool) -> Self {
+        Self {
+            max_query_bytes,
+            introspection,
+            parsed: Arc::new(ParseCache::default()),
+        }
+    }
 }
 
 impl ExtensionFactory for ErrorCodes {
@@ -21,6 +33,7 @@ impl ExtensionFactory for ErrorCodes {
         Arc::new(ErrorCodesExtension {
             max_query_bytes: self.max_query_bytes,
             introspection: self.introspection,
+            parsed: self.parsed.clone(),
         })
     }
 }
@@ -28,6 +41,33 @@ impl ExtensionFactory for ErrorCodes {
 struct ErrorCodesExtension {
     max_query_bytes: usize,
     introspection: bool,
+    parsed: Arc<ParseCache>,
+}
+
+/// Most distinct query texts kept parsed. Clients send a handful of texts with varying
+/// variables, so parsing (a good share of a small request's CPU) happens once per text.
+const PARSED_CAPACITY: usize = 512;
+
+/// Parsed documents by query text. Only parsing is cached: validation, depth and
+/// complexity depend on the variables and run on every request.
+#[derive(Default)]
+struct ParseCache {
+    documents: Mutex<HashMap<String, ExecutableDocument>>,
+}
+
+impl ParseCache {
+    fn get(&self, query: &str) -> Option<ExecutableDocument> {
+        self.documents.lock().ok()?.get(query).cloned()
+    }
+
+    fn put(&self, query: &str, document: &ExecutableDocument) {
+        if let Ok(mut documents) = self.documents.lock() {
+            if documents.len() >= PARSED_CAPACITY {
+                documents.clear(); // crude but bounded; the working set refills at once
+            }
+            documents.insert(query.to_owned(), document.clone());
+        }
+    }
 }
 
 fn with_code(mut error: ServerError, code: &'static str) -> ServerError {
@@ -71,10 +111,17 @@ impl Extension for ErrorCodesExtension {
                 "QUERY_TOO_LARGE",
             ));
         }
-        let document = next
-            .run(ctx, query, variables)
-            .await
-            .map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
+        let document = match self.parsed.get(query) {
+            Some(document) => document,
+            None => {
+                let document = next
+                    .run(ctx, query, variables)
+                    .await
+                    .map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
+                self.parsed.put(query, &document);
+                document
+            }
+        };
         if !self.introspection && asks_for_introspection(&document) {
             let message = "introspection is switched off on this server; the schema is published as SDL instead";
             return Err(with_code(
@@ -145,6 +192,20 @@ mod tests {
         assert!(asks(
             "query { ...F } fragment F on QueryRoot { __schema { queryType { name } } }"
         ));
+    }
+
+    #[test]
+    fn the_parse_cache_returns_what_was_parsed_and_stays_bounded() {
+        let cache = super::ParseCache::default();
+        let document = parse_query("{ projections { name } }").expect("parses");
+        assert!(cache.get("{ projections { name } }").is_none());
+        cache.put("{ projections { name } }", &document);
+        let cached = cache.get("{ projections { name } }").expect("cached");
+        assert_eq!(cached.operations.iter().count(), document.operations.iter().count());
+        for n in 0..(super::PARSED_CAPACITY * 2) {
+            cache.put(&format!("{{ q{n} }}"), &document);
+        }
+        assert!(cache.documents.lock().expect("lock").len() <= super::PARSED_CAPACITY);
     }
 
     #[test]

@@ -84,10 +84,10 @@ pub fn build(
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(32)
         .limit_directives(8)
-        .extension(ErrorCodes {
-            max_query_bytes: limits.max_query_bytes,
-            introspection: limits.introspection,
-        });
+        .extension(ErrorCodes::new(
+            limits.max_query_bytes,
+            limits.introspection,
+        ));
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
@@ -123,6 +123,11 @@ impl QueryRoot {
             ctx.data_unchecked::<Freshness>()
                 .wait(Model::Orders, wanted)
                 .await?;
+        }
+        if ctx.look_ahead().field("lines").exists() {
+            return Ok(
+                order::order_with_lines(ctx.data_unchecked::<PgPool>(), order_id, wanted).await?,
+            );
         }
         let row = loaded(
             ctx.data_unchecked::<DataLoader<OrderLoader>>()

@@ -115,6 +115,9 @@ pub struct Order {
     /// What a read-your-writes query asked of this order, for the nested models.
     #[graphql(skip)]
     pub(crate) wanted: Option<Wanted>,
+    /// The lines, when they were read with the order (see [`order_with_lines`]).
+    #[graphql(skip)]
+    pub(crate) prefetched_lines: Option<Vec<OrderLine>>,
 }
 
 impl Order {
@@ -168,14 +171,75 @@ impl Order {
             version: Long(row.version),
             last_event_at: row.last_event_at,
             wanted,
+            prefetched_lines: None,
         })
     }
+}
+
+/// One line as [`order_with_lines`] aggregates it.
+#[derive(Debug, serde::Deserialize)]
+struct LineJson {
+    position: i32,
+    sku: String,
+    quantity: i32,
+    unit: i64,
+    total: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct OrderWithLinesRow {
+    #[sqlx(flatten)]
+    row: OrderRow,
+    lines: sqlx::types::Json<Vec<LineJson>>,
+}
+
+/// One order and its lines in one statement (one round trip, one snapshot), for
+/// `order(id)` when the query asks for the lines.
+pub(crate) async fn order_with_lines(
+    pool: &PgPool,
+    id: Uuid,
+    wanted: Option<Wanted>,
+) -> Result<Option<Order>, ApiError> {
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS}, coalesce((
+             SELECT json_agg(json_build_object('position', l.position, 'sku', l.sku, 'quantity', l.quantity,
+                                               'unit', l.unit_price_minor, 'total', l.line_total_minor)
+                             ORDER BY l.position)
+             FROM order_lines l WHERE l.order_id = o.order_id), '[]') AS lines
+         FROM orders o WHERE o.order_id = $1"
+    );
+    let found: Option<OrderWithLinesRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    let Some(OrderWithLinesRow { row, lines }) = found else {
+        return Ok(None);
+    };
+    let currency = row.currency.clone();
+    let mut order = Order::from_row(row, wanted)?;
+    order.prefetched_lines = Some(
+        lines
+            .0
+            .into_iter()
+            .map(|l| OrderLine {
+                position: l.position,
+                sku: l.sku,
+                quantity: l.quantity,
+                unit_price: Money::new(l.unit, &currency),
+                line_total: Money::new(l.total, &currency),
+            })
+            .collect(),
+    );
+    Ok(Some(order))
 }
 
 #[ComplexObject]
 impl Order {
     /// The order's lines, in position order.
     async fn lines(&self, ctx: &Context<'_>) -> ApiResult<Vec<OrderLine>> {
+        if let Some(lines) = &self.prefetched_lines {
+            return Ok(lines.clone());
+        }
         let loader = ctx.data_unchecked::<DataLoader<LinesLoader>>();
         Ok(loaded(loader.load_one(self.uuid).await)?.unwrap_or_default())
     }
