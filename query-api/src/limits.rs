@@ -201,7 +201,10 @@ mod tests {
         assert!(cache.get("{ projections { name } }").is_none());
         cache.put("{ projections { name } }", &document);
         let cached = cache.get("{ projections { name } }").expect("cached");
-        assert_eq!(cached.operations.iter().count(), document.operations.iter().count());
+        assert_eq!(
+            cached.operations.iter().count(),
+            document.operations.iter().count()
+        );
         for n in 0..(super::PARSED_CAPACITY * 2) {
             cache.put(&format!("{{ q{n} }}"), &document);
         }

@@ -10,13 +10,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{Value, json};
+pub(crate) use testkit::bootstrap;
 use tokio::sync::oneshot;
 
 pub(crate) const PARTITIONS: i32 = 3;
-
-pub(crate) fn bootstrap() -> String {
-    std::env::var("ORDERLOG_KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
-}
 
 pub(crate) fn test_config(prefix: &str, role: Role) -> Config {
     let mut config = Config::defaults();
@@ -30,7 +27,7 @@ pub(crate) fn test_config(prefix: &str, role: Role) -> Config {
 }
 
 pub(crate) fn unique_prefix() -> String {
-    format!("test-{}.", uuid::Uuid::new_v4().simple())
+    testkit::topic_prefix()
 }
 
 /// A running command-api; stops gracefully when dropped.

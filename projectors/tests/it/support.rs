@@ -13,34 +13,11 @@ use schemas::values::{
     TrackingNumber,
 };
 use schemas::{CommandEnvelope, EventEnvelope, cloudevents};
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
+use sqlx::PgPool;
+pub(crate) use testkit::{bootstrap, fresh_database};
 use tokio::sync::oneshot;
 
 pub(crate) const PARTITIONS: i32 = 3;
-
-/// The server the tests use: `ORDERLOG_DATABASE_URL` or the local stack's default.
-pub(crate) fn server_url() -> String {
-    std::env::var("ORDERLOG_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog".to_owned())
-}
-
-pub(crate) fn bootstrap() -> String {
-    std::env::var("ORDERLOG_KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
-}
-
-/// Creates a fresh database private to one test and returns its URL.
-pub(crate) async fn fresh_database() -> String {
-    let server = server_url();
-    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&server)
-        .await
-        .expect("connect to postgres");
-    // The name is generated here, never taken from input.
-    let create = AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#));
-    admin.execute(create).await.expect("create database");
-    let (base, _) = server.rsplit_once('/').expect("database url has a path");
-    format!("{base}/{name}")
-}
 
 /// A private set of topics and a private database.
 pub(crate) struct Stack {
@@ -53,7 +30,7 @@ pub(crate) struct Stack {
 
 impl Stack {
     pub(crate) async fn new() -> Self {
-        let prefix = format!("test-{}.", uuid::Uuid::new_v4().simple());
+        let prefix = testkit::topic_prefix();
         let kafka = KafkaConfig::new(bootstrap(), &prefix);
         let topics = TopicSet::new(&prefix);
         topics

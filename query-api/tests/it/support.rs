@@ -5,34 +5,10 @@ use std::time::Duration;
 
 use command_api::config::Role;
 use serde_json::{Value, json};
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use testkit::{bootstrap, fresh_database};
 use tokio::sync::oneshot;
 
 pub(crate) const PARTITIONS: i32 = 3;
-
-fn server_url() -> String {
-    std::env::var("ORDERLOG_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog".to_owned())
-}
-
-fn bootstrap() -> String {
-    std::env::var("ORDERLOG_KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
-}
-
-async fn fresh_database() -> String {
-    let server = server_url();
-    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&server)
-        .await
-        .expect("connect to postgres");
-    // The name is generated here, never taken from input.
-    admin
-        .execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
-        .await
-        .expect("create database");
-    let (base, _) = server.rsplit_once('/').expect("database url has a path");
-    format!("{base}/{name}")
-}
 
 /// Where `make test` installs GraphiQL's assets.
 pub(crate) fn graphiql_assets() -> std::path::PathBuf {
@@ -86,7 +62,7 @@ impl Platform {
             .with_test_writer()
             .with_env_filter("warn")
             .try_init();
-        let prefix = format!("test-{}.", uuid::Uuid::new_v4().simple());
+        let prefix = testkit::topic_prefix();
         let database_url = fresh_database().await;
 
         let mut config = command_api::config::Config::defaults();

@@ -1,0 +1,40 @@
+//! What orderlog's integration tests share. Tests run against the real Kafka and
+//! PostgreSQL that `make test` starts; each test isolates itself with its own topic prefix
+//! and its own database, so they run in parallel on one stack.
+
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+
+/// The PostgreSQL server: `ORDERLOG_DATABASE_URL`, or the local stack's.
+pub fn server_url() -> String {
+    std::env::var("ORDERLOG_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog".to_owned())
+}
+
+/// The Kafka bootstrap servers: `ORDERLOG_KAFKA_BOOTSTRAP`, or the local stack's.
+pub fn bootstrap() -> String {
+    std::env::var("ORDERLOG_KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
+}
+
+/// A topic prefix no other test uses.
+pub fn topic_prefix() -> String {
+    format!("test-{}.", uuid::Uuid::new_v4().simple())
+}
+
+/// Creates a database private to one test on [`server_url`] and returns its URL.
+///
+/// # Panics
+/// When PostgreSQL cannot be reached: the test cannot run without it.
+pub async fn fresh_database() -> String {
+    let server = server_url();
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&server)
+        .await
+        .expect("connect to postgres");
+    // The name is generated here, never taken from input.
+    admin
+        .execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+        .await
+        .expect("create database");
+    let (base, _) = server.rsplit_once('/').expect("database url has a path");
+    format!("{base}/{name}")
+}
