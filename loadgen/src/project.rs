@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use event_store::{KafkaConfig, TopicSet, TopicSpec};
 use projectors::projections::Projection;
 use projectors::worker::{PoisonPolicy, Worker, WorkerSettings};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
@@ -34,20 +33,8 @@ pub(crate) struct Project {
 }
 
 pub(crate) async fn run(args: Project) -> anyhow::Result<()> {
-    let prefix = format!("bench-{}.", Uuid::new_v4().simple());
-    let kafka = KafkaConfig::new(&args.kafka_bootstrap, &prefix);
-    let topics = TopicSet::new(&prefix);
-    topics
-        .ensure(
-            &kafka,
-            TopicSpec {
-                partitions: 1,
-                replication: 1,
-            },
-        )
-        .await?;
-    let (kafka2, topics2, events) = (kafka.clone(), topics.clone(), args.events);
-    tokio::task::spawn_blocking(move || crate::rebuild::fill(&kafka2, &topics2, events)).await??;
+    let (prefix, kafka, topics) =
+        crate::rebuild::filled_log(&args.kafka_bootstrap, args.events).await?;
 
     let name = format!("bench_{}", Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(&args.database_url).await?;

@@ -57,20 +57,7 @@ fn commands(order_id: OrderId) -> anyhow::Result<Vec<Command>> {
 }
 
 pub(crate) async fn run(args: Rebuild) -> anyhow::Result<()> {
-    let prefix = format!("bench-{}.", Uuid::new_v4().simple());
-    let kafka = KafkaConfig::new(&args.kafka_bootstrap, &prefix);
-    let topics = TopicSet::new(&prefix);
-    topics
-        .ensure(
-            &kafka,
-            TopicSpec {
-                partitions: 1,
-                replication: 1,
-            },
-        )
-        .await?;
-    let (kafka2, topics2) = (kafka.clone(), topics.clone());
-    tokio::task::spawn_blocking(move || fill(&kafka2, &topics2, args.events)).await??;
+    let (_, kafka, topics) = filled_log(&args.kafka_bootstrap, args.events).await?;
 
     let (kafka2, topics2) = (kafka.clone(), topics.clone());
     let started = Instant::now();
@@ -92,6 +79,29 @@ pub(crate) async fn run(args: Rebuild) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Fresh single-partition topics under a new `bench-` prefix, filled with `events` events:
+/// the log every benchmark that reads one starts from.
+pub(crate) async fn filled_log(
+    bootstrap: &str,
+    events: u64,
+) -> anyhow::Result<(String, KafkaConfig, TopicSet)> {
+    let prefix = format!("bench-{}.", Uuid::new_v4().simple());
+    let kafka = KafkaConfig::new(bootstrap, &prefix);
+    let topics = TopicSet::new(&prefix);
+    topics
+        .ensure(
+            &kafka,
+            TopicSpec {
+                partitions: 1,
+                replication: 1,
+            },
+        )
+        .await?;
+    let (kafka2, topics2) = (kafka.clone(), topics.clone());
+    tokio::task::spawn_blocking(move || fill(&kafka2, &topics2, events)).await??;
+    Ok((prefix, kafka, topics))
 }
 
 /// Writes `events` events (and each order's final snapshot) into partition 0.

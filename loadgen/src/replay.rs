@@ -4,11 +4,10 @@
 use std::io::{BufWriter, Write};
 use std::time::{Duration, Instant};
 
-use event_store::{KafkaConfig, TopicSet, TopicSpec};
+use event_store::KafkaConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
-use uuid::Uuid;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Replay {
@@ -27,21 +26,8 @@ pub(crate) struct Replay {
 }
 
 pub(crate) async fn run(args: Replay) -> anyhow::Result<()> {
-    let prefix = format!("bench-{}.", Uuid::new_v4().simple());
-    let kafka = KafkaConfig::new(&args.kafka_bootstrap, &prefix);
-    let topics = TopicSet::new(&prefix);
-    topics
-        .ensure(
-            &kafka,
-            TopicSpec {
-                partitions: 1,
-                replication: 1,
-            },
-        )
-        .await?;
-    let (kafka2, topics2) = (kafka.clone(), topics.clone());
-    tokio::task::spawn_blocking(move || crate::rebuild::fill(&kafka2, &topics2, args.events))
-        .await??;
+    let (prefix, kafka, topics) =
+        crate::rebuild::filled_log(&args.kafka_bootstrap, args.events).await?;
 
     let raw = args.dir.join(format!("{prefix}raw"));
     let (kafka2, topic, path) = (kafka.clone(), topics.events.clone(), raw.clone());
@@ -54,59 +40,56 @@ pub(crate) async fn run(args: Replay) -> anyhow::Result<()> {
         &raw,
     );
 
-    let jsonl = args.dir.join(format!("{prefix}jsonl"));
     let orderlog = std::env::current_exe()?.with_file_name("orderlog");
     anyhow::ensure!(
         orderlog.exists(),
         "build it first: cargo build --release -p orderlog-cli"
     );
-    let started = Instant::now();
-    let status = std::process::Command::new(&orderlog)
-        .args([
-            "--bootstrap",
-            &args.kafka_bootstrap,
-            "--topic-prefix",
-            &prefix,
-            "events",
-            "replay",
-            "-o",
-        ])
-        .arg(&jsonl)
-        .status()?;
-    anyhow::ensure!(status.success(), "orderlog failed");
-    let elapsed = started.elapsed();
-    let lines = std::fs::read_to_string(&jsonl)?.lines().count() as u64;
+    let base = [
+        "--bootstrap",
+        &args.kafka_bootstrap,
+        "--topic-prefix",
+        &prefix,
+        "events",
+        "replay",
+    ];
+    let jsonl = args.dir.join(format!("{prefix}jsonl"));
+    let (lines, elapsed) = timed_replay(&orderlog, &base, &[], &jsonl)?;
     report(
         "orderlog events replay to JSON Lines",
         lines,
         elapsed,
         &jsonl,
     );
-
     let csv = args.dir.join(format!("{prefix}csv"));
-    let started = Instant::now();
-    let status = std::process::Command::new(&orderlog)
-        .args([
-            "--bootstrap",
-            &args.kafka_bootstrap,
-            "--topic-prefix",
-            &prefix,
-            "events",
-            "replay",
-            "--format",
-            "csv",
-            "-o",
-        ])
-        .arg(&csv)
-        .status()?;
-    anyhow::ensure!(status.success(), "orderlog failed");
-    let elapsed = started.elapsed();
-    let rows = std::fs::read_to_string(&csv)?.lines().count() as u64 - 1;
-    report("orderlog events replay to CSV", rows, elapsed, &csv);
+    let (rows, elapsed) = timed_replay(&orderlog, &base, &["--format", "csv"], &csv)?;
+    report("orderlog events replay to CSV", rows - 1, elapsed, &csv);
     for path in [raw, jsonl, csv] {
         let _ = std::fs::remove_file(path);
     }
     Ok(())
+}
+
+/// Runs `orderlog` writing to `out`; returns the lines written and how long it took.
+fn timed_replay(
+    orderlog: &std::path::Path,
+    base: &[&str],
+    extra: &[&str],
+    out: &std::path::Path,
+) -> anyhow::Result<(u64, Duration)> {
+    let started = Instant::now();
+    let status = std::process::Command::new(orderlog)
+        .args(base)
+        .args(extra)
+        .arg("-o")
+        .arg(out)
+        .status()?;
+    anyhow::ensure!(status.success(), "orderlog failed");
+    let elapsed = started.elapsed();
+    Ok((
+        std::fs::read_to_string(out)?.lines().count() as u64,
+        elapsed,
+    ))
 }
 
 fn report(what: &str, events: u64, elapsed: Duration, path: &std::path::Path) {
