@@ -8,6 +8,8 @@
 //!   of the rows it produced (the ceiling).
 //! - `replay`: fills the log, then times `orderlog events replay` beside a plain consumer
 //!   writing raw values (the ceiling).
+//! - `txn`: bare Kafka transactions shaped like a processor's, timed by phase (the floor
+//!   under a command's latency).
 //! - `query`: GraphQL reads against query-api, or the same SQL straight to PostgreSQL
 //!   (the ceiling).
 
@@ -20,6 +22,7 @@ mod query_load;
 mod rebuild;
 mod replay;
 mod stats;
+mod txn;
 
 use clap::{Parser, Subcommand};
 
@@ -44,6 +47,8 @@ enum Mode {
     Query(query_load::Query),
     /// Replay speed: `orderlog events replay` to JSON Lines and CSV, beside a plain consumer.
     Replay(replay::Replay),
+    /// The floor under command latency: bare Kafka transactions shaped like a processor's, by phase.
+    Txn(txn::Txn),
 }
 
 #[tokio::main]
@@ -55,5 +60,6 @@ async fn main() -> anyhow::Result<()> {
         Mode::Project(args) => project::run(args).await,
         Mode::Query(args) => query_load::run(args).await,
         Mode::Replay(args) => replay::run(args).await,
+        Mode::Txn(args) => txn::run(args).await,
     }
 }

@@ -1,0 +1,166 @@
+//! The floor under a command's latency: bare Kafka transactions shaped like a processor's
+//! (records to the events, results and snapshots topics of one partition, the consumed
+//! offset, commit), timed by phase, with nothing else in the loop.
+
+use std::time::{Duration, Instant};
+
+use event_store::{KafkaConfig, TopicSet, TopicSpec};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use uuid::Uuid;
+
+use crate::stats::summarize;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Txn {
+    #[arg(
+        long,
+        env = "ORDERLOG_KAFKA_BOOTSTRAP",
+        default_value = "127.0.0.1:9092"
+    )]
+    kafka_bootstrap: String,
+    /// Transactions to run one after the other.
+    #[arg(long, default_value_t = 300)]
+    transactions: usize,
+    /// Commands per transaction (each: one event, one result, one snapshot record).
+    #[arg(long, default_value_t = 10)]
+    commands: usize,
+    /// Partitions, each with its own transactional writer on its own thread (command-api
+    /// runs one per owned partition, all at once).
+    #[arg(long, default_value_t = 1)]
+    partitions: i32,
+    /// librdkafka `debug` contexts for the producer (e.g. `eos,protocol`), to see retries.
+    #[arg(long)]
+    debug: Option<String>,
+}
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) async fn run(args: Txn) -> anyhow::Result<()> {
+    let prefix = format!("bench-txn-{}.", Uuid::new_v4().simple());
+    let kafka = KafkaConfig::new(&args.kafka_bootstrap, &prefix);
+    let topics = TopicSet::new(&prefix);
+    topics
+        .ensure(
+            &kafka,
+            TopicSpec {
+                partitions: args.partitions,
+                replication: 1,
+            },
+        )
+        .await?;
+    if args.debug.is_some() {
+        telemetry::init_logs(telemetry::LogFormat::Pretty);
+    }
+    let run_started = Instant::now();
+    let writers: Vec<_> = (0..args.partitions)
+        .map(|partition| {
+            let (kafka, topics) = (kafka.clone(), topics.clone());
+            let (transactions, commands, debug) =
+                (args.transactions, args.commands, args.debug.clone());
+            tokio::task::spawn_blocking(move || {
+                measure(
+                    &kafka,
+                    &topics,
+                    partition,
+                    transactions,
+                    commands,
+                    debug.as_deref(),
+                )
+            })
+        })
+        .collect();
+    let mut phases: [Vec<Duration>; 5] = Default::default();
+    for writer in writers {
+        for (all, mine) in phases.iter_mut().zip(writer.await??) {
+            all.extend(mine);
+        }
+    }
+    let elapsed = run_started.elapsed();
+    let total = args.transactions * args.partitions as usize;
+    println!(
+        "{total} transactions of {} commands on {} partition(s) in {:.1} s: {:.1} transactions/s",
+        args.commands,
+        args.partitions,
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64()
+    );
+    for (name, samples) in PHASES.iter().zip(phases) {
+        println!("{name:>18}: {}", summarize(samples));
+    }
+    Ok(())
+}
+
+/// Samples per phase, in the order a transaction goes through them.
+const PHASES: [&str; 5] = [
+    "begin and send",
+    "send_offsets",
+    "deliver",
+    "commit",
+    "whole transaction",
+];
+
+/// One partition's writer: `transactions` transactions, one after the other.
+fn measure(
+    kafka: &KafkaConfig,
+    topics: &TopicSet,
+    partition: i32,
+    transactions: usize,
+    commands: usize,
+    debug: Option<&str>,
+) -> anyhow::Result<[Vec<Duration>; 5]> {
+    let id = format!("{}txn-probe-{partition}", kafka.topic_prefix);
+    let mut config = kafka.transactional_producer(&id);
+    if let Some(debug) = debug {
+        config
+            .set("debug", debug)
+            .set_log_level(rdkafka::config::RDKafkaLogLevel::Debug);
+    }
+    let producer: BaseProducer = config.create()?;
+    producer.init_transactions(TIMEOUT)?;
+    let consumer: BaseConsumer = kafka
+        .read_committed_consumer(&format!("{}txn-probe", kafka.topic_prefix))
+        .create()?;
+    let group = consumer
+        .group_metadata()
+        .ok_or_else(|| anyhow::anyhow!("no group metadata"))?;
+    let value = vec![b'x'; 400];
+    let mut phases: [Vec<Duration>; 5] = Default::default();
+    let mut lap = |phase: usize, since: Instant| {
+        phases[phase].push(since.elapsed());
+        Instant::now()
+    };
+    for n in 0..transactions {
+        let started = Instant::now();
+        producer.begin_transaction()?;
+        for topic in [&topics.events, &topics.results, &topics.snapshots] {
+            for command in 0..commands {
+                // Keyed: the snapshots topic is compacted and refuses records without a key.
+                let key = format!("order-{command}");
+                let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
+                    .key(key.as_bytes())
+                    .payload(value.as_slice())
+                    .partition(partition);
+                producer.send(record).map_err(|(e, _)| e)?;
+            }
+        }
+        let since = lap(0, started);
+        let mut offsets = TopicPartitionList::new();
+        offsets.add_partition_offset(
+            &topics.commands,
+            partition,
+            Offset::Offset(n as i64 + 1),
+        )?;
+        producer.send_offsets_to_transaction(&offsets, &group, TIMEOUT)?;
+        let since = lap(1, since);
+        while producer.in_flight_count() > 0 {
+            producer.poll(Duration::from_millis(1));
+        }
+        let since = lap(2, since);
+        producer.commit_transaction(TIMEOUT)?;
+        lap(3, since);
+        lap(4, started);
+    }
+    Ok(phases)
+}
