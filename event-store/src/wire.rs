@@ -28,8 +28,23 @@ pub fn header<'a>(message: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a [u
 
 /// Reads an event written in the CloudEvents binary mode.
 pub fn decode_event(message: &BorrowedMessage<'_>) -> Result<EventEnvelope, WireError> {
+    // The headers are read out of librdkafka once; the decoder looks up about ten names.
+    let headers: Vec<(&str, &[u8])> = message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .filter_map(|h| Some((h.key, h.value?)))
+                .collect()
+        })
+        .unwrap_or_default();
     cloudevents::decode(
-        |name| header(message, name),
+        |name| {
+            headers
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| *value)
+        },
         message.payload().unwrap_or_default(),
     )
 }

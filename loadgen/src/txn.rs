@@ -147,11 +147,7 @@ fn measure(
         }
         let since = lap(0, started);
         let mut offsets = TopicPartitionList::new();
-        offsets.add_partition_offset(
-            &topics.commands,
-            partition,
-            Offset::Offset(n as i64 + 1),
-        )?;
+        offsets.add_partition_offset(&topics.commands, partition, Offset::Offset(n as i64 + 1))?;
         producer.send_offsets_to_transaction(&offsets, &group, TIMEOUT)?;
         let since = lap(1, since);
         while producer.in_flight_count() > 0 {

@@ -20,7 +20,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use uuid::Uuid;
 
 use crate::envelope::EventEnvelope;
-use crate::event::{DecodeError, Event};
+use crate::event::{DecodeError, Event, PayloadError};
 use crate::values::OrderId;
 
 /// The `ce_source` of every event orderlog writes.
@@ -63,7 +63,7 @@ pub fn encode(envelope: &EventEnvelope) -> WireRecord {
     WireRecord {
         key: envelope.order_id.to_string(),
         headers,
-        value: serde_json::to_vec(&envelope.event.to_payload()).unwrap_or_default(),
+        value: envelope.event.to_payload_json(),
     }
 }
 
@@ -94,8 +94,6 @@ pub fn decode<'a>(
         .with_timezone(&Utc);
     let order_id =
         OrderId::parse(text("ce_subject")?).map_err(|_| WireError::InvalidHeader("ce_subject"))?;
-    let payload: serde_json::Value =
-        serde_json::from_slice(value).map_err(|e| WireError::InvalidJson(e.to_string()))?;
     Ok(EventEnvelope {
         event_id: uuid("ce_id")?,
         order_id,
@@ -106,7 +104,12 @@ pub fn decode<'a>(
         traceparent: header("traceparent")
             .and_then(|v| std::str::from_utf8(v).ok())
             .map(str::to_owned),
-        event: Event::from_payload(type_name, schema_version, payload)?,
+        event: Event::from_payload_json(type_name, schema_version, value).map_err(|error| {
+            match error {
+                PayloadError::NotJson(reason) => WireError::InvalidJson(reason),
+                PayloadError::Decode(error) => WireError::Payload(error),
+            }
+        })?,
     })
 }
 

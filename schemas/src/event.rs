@@ -71,19 +71,33 @@ impl Event {
 
     /// The event's data as the JSON payload written to the wire.
     pub fn to_payload(&self) -> serde_json::Value {
-        let tagged = serde_json::to_value(self).unwrap_or_default();
-        tagged
-            .get("data")
-            .cloned()
-            .unwrap_or_else(|| serde_json::json!({}))
+        self.with_data(|data| data.to_value())
+            .unwrap_or_else(|_| serde_json::json!({}))
     }
 
-    /// Reads a payload written at `schema_version` of `type_name`, upcasting old versions.
-    pub fn from_payload(
-        type_name: &str,
-        schema_version: u32,
-        payload: serde_json::Value,
-    ) -> Result<Event, DecodeError> {
+    /// The event's data as the JSON bytes written to the wire (no intermediate value).
+    pub fn to_payload_json(&self) -> Vec<u8> {
+        self.with_data(|data| data.to_vec()).unwrap_or_default()
+    }
+
+    fn with_data<T>(
+        &self,
+        f: impl FnOnce(&dyn erased::Data) -> Result<T, serde_json::Error>,
+    ) -> Result<T, serde_json::Error> {
+        match self {
+            Event::OrderPlaced(data) => f(data),
+            Event::LineAdded(data) => f(data),
+            Event::LineRemoved(data) => f(data),
+            Event::ShippingAddressChanged(data) => f(data),
+            Event::PaymentConfirmed(data) => f(data),
+            Event::OrderShipped(data) => f(data),
+            Event::OrderDelivered(data) => f(data),
+            Event::OrderCancelled(data) => f(data),
+        }
+    }
+
+    /// The current schema version of `type_name`, if `schema_version` can be read at all.
+    fn check_version(type_name: &str, schema_version: u32) -> Result<u32, DecodeError> {
         let current = EVENT_TYPES
             .iter()
             .find(|(name, _)| *name == type_name)
@@ -95,14 +109,96 @@ impl Event {
                 version: schema_version,
             });
         }
-        let data = upcast::to_current(type_name, schema_version, payload)?;
-        serde_json::from_value(serde_json::json!({ "type": type_name, "data": data })).map_err(
-            |e| DecodeError::Invalid {
-                type_name: type_name.to_owned(),
-                reason: e.to_string(),
-            },
-        )
+        Ok(current)
     }
+
+    /// Reads a payload written at `schema_version` of `type_name`, upcasting old versions.
+    pub fn from_payload(
+        type_name: &str,
+        schema_version: u32,
+        payload: serde_json::Value,
+    ) -> Result<Event, DecodeError> {
+        Event::check_version(type_name, schema_version)?;
+        let data = upcast::to_current(type_name, schema_version, payload)?;
+        Event::from_data(type_name, data).map_err(|e| invalid(type_name, &e))
+    }
+
+    /// Reads a payload from its JSON bytes. The current schema version is read straight
+    /// into the event's type; older ones go through a JSON value and the upcaster.
+    pub fn from_payload_json(
+        type_name: &str,
+        schema_version: u32,
+        json: &[u8],
+    ) -> Result<Event, PayloadError> {
+        let current = Event::check_version(type_name, schema_version)?;
+        if schema_version < current {
+            let payload: serde_json::Value =
+                serde_json::from_slice(json).map_err(|e| PayloadError::NotJson(e.to_string()))?;
+            return Ok(Event::from_payload(type_name, schema_version, payload)?);
+        }
+        let mut deserializer = serde_json::Deserializer::from_slice(json);
+        let event = Event::from_data(type_name, &mut deserializer)
+            .and_then(|event| deserializer.end().map(|()| event))
+            .map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => PayloadError::Decode(invalid(type_name, &e)),
+                _ => PayloadError::NotJson(e.to_string()),
+            })?;
+        Ok(event)
+    }
+
+    /// The event of `type_name` whose data `data` holds (in the current schema).
+    fn from_data<'de, D: serde::Deserializer<'de>>(
+        type_name: &str,
+        data: D,
+    ) -> Result<Event, D::Error> {
+        let index = EVENT_TYPES
+            .iter()
+            .position(|(name, _)| *name == type_name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown event type {type_name}")))?;
+        Ok(match index {
+            0 => Event::OrderPlaced(OrderPlaced::deserialize(data)?),
+            1 => Event::LineAdded(LineAdded::deserialize(data)?),
+            2 => Event::LineRemoved(LineRemoved::deserialize(data)?),
+            3 => Event::ShippingAddressChanged(ShippingAddressChanged::deserialize(data)?),
+            4 => Event::PaymentConfirmed(PaymentConfirmed::deserialize(data)?),
+            5 => Event::OrderShipped(OrderShipped::deserialize(data)?),
+            6 => Event::OrderDelivered(OrderDelivered::deserialize(data)?),
+            _ => Event::OrderCancelled(OrderCancelled::deserialize(data)?),
+        })
+    }
+}
+
+fn invalid(type_name: &str, error: &serde_json::Error) -> DecodeError {
+    DecodeError::Invalid {
+        type_name: type_name.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+/// Serialising any event's data through one function (see [`Event::with_data`]).
+mod erased {
+    pub(super) trait Data {
+        fn to_value(&self) -> Result<serde_json::Value, serde_json::Error>;
+        fn to_vec(&self) -> Result<Vec<u8>, serde_json::Error>;
+    }
+
+    impl<T: serde::Serialize> Data for T {
+        fn to_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+            serde_json::to_value(self)
+        }
+        fn to_vec(&self) -> Result<Vec<u8>, serde_json::Error> {
+            serde_json::to_vec(self)
+        }
+    }
+}
+
+/// Why a payload's bytes could not be read as an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("the value is not JSON: {0}")]
+    NotJson(String),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,7 +2,7 @@
 //! A batch loads the rows it touches once, folds its events over them in memory, and
 //! writes them back with one multi-row upsert and one lines rewrite.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use schemas::event::Line;
@@ -33,8 +33,13 @@ struct OrderRow {
     cancelled_at: Option<DateTime<Utc>>,
     version: i64,
     last_event_at: DateTime<Utc>,
+    line_count: i32,
+    /// Loaded only when the batch changes them (see [`apply`]).
     #[sqlx(skip)]
     lines: Vec<LineRow>,
+    /// The lines changed in this batch and must be rewritten.
+    #[sqlx(skip)]
+    lines_changed: bool,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -64,8 +69,15 @@ pub(super) async fn apply(
 ) -> Result<Vec<(Uuid, u64)>, ApplyError> {
     let groups = by_order(events);
     let ids: Vec<Uuid> = groups.iter().map(|(id, _)| *id).collect();
-    let mut rows = load(tx, &ids).await?;
-    let existing: Vec<Uuid> = rows.keys().copied().collect();
+    // Most events (payment, shipment, ...) leave the lines alone: only orders with a line
+    // event in the batch read and rewrite their lines.
+    let with_lines: Vec<Uuid> = groups
+        .iter()
+        .filter(|(_, group)| group.iter().any(|e| changes_lines(&e.event)))
+        .map(|(id, _)| *id)
+        .collect();
+    let mut rows = load(tx, &ids, &with_lines).await?;
+    let existing: HashSet<Uuid> = rows.keys().copied().collect();
     let mut changed = Vec::new();
     let mut touched = Vec::new();
     for (id, group) in groups {
@@ -86,6 +98,13 @@ pub(super) async fn apply(
         store(tx, &touched, &existing).await?;
     }
     Ok(changed)
+}
+
+fn changes_lines(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::OrderPlaced(_) | Event::LineAdded(_) | Event::LineRemoved(_)
+    )
 }
 
 fn evolve(row: Option<OrderRow>, event: &EventEnvelope) -> Result<OrderRow, Poison> {
@@ -112,7 +131,9 @@ fn evolve(row: Option<OrderRow>, event: &EventEnvelope) -> Result<OrderRow, Pois
             cancelled_at: None,
             version: 0,
             last_event_at: at,
+            line_count: placed.lines.len() as i32,
             lines: placed.lines.iter().map(|l| LineRow::from(id, l)).collect(),
+            lines_changed: true,
         },
         (None, _) => return Err(Poison::of(event, "the order was never placed")),
         (Some(_), Event::OrderPlaced(_)) => {
@@ -120,11 +141,15 @@ fn evolve(row: Option<OrderRow>, event: &EventEnvelope) -> Result<OrderRow, Pois
         }
         (Some(mut row), Event::LineAdded(added)) => {
             row.lines.push(LineRow::from(id, &added.line));
+            row.line_count = row.lines.len() as i32;
+            row.lines_changed = true;
             row.total_minor = added.order_total.amount_minor();
             row
         }
         (Some(mut row), Event::LineRemoved(removed)) => {
             row.lines.retain(|l| l.sku != removed.line.sku.as_str());
+            row.line_count = row.lines.len() as i32;
+            row.lines_changed = true;
             row.total_minor = removed.order_total.amount_minor();
             row
         }
@@ -165,11 +190,16 @@ fn evolve(row: Option<OrderRow>, event: &EventEnvelope) -> Result<OrderRow, Pois
     Ok(row)
 }
 
-async fn load(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, OrderRow>, sqlx::Error> {
+/// The stored rows of `ids`, with the lines of those in `with_lines`.
+async fn load(
+    tx: &mut PgConnection,
+    ids: &[Uuid],
+    with_lines: &[Uuid],
+) -> Result<HashMap<Uuid, OrderRow>, sqlx::Error> {
     let mut rows: HashMap<Uuid, OrderRow> = sqlx::query_as::<_, OrderRow>(
         "SELECT order_id, customer_id, currency, status, total_minor, shipping_address, payment_reference,
                 paid_minor, carrier, tracking_number, cancel_reason, refund_due_minor, placed_at, paid_at,
-                shipped_at, delivered_at, cancelled_at, version, last_event_at
+                shipped_at, delivered_at, cancelled_at, version, last_event_at, line_count
          FROM orders WHERE order_id = ANY($1) FOR UPDATE",
     )
     .bind(ids)
@@ -178,14 +208,14 @@ async fn load(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, Order
     .into_iter()
     .map(|row| (row.order_id, row))
     .collect();
-    if rows.is_empty() {
+    if rows.is_empty() || with_lines.is_empty() {
         return Ok(rows);
     }
     let lines: Vec<LineRow> = sqlx::query_as(
         "SELECT order_id, sku, quantity, unit_price_minor, line_total_minor
          FROM order_lines WHERE order_id = ANY($1) ORDER BY order_id, position",
     )
-    .bind(ids)
+    .bind(with_lines)
     .fetch_all(&mut *tx)
     .await?;
     for line in lines {
@@ -196,11 +226,12 @@ async fn load(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, Order
     Ok(rows)
 }
 
-/// Upserts the rows and rewrites their lines; only `existing` orders can have old lines.
+/// Upserts the rows and rewrites the lines that changed; only `existing` orders can have
+/// old lines.
 async fn store(
     tx: &mut PgConnection,
     rows: &[OrderRow],
-    existing: &[Uuid],
+    existing: &HashSet<Uuid>,
 ) -> Result<(), sqlx::Error> {
     fn col<T>(rows: &[OrderRow], f: impl Fn(&OrderRow) -> T) -> Vec<T> {
         rows.iter().map(f).collect()
@@ -229,7 +260,7 @@ async fn store(
     .bind(rows.iter().map(|r| r.currency.as_str()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
     .bind(col(rows, |r| r.total_minor))
-    .bind(rows.iter().map(|r| r.lines.len() as i32).collect::<Vec<_>>())
+    .bind(col(rows, |r| r.line_count))
     .bind(rows.iter().map(|r| r.shipping_address.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.payment_reference.clone()).collect::<Vec<_>>())
     .bind(col(rows, |r| r.paid_minor))
@@ -247,16 +278,25 @@ async fn store(
     .execute(&mut *tx)
     .await?;
 
-    if !existing.is_empty() {
+    let rewritten: Vec<&OrderRow> = rows.iter().filter(|r| r.lines_changed).collect();
+    let stale: Vec<Uuid> = rewritten
+        .iter()
+        .map(|r| r.order_id)
+        .filter(|id| existing.contains(id))
+        .collect();
+    if !stale.is_empty() {
         sqlx::query("DELETE FROM order_lines WHERE order_id = ANY($1)")
-            .bind(existing)
+            .bind(&stale)
             .execute(&mut *tx)
             .await?;
     }
-    let lines: Vec<(usize, &LineRow)> = rows
+    let lines: Vec<(usize, &LineRow)> = rewritten
         .iter()
         .flat_map(|r| r.lines.iter().enumerate())
         .collect();
+    if lines.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
         "INSERT INTO order_lines (order_id, position, sku, quantity, unit_price_minor, line_total_minor)
          SELECT * FROM UNNEST($1::uuid[], $2::int4[], $3::text[], $4::int4[], $5::int8[], $6::int8[])",

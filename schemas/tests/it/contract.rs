@@ -103,6 +103,12 @@ fn every_current_event_version_has_a_golden_fixture_and_it_decodes() {
         });
         let decoded = Event::from_payload(type_name, version, fixture.clone())
             .expect("current fixture decodes");
+        let bytes = serde_json::to_vec(&fixture).expect("json");
+        assert_eq!(
+            Event::from_payload_json(type_name, version, &bytes).as_ref(),
+            Ok(&decoded),
+            "{type_name} v{version} reads the same from bytes"
+        );
         assert_eq!(
             decoded.to_payload(),
             fixture,
@@ -121,7 +127,13 @@ fn every_old_fixture_upcasts_to_what_the_current_fixture_says() {
             let old = read_fixture(type_name, version).unwrap_or_else(|| {
                 panic!("the golden fixture for {type_name} v{version} must stay")
             });
+            let bytes = serde_json::to_vec(&old).expect("json");
             let upcast = Event::from_payload(type_name, version, old).expect("old fixture decodes");
+            assert_eq!(
+                Event::from_payload_json(type_name, version, &bytes).as_ref(),
+                Ok(&upcast),
+                "{type_name} v{version} reads the same from bytes"
+            );
             assert_eq!(
                 upcast.to_payload(),
                 expected,
@@ -332,4 +344,29 @@ fn the_event_catalog_in_docs_is_current() {
         &mut drifted,
     );
     assert_no_drift(drifted);
+}
+
+#[test]
+fn payload_bytes_that_are_not_json_or_not_the_schema_are_told_apart() {
+    use schemas::event::PayloadError;
+    let not_json = Event::from_payload_json("dev.orderlog.order.delivered", 1, b"{\"delivered")
+        .expect_err("not json");
+    assert!(matches!(not_json, PayloadError::NotJson(_)), "{not_json:?}");
+    let trailing = Event::from_payload_json("dev.orderlog.order.delivered", 1, b"{} {}")
+        .expect_err("trailing characters");
+    assert!(matches!(trailing, PayloadError::NotJson(_)), "{trailing:?}");
+    let wrong = Event::from_payload_json("dev.orderlog.order.placed", 1, br#"{"customer_id": 7}"#)
+        .expect_err("not the schema");
+    assert!(
+        wrong
+            .to_string()
+            .starts_with("dev.orderlog.order.placed payload does not match its schema"),
+        "{wrong}"
+    );
+    let unknown = Event::from_payload_json("dev.orderlog.order.teleported", 1, b"{}")
+        .expect_err("unknown type");
+    assert_eq!(
+        unknown.to_string(),
+        "unknown event type dev.orderlog.order.teleported"
+    );
 }

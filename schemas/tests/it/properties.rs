@@ -86,6 +86,8 @@ proptest! {
                 state = evolve(state, event).map_err(|e| TestCaseError::fail(e.to_string()))?;
                 let back = Event::from_payload(event.type_name(), event.schema_version(), event.to_payload());
                 prop_assert_eq!(back.as_ref(), Ok(event));
+                let bytes = Event::from_payload_json(event.type_name(), event.schema_version(), &event.to_payload_json());
+                prop_assert_eq!(bytes.as_ref(), Ok(event));
             }
             log.extend(events);
 
