@@ -81,7 +81,7 @@ pub fn read_to_end<E>(
     let consumer: BaseConsumer = kafka
         .read_committed_consumer("orderlog-reader")
         .set("fetch.max.bytes", "52428800")
-        .set("max.partition.fetch.bytes", "16777216")
+        .set("max.partition.fetch.bytes", "2097152")
         .set("queued.min.messages", "200000")
         .create()?;
     let (low, high) = watermarks(&consumer, topic, partition, WATERMARKS_TIMEOUT)?;

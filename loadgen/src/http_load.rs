@@ -32,7 +32,7 @@ pub(crate) struct Latency {
     seconds: u64,
 }
 
-fn place() -> Value {
+pub(crate) fn place() -> Value {
     json!({
         "customer_id": format!("cust-{}", fastrand() % 10_000),
         "currency": "EUR",

@@ -8,6 +8,8 @@
 //!   of the rows it produced (the ceiling).
 //! - `replay`: fills the log, then times `orderlog events replay` beside a plain consumer
 //!   writing raw values (the ceiling).
+//! - `takeover`: kills the command-api process owning a partition with a long history and
+//!   times until another process answers a command.
 //! - `txn`: bare Kafka transactions shaped like a processor's, timed by phase (the floor
 //!   under a command's latency).
 //! - `query`: GraphQL reads against query-api, or the same SQL straight to PostgreSQL
@@ -22,6 +24,7 @@ mod query_load;
 mod rebuild;
 mod replay;
 mod stats;
+mod takeover;
 mod txn;
 
 use clap::{Parser, Subcommand};
@@ -47,6 +50,8 @@ enum Mode {
     Query(query_load::Query),
     /// Replay speed: `orderlog events replay` to JSON Lines and CSV, beside a plain consumer.
     Replay(replay::Replay),
+    /// Takeover after a kill: two command-api processes, SIGKILL the owner, time the survivor's first answer.
+    Takeover(takeover::Takeover),
     /// The floor under command latency: bare Kafka transactions shaped like a processor's, by phase.
     Txn(txn::Txn),
 }
@@ -61,5 +66,6 @@ async fn main() -> anyhow::Result<()> {
         Mode::Query(args) => query_load::run(args).await,
         Mode::Replay(args) => replay::run(args).await,
         Mode::Txn(args) => txn::run(args).await,
+        Mode::Takeover(args) => takeover::run(args).await,
     }
 }

@@ -70,6 +70,30 @@ pub(crate) async fn run(args: Rebuild) -> anyhow::Result<()> {
         elapsed.as_secs_f64(),
         args.events as f64 / elapsed.as_secs_f64()
     );
+    let (kafka2, topics2) = (kafka.clone(), topics.clone());
+    let started = Instant::now();
+    let (records, bytes) = tokio::task::spawn_blocking(move || {
+        let mut seen = (0u64, 0usize);
+        event_store::read_to_end::<()>(
+            &kafka2,
+            &topics2.snapshots,
+            0,
+            event_store::Start::Beginning,
+            |message| {
+                seen.0 += 1;
+                seen.1 += message.payload_len();
+                Ok(())
+            },
+        )
+        .map(|_| seen)
+        .map_err(|e| anyhow::anyhow!("reading snapshots: {e:?}"))
+    })
+    .await??;
+    println!(
+        "reading the snapshots without parsing (the ceiling): {records} records, {} MB in {:.2} s",
+        bytes / 1_000_000,
+        started.elapsed().as_secs_f64()
+    );
     let started = Instant::now();
     let (orders, source) =
         tokio::task::spawn_blocking(move || rebuild(&kafka, &topics, 0)).await??;

@@ -30,6 +30,10 @@ pub(crate) struct Txn {
     /// runs one per owned partition, all at once).
     #[arg(long, default_value_t = 1)]
     partitions: i32,
+    /// Write the consumed offset as a record of the snapshots topic instead of sending it
+    /// to the consumer group (`send_offsets_to_transaction`).
+    #[arg(long)]
+    offsets_as_record: bool,
     /// librdkafka `debug` contexts for the producer (e.g. `eos,protocol`), to see retries.
     #[arg(long)]
     debug: Option<String>,
@@ -57,8 +61,12 @@ pub(crate) async fn run(args: Txn) -> anyhow::Result<()> {
     let writers: Vec<_> = (0..args.partitions)
         .map(|partition| {
             let (kafka, topics) = (kafka.clone(), topics.clone());
-            let (transactions, commands, debug) =
-                (args.transactions, args.commands, args.debug.clone());
+            let (transactions, commands, debug, as_record) = (
+                args.transactions,
+                args.commands,
+                args.debug.clone(),
+                args.offsets_as_record,
+            );
             tokio::task::spawn_blocking(move || {
                 measure(
                     &kafka,
@@ -66,6 +74,7 @@ pub(crate) async fn run(args: Txn) -> anyhow::Result<()> {
                     partition,
                     transactions,
                     commands,
+                    as_record,
                     debug.as_deref(),
                 )
             })
@@ -108,6 +117,7 @@ fn measure(
     partition: i32,
     transactions: usize,
     commands: usize,
+    offsets_as_record: bool,
     debug: Option<&str>,
 ) -> anyhow::Result<[Vec<Duration>; 5]> {
     let id = format!("{}txn-probe-{partition}", kafka.topic_prefix);
@@ -146,9 +156,22 @@ fn measure(
             }
         }
         let since = lap(0, started);
-        let mut offsets = TopicPartitionList::new();
-        offsets.add_partition_offset(&topics.commands, partition, Offset::Offset(n as i64 + 1))?;
-        producer.send_offsets_to_transaction(&offsets, &group, TIMEOUT)?;
+        if offsets_as_record {
+            let value = (n + 1).to_string();
+            let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&topics.snapshots)
+                .key(b"consumed-offset".as_slice())
+                .payload(value.as_bytes())
+                .partition(partition);
+            producer.send(record).map_err(|(e, _)| e)?;
+        } else {
+            let mut offsets = TopicPartitionList::new();
+            offsets.add_partition_offset(
+                &topics.commands,
+                partition,
+                Offset::Offset(n as i64 + 1),
+            )?;
+            producer.send_offsets_to_transaction(&offsets, &group, TIMEOUT)?;
+        }
         let since = lap(1, since);
         while producer.in_flight_count() > 0 {
             producer.poll(Duration::from_millis(1));

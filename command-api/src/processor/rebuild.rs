@@ -47,49 +47,111 @@ pub fn rebuild(
     Ok(result)
 }
 
+/// Snapshots handed from the reading thread to a parser at once.
+const CHUNK: usize = 2_000;
+/// Threads parsing snapshots while the reading thread fetches the next ones.
+const PARSERS: usize = 2;
+
+/// A run of raw snapshot records, numbered in log order.
+type Chunk = (usize, Vec<(Option<Vec<u8>>, Option<Vec<u8>>)>);
+/// The parsed chunk, or `None` when a record in it is unreadable.
+type Parsed = (usize, Option<Vec<(OrderId, OrderSlot)>>);
+
 /// `None` when some snapshot cannot be read (an older format): the events are the truth.
+///
+/// Parsing (JSON, most of the cost) runs on [`PARSERS`] threads beside the reading
+/// thread; chunks are merged in log order, so a later snapshot of an order still wins.
 fn from_snapshots(
     kafka: &KafkaConfig,
     topics: &TopicSet,
     partition: i32,
 ) -> Result<Option<HashMap<OrderId, OrderSlot>>, RebuildError> {
-    let mut orders = HashMap::new();
-    let read = read_to_end(
-        kafka,
-        &topics.snapshots,
-        partition,
-        Start::Beginning,
-        |message| {
-            let key = message
-                .key()
-                .and_then(|k| std::str::from_utf8(k).ok())
-                .and_then(|k| OrderId::parse(k).ok());
-            let snapshot = message
-                .payload()
-                .and_then(|v| serde_json::from_slice::<Snapshot>(v).ok());
-            match (key, snapshot) {
-                (Some(order_id), Some(snapshot)) if snapshot.format == SNAPSHOT_FORMAT => {
-                    orders.insert(order_id, snapshot.slot);
-                    Ok(())
+    std::thread::scope(|scope| {
+        let (chunks, chunk_queue) = std::sync::mpsc::sync_channel::<Chunk>(PARSERS * 2);
+        let chunk_queue = std::sync::Arc::new(std::sync::Mutex::new(chunk_queue));
+        let (parsed, parsed_queue) = std::sync::mpsc::channel::<Parsed>();
+        for _ in 0..PARSERS {
+            let (chunk_queue, parsed) = (chunk_queue.clone(), parsed.clone());
+            scope.spawn(move || {
+                loop {
+                    let next = chunk_queue.lock().ok().and_then(|q| q.recv().ok());
+                    let Some((index, records)) = next else { return };
+                    let slots = records
+                        .iter()
+                        .map(|(key, value)| parse_snapshot(key.as_deref(), value.as_deref()))
+                        .collect::<Option<Vec<_>>>();
+                    if parsed.send((index, slots)).is_err() {
+                        return;
+                    }
                 }
-                _ => Err(()),
-            }
-        },
-    );
-    match read {
-        Ok(_) => Ok(Some(orders)),
-        Err(event_store::ReadError::Stopped(())) => {
-            tracing::warn!(
-                partition,
-                "a snapshot is unreadable; rebuilding the partition from its events"
-            );
-            Ok(None)
+            });
         }
-        Err(event_store::ReadError::Kafka(error)) => Err(RebuildError::Read {
-            topic: topics.snapshots.clone(),
-            error: error.to_string(),
-        }),
+        drop(parsed);
+        let merger = scope.spawn(move || merge_in_order(parsed_queue));
+
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let mut sent = 0;
+        let read = read_to_end(
+            kafka,
+            &topics.snapshots,
+            partition,
+            Start::Beginning,
+            |message| {
+                chunk.push((
+                    message.key().map(<[u8]>::to_vec),
+                    message.payload().map(<[u8]>::to_vec),
+                ));
+                if chunk.len() == CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                    chunks.send((sent, full)).map_err(|_| ())?;
+                    sent += 1;
+                }
+                Ok(())
+            },
+        );
+        if !chunk.is_empty() {
+            let _ = chunks.send((sent, chunk));
+        }
+        drop(chunks);
+        let orders = merger.join().unwrap_or(None);
+        match read {
+            Ok(_) if orders.is_some() => Ok(orders),
+            Ok(_) | Err(event_store::ReadError::Stopped(())) => {
+                tracing::warn!(
+                    partition,
+                    "a snapshot is unreadable; rebuilding the partition from its events"
+                );
+                Ok(None)
+            }
+            Err(event_store::ReadError::Kafka(error)) => Err(RebuildError::Read {
+                topic: topics.snapshots.clone(),
+                error: error.to_string(),
+            }),
+        }
+    })
+}
+
+/// Applies parsed chunks in their log order; `None` as soon as one is unreadable.
+fn merge_in_order(
+    parsed: std::sync::mpsc::Receiver<Parsed>,
+) -> Option<HashMap<OrderId, OrderSlot>> {
+    let mut orders = HashMap::new();
+    let mut waiting = std::collections::BTreeMap::new();
+    let mut next = 0;
+    for (index, slots) in parsed {
+        waiting.insert(index, slots?);
+        while let Some(slots) = waiting.remove(&next) {
+            orders.extend(slots);
+            next += 1;
+        }
     }
+    waiting.is_empty().then_some(orders)
+}
+
+fn parse_snapshot(key: Option<&[u8]>, value: Option<&[u8]>) -> Option<(OrderId, OrderSlot)> {
+    let order_id = OrderId::parse(std::str::from_utf8(key?).ok()?).ok()?;
+    let snapshot: Snapshot = serde_json::from_slice(value?).ok()?;
+    (snapshot.format == SNAPSHOT_FORMAT).then_some((order_id, snapshot.slot))
 }
 
 /// Folds every event of the partition (the benchmark measures this path's events/s).
@@ -125,5 +187,66 @@ pub fn from_events(
             topic: topics.events.clone(),
             error: error.to_string(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use schemas::OrderState;
+
+    use super::*;
+
+    fn slot(version_marker: usize) -> OrderSlot {
+        let mut slot = OrderSlot::default();
+        slot.recent.push_back(super::super::slot::Recent {
+            command_id: uuid::Uuid::from_u128(version_marker as u128),
+            fingerprint: None,
+            outcome: schemas::CommandOutcome::IdempotencyKeyReused,
+        });
+        slot.state = OrderState::default();
+        slot
+    }
+
+    #[test]
+    fn chunks_parsed_out_of_order_merge_in_log_order_so_the_latest_snapshot_wins() {
+        let order = OrderId::from_uuid(uuid::Uuid::from_u128(7));
+        let (send, receive) = std::sync::mpsc::channel::<Parsed>();
+        send.send((1, Some(vec![(order, slot(2))]))).expect("send");
+        send.send((0, Some(vec![(order, slot(1))]))).expect("send");
+        drop(send);
+        let merged = merge_in_order(receive).expect("every chunk readable");
+        assert_eq!(merged[&order], slot(2));
+    }
+
+    #[test]
+    fn one_unreadable_chunk_means_no_snapshot_state() {
+        let (send, receive) = std::sync::mpsc::channel::<Parsed>();
+        send.send((0, Some(vec![]))).expect("send");
+        send.send((1, None)).expect("send");
+        drop(send);
+        assert!(merge_in_order(receive).is_none());
+    }
+
+    #[test]
+    fn a_snapshot_needs_an_order_id_key_and_the_current_format() {
+        let order = OrderId::from_uuid(uuid::Uuid::from_u128(9));
+        let key = order.to_string();
+        let current = serde_json::to_vec(&Snapshot {
+            format: SNAPSHOT_FORMAT,
+            slot: slot(1),
+        })
+        .expect("json");
+        let older = serde_json::to_vec(&Snapshot {
+            format: SNAPSHOT_FORMAT + 1,
+            slot: slot(1),
+        })
+        .expect("json");
+        assert_eq!(
+            parse_snapshot(Some(key.as_bytes()), Some(&current)),
+            Some((order, slot(1)))
+        );
+        assert_eq!(parse_snapshot(Some(key.as_bytes()), Some(&older)), None);
+        assert_eq!(parse_snapshot(Some(b"not-an-id"), Some(&current)), None);
+        assert_eq!(parse_snapshot(None, Some(&current)), None);
     }
 }

@@ -1,0 +1,159 @@
+//! Takeover after a kill, measured end to end: two command-api processes share the
+//! processor group of a partition holding N events; the owner is killed with SIGKILL, and
+//! the clock runs until the survivor answers a command (session timeout, rebalance,
+//! fencing the dead writer, rebuilding the partition's orders, processing the command).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Takeover {
+    #[arg(
+        long,
+        env = "ORDERLOG_KAFKA_BOOTSTRAP",
+        default_value = "127.0.0.1:9092"
+    )]
+    kafka_bootstrap: String,
+    /// Events in the partition's history (each order: placed, three lines added, paid).
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// The command-api binary (default: next to this one).
+    #[arg(long)]
+    command_api: Option<PathBuf>,
+    /// Ports of the two processes.
+    #[arg(long, default_value_t = 18_180)]
+    first_port: u16,
+    /// Where the two processes write their logs.
+    #[arg(long, default_value = "/tmp")]
+    log_dir: PathBuf,
+}
+
+/// A command-api process, killed when dropped.
+struct Service {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub(crate) async fn run(args: Takeover) -> anyhow::Result<()> {
+    let binary = match &args.command_api {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("command-api"),
+    };
+    anyhow::ensure!(
+        binary.exists(),
+        "{} not found: build it with `cargo build --release -p command-api` or pass --command-api",
+        binary.display()
+    );
+    let (prefix, _, _) = crate::rebuild::filled_log(&args.kafka_bootstrap, args.events).await?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let start = |n: u16| -> anyhow::Result<Service> {
+        let port = args.first_port + n;
+        let log = std::fs::File::create(args.log_dir.join(format!("takeover-{n}.log")))?;
+        let child = Command::new(&binary)
+            .env("ORDERLOG_KAFKA_BOOTSTRAP", &args.kafka_bootstrap)
+            .env("ORDERLOG_TOPIC_PREFIX", &prefix)
+            .env("ORDERLOG_TOPIC_PARTITIONS", "1")
+            .env("ORDERLOG_PROCESSOR_GROUP", format!("{prefix}processors"))
+            .env("ORDERLOG_COMMAND_API_LISTEN", format!("127.0.0.1:{port}"))
+            .env("ORDERLOG_RESULT_TIMEOUT_MS", "120000")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        Ok(Service {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        })
+    };
+
+    let started = Instant::now();
+    let mut owner = start(0)?;
+    wait_for(
+        &http,
+        &format!("{}/readyz", owner.url),
+        Duration::from_secs(180),
+    )
+    .await?;
+    println!(
+        "first process owns the partition after {:.1} s (start, join, rebuild)",
+        started.elapsed().as_secs_f64()
+    );
+    place(&http, &owner.url).await?;
+    let survivor = start(1)?;
+    wait_for(
+        &http,
+        &format!("{}/healthz", survivor.url),
+        Duration::from_secs(60),
+    )
+    .await?;
+    // Let the second process join the group and settle with nothing assigned.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    owner.child.kill()?;
+    let killed = Instant::now();
+    owner.child.wait()?;
+    let answered = place(&http, &survivor.url).await?;
+    let takeover = killed.elapsed();
+    println!(
+        "takeover: the survivor answered a command {:.2} s after SIGKILL ({} events of history; HTTP {answered})",
+        takeover.as_secs_f64(),
+        args.events
+    );
+    let metrics = http
+        .get(format!("{}/metrics", survivor.url))
+        .send()
+        .await?
+        .text()
+        .await?;
+    if let Some(line) = metrics
+        .lines()
+        .find(|l| l.starts_with("orderlog_processor_rebuild_seconds_sum"))
+    {
+        println!("of which rebuilding the partition: {line}");
+    }
+    Ok(())
+}
+
+async fn wait_for(http: &reqwest::Client, url: &str, patience: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + patience;
+    loop {
+        if let Ok(response) = http.get(url).send().await {
+            if response.status().is_success() {
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{url} did not answer 200 in time"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Places an order and returns the status; anything but 201 is an error.
+async fn place(http: &reqwest::Client, url: &str) -> anyhow::Result<u16> {
+    let response = http
+        .post(format!("{url}/v1/orders"))
+        .header("Idempotency-Key", Uuid::new_v4().to_string())
+        .json(&crate::http_load::place())
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    anyhow::ensure!(
+        status == 201,
+        "placing an order answered {status}: {}",
+        response.text().await.unwrap_or_default()
+    );
+    Ok(status)
+}
