@@ -100,7 +100,7 @@ impl<'a> EventRecord<'a> {
             source: text("ce_source")?,
             event_type,
             time,
-            timeutc: occurred_at.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+            timeutc: timeutc(&occurred_at),
             occurred_at,
             subject: text("ce_subject")?,
             datacontenttype: "application/json",
@@ -131,6 +131,22 @@ impl<'a> EventRecord<'a> {
             Cow::Borrowed(self.data.get()),
         ]
     }
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, the form DuckDB reads as a TIMESTAMP. Written
+/// by hand: chrono's `format` parses its pattern again for every event.
+fn timeutc(at: &DateTime<Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.nanosecond() % 1_000_000_000 / 1_000
+    )
 }
 
 #[cfg(test)]
@@ -247,5 +263,24 @@ mod tests {
                 .expect_err("bad")
                 .starts_with("the value is not JSON")
         );
+    }
+
+    #[test]
+    fn timeutc_is_what_chrono_would_format() {
+        for text in [
+            "2026-01-02T03:04:05.000007Z",
+            "1999-12-31T23:59:59.999999Z",
+            "2026-11-23T00:00:00Z",
+            "2026-06-30T12:34:56.5+02:00",
+        ] {
+            let at = DateTime::parse_from_rfc3339(text)
+                .expect("rfc 3339")
+                .with_timezone(&Utc);
+            assert_eq!(
+                super::timeutc(&at),
+                at.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+                "{text}"
+            );
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::bail;
 use chrono::Utc;
-use event_store::wire::header;
+use event_store::wire::HeaderView;
 use rdkafka::Message;
 use serde::Deserialize;
 
@@ -34,10 +34,6 @@ pub struct Replayed {
 struct Placement<'a> {
     #[serde(borrow)]
     customer_id: &'a str,
-}
-
-fn text<'a>(message: &'a rdkafka::message::BorrowedMessage<'_>, name: &str) -> Option<&'a str> {
-    header(message, name).and_then(|v| std::str::from_utf8(v).ok())
 }
 
 /// Replays `[from, to)` (or from `from` on, following, when `to` is None).
@@ -73,8 +69,9 @@ pub fn run(
         },
         |message, emit| {
             done.read += 1;
+            let headers = HeaderView::of(message);
             let (Some(event_type), Some(subject)) =
-                (text(message, "ce_type"), text(message, "ce_subject"))
+                (headers.text("ce_type"), headers.text("ce_subject"))
             else {
                 done.unreadable += 1;
                 eprintln!(
@@ -102,7 +99,7 @@ pub fn run(
                 return Ok(());
             }
             let decoded = EventRecord::decode(
-                |name| header(message, name),
+                |name| headers.get(name),
                 message.payload().unwrap_or_default(),
                 message.partition(),
                 message.offset(),

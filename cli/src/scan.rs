@@ -43,7 +43,7 @@ impl Log {
             .read_committed_consumer("orderlog-cli")
             .set("enable.partition.eof", "true")
             .set("fetch.max.bytes", "52428800")
-            .set("max.partition.fetch.bytes", "16777216")
+            .set("max.partition.fetch.bytes", "2097152")
             .set("queued.min.messages", "200000")
             .set("fetch.wait.max.ms", "50")
             .set("log_level", "0")

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use chrono::{DateTime, Utc};
-use event_store::wire::header;
+use event_store::wire::HeaderView;
 use serde::Serialize;
 
 use crate::Context;
@@ -78,8 +78,9 @@ pub fn run(ctx: &Context, args: &StatsArgs) -> anyhow::Result<Stats> {
         &stop,
         || Ok(()),
         |message, _| {
-            let text = |name| header(message, name).and_then(|v| std::str::from_utf8(v).ok());
-            let (Some(event_type), Some(time)) = (text("ce_type"), text("ce_time")) else {
+            let headers = HeaderView::of(message);
+            let (Some(event_type), Some(time)) = (headers.text("ce_type"), headers.text("ce_time"))
+            else {
                 return Ok(());
             };
             let Ok(at) = DateTime::parse_from_rfc3339(time).map(|t| t.with_timezone(&Utc)) else {

@@ -17,7 +17,8 @@ pub fn headers(record: &WireRecord) -> OwnedHeaders {
     )
 }
 
-/// The value of the first header named `name`.
+/// The value of the first header named `name`. For several lookups on one message,
+/// [`HeaderView`] reads the headers out of librdkafka once.
 pub fn header<'a>(message: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a [u8]> {
     message
         .headers()?
@@ -26,25 +27,45 @@ pub fn header<'a>(message: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a [u
         .and_then(|h| h.value)
 }
 
+/// A message's headers, read out of librdkafka once, for lookups by name (each lookup
+/// through rdkafka crosses into C and scans every header).
+pub struct HeaderView<'a> {
+    headers: Vec<(&'a str, &'a [u8])>,
+}
+
+impl<'a> HeaderView<'a> {
+    pub fn of(message: &'a BorrowedMessage<'_>) -> Self {
+        let headers = message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .filter_map(|h| Some((h.key, h.value?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self { headers }
+    }
+
+    /// The value of the first header named `name`.
+    pub fn get(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| *value)
+    }
+
+    /// The value of the first header named `name`, if it is UTF-8.
+    pub fn text(&self, name: &str) -> Option<&'a str> {
+        self.get(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+}
+
 /// Reads an event written in the CloudEvents binary mode.
 pub fn decode_event(message: &BorrowedMessage<'_>) -> Result<EventEnvelope, WireError> {
-    // The headers are read out of librdkafka once; the decoder looks up about ten names.
-    let headers: Vec<(&str, &[u8])> = message
-        .headers()
-        .map(|headers| {
-            headers
-                .iter()
-                .filter_map(|h| Some((h.key, h.value?)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let headers = HeaderView::of(message);
     cloudevents::decode(
-        |name| {
-            headers
-                .iter()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| *value)
-        },
+        |name| headers.get(name),
         message.payload().unwrap_or_default(),
     )
 }

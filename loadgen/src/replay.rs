@@ -108,7 +108,7 @@ fn plain_copy(kafka: &KafkaConfig, topic: &str, path: &std::path::Path) -> anyho
         .read_committed_consumer("bench-plain")
         .set("enable.partition.eof", "true")
         .set("fetch.max.bytes", "52428800")
-        .set("max.partition.fetch.bytes", "16777216")
+        .set("max.partition.fetch.bytes", "2097152")
         .set("queued.min.messages", "200000")
         .create()?;
     let mut assignment = TopicPartitionList::new();
