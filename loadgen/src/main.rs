@@ -10,6 +10,7 @@
 //!   writing raw values (the ceiling).
 //! - `takeover`: kills the command-api process owning a partition with a long history and
 //!   times until another process answers a command.
+//! - `clean`: removes the topics and databases benchmarks (and tests) left behind.
 //! - `txn`: bare Kafka transactions shaped like a processor's, timed by phase (the floor
 //!   under a command's latency).
 //! - `query`: GraphQL reads against query-api, or the same SQL straight to PostgreSQL
@@ -18,6 +19,7 @@
 // Benchmarks compute rates and percentiles; money never passes through here.
 #![allow(clippy::float_arithmetic)]
 
+mod clean;
 mod http_load;
 mod project;
 mod query_load;
@@ -50,6 +52,8 @@ enum Mode {
     Query(query_load::Query),
     /// Replay speed: `orderlog events replay` to JSON Lines and CSV, beside a plain consumer.
     Replay(replay::Replay),
+    /// Removes the topics and databases benchmarks (and, with --tests, tests) left behind.
+    Clean(clean::Clean),
     /// Takeover after a kill: two command-api processes, SIGKILL the owner, time the survivor's first answer.
     Takeover(takeover::Takeover),
     /// The floor under command latency: bare Kafka transactions shaped like a processor's, by phase.
@@ -66,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::Query(args) => query_load::run(args).await,
         Mode::Replay(args) => replay::run(args).await,
         Mode::Txn(args) => txn::run(args).await,
+        Mode::Clean(args) => clean::run(args).await,
         Mode::Takeover(args) => takeover::run(args).await,
     }
 }

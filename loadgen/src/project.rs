@@ -88,6 +88,8 @@ pub(crate) async fn run(args: Project) -> anyhow::Result<()> {
     if args.projection == Projection::Orders {
         copy_ceiling(&url, args.events).await?;
     }
+    crate::clean::remove_topics(&args.kafka_bootstrap, &[&prefix]).await?;
+    crate::clean::remove_databases(&args.database_url, &[&name]).await?;
     Ok(())
 }
 

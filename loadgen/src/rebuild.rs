@@ -57,7 +57,7 @@ fn commands(order_id: OrderId) -> anyhow::Result<Vec<Command>> {
 }
 
 pub(crate) async fn run(args: Rebuild) -> anyhow::Result<()> {
-    let (_, kafka, topics) = filled_log(&args.kafka_bootstrap, args.events).await?;
+    let (prefix, kafka, topics) = filled_log(&args.kafka_bootstrap, args.events).await?;
 
     let (kafka2, topics2) = (kafka.clone(), topics.clone());
     let started = Instant::now();
@@ -102,6 +102,7 @@ pub(crate) async fn run(args: Rebuild) -> anyhow::Result<()> {
         orders.len(),
         started.elapsed().as_secs_f64()
     );
+    crate::clean::remove_topics(&args.kafka_bootstrap, &[&prefix]).await?;
     Ok(())
 }
 

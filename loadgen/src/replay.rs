@@ -67,6 +67,7 @@ pub(crate) async fn run(args: Replay) -> anyhow::Result<()> {
     for path in [raw, jsonl, csv] {
         let _ = std::fs::remove_file(path);
     }
+    crate::clean::remove_topics(&args.kafka_bootstrap, &[&prefix]).await?;
     Ok(())
 }
 

@@ -122,6 +122,8 @@ pub(crate) async fn run(args: Takeover) -> anyhow::Result<()> {
     {
         println!("of which rebuilding the partition: {line}");
     }
+    drop(survivor);
+    crate::clean::remove_topics(&args.kafka_bootstrap, &[&prefix]).await?;
     Ok(())
 }
 

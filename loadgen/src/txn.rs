@@ -98,6 +98,7 @@ pub(crate) async fn run(args: Txn) -> anyhow::Result<()> {
     for (name, samples) in PHASES.iter().zip(phases) {
         println!("{name:>18}: {}", summarize(samples));
     }
+    crate::clean::remove_topics(&args.kafka_bootstrap, &[&prefix]).await?;
     Ok(())
 }
 

@@ -279,6 +279,7 @@ fn run(
                     settings,
                     dead_letters,
                     last_stored: HashMap::new(),
+                    garbage: garbage_thread(projection)?,
                 };
                 let mut min_epoch = 0;
                 for work in receiver {
@@ -442,6 +443,17 @@ struct Applier {
     dead_letters: ThreadedProducer<DefaultProducerContext>,
     /// What this worker last stored per partition, to notice offsets moving backwards.
     last_stored: HashMap<i32, i64>,
+    /// Applied batches go here to be freed on another thread: dropping thousands of
+    /// decoded events is allocator work the next database round trip need not wait for.
+    garbage: std::sync::mpsc::Sender<Vec<Record>>,
+}
+
+fn garbage_thread(projection: Projection) -> std::io::Result<std::sync::mpsc::Sender<Vec<Record>>> {
+    let (garbage, bin) = std::sync::mpsc::channel::<Vec<Record>>();
+    std::thread::Builder::new()
+        .name(format!("free-{}", projection.name()))
+        .spawn(move || bin.into_iter().for_each(drop))?;
+    Ok(garbage)
 }
 
 impl Applier {
@@ -465,7 +477,7 @@ impl Applier {
 
     fn apply(
         &mut self,
-        batch: Vec<Record>,
+        mut batch: Vec<Record>,
         highs: &HashMap<i32, i64>,
     ) -> Result<Applied, WorkerError> {
         let outcome = apply_with_poison(
@@ -474,10 +486,14 @@ impl Applier {
             &self.runtime,
             &self.settings,
             &self.dead_letters,
-            batch,
+            &mut batch,
             highs,
             &self.last_stored,
         )?;
+        // Freed elsewhere; if that thread is gone, it is freed here.
+        if let Err(returned) = self.garbage.send(batch) {
+            drop(returned.0);
+        }
         let applied = match outcome {
             BatchOutcome::Stored(positions) => {
                 for (partition, next_offset) in &positions {
@@ -508,11 +524,11 @@ fn apply_with_poison(
     runtime: &Handle,
     settings: &WorkerSettings,
     dead_letters: &ThreadedProducer<DefaultProducerContext>,
-    mut batch: Vec<Record>,
+    batch: &mut [Record],
     highs: &HashMap<i32, i64>,
     last_stored: &HashMap<i32, i64>,
 ) -> Result<BatchOutcome, WorkerError> {
-    for record in &mut batch {
+    for record in batch.iter_mut() {
         if let Read::Unreadable(reason) = &record.read {
             let reason = format!("unreadable event: {reason}");
             set_aside(projection, settings, dead_letters, record, &reason)?;
@@ -672,11 +688,11 @@ async fn apply_batch(
     if !set_back.is_empty() {
         return Ok(BatchOutcome::Rewound(set_back));
     }
-    let events: Vec<EventEnvelope> = batch
+    let events: Vec<&EventEnvelope> = batch
         .iter()
         .filter(|r| r.offset >= stored.get(&r.partition).copied().unwrap_or(0))
         .filter_map(|r| match &r.read {
-            Read::Event(event) => Some(event.clone()),
+            Read::Event(event) => Some(event),
             Read::Unreadable(_) | Read::Skipped => None,
         })
         .collect();

@@ -67,7 +67,7 @@ impl Projection {
     pub async fn apply(
         self,
         tx: &mut PgConnection,
-        events: &[EventEnvelope],
+        events: &[&EventEnvelope],
     ) -> Result<Vec<(uuid::Uuid, u64)>, ApplyError> {
         match self {
             Projection::Orders => orders::apply(tx, events).await,
@@ -78,10 +78,12 @@ impl Projection {
 }
 
 /// Events grouped by order, each group in log order.
-pub(crate) fn by_order(events: &[EventEnvelope]) -> Vec<(uuid::Uuid, Vec<&EventEnvelope>)> {
-    let mut groups: Vec<(uuid::Uuid, Vec<&EventEnvelope>)> = Vec::new();
+pub(crate) fn by_order<'a>(
+    events: &[&'a EventEnvelope],
+) -> Vec<(uuid::Uuid, Vec<&'a EventEnvelope>)> {
+    let mut groups: Vec<(uuid::Uuid, Vec<&'a EventEnvelope>)> = Vec::new();
     let mut index = std::collections::HashMap::new();
-    for event in events {
+    for &event in events {
         let id = event.order_id.as_uuid();
         let slot = *index.entry(id).or_insert_with(|| {
             groups.push((id, Vec::new()));

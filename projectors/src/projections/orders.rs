@@ -65,7 +65,7 @@ impl LineRow {
 
 pub(super) async fn apply(
     tx: &mut PgConnection,
-    events: &[EventEnvelope],
+    events: &[&EventEnvelope],
 ) -> Result<Vec<(Uuid, u64)>, ApplyError> {
     let groups = by_order(events);
     let ids: Vec<Uuid> = groups.iter().map(|(id, _)| *id).collect();
@@ -208,14 +208,20 @@ async fn load(
     .into_iter()
     .map(|row| (row.order_id, row))
     .collect();
-    if rows.is_empty() || with_lines.is_empty() {
+    // New orders have no stored lines: ask only for those of rows that exist.
+    let with_lines: Vec<Uuid> = with_lines
+        .iter()
+        .filter(|id| rows.contains_key(id))
+        .copied()
+        .collect();
+    if with_lines.is_empty() {
         return Ok(rows);
     }
     let lines: Vec<LineRow> = sqlx::query_as(
         "SELECT order_id, sku, quantity, unit_price_minor, line_total_minor
          FROM order_lines WHERE order_id = ANY($1) ORDER BY order_id, position",
     )
-    .bind(with_lines)
+    .bind(&with_lines)
     .fetch_all(&mut *tx)
     .await?;
     for line in lines {

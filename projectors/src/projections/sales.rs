@@ -101,7 +101,7 @@ impl Deltas {
 
 pub(super) async fn apply(
     tx: &mut PgConnection,
-    events: &[EventEnvelope],
+    events: &[&EventEnvelope],
 ) -> Result<Vec<(Uuid, u64)>, ApplyError> {
     let groups = by_order(events);
     let ids: Vec<Uuid> = groups.iter().map(|(id, _)| *id).collect();

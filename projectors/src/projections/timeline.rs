@@ -7,7 +7,7 @@ use super::ApplyError;
 
 pub(super) async fn apply(
     tx: &mut PgConnection,
-    events: &[EventEnvelope],
+    events: &[&EventEnvelope],
 ) -> Result<Vec<(uuid::Uuid, u64)>, ApplyError> {
     let mut order_ids = Vec::with_capacity(events.len());
     let mut versions = Vec::with_capacity(events.len());
