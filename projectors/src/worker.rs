@@ -540,7 +540,7 @@ fn apply_with_poison(
             projection,
             pool,
             &settings.events_topic,
-            &batch,
+            batch,
             highs,
             last_stored,
         )) {
