@@ -5,10 +5,10 @@ SHELL := /usr/bin/env bash
 export ORDERLOG_KAFKA_BOOTSTRAP ?= 127.0.0.1:9092
 export ORDERLOG_DATABASE_URL ?= postgres://orderlog:orderlog@127.0.0.1:5432/orderlog
 
-.PHONY: help up infra down status test test-unit lint bench
+.PHONY: help up infra down status test test-unit lint bench clean-bench
 
 help: ## Show this help
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-10s %s\n", $$1, $$2 }'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-12s %s\n", $$1, $$2 }'
 
 up: ## Provision Kafka and PostgreSQL if missing, start them and every service
 	@compose/local/up.sh
@@ -24,7 +24,12 @@ status: ## Show what runs where
 
 test: ## Provision what the tests need, then run every test in the workspace
 	@compose/local/up.sh --test
-	cargo test --workspace --locked
+	@status=0; cargo test --workspace --locked || status=$$?; \
+	  cargo run -q --locked -p loadgen -- clean --tests || true; \
+	  exit $$status
+
+clean-bench: ## Remove the topics and databases benchmarks and tests left on the local stack
+	cargo run -q --locked --release -p loadgen -- clean --tests
 
 test-unit: ## Tests that need neither Kafka nor PostgreSQL
 	cargo test --workspace --locked --lib
