@@ -13,18 +13,10 @@ use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Clean {
-    #[arg(
-        long,
-        env = "ORDERLOG_KAFKA_BOOTSTRAP",
-        default_value = "127.0.0.1:9092"
-    )]
-    kafka_bootstrap: String,
-    #[arg(
-        long,
-        env = "ORDERLOG_DATABASE_URL",
-        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog"
-    )]
-    database_url: String,
+    #[command(flatten)]
+    kafka: crate::stack::Kafka,
+    #[command(flatten)]
+    postgres: crate::stack::Postgres,
     /// Also remove the topics (`test-*`) and databases (`test_*`) integration tests made.
     /// Only when no test is running.
     #[arg(long)]
@@ -36,8 +28,8 @@ pub(crate) async fn run(args: Clean) -> anyhow::Result<()> {
     if args.tests {
         prefixes.push("test-");
     }
-    let topics = remove_topics(&args.kafka_bootstrap, &prefixes).await?;
-    let databases = remove_databases(&args.database_url, &prefixes).await?;
+    let topics = remove_topics(&args.kafka.bootstrap, &prefixes).await?;
+    let databases = remove_databases(&args.postgres.url, &prefixes).await?;
     println!("removed {topics} topics and {databases} databases");
     Ok(())
 }

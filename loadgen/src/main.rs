@@ -25,6 +25,7 @@ mod project;
 mod query_load;
 mod rebuild;
 mod replay;
+mod stack;
 mod stats;
 mod takeover;
 mod txn;

@@ -10,19 +10,10 @@ use uuid::Uuid;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Project {
-    #[arg(
-        long,
-        env = "ORDERLOG_KAFKA_BOOTSTRAP",
-        default_value = "127.0.0.1:9092"
-    )]
-    kafka_bootstrap: String,
-    /// An existing database on the server to benchmark; a fresh one is created beside it.
-    #[arg(
-        long,
-        env = "ORDERLOG_DATABASE_URL",
-        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog"
-    )]
-    database_url: String,
+    #[command(flatten)]
+    kafka: crate::stack::Kafka,
+    #[command(flatten)]
+    postgres: crate::stack::Postgres,
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
     /// Which projection to time.
@@ -34,16 +25,17 @@ pub(crate) struct Project {
 
 pub(crate) async fn run(args: Project) -> anyhow::Result<()> {
     let (prefix, kafka, topics) =
-        crate::rebuild::filled_log(&args.kafka_bootstrap, args.events).await?;
+        crate::rebuild::filled_log(&args.kafka.bootstrap, args.events).await?;
 
     let name = format!("bench_{}", Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&args.database_url).await?;
+    let mut admin = PgConnection::connect(&args.postgres.url).await?;
     admin
         .execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
         .await?;
     let url = format!(
         "{}/{name}",
-        args.database_url
+        args.postgres
+            .url
             .rsplit_once('/')
             .map_or("", |(base, _)| base)
     );
@@ -88,8 +80,8 @@ pub(crate) async fn run(args: Project) -> anyhow::Result<()> {
     if args.projection == Projection::Orders {
         copy_ceiling(&url, args.events).await?;
     }
-    crate::clean::remove_topics(&args.kafka_bootstrap, &[&prefix]).await?;
-    crate::clean::remove_databases(&args.database_url, &[&name]).await?;
+    crate::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
+    crate::clean::remove_databases(&args.postgres.url, &[&name]).await?;
     Ok(())
 }
 

@@ -39,13 +39,8 @@ pub(crate) struct Query {
     /// Base URL of query-api.
     #[arg(long, default_value = "http://127.0.0.1:8081")]
     url: String,
-    /// The read models (to pick order ids, and for `--target sql`).
-    #[arg(
-        long,
-        env = "ORDERLOG_DATABASE_URL",
-        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog"
-    )]
-    database_url: String,
+    #[command(flatten)]
+    postgres: crate::stack::Postgres,
     /// Concurrent clients (closed loop), and the SQL pool's size for `--target sql`.
     #[arg(long, default_value_t = 32)]
     clients: usize,
@@ -135,7 +130,7 @@ impl Runner {
 pub(crate) async fn run(args: Query) -> anyhow::Result<()> {
     let pool = PgPoolOptions::new()
         .max_connections(u32::try_from(args.clients)?.max(1))
-        .connect(&args.database_url)
+        .connect(&args.postgres.url)
         .await?;
     let ids: Vec<Uuid> = sqlx::query_scalar(
         "SELECT order_id FROM orders WHERE line_count > 0 ORDER BY random() LIMIT 10000",

@@ -18,12 +18,8 @@ use uuid::Uuid;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Rebuild {
-    #[arg(
-        long,
-        env = "ORDERLOG_KAFKA_BOOTSTRAP",
-        default_value = "127.0.0.1:9092"
-    )]
-    kafka_bootstrap: String,
+    #[command(flatten)]
+    kafka: crate::stack::Kafka,
     /// Events to write into the partition (each order: placed, three lines added, paid).
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
@@ -57,7 +53,7 @@ fn commands(order_id: OrderId) -> anyhow::Result<Vec<Command>> {
 }
 
 pub(crate) async fn run(args: Rebuild) -> anyhow::Result<()> {
-    let (prefix, kafka, topics) = filled_log(&args.kafka_bootstrap, args.events).await?;
+    let (prefix, kafka, topics) = filled_log(&args.kafka.bootstrap, args.events).await?;
 
     let (kafka2, topics2) = (kafka.clone(), topics.clone());
     let started = Instant::now();
@@ -102,7 +98,7 @@ pub(crate) async fn run(args: Rebuild) -> anyhow::Result<()> {
         orders.len(),
         started.elapsed().as_secs_f64()
     );
-    crate::clean::remove_topics(&args.kafka_bootstrap, &[&prefix]).await?;
+    crate::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
     Ok(())
 }
 

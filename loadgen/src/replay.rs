@@ -11,12 +11,8 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Replay {
-    #[arg(
-        long,
-        env = "ORDERLOG_KAFKA_BOOTSTRAP",
-        default_value = "127.0.0.1:9092"
-    )]
-    kafka_bootstrap: String,
+    #[command(flatten)]
+    kafka: crate::stack::Kafka,
     /// Events to write, then replay.
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
@@ -27,7 +23,7 @@ pub(crate) struct Replay {
 
 pub(crate) async fn run(args: Replay) -> anyhow::Result<()> {
     let (prefix, kafka, topics) =
-        crate::rebuild::filled_log(&args.kafka_bootstrap, args.events).await?;
+        crate::rebuild::filled_log(&args.kafka.bootstrap, args.events).await?;
 
     let raw = args.dir.join(format!("{prefix}raw"));
     let (kafka2, topic, path) = (kafka.clone(), topics.events.clone(), raw.clone());
@@ -47,7 +43,7 @@ pub(crate) async fn run(args: Replay) -> anyhow::Result<()> {
     );
     let base = [
         "--bootstrap",
-        &args.kafka_bootstrap,
+        &args.kafka.bootstrap,
         "--topic-prefix",
         &prefix,
         "events",
@@ -67,7 +63,7 @@ pub(crate) async fn run(args: Replay) -> anyhow::Result<()> {
     for path in [raw, jsonl, csv] {
         let _ = std::fs::remove_file(path);
     }
-    crate::clean::remove_topics(&args.kafka_bootstrap, &[&prefix]).await?;
+    crate::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
     Ok(())
 }
 

@@ -11,12 +11,8 @@ use uuid::Uuid;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Takeover {
-    #[arg(
-        long,
-        env = "ORDERLOG_KAFKA_BOOTSTRAP",
-        default_value = "127.0.0.1:9092"
-    )]
-    kafka_bootstrap: String,
+    #[command(flatten)]
+    kafka: crate::stack::Kafka,
     /// Events in the partition's history (each order: placed, three lines added, paid).
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
@@ -54,7 +50,7 @@ pub(crate) async fn run(args: Takeover) -> anyhow::Result<()> {
         "{} not found: build it with `cargo build --release -p command-api` or pass --command-api",
         binary.display()
     );
-    let (prefix, _, _) = crate::rebuild::filled_log(&args.kafka_bootstrap, args.events).await?;
+    let (prefix, _, _) = crate::rebuild::filled_log(&args.kafka.bootstrap, args.events).await?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
         .build()?;
@@ -62,7 +58,7 @@ pub(crate) async fn run(args: Takeover) -> anyhow::Result<()> {
         let port = args.first_port + n;
         let log = std::fs::File::create(args.log_dir.join(format!("takeover-{n}.log")))?;
         let child = Command::new(&binary)
-            .env("ORDERLOG_KAFKA_BOOTSTRAP", &args.kafka_bootstrap)
+            .env("ORDERLOG_KAFKA_BOOTSTRAP", &args.kafka.bootstrap)
             .env("ORDERLOG_TOPIC_PREFIX", &prefix)
             .env("ORDERLOG_TOPIC_PARTITIONS", "1")
             .env("ORDERLOG_PROCESSOR_GROUP", format!("{prefix}processors"))
@@ -123,7 +119,7 @@ pub(crate) async fn run(args: Takeover) -> anyhow::Result<()> {
         println!("of which rebuilding the partition: {line}");
     }
     drop(survivor);
-    crate::clean::remove_topics(&args.kafka_bootstrap, &[&prefix]).await?;
+    crate::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
     Ok(())
 }
 

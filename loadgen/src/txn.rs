@@ -14,12 +14,8 @@ use crate::stats::summarize;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Txn {
-    #[arg(
-        long,
-        env = "ORDERLOG_KAFKA_BOOTSTRAP",
-        default_value = "127.0.0.1:9092"
-    )]
-    kafka_bootstrap: String,
+    #[command(flatten)]
+    kafka: crate::stack::Kafka,
     /// Transactions to run one after the other.
     #[arg(long, default_value_t = 300)]
     transactions: usize,
@@ -43,7 +39,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) async fn run(args: Txn) -> anyhow::Result<()> {
     let prefix = format!("bench-txn-{}.", Uuid::new_v4().simple());
-    let kafka = KafkaConfig::new(&args.kafka_bootstrap, &prefix);
+    let kafka = KafkaConfig::new(&args.kafka.bootstrap, &prefix);
     let topics = TopicSet::new(&prefix);
     topics
         .ensure(
@@ -98,7 +94,7 @@ pub(crate) async fn run(args: Txn) -> anyhow::Result<()> {
     for (name, samples) in PHASES.iter().zip(phases) {
         println!("{name:>18}: {}", summarize(samples));
     }
-    crate::clean::remove_topics(&args.kafka_bootstrap, &[&prefix]).await?;
+    crate::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
     Ok(())
 }
 
