@@ -47,8 +47,8 @@ pub async fn observe(
 }
 
 /// The stored next offset of every partition of `topic` for `projection`.
-pub async fn load(
-    pool: &PgPool,
+pub async fn load<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
     projection: &str,
     topic: &str,
 ) -> Result<HashMap<i32, i64>, sqlx::Error> {
@@ -56,9 +56,24 @@ pub async fn load(
         sqlx::query_as("SELECT partition, next_offset FROM projection_offsets WHERE projection = $1 AND topic = $2")
             .bind(projection)
             .bind(topic)
-            .fetch_all(pool)
+            .fetch_all(executor)
             .await?;
     Ok(rows.into_iter().collect())
+}
+
+/// The partitions whose stored offset is now behind what this worker last stored (a
+/// rebuild switched tables, or someone reset them), with the offset stored now. A partition
+/// without a row counts as set back to the beginning.
+pub fn set_back(last_stored: &HashMap<i32, i64>, stored: &HashMap<i32, i64>) -> Vec<(i32, i64)> {
+    let mut set_back: Vec<(i32, i64)> = last_stored
+        .iter()
+        .filter_map(|(partition, last)| {
+            let now = stored.get(partition).copied().unwrap_or(0);
+            (now < *last).then_some((*partition, now))
+        })
+        .collect();
+    set_back.sort_unstable();
+    set_back
 }
 
 /// Locks the partitions' rows for this transaction and returns their stored offsets, so two
@@ -114,4 +129,20 @@ pub async fn store(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::set_back;
+
+    #[test]
+    fn only_partitions_stored_behind_this_worker_count_as_set_back() {
+        let last = HashMap::from([(0, 100), (1, 50), (2, 70)]);
+        let stored = HashMap::from([(0, 100), (1, 20), (3, 5)]);
+        assert_eq!(set_back(&last, &stored), vec![(1, 20), (2, 0)]);
+        assert!(set_back(&last, &last).is_empty());
+        assert!(set_back(&HashMap::new(), &stored).is_empty());
+    }
 }

@@ -290,7 +290,10 @@ fn run(
                             highs,
                         } => (epoch, batch, highs),
                         Work::Idle(ends) => {
-                            applier.observe_idle(&ends);
+                            if applier.observe_idle(&ends) == Applied::Rewound {
+                                min_epoch = status.epoch.load(Ordering::SeqCst) + 1;
+                                status.resync.store(true, Ordering::SeqCst);
+                            }
                             continue;
                         }
                     };
@@ -458,21 +461,34 @@ fn garbage_thread(projection: Projection) -> std::io::Result<std::sync::mpsc::Se
 
 impl Applier {
     /// Records how far the consumer stands and the log's end while nothing is arriving.
-    fn observe_idle(&self, ends: &[offsets::LogEnd]) {
+    ///
+    /// Also notices stored offsets set back while nothing arrives (a rebuild switched
+    /// tables): `Rewound` asks the consumer to seek back to them.
+    fn observe_idle(&mut self, ends: &[offsets::LogEnd]) -> Applied {
         let name = self.projection.name();
         let topic = &self.settings.events_topic;
         // Only the lag view depends on this; a failure waits for the next idle second.
-        if let Err(error) = self
-            .runtime
-            .block_on(offsets::observe(&self.pool, name, topic, ends))
-        {
-            tracing::warn!(projection = name, %error, "recording the idle position failed");
-            return;
-        }
+        let observed = self.runtime.block_on(async {
+            offsets::observe(&self.pool, name, topic, ends).await?;
+            offsets::load(&self.pool, name, topic).await
+        });
+        let stored = match observed {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::warn!(projection = name, %error, "recording the idle position failed");
+                return Applied::Done;
+            }
+        };
         for end in ends {
             metrics::gauge!("orderlog_projection_lag", "projection" => name, "partition" => end.partition.to_string())
                 .set((end.high_watermark - end.position).max(0) as f64);
         }
+        let set_back = offsets::set_back(&self.last_stored, &stored);
+        if set_back.is_empty() {
+            return Applied::Done;
+        }
+        self.last_stored.extend(set_back);
+        Applied::Rewound
     }
 
     fn apply(
@@ -676,15 +692,11 @@ async fn apply_batch(
     let partitions: Vec<i32> = ends.keys().copied().collect();
     let mut tx = pool.begin().await?;
     let stored = offsets::lock(&mut tx, projection.name(), topic, &partitions).await?;
-    let set_back: Vec<(i32, i64)> = stored
-        .iter()
-        .filter(|(partition, offset)| {
-            last_stored
-                .get(partition)
-                .is_some_and(|last| *offset < last)
-        })
-        .map(|(p, o)| (*p, *o))
-        .collect();
+    // Every partition this worker has stored, not only this batch's: a partition set back
+    // while no event of it arrives would otherwise go unnoticed, its consumer reading on
+    // past the events the switched-in tables lack.
+    let current = offsets::load(&mut *tx, projection.name(), topic).await?;
+    let set_back = offsets::set_back(last_stored, &current);
     if !set_back.is_empty() {
         return Ok(BatchOutcome::Rewound(set_back));
     }
