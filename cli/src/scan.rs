@@ -40,11 +40,8 @@ impl Log {
     pub fn open(kafka: &KafkaConfig, timeout: Duration) -> anyhow::Result<Self> {
         let topic = TopicSet::new(&kafka.topic_prefix).events;
         let consumer: BaseConsumer = kafka
-            .read_committed_consumer("orderlog-cli")
+            .bulk_reader("orderlog-cli")
             .set("enable.partition.eof", "true")
-            .set("fetch.max.bytes", "52428800")
-            .set("max.partition.fetch.bytes", "2097152")
-            .set("queued.min.messages", "200000")
             .set("fetch.wait.max.ms", "50")
             .set("log_level", "0")
             .create()

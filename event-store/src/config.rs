@@ -62,4 +62,18 @@ impl KafkaConfig {
             .set("enable.partition.eof", "true");
         config
     }
+
+    /// A read_committed consumer for reading long ranges of a log as fast as possible
+    /// (rebuilds, replays, exports).
+    ///
+    /// Partition fetches are 2 MB: with 16 MB a reader sat idle about three quarters of the
+    /// time (410 MB of snapshots took 3.9 s to read, at 2 MB 0.8 s; docs/performance.md).
+    pub fn bulk_reader(&self, group_id: &str) -> ClientConfig {
+        let mut config = self.read_committed_consumer(group_id);
+        config
+            .set("fetch.max.bytes", "52428800")
+            .set("max.partition.fetch.bytes", "2097152")
+            .set("queued.min.messages", "200000");
+        config
+    }
 }

@@ -78,12 +78,7 @@ pub fn read_to_end<E>(
     start: Start,
     mut each: impl FnMut(&BorrowedMessage<'_>) -> Result<(), E>,
 ) -> Result<i64, ReadError<E>> {
-    let consumer: BaseConsumer = kafka
-        .read_committed_consumer("orderlog-reader")
-        .set("fetch.max.bytes", "52428800")
-        .set("max.partition.fetch.bytes", "2097152")
-        .set("queued.min.messages", "200000")
-        .create()?;
+    let consumer: BaseConsumer = kafka.bulk_reader("orderlog-reader").create()?;
     let (low, high) = watermarks(&consumer, topic, partition, WATERMARKS_TIMEOUT)?;
     let start = match start {
         Start::Beginning => low,

@@ -17,16 +17,6 @@ pub fn headers(record: &WireRecord) -> OwnedHeaders {
     )
 }
 
-/// The value of the first header named `name`. For several lookups on one message,
-/// [`HeaderView`] reads the headers out of librdkafka once.
-pub fn header<'a>(message: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a [u8]> {
-    message
-        .headers()?
-        .iter()
-        .find(|h| h.key == name)
-        .and_then(|h| h.value)
-}
-
 /// A message's headers, read out of librdkafka once, for lookups by name (each lookup
 /// through rdkafka crosses into C and scans every header).
 pub struct HeaderView<'a> {

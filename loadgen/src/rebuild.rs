@@ -7,7 +7,7 @@ use chrono::Utc;
 use command_api::processor::rebuild::{from_events, rebuild};
 use command_api::processor::slot::OrderSlot;
 use command_api::processor::{SNAPSHOT_FORMAT, Snapshot};
-use event_store::{KafkaConfig, TopicSet, TopicSpec, wire};
+use event_store::{KafkaConfig, TopicSet, wire};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use schemas::command::{AddLine, Command, ConfirmPayment, NewLine, PlaceOrder};
 use schemas::values::{
@@ -108,18 +108,7 @@ pub(crate) async fn filled_log(
     bootstrap: &str,
     events: u64,
 ) -> anyhow::Result<(String, KafkaConfig, TopicSet)> {
-    let prefix = format!("bench-{}.", Uuid::new_v4().simple());
-    let kafka = KafkaConfig::new(bootstrap, &prefix);
-    let topics = TopicSet::new(&prefix);
-    topics
-        .ensure(
-            &kafka,
-            TopicSpec {
-                partitions: 1,
-                replication: 1,
-            },
-        )
-        .await?;
+    let (prefix, kafka, topics) = crate::stack::bench_topics(bootstrap, "", 1).await?;
     let (kafka2, topics2) = (kafka.clone(), topics.clone());
     tokio::task::spawn_blocking(move || fill(&kafka2, &topics2, events)).await??;
     Ok((prefix, kafka, topics))

@@ -102,11 +102,8 @@ fn report(what: &str, events: u64, elapsed: Duration, path: &std::path::Path) {
 /// Reads partition 0 from the beginning to its end, writing each value and a newline.
 fn plain_copy(kafka: &KafkaConfig, topic: &str, path: &std::path::Path) -> anyhow::Result<u64> {
     let consumer: BaseConsumer = kafka
-        .read_committed_consumer("bench-plain")
+        .bulk_reader("bench-plain")
         .set("enable.partition.eof", "true")
-        .set("fetch.max.bytes", "52428800")
-        .set("max.partition.fetch.bytes", "2097152")
-        .set("queued.min.messages", "200000")
         .create()?;
     let mut assignment = TopicPartitionList::new();
     assignment.add_partition_offset(topic, 0, Offset::Beginning)?;

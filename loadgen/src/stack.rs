@@ -21,3 +21,25 @@ pub(crate) struct Postgres {
     )]
     pub(crate) url: String,
 }
+
+/// A fresh set of the platform's topics under a `bench-<label>-<uuid>.` prefix (which
+/// `loadgen clean` removes), with `partitions` partitions each.
+pub(crate) async fn bench_topics(
+    bootstrap: &str,
+    label: &str,
+    partitions: i32,
+) -> anyhow::Result<(String, event_store::KafkaConfig, event_store::TopicSet)> {
+    let prefix = format!("bench-{label}{}.", uuid::Uuid::new_v4().simple());
+    let kafka = event_store::KafkaConfig::new(bootstrap, &prefix);
+    let topics = event_store::TopicSet::new(&prefix);
+    topics
+        .ensure(
+            &kafka,
+            event_store::TopicSpec {
+                partitions,
+                replication: 1,
+            },
+        )
+        .await?;
+    Ok((prefix, kafka, topics))
+}

@@ -4,11 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use event_store::{KafkaConfig, TopicSet, TopicSpec};
+use event_store::{KafkaConfig, TopicSet};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-use uuid::Uuid;
 
 use crate::stats::summarize;
 
@@ -38,18 +37,8 @@ pub(crate) struct Txn {
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) async fn run(args: Txn) -> anyhow::Result<()> {
-    let prefix = format!("bench-txn-{}.", Uuid::new_v4().simple());
-    let kafka = KafkaConfig::new(&args.kafka.bootstrap, &prefix);
-    let topics = TopicSet::new(&prefix);
-    topics
-        .ensure(
-            &kafka,
-            TopicSpec {
-                partitions: args.partitions,
-                replication: 1,
-            },
-        )
-        .await?;
+    let (prefix, kafka, topics) =
+        crate::stack::bench_topics(&args.kafka.bootstrap, "txn-", args.partitions).await?;
     if args.debug.is_some() {
         telemetry::init_logs(telemetry::LogFormat::Pretty);
     }
