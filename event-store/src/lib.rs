@@ -9,12 +9,16 @@
 //! - [`topics`]: the topic set, its names, and creating/checking it at start-up.
 //! - [`wire`]: CloudEvents records to and from rdkafka headers and messages.
 //! - [`reader`]: reading a partition from an offset or a time up to its end.
+//! - [`transactional`]: a transactional producer that waits for acknowledgements without
+//!   polling.
 
 pub mod config;
 pub mod reader;
 pub mod topics;
+pub mod transactional;
 pub mod wire;
 
 pub use config::KafkaConfig;
 pub use reader::{ReadError, Start, read_to_end, watermarks};
 pub use topics::{TopicError, TopicSet, TopicSpec};
+pub use transactional::TransactionalProducer;

@@ -91,11 +91,11 @@ pub(crate) async fn run(args: Rebuild) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     let started = Instant::now();
-    let (orders, source) =
-        tokio::task::spawn_blocking(move || rebuild(&kafka, &topics, 0)).await??;
+    let rebuilt = tokio::task::spawn_blocking(move || rebuild(&kafka, &topics, 0)).await??;
     println!(
-        "rebuild from snapshots ({source:?}): {} orders in {:.2} s",
-        orders.len(),
+        "rebuild from snapshots ({:?}): {} orders in {:.2} s",
+        rebuilt.source,
+        rebuilt.orders.len(),
         started.elapsed().as_secs_f64()
     );
     crate::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;

@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use event_store::{KafkaConfig, TopicSet};
+use event_store::{KafkaConfig, TopicSet, TransactionalProducer};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::stats::summarize;
@@ -113,7 +113,7 @@ fn measure(
             .set("debug", debug)
             .set_log_level(rdkafka::config::RDKafkaLogLevel::Debug);
     }
-    let producer: BaseProducer = config.create()?;
+    let producer = TransactionalProducer::create(&config)?;
     producer.init_transactions(TIMEOUT)?;
     let consumer: BaseConsumer = kafka
         .read_committed_consumer(&format!("{}txn-probe", kafka.topic_prefix))
@@ -138,7 +138,7 @@ fn measure(
                     .key(key.as_bytes())
                     .payload(value.as_slice())
                     .partition(partition);
-                producer.send(record).map_err(|(e, _)| e)?;
+                producer.send(record)?;
             }
         }
         let since = lap(0, started);
@@ -148,7 +148,7 @@ fn measure(
                 .key(b"consumed-offset".as_slice())
                 .payload(value.as_bytes())
                 .partition(partition);
-            producer.send(record).map_err(|(e, _)| e)?;
+            producer.send(record)?;
         } else {
             let mut offsets = TopicPartitionList::new();
             offsets.add_partition_offset(
@@ -159,9 +159,7 @@ fn measure(
             producer.send_offsets_to_transaction(&offsets, &group, TIMEOUT)?;
         }
         let since = lap(1, since);
-        while producer.in_flight_count() > 0 {
-            producer.poll(Duration::from_millis(1));
-        }
+        producer.wait_delivered(TIMEOUT)?;
         let since = lap(2, since);
         producer.commit_transaction(TIMEOUT)?;
         lap(3, since);

@@ -1,33 +1,38 @@
 //! The command processor role: a consumer group on the commands topic. Each assigned
-//! partition gets its own transactional writer and the rebuilt state of its orders; batches
-//! of commands become events, results, snapshots and consumed offsets in one transaction.
+//! partition gets its own transactional writer, the rebuilt state of its orders, and a
+//! thread; batches of commands become events, results, snapshots and consumed offsets in
+//! one transaction.
 //!
-//! It runs on a dedicated thread with a polled consumer (rebalance callbacks run inside
-//! `poll`, and transactional calls block), and hands each partition's batch to a scoped
-//! thread so the partitions' transactions commit in parallel.
+//! The consumer runs on a dedicated thread with a polled consumer (rebalance callbacks run
+//! inside `poll`) and hands each partition's commands to that partition's thread, which
+//! starts its next transaction as soon as the previous one commits: partitions do not wait
+//! for each other, and a command arriving mid-transaction waits for one commit at most.
 //!
 //! Layout: [`slot`] (one order and one command, pure), `partition` (one partition's
-//! transaction), [`rebuild`] (state on assignment), `rebalance` (assignment bookkeeping).
+//! transaction), `lane` (one partition's thread), [`rebuild`] (state on assignment),
+//! `rebalance` (assignment bookkeeping).
 
+mod lane;
 mod partition;
 mod rebalance;
 pub mod rebuild;
 pub mod slot;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use event_store::{KafkaConfig, TopicSet};
-use rdkafka::Offset;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
 
+use lane::{Failure, Lane};
 use partition::{BatchError, PartitionWorker, new_producer};
-pub use partition::{SNAPSHOT_FORMAT, Snapshot};
+pub use partition::{POSITION_KEY, Position, SNAPSHOT_FORMAT, Snapshot};
 pub use rebalance::ProcessorStatus;
 use rebalance::{Change, RebalanceContext};
 
@@ -161,73 +166,32 @@ fn run(
         .set("fetch.wait.max.ms", "100")
         .create_with_context(RebalanceContext::default())?;
     consumer.subscribe(&[&topics.commands])?;
-    let mut workers: HashMap<i32, PartitionWorker> = HashMap::new();
-    let mut batch: Vec<OwnedMessage> = Vec::with_capacity(settings.batch_max);
-
-    while !stop.load(Ordering::SeqCst) {
-        batch.clear();
-        poll_batch(&consumer, settings.batch_max, &mut batch);
-        apply_rebalances(kafka, topics, &consumer, &mut workers, status)?;
-
-        let mut by_partition: BTreeMap<i32, Vec<OwnedMessage>> = BTreeMap::new();
-        for message in batch.drain(..) {
-            if workers.contains_key(&message.partition()) {
-                by_partition
-                    .entry(message.partition())
-                    .or_default()
-                    .push(message);
+    let (failures, failed) = mpsc::channel();
+    let mut intake = Intake::new(settings.batch_max);
+    let result = (|| {
+        while !stop.load(Ordering::SeqCst) {
+            for failure in failed.try_iter() {
+                recover(kafka, topics, settings, &consumer, &failures, failure)?;
             }
+            let polled = poll_batch(&consumer, settings.batch_max);
+            apply_rebalances(kafka, topics, settings, &consumer, &failures, status)?;
+            intake.dispatch(&consumer, &topics.commands, polled)?;
+            intake.publish_positions(&consumer, &topics.commands);
         }
-        if by_partition.is_empty() {
-            continue;
-        }
-        let group = consumer
-            .group_metadata()
-            .ok_or(KafkaError::NoMessageReceived)?;
-        let outcomes: Vec<(i32, Result<usize, BatchError>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = workers
-                .iter_mut()
-                .filter_map(|(partition, worker)| {
-                    by_partition
-                        .get(partition)
-                        .map(|messages| (worker, messages))
-                })
-                .map(|(worker, messages)| {
-                    let group = &group;
-                    scope.spawn(move || {
-                        (
-                            worker.partition,
-                            process_with_retries(worker, topics, messages, group),
-                        )
-                    })
-                })
-                .collect();
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
-        });
-        for (partition, outcome) in outcomes {
-            let Err(error) = outcome else { continue };
-            recover(
-                kafka,
-                topics,
-                &consumer,
-                &mut workers,
-                partition,
-                &by_partition[&partition],
-                error,
-            )?;
-        }
-    }
-    tracing::info!("command processor stopping; leaving the group");
+        Ok(())
+    })();
+    tracing::info!(
+        "command processor stopping; finishing transactions in flight and leaving the group"
+    );
+    let owned: Vec<i32> = consumer.context().lanes().keys().copied().collect();
+    consumer.context().stop_lanes(&owned);
     consumer.unsubscribe();
-    Ok(())
+    result
 }
 
 /// Waits briefly for a first command, then takes whatever else is already fetched.
-fn poll_batch(
-    consumer: &BaseConsumer<RebalanceContext>,
-    max: usize,
-    batch: &mut Vec<OwnedMessage>,
-) {
+fn poll_batch(consumer: &BaseConsumer<RebalanceContext>, max: usize) -> Vec<OwnedMessage> {
+    let mut batch = Vec::new();
     let mut timeout = Duration::from_millis(100);
     while batch.len() < max {
         match consumer.poll(timeout) {
@@ -240,41 +204,112 @@ fn poll_batch(
         }
         timeout = Duration::ZERO;
     }
+    batch
 }
 
-const ABORT_RETRIES: usize = 5;
+/// Hands polled commands to their partitions' threads, and pauses fetching a partition
+/// whose thread has fallen behind (so a backlog stays in Kafka, not in memory).
+struct Intake {
+    /// Queued commands above which a partition is paused; it resumes below a quarter.
+    high_water: usize,
+    paused: HashSet<i32>,
+    published: Instant,
+}
 
-fn process_with_retries(
-    worker: &mut PartitionWorker,
-    topics: &TopicSet,
-    messages: &[OwnedMessage],
-    group: &rdkafka::consumer::ConsumerGroupMetadata,
-) -> Result<usize, BatchError> {
-    let mut attempt = 0;
-    loop {
-        match worker.process(topics, messages, group) {
-            Err(BatchError::Aborted(error)) if attempt < ABORT_RETRIES => {
-                attempt += 1;
-                tracing::warn!(partition = worker.partition, attempt, %error, "transaction aborted; retrying the batch");
-                metrics::counter!("orderlog_processor_aborts_total").increment(1);
-                std::thread::sleep(Duration::from_millis(20 * attempt as u64));
-            }
-            other => return other,
+/// How often the positions are also committed to the consumer group, for lag tools.
+const PUBLISH_EVERY: Duration = Duration::from_secs(5);
+
+impl Intake {
+    fn new(batch_max: usize) -> Self {
+        Self {
+            high_water: batch_max * 4,
+            paused: HashSet::new(),
+            published: Instant::now(),
         }
+    }
+
+    /// Commits the partitions' positions to the consumer group now and then. Only for
+    /// the group's lag as tools show it: the truth is the position record each
+    /// transaction writes to the snapshots topic.
+    fn publish_positions(&mut self, consumer: &BaseConsumer<RebalanceContext>, topic: &str) {
+        if self.published.elapsed() < PUBLISH_EVERY {
+            return;
+        }
+        self.published = Instant::now();
+        let mut list = TopicPartitionList::new();
+        for (&partition, lane) in consumer.context().lanes().iter() {
+            if let Some(offset) = lane.committed() {
+                let _ = list.add_partition_offset(topic, partition, Offset::Offset(offset));
+            }
+        }
+        if list.count() > 0 {
+            if let Err(error) = consumer.commit(&list, CommitMode::Async) {
+                tracing::debug!(%error, "publishing positions to the consumer group");
+            }
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        consumer: &BaseConsumer<RebalanceContext>,
+        topic: &str,
+        polled: Vec<OwnedMessage>,
+    ) -> Result<(), ProcessorError> {
+        let lanes = consumer.context().lanes();
+        if !polled.is_empty() {
+            let mut by_partition: BTreeMap<i32, Vec<OwnedMessage>> = BTreeMap::new();
+            for message in polled {
+                by_partition
+                    .entry(message.partition())
+                    .or_default()
+                    .push(message);
+            }
+            for (partition, messages) in by_partition {
+                // A partition without a thread was revoked, or is being recovered (its
+                // consumer is rewound): the commands are fetched again.
+                if let Some(lane) = lanes.get(&partition) {
+                    lane.send(messages);
+                }
+            }
+        }
+        let mut pause = TopicPartitionList::new();
+        let mut resume = TopicPartitionList::new();
+        for (&partition, lane) in lanes.iter() {
+            let queued = lane.queued();
+            if queued > self.high_water && self.paused.insert(partition) {
+                pause.add_partition(topic, partition);
+            } else if queued < self.high_water / 4 && self.paused.remove(&partition) {
+                resume.add_partition(topic, partition);
+            }
+        }
+        self.paused.retain(|p| lanes.contains_key(p));
+        drop(lanes);
+        if pause.count() > 0 {
+            consumer.pause(&pause)?;
+        }
+        if resume.count() > 0 {
+            consumer.resume(&resume)?;
+        }
+        Ok(())
     }
 }
 
 /// After a batch failed for good: a fenced writer gives the partition up; another fatal
-/// error replaces the producer and rewinds, so the batch is consumed again.
+/// error replaces the producer, rebuilds, and rewinds, so the batch is consumed again.
 fn recover(
     kafka: &KafkaConfig,
     topics: &TopicSet,
+    settings: &ProcessorSettings,
     consumer: &BaseConsumer<RebalanceContext>,
-    workers: &mut HashMap<i32, PartitionWorker>,
-    partition: i32,
-    messages: &[OwnedMessage],
-    error: BatchError,
+    failures: &mpsc::Sender<Failure>,
+    failure: Failure,
 ) -> Result<(), ProcessorError> {
+    let Failure {
+        partition,
+        first_offset,
+        error,
+    } = failure;
+    consumer.context().stop_lanes(&[partition]);
     if let BatchError::Corrupt(reason) = &error {
         return Err(ProcessorError::Batch {
             partition,
@@ -283,88 +318,93 @@ fn recover(
     }
     if error.is_fenced() {
         tracing::warn!(partition, "fenced by a newer owner; dropping the partition");
-        workers.remove(&partition);
         return Ok(());
     }
     tracing::warn!(partition, %error, "replacing the producer and rewinding the partition");
-    workers.remove(&partition);
-    let producer = match new_producer(kafka, topics, partition) {
-        Ok(producer) => producer,
-        Err(error) => {
-            return Err(ProcessorError::Batch {
+    let (worker, next_offset) = prepare_partition(kafka, topics, partition)?;
+    // The rebuilt position is the truth (a commit whose outcome was unknown may have
+    // succeeded); without one, the failed batch is the first thing not committed.
+    start_lane(
+        topics,
+        settings,
+        consumer,
+        failures,
+        worker,
+        Some(next_offset.unwrap_or(first_offset)),
+    )
+}
+
+/// Positions the partition's consumer where its state ends, resumes fetching, and starts
+/// the partition's thread. `None` keeps the consumer group's committed offset.
+fn start_lane(
+    topics: &TopicSet,
+    settings: &ProcessorSettings,
+    consumer: &BaseConsumer<RebalanceContext>,
+    failures: &mpsc::Sender<Failure>,
+    worker: PartitionWorker,
+    next_offset: Option<i64>,
+) -> Result<(), ProcessorError> {
+    let partition = worker.partition;
+    let mut list = TopicPartitionList::new();
+    list.add_partition(&topics.commands, partition);
+    if let Some(offset) = next_offset {
+        list.set_partition_offset(&topics.commands, partition, Offset::Offset(offset))?;
+        consumer.seek_partitions(list.clone(), Duration::from_secs(10))?;
+    }
+    let lane =
+        Lane::spawn(worker, topics.clone(), settings.batch_max, failures.clone()).map_err(|e| {
+            ProcessorError::Batch {
                 partition,
-                error: error.to_string(),
-            });
-        }
-    };
-    let (orders, _) = rebuild::rebuild(kafka, topics, partition)
-        .map_err(|error| ProcessorError::Rebuild { partition, error })?;
-    let first = messages
-        .iter()
-        .map(|m| m.offset())
-        .min()
-        .unwrap_or_default();
-    consumer.seek(
-        &topics.commands,
-        partition,
-        Offset::Offset(first),
-        Duration::from_secs(10),
-    )?;
-    workers.insert(
-        partition,
-        PartitionWorker {
-            partition,
-            producer,
-            orders,
-        },
-    );
+                error: e.to_string(),
+            }
+        })?;
+    consumer.context().lanes().insert(partition, lane);
+    consumer.resume(&list)?;
     Ok(())
 }
 
-/// Drops revoked partitions and prepares newly assigned ones: fence the previous writer,
-/// then rebuild the partition's orders (in parallel across partitions).
+/// Starts threads for newly assigned partitions: fence the previous writer, then rebuild
+/// the partition's orders (in parallel across partitions). Revoked partitions' threads
+/// were stopped inside the rebalance callback.
 fn apply_rebalances(
     kafka: &KafkaConfig,
     topics: &TopicSet,
+    settings: &ProcessorSettings,
     consumer: &BaseConsumer<RebalanceContext>,
-    workers: &mut HashMap<i32, PartitionWorker>,
+    failures: &mpsc::Sender<Failure>,
     status: &ProcessorStatus,
 ) -> Result<(), ProcessorError> {
     let mut assigned = Vec::new();
     for change in consumer.context().take_changes() {
         match change {
-            Change::Revoked(partitions) => {
-                for partition in partitions {
-                    workers.remove(&partition);
-                    assigned.retain(|p| *p != partition);
-                }
-            }
+            Change::Revoked(partitions) => assigned.retain(|p| !partitions.contains(p)),
             Change::Assigned(partitions) => assigned.extend(partitions),
         }
     }
-    if assigned.is_empty() {
-        status.set_partitions(workers.keys().copied().collect());
-        return Ok(());
+    if !assigned.is_empty() {
+        tracing::info!(
+            ?assigned,
+            "partitions assigned; fencing previous writers and rebuilding"
+        );
+        let prepared: Vec<Result<(PartitionWorker, Option<i64>), ProcessorError>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = assigned
+                    .iter()
+                    .map(|&partition| {
+                        scope.spawn(move || prepare_partition(kafka, topics, partition))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or(Err(ProcessorError::Panicked)))
+                    .collect()
+            });
+        for prepared in prepared {
+            let (worker, next_offset) = prepared?;
+            start_lane(topics, settings, consumer, failures, worker, next_offset)?;
+        }
     }
-    tracing::info!(
-        ?assigned,
-        "partitions assigned; fencing previous writers and rebuilding"
-    );
-    let prepared: Vec<Result<PartitionWorker, ProcessorError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = assigned
-            .iter()
-            .map(|&partition| scope.spawn(move || prepare_partition(kafka, topics, partition)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or(Err(ProcessorError::Panicked)))
-            .collect()
-    });
-    for worker in prepared {
-        let worker = worker?;
-        workers.insert(worker.partition, worker);
-    }
-    status.set_partitions(workers.keys().copied().collect());
+    status.set_partitions(consumer.context().lanes().keys().copied().collect());
     Ok(())
 }
 
@@ -372,26 +412,27 @@ fn apply_rebalances(
 /// still loading, a broker restarting) before the processor gives up and exits.
 const PREPARE_PATIENCE: Duration = Duration::from_secs(120);
 
-/// Fences the partition's previous writer and rebuilds its orders, retrying what a busy or
-/// freshly started cluster makes fail for a while.
+/// Fences the partition's previous writer and rebuilds its orders and position, retrying
+/// what a busy or freshly started cluster makes fail for a while.
 fn prepare_partition(
     kafka: &KafkaConfig,
     topics: &TopicSet,
     partition: i32,
-) -> Result<PartitionWorker, ProcessorError> {
+) -> Result<(PartitionWorker, Option<i64>), ProcessorError> {
     let deadline = Instant::now() + PREPARE_PATIENCE;
     let mut backoff = Duration::from_millis(200);
     loop {
         let attempt = new_producer(kafka, topics, partition)
             .map_err(ProcessorError::from)
             .and_then(|producer| {
-                let (orders, _) = rebuild::rebuild(kafka, topics, partition)
+                let rebuilt = rebuild::rebuild(kafka, topics, partition)
                     .map_err(|error| ProcessorError::Rebuild { partition, error })?;
-                Ok(PartitionWorker {
+                let worker = PartitionWorker {
                     partition,
                     producer,
-                    orders,
-                })
+                    orders: rebuilt.orders,
+                };
+                Ok((worker, rebuilt.next_offset))
             });
         match attempt {
             Err(error) if error.is_transient() && Instant::now() + backoff < deadline => {

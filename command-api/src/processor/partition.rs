@@ -5,12 +5,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use event_store::{KafkaConfig, TopicSet, wire};
-use rdkafka::consumer::ConsumerGroupMetadata;
+use event_store::{KafkaConfig, TopicSet, TransactionalProducer, wire};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::producer::{BaseRecord, Producer};
 use schemas::cloudevents;
 use schemas::values::OrderId;
 use schemas::{CommandEnvelope, CommandResult};
@@ -30,8 +28,16 @@ pub struct Snapshot {
     pub slot: OrderSlot,
 }
 
-/// Served by the thread that owns the partition: see [`PartitionWorker::drain`].
-pub(crate) type TxProducer = BaseProducer;
+/// The snapshots topic's key for the partition's position on the commands topic (no order
+/// id looks like it). Written in every transaction beside the snapshots, it says which
+/// commands the snapshots already include.
+pub const POSITION_KEY: &[u8] = b"~commands-position";
+
+/// The value under [`POSITION_KEY`]: the next commands offset to process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub next_offset: i64,
+}
 
 /// The stable transactional id of a partition's writer: a new owner initialising it fences
 /// the previous owner and aborts its open transaction at once.
@@ -43,17 +49,17 @@ pub(crate) fn new_producer(
     kafka: &KafkaConfig,
     topics: &TopicSet,
     partition: i32,
-) -> Result<TxProducer, KafkaError> {
-    let producer: TxProducer = kafka
-        .transactional_producer(&transactional_id(topics, partition))
-        .create()?;
+) -> Result<TransactionalProducer, KafkaError> {
+    let producer = TransactionalProducer::create(
+        &kafka.transactional_producer(&transactional_id(topics, partition)),
+    )?;
     producer.init_transactions(TXN_TIMEOUT)?;
     Ok(producer)
 }
 
 pub(crate) struct PartitionWorker {
     pub(crate) partition: i32,
-    pub(crate) producer: TxProducer,
+    pub(crate) producer: TransactionalProducer,
     pub(crate) orders: HashMap<OrderId, OrderSlot>,
 }
 
@@ -86,16 +92,16 @@ impl BatchError {
 
 impl PartitionWorker {
     /// Decides every command of the batch and writes events, results, snapshots and the
-    /// consumed offset in one Kafka transaction. On failure the state is as before.
+    /// partition's new position in one Kafka transaction; returns that position (the next
+    /// commands offset). On failure the state is as before.
     pub(crate) fn process(
         &mut self,
         topics: &TopicSet,
         batch: &[OwnedMessage],
-        group: &ConsumerGroupMetadata,
-    ) -> Result<usize, BatchError> {
+    ) -> Result<i64, BatchError> {
         let started = Instant::now();
         let mut backup: HashMap<OrderId, Option<OrderSlot>> = HashMap::new();
-        let result = self.transaction(topics, batch, group, &mut backup);
+        let result = self.transaction(topics, batch, &mut backup);
         if result.is_err() {
             for (order_id, slot) in backup {
                 match slot {
@@ -113,9 +119,8 @@ impl PartitionWorker {
         &mut self,
         topics: &TopicSet,
         batch: &[OwnedMessage],
-        group: &ConsumerGroupMetadata,
         backup: &mut HashMap<OrderId, Option<OrderSlot>>,
-    ) -> Result<usize, BatchError> {
+    ) -> Result<i64, BatchError> {
         let phase = |name: &'static str, since: Instant| {
             metrics::histogram!("orderlog_processor_transaction_phase_seconds", "phase" => name)
                 .record(since.elapsed().as_secs_f64());
@@ -203,17 +208,14 @@ impl PartitionWorker {
                 )?;
             }
         }
+        // The position travels with the snapshots it describes: whoever rebuilds the
+        // partition from them resumes the commands exactly after this batch. (Sending the
+        // offset to the consumer group instead, `send_offsets_to_transaction`, costs two
+        // more requests and a fourth partition per transaction; docs/performance.md.)
+        let next_offset = batch.iter().map(Message::offset).max().unwrap_or_default() + 1;
+        let position = serde_json::to_vec(&Position { next_offset }).unwrap_or_default();
+        self.send(&topics.snapshots, Some(POSITION_KEY), &position, None, None)?;
         phase("decide_and_send", started);
-        let mut offsets = TopicPartitionList::new();
-        let next = batch.iter().map(|m| m.offset()).max().unwrap_or_default() + 1;
-        offsets
-            .add_partition_offset(&topics.commands, self.partition, Offset::Offset(next))
-            .map_err(|e| self.abort(e))?;
-        let since = Instant::now();
-        self.producer
-            .send_offsets_to_transaction(&offsets, group, TXN_TIMEOUT)
-            .map_err(|e| self.abort(e))?;
-        phase("send_offsets", since);
         let since = Instant::now();
         self.drain()?;
         phase("deliver", since);
@@ -223,7 +225,7 @@ impl PartitionWorker {
             .map_err(|e| self.abort(e))?;
         phase("commit", since);
         metrics::counter!("orderlog_processor_events_total").increment(written as u64);
-        Ok(written)
+        Ok(next_offset)
     }
 
     fn send(
@@ -246,34 +248,17 @@ impl PartitionWorker {
         if let Some(timestamp) = timestamp {
             record = record.timestamp(timestamp);
         }
-        let mut record = record;
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                // The local queue is full: let the producer drain it, then try again.
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    self.producer.poll(Duration::from_millis(10));
-                    record = back;
-                }
-                Err((error, _)) => return Err(self.abort(error)),
-            }
-        }
+        self.producer
+            .send(record)
+            .map_err(|error| self.abort(error))
     }
 
-    /// Serves delivery reports until every record of the transaction is acknowledged.
-    ///
-    /// rust-rdkafka's `commit_transaction` flushes by polling in 100 ms steps, which made
-    /// every commit last at least 100 ms; polling in short steps here first lets the
-    /// commit find nothing in flight.
+    /// Waits until every record of the transaction is acknowledged, so the commit finds
+    /// nothing in flight (rust-rdkafka's `commit_transaction` flushes in 100 ms polls).
     fn drain(&self) -> Result<(), BatchError> {
-        let deadline = Instant::now() + TXN_TIMEOUT;
-        while self.producer.in_flight_count() > 0 {
-            if Instant::now() > deadline {
-                return Err(self.abort(KafkaError::Flush(RDKafkaErrorCode::MessageTimedOut)));
-            }
-            self.producer.poll(Duration::from_millis(1));
-        }
-        Ok(())
+        self.producer
+            .wait_delivered(TXN_TIMEOUT)
+            .map_err(|error| self.abort(error))
     }
 
     /// Aborts the open transaction when the error allows it.

@@ -1,10 +1,15 @@
 //! Assignment bookkeeping: the rebalance callbacks record what changed (they run inside
-//! `poll`), and the processor loop acts on it between batches.
+//! `poll`), and the processor loop acts on it between polls. A revoked partition's thread
+//! is stopped inside the callback, so its transaction in flight commits before the
+//! partition is given up.
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rdkafka::ClientContext;
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+
+use super::lane::Lane;
 
 #[derive(Debug)]
 pub(crate) enum Change {
@@ -15,9 +20,28 @@ pub(crate) enum Change {
 #[derive(Default)]
 pub(crate) struct RebalanceContext {
     changes: Mutex<Vec<Change>>,
+    lanes: Mutex<HashMap<i32, Lane>>,
 }
 
 impl RebalanceContext {
+    /// The threads of the partitions this processor owns, by partition.
+    pub(crate) fn lanes(&self) -> MutexGuard<'_, HashMap<i32, Lane>> {
+        self.lanes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Stops the partitions' threads (each finishes its transaction in flight).
+    pub(crate) fn stop_lanes(&self, partitions: &[i32]) {
+        let stopping: Vec<Lane> = {
+            let mut lanes = self.lanes();
+            partitions.iter().filter_map(|p| lanes.remove(p)).collect()
+        };
+        for lane in stopping {
+            lane.stop();
+        }
+    }
+
     pub(crate) fn take_changes(&self) -> Vec<Change> {
         self.changes
             .lock()
@@ -41,14 +65,22 @@ impl ClientContext for RebalanceContext {}
 impl ConsumerContext for RebalanceContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance {
-            tracing::info!(partitions = ?partitions(list), "partitions revoked");
-            self.record(Change::Revoked(partitions(list)));
+            let revoked = partitions(list);
+            tracing::info!(partitions = ?revoked, "partitions revoked");
+            self.stop_lanes(&revoked);
+            self.record(Change::Revoked(revoked));
         }
     }
 
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
-            Rebalance::Assign(list) => self.record(Change::Assigned(partitions(list))),
+            Rebalance::Assign(list) => {
+                // Nothing is fetched until the partition is rebuilt and its position known.
+                if let Err(error) = consumer.pause(list) {
+                    tracing::warn!(%error, "pausing newly assigned partitions");
+                }
+                self.record(Change::Assigned(partitions(list)));
+            }
             Rebalance::Error(error) => tracing::warn!(%error, "rebalance error"),
             Rebalance::Revoke(_) => {}
         }

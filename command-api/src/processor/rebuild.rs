@@ -8,7 +8,7 @@ use event_store::{KafkaConfig, Start, TopicSet, read_to_end, wire};
 use rdkafka::Message;
 use schemas::values::OrderId;
 
-use super::partition::{SNAPSHOT_FORMAT, Snapshot};
+use super::partition::{POSITION_KEY, Position, SNAPSHOT_FORMAT, Snapshot};
 use super::slot::OrderSlot;
 
 /// Where a rebuilt state came from, for logs and the takeover benchmark.
@@ -30,21 +30,77 @@ pub enum RebuildError {
     },
 }
 
-/// The orders of `partition`, as of the committed end of the log. Blocking.
+/// A partition's orders as of the committed end of its log, and where its commands resume.
+#[derive(Debug)]
+pub struct Rebuilt {
+    pub orders: HashMap<OrderId, OrderSlot>,
+    pub source: Source,
+    /// The next commands offset the state includes; `None` when no transaction recorded
+    /// one (a new partition, or one last written before positions were recorded: the
+    /// consumer group's committed offset is then the position).
+    pub next_offset: Option<i64>,
+}
+
+/// Rebuilds `partition` from its snapshots, or from its events when a snapshot is
+/// unreadable. Blocking.
 pub fn rebuild(
     kafka: &KafkaConfig,
     topics: &TopicSet,
     partition: i32,
-) -> Result<(HashMap<OrderId, OrderSlot>, Source), RebuildError> {
+) -> Result<Rebuilt, RebuildError> {
     let started = Instant::now();
-    let result = match from_snapshots(kafka, topics, partition)? {
-        Some(orders) => (orders, Source::Snapshots),
-        None => (from_events(kafka, topics, partition)?, Source::Events),
+    let rebuilt = match from_snapshots(kafka, topics, partition)? {
+        (Some(orders), next_offset) => Rebuilt {
+            orders,
+            source: Source::Snapshots,
+            next_offset,
+        },
+        (None, _) => Rebuilt {
+            orders: from_events(kafka, topics, partition)?,
+            source: Source::Events,
+            next_offset: read_position(kafka, topics, partition)?,
+        },
     };
-    tracing::info!(partition, orders = result.0.len(), source = ?result.1, elapsed_ms = started.elapsed().as_millis() as u64, "partition rebuilt");
+    tracing::info!(partition, orders = rebuilt.orders.len(), source = ?rebuilt.source, next_offset = ?rebuilt.next_offset, elapsed_ms = started.elapsed().as_millis() as u64, "partition rebuilt");
     metrics::histogram!("orderlog_processor_rebuild_seconds")
         .record(started.elapsed().as_secs_f64());
-    Ok(result)
+    Ok(rebuilt)
+}
+
+fn parse_position(value: Option<&[u8]>) -> Option<i64> {
+    serde_json::from_slice::<Position>(value?)
+        .ok()
+        .map(|p| p.next_offset)
+}
+
+/// Only the recorded position, reading the whole snapshots partition (after an unreadable
+/// snapshot stopped the first read).
+fn read_position(
+    kafka: &KafkaConfig,
+    topics: &TopicSet,
+    partition: i32,
+) -> Result<Option<i64>, RebuildError> {
+    let mut position = None;
+    read_to_end(
+        kafka,
+        &topics.snapshots,
+        partition,
+        Start::Beginning,
+        |message| {
+            if message.key() == Some(POSITION_KEY) {
+                position = parse_position(message.payload()).or(position);
+            }
+            Ok::<(), ()>(())
+        },
+    )
+    .map_err(|error| RebuildError::Read {
+        topic: topics.snapshots.clone(),
+        error: match error {
+            event_store::ReadError::Kafka(error) => error.to_string(),
+            event_store::ReadError::Stopped(()) => "stopped".to_owned(),
+        },
+    })?;
+    Ok(position)
 }
 
 /// Snapshots handed from the reading thread to a parser at once.
@@ -57,7 +113,8 @@ type Chunk = (usize, Vec<(Option<Vec<u8>>, Option<Vec<u8>>)>);
 /// The parsed chunk, or `None` when a record in it is unreadable.
 type Parsed = (usize, Option<Vec<(OrderId, OrderSlot)>>);
 
-/// `None` when some snapshot cannot be read (an older format): the events are the truth.
+/// The orders, `None` when some snapshot cannot be read (an older format: the events are
+/// the truth then), and the last recorded position.
 ///
 /// Parsing (JSON, most of the cost) runs on [`PARSERS`] threads beside the reading
 /// thread; chunks are merged in log order, so a later snapshot of an order still wins.
@@ -65,7 +122,8 @@ fn from_snapshots(
     kafka: &KafkaConfig,
     topics: &TopicSet,
     partition: i32,
-) -> Result<Option<HashMap<OrderId, OrderSlot>>, RebuildError> {
+) -> Result<(Option<HashMap<OrderId, OrderSlot>>, Option<i64>), RebuildError> {
+    let mut position = None;
     std::thread::scope(|scope| {
         let (chunks, chunk_queue) = std::sync::mpsc::sync_channel::<Chunk>(PARSERS * 2);
         let chunk_queue = std::sync::Arc::new(std::sync::Mutex::new(chunk_queue));
@@ -97,6 +155,10 @@ fn from_snapshots(
             partition,
             Start::Beginning,
             |message| {
+                if message.key() == Some(POSITION_KEY) {
+                    position = parse_position(message.payload()).or(position);
+                    return Ok(());
+                }
                 chunk.push((
                     message.key().map(<[u8]>::to_vec),
                     message.payload().map(<[u8]>::to_vec),
@@ -115,13 +177,13 @@ fn from_snapshots(
         drop(chunks);
         let orders = merger.join().unwrap_or(None);
         match read {
-            Ok(_) if orders.is_some() => Ok(orders),
+            Ok(_) if orders.is_some() => Ok((orders, position)),
             Ok(_) | Err(event_store::ReadError::Stopped(())) => {
                 tracing::warn!(
                     partition,
                     "a snapshot is unreadable; rebuilding the partition from its events"
                 );
-                Ok(None)
+                Ok((None, None))
             }
             Err(event_store::ReadError::Kafka(error)) => Err(RebuildError::Read {
                 topic: topics.snapshots.clone(),

@@ -5,4 +5,5 @@ mod contract;
 mod failover;
 mod idempotency;
 mod lifecycle;
+mod position;
 mod support;
