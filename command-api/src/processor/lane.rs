@@ -34,8 +34,11 @@ pub(crate) struct Lane {
 }
 
 impl Lane {
+    /// `floor`: the partition's recorded position; commands below it are already in the
+    /// state and are never processed again, whatever the consumer delivers.
     pub(crate) fn spawn(
         worker: PartitionWorker,
+        floor: Option<i64>,
         topics: TopicSet,
         batch_max: usize,
         failures: Sender<Failure>,
@@ -54,6 +57,7 @@ impl Lane {
                         receiver,
                         queued,
                         pending: VecDeque::new(),
+                        floor: floor.unwrap_or(i64::MIN),
                     };
                     let lane = LaneThread {
                         topics,
@@ -121,6 +125,9 @@ struct Inbox {
     receiver: Receiver<Vec<OwnedMessage>>,
     queued: Arc<AtomicUsize>,
     pending: VecDeque<OwnedMessage>,
+    /// The lowest offset still to process: the last committed position. Commands below it
+    /// can reach the lane when the consumer started fetching before it was repositioned.
+    floor: i64,
 }
 
 impl Inbox {
@@ -138,10 +145,32 @@ impl Inbox {
         true
     }
 
+    /// The next batch, in offset order, without anything below the floor (commands the
+    /// state already includes, or a second delivery of one after the consumer was
+    /// repositioned). The floor then moves past the batch: either its transaction commits
+    /// or the lane ends.
     fn take(&mut self, max: usize) -> Vec<OwnedMessage> {
-        let n = self.pending.len().min(max);
-        self.queued.fetch_sub(n, Ordering::SeqCst);
-        self.pending.drain(..n).collect()
+        let mut batch = Vec::new();
+        let mut taken = 0;
+        while batch.len() < max {
+            let Some(message) = self.pending.pop_front() else {
+                break;
+            };
+            taken += 1;
+            if message.offset() >= self.floor {
+                self.floor = message.offset() + 1;
+                batch.push(message);
+            }
+        }
+        self.queued.fetch_sub(taken, Ordering::SeqCst);
+        if taken > batch.len() {
+            tracing::debug!(
+                skipped = taken - batch.len(),
+                floor = self.floor,
+                "commands below the partition's position skipped"
+            );
+        }
+        batch
     }
 }
 
@@ -157,6 +186,9 @@ impl LaneThread {
     fn run(&self, mut worker: PartitionWorker, mut inbox: Inbox, stop: &AtomicBool) {
         while inbox.fill() && !stop.load(Ordering::SeqCst) {
             let batch = inbox.take(self.batch_max);
+            if batch.is_empty() {
+                continue;
+            }
             match process_with_retries(&mut worker, &self.topics, &batch) {
                 Ok(next_offset) => self.committed.store(next_offset, Ordering::SeqCst),
                 Err(error) => {
@@ -191,5 +223,70 @@ fn process_with_retries(
             }
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::Timestamp;
+
+    use super::*;
+
+    fn message(offset: i64) -> OwnedMessage {
+        OwnedMessage::new(
+            None,
+            None,
+            "commands".into(),
+            Timestamp::NotAvailable,
+            0,
+            offset,
+            None,
+        )
+    }
+
+    fn inbox(floor: i64) -> (Sender<Vec<OwnedMessage>>, Inbox) {
+        let (sender, receiver) = channel();
+        let inbox = Inbox {
+            receiver,
+            queued: Arc::new(AtomicUsize::new(0)),
+            pending: VecDeque::new(),
+            floor,
+        };
+        (sender, inbox)
+    }
+
+    fn offsets(batch: &[OwnedMessage]) -> Vec<i64> {
+        batch.iter().map(Message::offset).collect()
+    }
+
+    #[test]
+    fn commands_below_the_position_and_second_deliveries_never_reach_a_batch() {
+        let (sender, mut inbox) = inbox(150);
+        // Fetched from the group's older offset before the consumer was repositioned...
+        sender
+            .send((100..200).map(message).collect())
+            .expect("send");
+        // ...and again from the position once it was.
+        sender
+            .send((150..210).map(message).collect())
+            .expect("send");
+        inbox.queued.store(160, Ordering::SeqCst);
+        assert!(inbox.fill());
+        let batch = inbox.take(1_000);
+        assert_eq!(offsets(&batch), (150..210).collect::<Vec<_>>());
+        assert_eq!(inbox.queued.load(Ordering::SeqCst), 0);
+        assert_eq!(inbox.floor, 210);
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_max_commands_and_the_rest_waits() {
+        let (sender, mut inbox) = inbox(i64::MIN);
+        sender.send((0..5).map(message).collect()).expect("send");
+        inbox.queued.store(5, Ordering::SeqCst);
+        assert!(inbox.fill());
+        assert_eq!(offsets(&inbox.take(3)), vec![0, 1, 2]);
+        assert_eq!(offsets(&inbox.take(3)), vec![3, 4]);
+        drop(sender);
+        assert!(!inbox.fill(), "a closed channel ends the lane");
     }
 }

@@ -322,6 +322,10 @@ fn recover(
     }
     tracing::warn!(partition, %error, "replacing the producer and rewinding the partition");
     let (worker, next_offset) = prepare_partition(kafka, topics, partition)?;
+    // The intake may have paused it while the failed lane was behind.
+    let mut list = TopicPartitionList::new();
+    list.add_partition(&topics.commands, partition);
+    consumer.resume(&list)?;
     // The rebuilt position is the truth (a commit whose outcome was unknown may have
     // succeeded); without one, the failed batch is the first thing not committed.
     start_lane(
@@ -334,8 +338,8 @@ fn recover(
     )
 }
 
-/// Positions the partition's consumer where its state ends, resumes fetching, and starts
-/// the partition's thread. `None` keeps the consumer group's committed offset.
+/// Positions the partition's consumer where its state ends and starts the partition's
+/// thread. `None` keeps the consumer group's committed offset.
 fn start_lane(
     topics: &TopicSet,
     settings: &ProcessorSettings,
@@ -349,17 +353,23 @@ fn start_lane(
     list.add_partition(&topics.commands, partition);
     if let Some(offset) = next_offset {
         list.set_partition_offset(&topics.commands, partition, Offset::Offset(offset))?;
-        consumer.seek_partitions(list.clone(), Duration::from_secs(10))?;
+        // Asynchronous: a blocking seek on a partition assigned a moment ago waited up to
+        // a second. What the consumer fetched from its earlier position never reaches a
+        // transaction: the lane skips offsets below the position.
+        consumer.seek_partitions(list.clone(), Duration::ZERO)?;
     }
-    let lane =
-        Lane::spawn(worker, topics.clone(), settings.batch_max, failures.clone()).map_err(|e| {
-            ProcessorError::Batch {
-                partition,
-                error: e.to_string(),
-            }
-        })?;
+    let lane = Lane::spawn(
+        worker,
+        next_offset,
+        topics.clone(),
+        settings.batch_max,
+        failures.clone(),
+    )
+    .map_err(|e| ProcessorError::Batch {
+        partition,
+        error: e.to_string(),
+    })?;
     consumer.context().lanes().insert(partition, lane);
-    consumer.resume(&list)?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rdkafka::ClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 
 use super::lane::Lane;
 
@@ -72,15 +72,9 @@ impl ConsumerContext for RebalanceContext {
         }
     }
 
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
-            Rebalance::Assign(list) => {
-                // Nothing is fetched until the partition is rebuilt and its position known.
-                if let Err(error) = consumer.pause(list) {
-                    tracing::warn!(%error, "pausing newly assigned partitions");
-                }
-                self.record(Change::Assigned(partitions(list)));
-            }
+            Rebalance::Assign(list) => self.record(Change::Assigned(partitions(list))),
             Rebalance::Error(error) => tracing::warn!(%error, "rebalance error"),
             Rebalance::Revoke(_) => {}
         }
