@@ -37,7 +37,10 @@ impl KafkaConfig {
             .set("transactional.id", transactional_id)
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("linger.ms", "2")
+            // A writer sends a transaction's records in one go and then waits for them, and
+            // they wait for the partitions' registration in the transaction anyway: a
+            // linger only delayed every transaction (2 ms: p50 4.7 ms; 0: 2.8 ms).
+            .set("linger.ms", "0")
             .set("compression.type", "lz4")
             .set("transaction.timeout.ms", "30000")
             // The first partition added after a commit is often refused with

@@ -7,15 +7,19 @@
 //! `commit_transaction` flushes in 100 ms polls, which is why the writer must wait for its
 //! records itself before committing.) Here a background thread serves the delivery reports
 //! and a condition variable wakes the writer when the last one has arrived.
+//!
+//! The thread polls in one-second calls, not rdkafka's `ThreadedProducer`'s 100 ms: every
+//! call ends in that sub-millisecond spin, 1% of a core per idle producer at 100 ms.
 
 use std::ops::Deref;
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
 use rdkafka::config::{ClientConfig, FromClientConfigAndContext};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 
 /// Counts records handed to librdkafka and delivery reports received.
 #[derive(Default)]
@@ -45,19 +49,37 @@ impl ProducerContext for DeliveryCounter {
     }
 }
 
+type Inner = BaseProducer<DeliveryCounter>;
+
 /// A producer for transactions: rdkafka's transactional calls through `Deref`, plus
 /// [`send`](Self::send) and [`wait_delivered`](Self::wait_delivered).
 pub struct TransactionalProducer {
-    inner: ThreadedProducer<DeliveryCounter>,
+    inner: Arc<Inner>,
+    stop: Arc<AtomicBool>,
 }
 
 impl TransactionalProducer {
     /// Creates the producer from a configuration with a `transactional.id`
     /// ([`KafkaConfig::transactional_producer`](crate::KafkaConfig::transactional_producer)).
     pub fn create(config: &ClientConfig) -> KafkaResult<Self> {
-        Ok(Self {
-            inner: ThreadedProducer::from_config_and_context(config, DeliveryCounter::default())?,
-        })
+        let inner = Arc::new(Inner::from_config_and_context(
+            config,
+            DeliveryCounter::default(),
+        )?);
+        let stop = Arc::new(AtomicBool::new(false));
+        std::thread::Builder::new()
+            .name("producer-reports".to_owned())
+            .spawn({
+                let (inner, stop) = (inner.clone(), stop.clone());
+                // Not joined on drop: the thread ends within a second, and the client with it.
+                move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        inner.poll(Duration::from_secs(1));
+                    }
+                }
+            })
+            .map_err(|e| KafkaError::ClientCreation(e.to_string()))?;
+        Ok(Self { inner, stop })
     }
 
     /// Queues a record; when librdkafka's queue is full, waits for it to drain and retries.
@@ -115,8 +137,14 @@ impl TransactionalProducer {
     }
 }
 
+impl Drop for TransactionalProducer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
 impl Deref for TransactionalProducer {
-    type Target = ThreadedProducer<DeliveryCounter>;
+    type Target = Inner;
 
     fn deref(&self) -> &Self::Target {
         &self.inner

@@ -25,10 +25,15 @@ pub(crate) struct Txn {
     /// runs one per owned partition, all at once).
     #[arg(long, default_value_t = 1)]
     partitions: i32,
-    /// Write the consumed offset as a record of the snapshots topic instead of sending it
-    /// to the consumer group (`send_offsets_to_transaction`).
+    /// Write the consumed offset as a record of the snapshots topic (as command-api does)
+    /// instead of sending it to the consumer group (`send_offsets_to_transaction`).
     #[arg(long)]
     offsets_as_record: bool,
+    /// Transactional producers per partition, used in turn, so a transaction never
+    /// starts while the previous one's markers are written (measured: no difference, so
+    /// command-api uses one).
+    #[arg(long, default_value_t = 1)]
+    producers: usize,
     /// librdkafka `debug` contexts for the producer (e.g. `eos,protocol`), to see retries.
     #[arg(long)]
     debug: Option<String>,
@@ -46,23 +51,14 @@ pub(crate) async fn run(args: Txn) -> anyhow::Result<()> {
     let writers: Vec<_> = (0..args.partitions)
         .map(|partition| {
             let (kafka, topics) = (kafka.clone(), topics.clone());
-            let (transactions, commands, debug, as_record) = (
-                args.transactions,
-                args.commands,
-                args.debug.clone(),
-                args.offsets_as_record,
-            );
-            tokio::task::spawn_blocking(move || {
-                measure(
-                    &kafka,
-                    &topics,
-                    partition,
-                    transactions,
-                    commands,
-                    as_record,
-                    debug.as_deref(),
-                )
-            })
+            let shape = Shape {
+                transactions: args.transactions,
+                commands: args.commands,
+                offsets_as_record: args.offsets_as_record,
+                producers: args.producers.max(1),
+                debug: args.debug.clone(),
+            };
+            tokio::task::spawn_blocking(move || measure(&kafka, &topics, partition, &shape))
         })
         .collect();
     let mut phases: [Vec<Duration>; 5] = Default::default();
@@ -96,25 +92,42 @@ const PHASES: [&str; 5] = [
     "whole transaction",
 ];
 
+/// What one partition's writer does.
+struct Shape {
+    transactions: usize,
+    commands: usize,
+    offsets_as_record: bool,
+    producers: usize,
+    debug: Option<String>,
+}
+
 /// One partition's writer: `transactions` transactions, one after the other.
 fn measure(
     kafka: &KafkaConfig,
     topics: &TopicSet,
     partition: i32,
-    transactions: usize,
-    commands: usize,
-    offsets_as_record: bool,
-    debug: Option<&str>,
+    shape: &Shape,
 ) -> anyhow::Result<[Vec<Duration>; 5]> {
-    let id = format!("{}txn-probe-{partition}", kafka.topic_prefix);
-    let mut config = kafka.transactional_producer(&id);
-    if let Some(debug) = debug {
-        config
-            .set("debug", debug)
-            .set_log_level(rdkafka::config::RDKafkaLogLevel::Debug);
-    }
-    let producer = TransactionalProducer::create(&config)?;
-    producer.init_transactions(TIMEOUT)?;
+    let &Shape {
+        transactions,
+        commands,
+        offsets_as_record,
+        ..
+    } = shape;
+    let producers = (0..shape.producers)
+        .map(|n| {
+            let id = format!("{}txn-probe-{partition}-{n}", kafka.topic_prefix);
+            let mut config = kafka.transactional_producer(&id);
+            if let Some(debug) = &shape.debug {
+                config
+                    .set("debug", debug)
+                    .set_log_level(rdkafka::config::RDKafkaLogLevel::Debug);
+            }
+            let producer = TransactionalProducer::create(&config)?;
+            producer.init_transactions(TIMEOUT)?;
+            Ok(producer)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let consumer: BaseConsumer = kafka
         .read_committed_consumer(&format!("{}txn-probe", kafka.topic_prefix))
         .create()?;
@@ -128,6 +141,7 @@ fn measure(
         Instant::now()
     };
     for n in 0..transactions {
+        let producer = &producers[n % producers.len()];
         let started = Instant::now();
         producer.begin_transaction()?;
         for topic in [&topics.events, &topics.results, &topics.snapshots] {
