@@ -63,6 +63,15 @@ pub struct Config {
     #[arg(long, env = "ORDERLOG_PROCESSOR_BATCH_MAX", default_value_t = 500)]
     pub processor_batch_max: usize,
 
+    /// Least time between the starts of two transactions of one partition, in ms, unless
+    /// a full batch waits: fewer, larger transactions under load; none when idle.
+    #[arg(
+        long,
+        env = "ORDERLOG_PROCESSOR_TRANSACTION_INTERVAL_MS",
+        default_value_t = 20
+    )]
+    pub processor_transaction_interval_ms: u64,
+
     /// How long the group waits for a silent processor before moving its partitions, in ms.
     #[arg(
         long,

@@ -40,7 +40,7 @@ impl Lane {
         worker: PartitionWorker,
         floor: Option<i64>,
         topics: TopicSet,
-        batch_max: usize,
+        pacing: Pacing,
         failures: Sender<Failure>,
     ) -> std::io::Result<Self> {
         let partition = worker.partition;
@@ -61,7 +61,7 @@ impl Lane {
                     };
                     let lane = LaneThread {
                         topics,
-                        batch_max,
+                        pacing,
                         committed,
                         failures,
                     };
@@ -174,18 +174,47 @@ impl Inbox {
     }
 }
 
+/// How a partition's transactions follow each other.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pacing {
+    /// Most commands in one transaction.
+    pub(crate) batch_max: usize,
+    /// Least time between the starts of two transactions, unless a full batch waits.
+    /// Every transaction costs the broker the same whatever its size, so under load
+    /// transactions back to back with a few commands each spent the shared cores on
+    /// transaction overhead; a command that finds its partition idle starts at once.
+    pub(crate) interval: Duration,
+}
+
+impl Pacing {
+    /// How long to wait before the next transaction, with `pending` commands waiting.
+    fn wait(&self, last_start: Option<std::time::Instant>, pending: usize) -> Option<Duration> {
+        let since = last_start?.elapsed();
+        let wait = self.interval.saturating_sub(since);
+        (!wait.is_zero() && pending < self.batch_max).then_some(wait)
+    }
+}
+
 /// What the partition's thread keeps beside its worker.
 struct LaneThread {
     topics: TopicSet,
-    batch_max: usize,
+    pacing: Pacing,
     committed: Arc<AtomicI64>,
     failures: Sender<Failure>,
 }
 
 impl LaneThread {
     fn run(&self, mut worker: PartitionWorker, mut inbox: Inbox, stop: &AtomicBool) {
+        let mut last_start: Option<std::time::Instant> = None;
         while inbox.fill() && !stop.load(Ordering::SeqCst) {
-            let batch = inbox.take(self.batch_max);
+            if let Some(wait) = self.pacing.wait(last_start, inbox.pending.len()) {
+                std::thread::sleep(wait);
+                if !inbox.fill() || stop.load(Ordering::SeqCst) {
+                    return;
+                }
+            }
+            last_start = Some(std::time::Instant::now());
+            let batch = inbox.take(self.pacing.batch_max);
             if batch.is_empty() {
                 continue;
             }
@@ -276,6 +305,35 @@ mod tests {
         assert_eq!(offsets(&batch), (150..210).collect::<Vec<_>>());
         assert_eq!(inbox.queued.load(Ordering::SeqCst), 0);
         assert_eq!(inbox.floor, 210);
+    }
+
+    #[test]
+    fn transactions_start_at_once_when_idle_and_no_closer_than_the_interval_otherwise() {
+        let pacing = Pacing {
+            batch_max: 10,
+            interval: Duration::from_millis(500),
+        };
+        assert_eq!(
+            pacing.wait(None, 1),
+            None,
+            "the first transaction starts at once"
+        );
+        let just_now = Some(std::time::Instant::now());
+        let wait = pacing
+            .wait(just_now, 1)
+            .expect("waits after a recent start");
+        assert!(wait > Duration::from_millis(400) && wait <= Duration::from_millis(500));
+        assert_eq!(
+            pacing.wait(just_now, 10),
+            None,
+            "a full batch does not wait"
+        );
+        let long_ago = std::time::Instant::now().checked_sub(Duration::from_secs(1));
+        assert_eq!(
+            pacing.wait(long_ago, 1),
+            None,
+            "an idle partition starts at once"
+        );
     }
 
     #[test]

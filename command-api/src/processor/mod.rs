@@ -30,7 +30,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 
-use lane::{Failure, Lane};
+use lane::{Failure, Lane, Pacing};
 use partition::{BatchError, PartitionWorker, new_producer};
 pub use partition::{POSITION_KEY, Position, SNAPSHOT_FORMAT, Snapshot};
 pub use rebalance::ProcessorStatus;
@@ -43,6 +43,9 @@ pub struct ProcessorSettings {
     pub group_id: String,
     /// Most commands handled in one transaction.
     pub batch_max: usize,
+    /// Least time between the starts of a partition's transactions, unless a full batch
+    /// waits.
+    pub transaction_interval: Duration,
     /// How long the group waits for a silent processor before giving its partitions away.
     pub session_timeout: Duration,
 }
@@ -362,7 +365,10 @@ fn start_lane(
         worker,
         next_offset,
         topics.clone(),
-        settings.batch_max,
+        Pacing {
+            batch_max: settings.batch_max,
+            interval: settings.transaction_interval,
+        },
         failures.clone(),
     )
     .map_err(|e| ProcessorError::Batch {
