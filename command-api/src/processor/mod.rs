@@ -1,7 +1,7 @@
 //! The command processor role: a consumer group on the commands topic. Each assigned
 //! partition gets its own transactional writer, the rebuilt state of its orders, and a
-//! thread; batches of commands become events, results, snapshots and consumed offsets in
-//! one transaction.
+//! thread; batches of commands become events, results, snapshots and the partition's
+//! position in one transaction.
 //!
 //! The consumer runs on a dedicated thread with a polled consumer (rebalance callbacks run
 //! inside `poll`) and hands each partition's commands to that partition's thread, which
@@ -9,32 +9,33 @@
 //! for each other, and a command arriving mid-transaction waits for one commit at most.
 //!
 //! Layout: [`slot`] (one order and one command, pure), `partition` (one partition's
-//! transaction), `lane` (one partition's thread), [`rebuild`] (state on assignment),
+//! transaction), `lane` (one partition's thread), `dispatch` (handing commands to the
+//! lanes), `takeover` (assignment and recovery), [`rebuild`] (state on assignment),
 //! `rebalance` (assignment bookkeeping).
 
+mod dispatch;
 mod lane;
 mod partition;
 mod rebalance;
 pub mod rebuild;
 pub mod slot;
+mod takeover;
 
-use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use event_store::{KafkaConfig, TopicSet};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::message::OwnedMessage;
 
-use lane::{Failure, Lane, Pacing};
-use partition::{BatchError, PartitionWorker, new_producer};
+use dispatch::Intake;
 pub use partition::{POSITION_KEY, Position, SNAPSHOT_FORMAT, Snapshot};
 pub use rebalance::ProcessorStatus;
-use rebalance::{Change, RebalanceContext};
+use rebalance::RebalanceContext;
+use takeover::{apply_rebalances, recover};
 
 /// How the processor role consumes and batches.
 #[derive(Debug, Clone)]
@@ -208,255 +209,4 @@ fn poll_batch(consumer: &BaseConsumer<RebalanceContext>, max: usize) -> Vec<Owne
         timeout = Duration::ZERO;
     }
     batch
-}
-
-/// Hands polled commands to their partitions' threads, and pauses fetching a partition
-/// whose thread has fallen behind (so a backlog stays in Kafka, not in memory).
-struct Intake {
-    /// Queued commands above which a partition is paused; it resumes below a quarter.
-    high_water: usize,
-    paused: HashSet<i32>,
-    published: Instant,
-}
-
-/// How often the positions are also committed to the consumer group, for lag tools.
-const PUBLISH_EVERY: Duration = Duration::from_secs(5);
-
-impl Intake {
-    fn new(batch_max: usize) -> Self {
-        Self {
-            high_water: batch_max * 4,
-            paused: HashSet::new(),
-            published: Instant::now(),
-        }
-    }
-
-    /// Commits the partitions' positions to the consumer group now and then. Only for
-    /// the group's lag as tools show it: the truth is the position record each
-    /// transaction writes to the snapshots topic.
-    fn publish_positions(&mut self, consumer: &BaseConsumer<RebalanceContext>, topic: &str) {
-        if self.published.elapsed() < PUBLISH_EVERY {
-            return;
-        }
-        self.published = Instant::now();
-        let mut list = TopicPartitionList::new();
-        for (&partition, lane) in consumer.context().lanes().iter() {
-            if let Some(offset) = lane.committed() {
-                let _ = list.add_partition_offset(topic, partition, Offset::Offset(offset));
-            }
-        }
-        if list.count() > 0 {
-            if let Err(error) = consumer.commit(&list, CommitMode::Async) {
-                tracing::debug!(%error, "publishing positions to the consumer group");
-            }
-        }
-    }
-
-    fn dispatch(
-        &mut self,
-        consumer: &BaseConsumer<RebalanceContext>,
-        topic: &str,
-        polled: Vec<OwnedMessage>,
-    ) -> Result<(), ProcessorError> {
-        let lanes = consumer.context().lanes();
-        if !polled.is_empty() {
-            let mut by_partition: BTreeMap<i32, Vec<OwnedMessage>> = BTreeMap::new();
-            for message in polled {
-                by_partition
-                    .entry(message.partition())
-                    .or_default()
-                    .push(message);
-            }
-            for (partition, messages) in by_partition {
-                // A partition without a thread was revoked, or is being recovered (its
-                // consumer is rewound): the commands are fetched again.
-                if let Some(lane) = lanes.get(&partition) {
-                    lane.send(messages);
-                }
-            }
-        }
-        let mut pause = TopicPartitionList::new();
-        let mut resume = TopicPartitionList::new();
-        for (&partition, lane) in lanes.iter() {
-            let queued = lane.queued();
-            if queued > self.high_water && self.paused.insert(partition) {
-                pause.add_partition(topic, partition);
-            } else if queued < self.high_water / 4 && self.paused.remove(&partition) {
-                resume.add_partition(topic, partition);
-            }
-        }
-        self.paused.retain(|p| lanes.contains_key(p));
-        drop(lanes);
-        if pause.count() > 0 {
-            consumer.pause(&pause)?;
-        }
-        if resume.count() > 0 {
-            consumer.resume(&resume)?;
-        }
-        Ok(())
-    }
-}
-
-/// After a batch failed for good: a fenced writer gives the partition up; another fatal
-/// error replaces the producer, rebuilds, and rewinds, so the batch is consumed again.
-fn recover(
-    kafka: &KafkaConfig,
-    topics: &TopicSet,
-    settings: &ProcessorSettings,
-    consumer: &BaseConsumer<RebalanceContext>,
-    failures: &mpsc::Sender<Failure>,
-    failure: Failure,
-) -> Result<(), ProcessorError> {
-    let Failure {
-        partition,
-        first_offset,
-        error,
-    } = failure;
-    consumer.context().stop_lanes(&[partition]);
-    if let BatchError::Corrupt(reason) = &error {
-        return Err(ProcessorError::Batch {
-            partition,
-            error: reason.clone(),
-        });
-    }
-    if error.is_fenced() {
-        tracing::warn!(partition, "fenced by a newer owner; dropping the partition");
-        return Ok(());
-    }
-    tracing::warn!(partition, %error, "replacing the producer and rewinding the partition");
-    let (worker, next_offset) = prepare_partition(kafka, topics, partition)?;
-    // The intake may have paused it while the failed lane was behind.
-    let mut list = TopicPartitionList::new();
-    list.add_partition(&topics.commands, partition);
-    consumer.resume(&list)?;
-    // The rebuilt position is the truth (a commit whose outcome was unknown may have
-    // succeeded); without one, the failed batch is the first thing not committed.
-    start_lane(
-        topics,
-        settings,
-        consumer,
-        failures,
-        worker,
-        Some(next_offset.unwrap_or(first_offset)),
-    )
-}
-
-/// Positions the partition's consumer where its state ends and starts the partition's
-/// thread. `None` keeps the consumer group's committed offset.
-fn start_lane(
-    topics: &TopicSet,
-    settings: &ProcessorSettings,
-    consumer: &BaseConsumer<RebalanceContext>,
-    failures: &mpsc::Sender<Failure>,
-    worker: PartitionWorker,
-    next_offset: Option<i64>,
-) -> Result<(), ProcessorError> {
-    let partition = worker.partition;
-    let mut list = TopicPartitionList::new();
-    list.add_partition(&topics.commands, partition);
-    if let Some(offset) = next_offset {
-        list.set_partition_offset(&topics.commands, partition, Offset::Offset(offset))?;
-        // Asynchronous: a blocking seek on a partition assigned a moment ago waited up to
-        // a second. What the consumer fetched from its earlier position never reaches a
-        // transaction: the lane skips offsets below the position.
-        consumer.seek_partitions(list.clone(), Duration::ZERO)?;
-    }
-    let lane = Lane::spawn(
-        worker,
-        next_offset,
-        topics.clone(),
-        Pacing {
-            batch_max: settings.batch_max,
-            interval: settings.transaction_interval,
-        },
-        failures.clone(),
-    )
-    .map_err(|e| ProcessorError::Batch {
-        partition,
-        error: e.to_string(),
-    })?;
-    consumer.context().lanes().insert(partition, lane);
-    Ok(())
-}
-
-/// Starts threads for newly assigned partitions: fence the previous writer, then rebuild
-/// the partition's orders (in parallel across partitions). Revoked partitions' threads
-/// were stopped inside the rebalance callback.
-fn apply_rebalances(
-    kafka: &KafkaConfig,
-    topics: &TopicSet,
-    settings: &ProcessorSettings,
-    consumer: &BaseConsumer<RebalanceContext>,
-    failures: &mpsc::Sender<Failure>,
-    status: &ProcessorStatus,
-) -> Result<(), ProcessorError> {
-    let mut assigned = Vec::new();
-    for change in consumer.context().take_changes() {
-        match change {
-            Change::Revoked(partitions) => assigned.retain(|p| !partitions.contains(p)),
-            Change::Assigned(partitions) => assigned.extend(partitions),
-        }
-    }
-    if !assigned.is_empty() {
-        tracing::info!(
-            ?assigned,
-            "partitions assigned; fencing previous writers and rebuilding"
-        );
-        let prepared: Vec<Result<(PartitionWorker, Option<i64>), ProcessorError>> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = assigned
-                    .iter()
-                    .map(|&partition| {
-                        scope.spawn(move || prepare_partition(kafka, topics, partition))
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or(Err(ProcessorError::Panicked)))
-                    .collect()
-            });
-        for prepared in prepared {
-            let (worker, next_offset) = prepared?;
-            start_lane(topics, settings, consumer, failures, worker, next_offset)?;
-        }
-    }
-    status.set_partitions(consumer.context().lanes().keys().copied().collect());
-    Ok(())
-}
-
-/// How long taking over a partition may keep failing on transient errors (a coordinator
-/// still loading, a broker restarting) before the processor gives up and exits.
-const PREPARE_PATIENCE: Duration = Duration::from_secs(120);
-
-/// Fences the partition's previous writer and rebuilds its orders and position, retrying
-/// what a busy or freshly started cluster makes fail for a while.
-fn prepare_partition(
-    kafka: &KafkaConfig,
-    topics: &TopicSet,
-    partition: i32,
-) -> Result<(PartitionWorker, Option<i64>), ProcessorError> {
-    let deadline = Instant::now() + PREPARE_PATIENCE;
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        let attempt = new_producer(kafka, topics, partition)
-            .map_err(ProcessorError::from)
-            .and_then(|producer| {
-                let rebuilt = rebuild::rebuild(kafka, topics, partition)
-                    .map_err(|error| ProcessorError::Rebuild { partition, error })?;
-                let worker = PartitionWorker {
-                    partition,
-                    producer,
-                    orders: rebuilt.orders,
-                };
-                Ok((worker, rebuilt.next_offset))
-            });
-        match attempt {
-            Err(error) if error.is_transient() && Instant::now() + backoff < deadline => {
-                tracing::warn!(partition, %error, retry_in_ms = backoff.as_millis() as u64, "taking over the partition failed; retrying");
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-            other => return other,
-        }
-    }
 }
