@@ -35,7 +35,7 @@ use dispatch::Intake;
 pub use partition::{POSITION_KEY, Position, SNAPSHOT_FORMAT, Snapshot};
 pub use rebalance::ProcessorStatus;
 use rebalance::RebalanceContext;
-use takeover::{apply_rebalances, recover};
+use takeover::Takeover;
 
 /// How the processor role consumes and batches.
 #[derive(Debug, Clone)]
@@ -171,14 +171,21 @@ fn run(
         .create_with_context(RebalanceContext::default())?;
     consumer.subscribe(&[&topics.commands])?;
     let (failures, failed) = mpsc::channel();
+    let takeover = Takeover {
+        kafka,
+        topics,
+        settings,
+        consumer: &consumer,
+        failures: &failures,
+    };
     let mut intake = Intake::new(settings.batch_max);
     let result = (|| {
         while !stop.load(Ordering::SeqCst) {
             for failure in failed.try_iter() {
-                recover(kafka, topics, settings, &consumer, &failures, failure)?;
+                takeover.recover(failure)?;
             }
             let polled = poll_batch(&consumer, settings.batch_max);
-            apply_rebalances(kafka, topics, settings, &consumer, &failures, status)?;
+            takeover.apply_rebalances(status)?;
             intake.dispatch(&consumer, &topics.commands, polled)?;
             intake.publish_positions(&consumer, &topics.commands);
         }

@@ -67,10 +67,18 @@ pub fn rebuild(
     Ok(rebuilt)
 }
 
-fn parse_position(value: Option<&[u8]>) -> Option<i64> {
-    serde_json::from_slice::<Position>(value?)
-        .ok()
-        .map(|p| p.next_offset)
+/// When `message` is the position record, keeps its position (a later one wins).
+fn take_position(message: &impl Message, position: &mut Option<i64>) -> bool {
+    if message.key() != Some(POSITION_KEY) {
+        return false;
+    }
+    let parsed = message
+        .payload()
+        .and_then(|value| serde_json::from_slice::<Position>(value).ok());
+    if let Some(parsed) = parsed {
+        *position = Some(parsed.next_offset);
+    }
+    true
 }
 
 /// Only the recorded position, reading the whole snapshots partition (after an unreadable
@@ -87,9 +95,7 @@ fn read_position(
         partition,
         Start::Beginning,
         |message| {
-            if message.key() == Some(POSITION_KEY) {
-                position = parse_position(message.payload()).or(position);
-            }
+            take_position(message, &mut position);
             Ok::<(), ()>(())
         },
     )
@@ -155,8 +161,7 @@ fn from_snapshots(
             partition,
             Start::Beginning,
             |message| {
-                if message.key() == Some(POSITION_KEY) {
-                    position = parse_position(message.payload()).or(position);
+                if take_position(message, &mut position) {
                     return Ok(());
                 }
                 chunk.push((

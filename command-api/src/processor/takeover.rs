@@ -14,131 +14,137 @@ use super::partition::{BatchError, PartitionWorker, new_producer};
 use super::rebalance::{Change, RebalanceContext};
 use super::{ProcessorError, ProcessorSettings, ProcessorStatus, rebuild};
 
-/// After a batch failed for good: a fenced writer gives the partition up; another fatal
-/// error replaces the producer, rebuilds, and rewinds, so the batch is consumed again.
-pub(super) fn recover(
-    kafka: &KafkaConfig,
-    topics: &TopicSet,
-    settings: &ProcessorSettings,
-    consumer: &BaseConsumer<RebalanceContext>,
-    failures: &mpsc::Sender<Failure>,
-    failure: Failure,
-) -> Result<(), ProcessorError> {
-    let Failure {
-        partition,
-        first_offset,
-        error,
-    } = failure;
-    consumer.context().stop_lanes(&[partition]);
-    if let BatchError::Corrupt(reason) = &error {
-        return Err(ProcessorError::Batch {
+/// What taking a partition over needs, all owned by the consumer thread.
+pub(super) struct Takeover<'a> {
+    pub(super) kafka: &'a KafkaConfig,
+    pub(super) topics: &'a TopicSet,
+    pub(super) settings: &'a ProcessorSettings,
+    pub(super) consumer: &'a BaseConsumer<RebalanceContext>,
+    pub(super) failures: &'a mpsc::Sender<Failure>,
+}
+
+impl Takeover<'_> {
+    /// After a batch failed for good: a fenced writer gives the partition up; another fatal
+    /// error replaces the producer, rebuilds, and rewinds, so the batch is consumed again.
+    pub(super) fn recover(&self, failure: Failure) -> Result<(), ProcessorError> {
+        let Takeover {
+            kafka,
+            topics,
+            consumer,
+            ..
+        } = *self;
+        let Failure {
             partition,
-            error: reason.clone(),
-        });
-    }
-    if error.is_fenced() {
-        tracing::warn!(partition, "fenced by a newer owner; dropping the partition");
-        return Ok(());
-    }
-    tracing::warn!(partition, %error, "replacing the producer and rewinding the partition");
-    let (worker, next_offset) = prepare_partition(kafka, topics, partition)?;
-    // The intake may have paused it while the failed lane was behind.
-    let mut list = TopicPartitionList::new();
-    list.add_partition(&topics.commands, partition);
-    consumer.resume(&list)?;
-    // The rebuilt position is the truth (a commit whose outcome was unknown may have
-    // succeeded); without one, the failed batch is the first thing not committed.
-    start_lane(
-        topics,
-        settings,
-        consumer,
-        failures,
-        worker,
-        Some(next_offset.unwrap_or(first_offset)),
-    )
-}
-
-/// Positions the partition's consumer where its state ends and starts the partition's
-/// thread. `None` keeps the consumer group's committed offset.
-fn start_lane(
-    topics: &TopicSet,
-    settings: &ProcessorSettings,
-    consumer: &BaseConsumer<RebalanceContext>,
-    failures: &mpsc::Sender<Failure>,
-    worker: PartitionWorker,
-    next_offset: Option<i64>,
-) -> Result<(), ProcessorError> {
-    let partition = worker.partition;
-    let mut list = TopicPartitionList::new();
-    list.add_partition(&topics.commands, partition);
-    if let Some(offset) = next_offset {
-        list.set_partition_offset(&topics.commands, partition, Offset::Offset(offset))?;
-        // Asynchronous: a blocking seek on a partition assigned a moment ago waited up to
-        // a second. What the consumer fetched from its earlier position never reaches a
-        // transaction: the lane skips offsets below the position.
-        consumer.seek_partitions(list.clone(), Duration::ZERO)?;
-    }
-    let lane = Lane::spawn(
-        worker,
-        next_offset,
-        topics.clone(),
-        Pacing {
-            batch_max: settings.batch_max,
-            interval: settings.transaction_interval,
-        },
-        failures.clone(),
-    )
-    .map_err(|e| ProcessorError::Batch {
-        partition,
-        error: e.to_string(),
-    })?;
-    consumer.context().lanes().insert(partition, lane);
-    Ok(())
-}
-
-/// Starts threads for newly assigned partitions: fence the previous writer, then rebuild
-/// the partition's orders (in parallel across partitions). Revoked partitions' threads
-/// were stopped inside the rebalance callback.
-pub(super) fn apply_rebalances(
-    kafka: &KafkaConfig,
-    topics: &TopicSet,
-    settings: &ProcessorSettings,
-    consumer: &BaseConsumer<RebalanceContext>,
-    failures: &mpsc::Sender<Failure>,
-    status: &ProcessorStatus,
-) -> Result<(), ProcessorError> {
-    let mut assigned = Vec::new();
-    for change in consumer.context().take_changes() {
-        match change {
-            Change::Revoked(partitions) => assigned.retain(|p| !partitions.contains(p)),
-            Change::Assigned(partitions) => assigned.extend(partitions),
-        }
-    }
-    if !assigned.is_empty() {
-        tracing::info!(
-            ?assigned,
-            "partitions assigned; fencing previous writers and rebuilding"
-        );
-        let prepared: Vec<Result<(PartitionWorker, Option<i64>), ProcessorError>> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = assigned
-                    .iter()
-                    .map(|&partition| {
-                        scope.spawn(move || prepare_partition(kafka, topics, partition))
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or(Err(ProcessorError::Panicked)))
-                    .collect()
+            first_offset,
+            error,
+        } = failure;
+        consumer.context().stop_lanes(&[partition]);
+        if let BatchError::Corrupt(reason) = &error {
+            return Err(ProcessorError::Batch {
+                partition,
+                error: reason.clone(),
             });
-        for prepared in prepared {
-            let (worker, next_offset) = prepared?;
-            start_lane(topics, settings, consumer, failures, worker, next_offset)?;
         }
+        if error.is_fenced() {
+            tracing::warn!(partition, "fenced by a newer owner; dropping the partition");
+            return Ok(());
+        }
+        tracing::warn!(partition, %error, "replacing the producer and rewinding the partition");
+        let (worker, next_offset) = prepare_partition(kafka, topics, partition)?;
+        // The intake may have paused it while the failed lane was behind.
+        let mut list = TopicPartitionList::new();
+        list.add_partition(&topics.commands, partition);
+        consumer.resume(&list)?;
+        // The rebuilt position is the truth (a commit whose outcome was unknown may have
+        // succeeded); without one, the failed batch is the first thing not committed.
+        self.start_lane(worker, Some(next_offset.unwrap_or(first_offset)))
     }
-    status.set_partitions(consumer.context().lanes().keys().copied().collect());
-    Ok(())
+
+    /// Positions the partition's consumer where its state ends and starts the partition's
+    /// thread. `None` keeps the consumer group's committed offset.
+    fn start_lane(
+        &self,
+        worker: PartitionWorker,
+        next_offset: Option<i64>,
+    ) -> Result<(), ProcessorError> {
+        let Takeover {
+            topics,
+            settings,
+            consumer,
+            failures,
+            ..
+        } = *self;
+        let partition = worker.partition;
+        let mut list = TopicPartitionList::new();
+        list.add_partition(&topics.commands, partition);
+        if let Some(offset) = next_offset {
+            list.set_partition_offset(&topics.commands, partition, Offset::Offset(offset))?;
+            // Asynchronous: a blocking seek on a partition assigned a moment ago waited up to
+            // a second. What the consumer fetched from its earlier position never reaches a
+            // transaction: the lane skips offsets below the position.
+            consumer.seek_partitions(list.clone(), Duration::ZERO)?;
+        }
+        let lane = Lane::spawn(
+            worker,
+            next_offset,
+            topics.clone(),
+            Pacing {
+                batch_max: settings.batch_max,
+                interval: settings.transaction_interval,
+            },
+            failures.clone(),
+        )
+        .map_err(|e| ProcessorError::Batch {
+            partition,
+            error: e.to_string(),
+        })?;
+        consumer.context().lanes().insert(partition, lane);
+        Ok(())
+    }
+
+    /// Starts threads for newly assigned partitions: fence the previous writer, then rebuild
+    /// the partition's orders (in parallel across partitions). Revoked partitions' threads
+    /// were stopped inside the rebalance callback.
+    pub(super) fn apply_rebalances(&self, status: &ProcessorStatus) -> Result<(), ProcessorError> {
+        let Takeover {
+            kafka,
+            topics,
+            consumer,
+            ..
+        } = *self;
+        let mut assigned = Vec::new();
+        for change in consumer.context().take_changes() {
+            match change {
+                Change::Revoked(partitions) => assigned.retain(|p| !partitions.contains(p)),
+                Change::Assigned(partitions) => assigned.extend(partitions),
+            }
+        }
+        if !assigned.is_empty() {
+            tracing::info!(
+                ?assigned,
+                "partitions assigned; fencing previous writers and rebuilding"
+            );
+            let prepared: Vec<Result<(PartitionWorker, Option<i64>), ProcessorError>> =
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = assigned
+                        .iter()
+                        .map(|&partition| {
+                            scope.spawn(move || prepare_partition(kafka, topics, partition))
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or(Err(ProcessorError::Panicked)))
+                        .collect()
+                });
+            for prepared in prepared {
+                let (worker, next_offset) = prepared?;
+                self.start_lane(worker, next_offset)?;
+            }
+        }
+        status.set_partitions(consumer.context().lanes().keys().copied().collect());
+        Ok(())
+    }
 }
 
 /// How long taking over a partition may keep failing on transient errors (a coordinator
