@@ -62,7 +62,12 @@ impl KafkaConfig {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "true");
+            .set("enable.partition.eof", "true")
+            // When the application is behind and the fetched records exceed the queue's
+            // limits, librdkafka waits this long before fetching the partition again: by
+            // default a whole second, during which a reader that catches up sits idle
+            // (reading 410 MB of snapshots while keeping them took 5 s instead of 0.8 s).
+            .set("fetch.queue.backoff.ms", "10");
         config
     }
 

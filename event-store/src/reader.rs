@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -78,7 +80,9 @@ pub fn read_to_end<E>(
     start: Start,
     mut each: impl FnMut(&BorrowedMessage<'_>) -> Result<(), E>,
 ) -> Result<i64, ReadError<E>> {
-    let consumer: BaseConsumer = kafka.bulk_reader("orderlog-reader").create()?;
+    let consumer: BaseConsumer<ReaderContext> = kafka
+        .bulk_reader("orderlog-reader")
+        .create_with_context(ReaderContext)?;
     let (low, high) = watermarks(&consumer, topic, partition, WATERMARKS_TIMEOUT)?;
     let start = match start {
         Start::Beginning => low,
@@ -116,8 +120,22 @@ pub fn read_to_end<E>(
     }
 }
 
+/// Logs librdkafka's errors as rdkafka's default context does, except the end of the
+/// partition, which this reader waits for (librdkafka also reports it as a global error).
+struct ReaderContext;
+
+impl ClientContext for ReaderContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::PartitionEOF) {
+            tracing::error!("librdkafka: {error}: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for ReaderContext {}
+
 /// The consumer's position, which moves past transaction markers a reader never sees.
-fn position(consumer: &BaseConsumer, topic: &str, partition: i32, fallback: i64) -> i64 {
+fn position(consumer: &BaseConsumer<ReaderContext>, topic: &str, partition: i32, fallback: i64) -> i64 {
     consumer
         .position()
         .ok()

@@ -15,10 +15,12 @@
 
 mod dispatch;
 mod lane;
+pub mod orders;
 mod partition;
 mod rebalance;
 pub mod rebuild;
 pub mod slot;
+pub mod snapshots;
 mod takeover;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,9 +34,9 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 
 use dispatch::Intake;
-pub use partition::{POSITION_KEY, Position, SNAPSHOT_FORMAT, Snapshot};
 pub use rebalance::ProcessorStatus;
 use rebalance::RebalanceContext;
+pub use snapshots::{FORMAT_HEADER, POSITION_KEY, Position, SNAPSHOT_FORMAT, Snapshot};
 use takeover::Takeover;
 
 /// How the processor role consumes and batches.

@@ -12,32 +12,13 @@ use rdkafka::producer::{BaseRecord, Producer};
 use schemas::cloudevents;
 use schemas::values::OrderId;
 use schemas::{CommandEnvelope, CommandResult};
-use serde::{Deserialize, Serialize};
 
+use super::orders::Orders;
+use super::rebuild::{self, RebuildError};
 use super::slot::OrderSlot;
+use super::snapshots::{self, POSITION_KEY, Position};
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The snapshot topic's record format; bumping it makes old snapshots fall back to events.
-pub const SNAPSHOT_FORMAT: u32 = 1;
-
-/// One order's record on the snapshots topic (compacted, keyed by order id).
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Snapshot {
-    pub format: u32,
-    pub slot: OrderSlot,
-}
-
-/// The snapshots topic's key for the partition's position on the commands topic (no order
-/// id looks like it). Written in every transaction beside the snapshots, it says which
-/// commands the snapshots already include.
-pub const POSITION_KEY: &[u8] = b"~commands-position";
-
-/// The value under [`POSITION_KEY`]: the next commands offset to process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Position {
-    pub next_offset: i64,
-}
 
 /// The stable transactional id of a partition's writer: a new owner initialising it fences
 /// the previous owner and aborts its open transaction at once.
@@ -60,7 +41,9 @@ pub(crate) fn new_producer(
 pub(crate) struct PartitionWorker {
     pub(crate) partition: i32,
     pub(crate) producer: TransactionalProducer,
-    pub(crate) orders: HashMap<OrderId, OrderSlot>,
+    pub(crate) orders: Orders,
+    /// To fold an order's events when its snapshot turns out unreadable.
+    pub(crate) kafka: KafkaConfig,
 }
 
 /// How a failed transaction ended.
@@ -73,9 +56,14 @@ pub(crate) enum BatchError {
     /// is restored, and the partition must be re-initialised or given up.
     #[error("producer unusable: {0}")]
     Fatal(KafkaError),
-    /// The state cannot take an event the domain decided: a bug. Aborted; not retried.
+    /// The state cannot take an event the domain decided, or an order's events do not
+    /// fold: a bug. Aborted; not retried.
     #[error("state corrupt: {0}")]
     Corrupt(String),
+    /// An order's snapshot was unreadable and its events could not be read: nothing was
+    /// written; the partition is recovered like after a fatal error.
+    #[error("order state not loaded: {0}")]
+    NotLoaded(String),
 }
 
 impl BatchError {
@@ -107,7 +95,7 @@ impl PartitionWorker {
                 match slot {
                     Some(slot) => self.orders.insert(order_id, slot),
                     None => self.orders.remove(&order_id),
-                };
+                }
             }
         }
         metrics::histogram!("orderlog_processor_transaction_seconds")
@@ -126,12 +114,18 @@ impl PartitionWorker {
                 .record(since.elapsed().as_secs_f64());
         };
         let started = Instant::now();
+        let commands: Vec<Option<CommandEnvelope>> = batch.iter().map(parse).collect();
+        // Before the transaction: loading may read the events partition, which would stop at
+        // this transaction's first record.
+        for command in commands.iter().flatten() {
+            self.load(topics, command.order_id)?;
+        }
         self.producer
             .begin_transaction()
             .map_err(|e| self.classify(e))?;
         let mut written = 0;
-        for message in batch {
-            let Some(command) = parse(message) else {
+        for (message, command) in batch.iter().zip(commands) {
+            let Some(command) = command else {
                 self.send(
                     &topics.dead_letter,
                     message.key(),
@@ -145,16 +139,15 @@ impl PartitionWorker {
             backup
                 .entry(command.order_id)
                 .or_insert_with(|| self.orders.get(&command.order_id).cloned());
-            let slot = self.orders.entry(command.order_id).or_default();
+            let Some(slot) = self.orders.get_or_default(command.order_id) else {
+                return Err(self.abandon(format!("order {} not loaded", command.order_id)));
+            };
             let handled = match slot.handle(&command, Utc::now()) {
                 Ok(handled) => handled,
                 Err(error) => {
                     // The stored state cannot take its own decision: a bug, never the caller's fault.
                     tracing::error!(order_id = %command.order_id, %error, "decided event does not evolve");
-                    return Err(match self.producer.abort_transaction(TXN_TIMEOUT) {
-                        Ok(()) => BatchError::Corrupt(error.to_string()),
-                        Err(abort_error) => BatchError::Fatal(abort_error),
-                    });
+                    return Err(self.abandon(error.to_string()));
                 }
             };
             if slot.state.order().is_none() {
@@ -194,16 +187,12 @@ impl PartitionWorker {
         }
         for order_id in backup.keys() {
             if let Some(slot) = self.orders.get(order_id) {
-                let snapshot = Snapshot {
-                    format: SNAPSHOT_FORMAT,
-                    slot: slot.clone(),
-                };
-                let value = serde_json::to_vec(&snapshot).unwrap_or_default();
+                let (value, headers) = snapshots::encode(slot);
                 self.send(
                     &topics.snapshots,
                     Some(order_id.to_string().as_bytes()),
                     &value,
-                    None,
+                    Some(headers),
                     None,
                 )?;
             }
@@ -226,6 +215,31 @@ impl PartitionWorker {
         phase("commit", since);
         metrics::counter!("orderlog_processor_events_total").increment(written as u64);
         Ok(next_offset)
+    }
+
+    /// Parses the order's snapshot on its first command; an unreadable one is replaced by
+    /// a fold of the order's events.
+    fn load(&mut self, topics: &TopicSet, order_id: OrderId) -> Result<(), BatchError> {
+        let Err(unreadable) = self.orders.load(&order_id) else {
+            return Ok(());
+        };
+        tracing::error!(partition = self.partition, %unreadable, "folding the order's events instead");
+        metrics::counter!("orderlog_processor_unreadable_snapshots_total").increment(1);
+        let slot = rebuild::order_from_events(&self.kafka, topics, self.partition, order_id)
+            .map_err(|error| match error {
+                RebuildError::Read { .. } => BatchError::NotLoaded(error.to_string()),
+                RebuildError::Corrupt { .. } => BatchError::Corrupt(error.to_string()),
+            })?;
+        self.orders.insert(order_id, slot);
+        Ok(())
+    }
+
+    /// Aborts the open transaction after a bug showed; nothing is retried.
+    fn abandon(&self, reason: String) -> BatchError {
+        match self.producer.abort_transaction(TXN_TIMEOUT) {
+            Ok(()) => BatchError::Corrupt(reason),
+            Err(abort_error) => BatchError::Fatal(abort_error),
+        }
     }
 
     fn send(

@@ -170,6 +170,7 @@ fn prepare_partition(
                     partition,
                     producer,
                     orders: rebuilt.orders,
+                    kafka: kafka.clone(),
                 };
                 Ok((worker, rebuilt.next_offset))
             });

@@ -6,4 +6,5 @@ mod failover;
 mod idempotency;
 mod lifecycle;
 mod position;
+mod snapshots;
 mod support;

@@ -1,0 +1,101 @@
+//! What a partition of the snapshots topic holds: one record per order (its latest
+//! [`OrderSlot`], keyed by order id; the topic is compacted) and the partition's position on
+//! the commands topic (under [`POSITION_KEY`]). Pure encoding: no Kafka client here.
+
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use serde::{Deserialize, Serialize};
+
+use super::slot::OrderSlot;
+
+/// The snapshot record format. A record whose header says another format (or has none: the
+/// format before headers) makes a new owner rebuild the partition from its events.
+pub const SNAPSHOT_FORMAT: u32 = 2;
+
+/// The record header carrying the format, readable without parsing the value: a takeover
+/// checks it on every record and leaves parsing to each order's first command.
+pub const FORMAT_HEADER: &str = "orderlog-snapshot-format";
+
+/// One order's record on the snapshots topic.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub format: u32,
+    pub slot: OrderSlot,
+}
+
+/// The snapshots topic's key for the partition's position on the commands topic (no order
+/// id looks like it). Written in every transaction beside the snapshots, it says which
+/// commands the snapshots already include.
+pub const POSITION_KEY: &[u8] = b"~commands-position";
+
+/// The value under [`POSITION_KEY`]: the next commands offset to process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub next_offset: i64,
+}
+
+/// The value and headers of an order's snapshot record.
+pub fn encode(slot: &OrderSlot) -> (Vec<u8>, OwnedHeaders) {
+    let value = serde_json::to_vec(&SnapshotRef {
+        format: SNAPSHOT_FORMAT,
+        slot,
+    })
+    .unwrap_or_default();
+    let headers = OwnedHeaders::new().insert(Header {
+        key: FORMAT_HEADER,
+        value: Some(SNAPSHOT_FORMAT.to_string().as_bytes()),
+    });
+    (value, headers)
+}
+
+/// Whether a record's headers say it is in the current format.
+pub fn is_current<H: Headers>(headers: Option<&H>) -> bool {
+    let expected = SNAPSHOT_FORMAT.to_string();
+    headers.is_some_and(|headers| {
+        headers
+            .iter()
+            .any(|h| h.key == FORMAT_HEADER && h.value == Some(expected.as_bytes()))
+    })
+}
+
+/// The order a snapshot value holds; `None` when it is not a snapshot of this format.
+pub fn decode(value: &[u8]) -> Option<OrderSlot> {
+    let snapshot: Snapshot = serde_json::from_slice(value).ok()?;
+    (snapshot.format == SNAPSHOT_FORMAT).then_some(snapshot.slot)
+}
+
+/// [`Snapshot`] by reference, so encoding does not clone the slot.
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    format: u32,
+    slot: &'a OrderSlot,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_encoded_snapshot_decodes_to_the_same_slot_and_carries_its_format() {
+        let slot = OrderSlot::default();
+        let (value, headers) = encode(&slot);
+        assert_eq!(decode(&value), Some(slot));
+        assert!(is_current(Some(&headers)));
+    }
+
+    #[test]
+    fn other_formats_are_not_current() {
+        let old = OwnedHeaders::new().insert(Header {
+            key: FORMAT_HEADER,
+            value: Some(b"1"),
+        });
+        assert!(!is_current(Some(&old)));
+        assert!(!is_current::<OwnedHeaders>(None));
+        let older = serde_json::to_vec(&Snapshot {
+            format: 1,
+            slot: OrderSlot::default(),
+        })
+        .expect("encode");
+        assert_eq!(decode(&older), None);
+        assert_eq!(decode(b"{not json"), None);
+    }
+}
