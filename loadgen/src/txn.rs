@@ -34,6 +34,11 @@ pub(crate) struct Txn {
     /// command-api uses one).
     #[arg(long, default_value_t = 1)]
     producers: usize,
+    /// One writer whose every transaction spans all the partitions (`--commands` on each),
+    /// as a processor with one transactional producer for all its partitions would write,
+    /// instead of a writer per partition.
+    #[arg(long)]
+    spanning: bool,
     /// librdkafka `debug` contexts for the producer (e.g. `eos,protocol`), to see retries.
     #[arg(long)]
     debug: Option<String>,
@@ -48,8 +53,14 @@ pub(crate) async fn run(args: Txn) -> anyhow::Result<()> {
         telemetry::init_logs(telemetry::LogFormat::Pretty);
     }
     let run_started = Instant::now();
-    let writers: Vec<_> = (0..args.partitions)
-        .map(|partition| {
+    let lanes: Vec<Vec<i32>> = if args.spanning {
+        vec![(0..args.partitions).collect()]
+    } else {
+        (0..args.partitions).map(|p| vec![p]).collect()
+    };
+    let writers: Vec<_> = lanes
+        .into_iter()
+        .map(|partitions| {
             let (kafka, topics) = (kafka.clone(), topics.clone());
             let shape = Shape {
                 transactions: args.transactions,
@@ -58,7 +69,7 @@ pub(crate) async fn run(args: Txn) -> anyhow::Result<()> {
                 producers: args.producers.max(1),
                 debug: args.debug.clone(),
             };
-            tokio::task::spawn_blocking(move || measure(&kafka, &topics, partition, &shape))
+            tokio::task::spawn_blocking(move || measure(&kafka, &topics, &partitions, &shape))
         })
         .collect();
     let mut phases: [Vec<Duration>; 5] = Default::default();
@@ -68,13 +79,17 @@ pub(crate) async fn run(args: Txn) -> anyhow::Result<()> {
         }
     }
     let elapsed = run_started.elapsed();
-    let total = args.transactions * args.partitions as usize;
+    let (total, per_transaction) = if args.spanning {
+        (args.transactions, args.commands * args.partitions as usize)
+    } else {
+        (args.transactions * args.partitions as usize, args.commands)
+    };
     println!(
-        "{total} transactions of {} commands on {} partition(s) in {:.1} s: {:.1} transactions/s",
-        args.commands,
+        "{total} transactions of {per_transaction} commands on {} partition(s) in {:.1} s: {:.1} transactions/s, {:.0} commands/s",
         args.partitions,
         elapsed.as_secs_f64(),
-        total as f64 / elapsed.as_secs_f64()
+        total as f64 / elapsed.as_secs_f64(),
+        (total * per_transaction) as f64 / elapsed.as_secs_f64()
     );
     for (name, samples) in PHASES.iter().zip(phases) {
         println!("{name:>18}: {}", summarize(samples));
@@ -101,11 +116,11 @@ struct Shape {
     debug: Option<String>,
 }
 
-/// One partition's writer: `transactions` transactions, one after the other.
+/// One writer: `transactions` transactions, one after the other, each over `partitions`.
 fn measure(
     kafka: &KafkaConfig,
     topics: &TopicSet,
-    partition: i32,
+    partitions: &[i32],
     shape: &Shape,
 ) -> anyhow::Result<[Vec<Duration>; 5]> {
     let &Shape {
@@ -116,7 +131,7 @@ fn measure(
     } = shape;
     let producers = (0..shape.producers)
         .map(|n| {
-            let id = format!("{}txn-probe-{partition}-{n}", kafka.topic_prefix);
+            let id = format!("{}txn-probe-{}-{n}", kafka.topic_prefix, partitions[0]);
             let mut config = kafka.transactional_producer(&id);
             if let Some(debug) = &shape.debug {
                 config
@@ -144,32 +159,38 @@ fn measure(
         let producer = &producers[n % producers.len()];
         let started = Instant::now();
         producer.begin_transaction()?;
-        for topic in [&topics.events, &topics.results, &topics.snapshots] {
-            for command in 0..commands {
-                // Keyed: the snapshots topic is compacted and refuses records without a key.
-                let key = format!("order-{command}");
-                let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
-                    .key(key.as_bytes())
-                    .payload(value.as_slice())
-                    .partition(partition);
-                producer.send(record)?;
+        for &partition in partitions {
+            for topic in [&topics.events, &topics.results, &topics.snapshots] {
+                for command in 0..commands {
+                    // Keyed: the snapshots topic is compacted and refuses records without a key.
+                    let key = format!("order-{command}");
+                    let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
+                        .key(key.as_bytes())
+                        .payload(value.as_slice())
+                        .partition(partition);
+                    producer.send(record)?;
+                }
             }
         }
         let since = lap(0, started);
-        if offsets_as_record {
-            let value = (n + 1).to_string();
-            let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&topics.snapshots)
-                .key(b"consumed-offset".as_slice())
-                .payload(value.as_bytes())
-                .partition(partition);
-            producer.send(record)?;
-        } else {
-            let mut offsets = TopicPartitionList::new();
-            offsets.add_partition_offset(
-                &topics.commands,
-                partition,
-                Offset::Offset(n as i64 + 1),
-            )?;
+        let mut offsets = TopicPartitionList::new();
+        for &partition in partitions {
+            if offsets_as_record {
+                let value = (n + 1).to_string();
+                let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&topics.snapshots)
+                    .key(b"consumed-offset".as_slice())
+                    .payload(value.as_bytes())
+                    .partition(partition);
+                producer.send(record)?;
+            } else {
+                offsets.add_partition_offset(
+                    &topics.commands,
+                    partition,
+                    Offset::Offset(n as i64 + 1),
+                )?;
+            }
+        }
+        if !offsets_as_record {
             producer.send_offsets_to_transaction(&offsets, &group, TIMEOUT)?;
         }
         let since = lap(1, since);
