@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::KafkaConfig;
@@ -135,7 +135,12 @@ impl ClientContext for ReaderContext {
 impl ConsumerContext for ReaderContext {}
 
 /// The consumer's position, which moves past transaction markers a reader never sees.
-fn position(consumer: &BaseConsumer<ReaderContext>, topic: &str, partition: i32, fallback: i64) -> i64 {
+fn position(
+    consumer: &BaseConsumer<ReaderContext>,
+    topic: &str,
+    partition: i32,
+    fallback: i64,
+) -> i64 {
     consumer
         .position()
         .ok()

@@ -7,12 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use super::slot::OrderSlot;
 
-/// The snapshot record format. A record whose header says another format (or has none: the
-/// format before headers) makes a new owner rebuild the partition from its events.
-pub const SNAPSHOT_FORMAT: u32 = 2;
+/// The snapshot record format. A record whose header names another format (a newer version
+/// wrote it) makes a new owner rebuild the partition from its events.
+pub const SNAPSHOT_FORMAT: u32 = 1;
 
 /// The record header carrying the format, readable without parsing the value: a takeover
-/// checks it on every record and leaves parsing to each order's first command.
+/// checks it on every record and leaves parsing to each order's first command. Records
+/// without it were written before the header existed, in format 1.
 pub const FORMAT_HEADER: &str = "orderlog-snapshot-format";
 
 /// One order's record on the snapshots topic.
@@ -47,14 +48,15 @@ pub fn encode(slot: &OrderSlot) -> (Vec<u8>, OwnedHeaders) {
     (value, headers)
 }
 
-/// Whether a record's headers say it is in the current format.
+/// Whether a record's headers say it is in the current format (no format header: format 1,
+/// from before the header existed).
 pub fn is_current<H: Headers>(headers: Option<&H>) -> bool {
     let expected = SNAPSHOT_FORMAT.to_string();
-    headers.is_some_and(|headers| {
-        headers
-            .iter()
-            .any(|h| h.key == FORMAT_HEADER && h.value == Some(expected.as_bytes()))
-    })
+    let format = headers.and_then(|headers| headers.iter().find(|h| h.key == FORMAT_HEADER));
+    match format {
+        Some(header) => header.value == Some(expected.as_bytes()),
+        None => SNAPSHOT_FORMAT == 1,
+    }
 }
 
 /// The order a snapshot value holds; `None` when it is not a snapshot of this format.
@@ -83,19 +85,27 @@ mod tests {
     }
 
     #[test]
+    fn records_from_before_the_header_are_format_1() {
+        assert!(is_current::<OwnedHeaders>(None));
+        assert!(is_current(Some(&OwnedHeaders::new())));
+        let before_headers =
+            br#"{"format":1,"slot":{"state":{"version":0,"order":null},"recent":[]}}"#;
+        assert_eq!(decode(before_headers), Some(OrderSlot::default()));
+    }
+
+    #[test]
     fn other_formats_are_not_current() {
-        let old = OwnedHeaders::new().insert(Header {
+        let newer = OwnedHeaders::new().insert(Header {
             key: FORMAT_HEADER,
-            value: Some(b"1"),
+            value: Some(b"2"),
         });
-        assert!(!is_current(Some(&old)));
-        assert!(!is_current::<OwnedHeaders>(None));
-        let older = serde_json::to_vec(&Snapshot {
-            format: 1,
+        assert!(!is_current(Some(&newer)));
+        let newer_value = serde_json::to_vec(&Snapshot {
+            format: 2,
             slot: OrderSlot::default(),
         })
         .expect("encode");
-        assert_eq!(decode(&older), None);
+        assert_eq!(decode(&newer_value), None);
         assert_eq!(decode(b"{not json"), None);
     }
 }

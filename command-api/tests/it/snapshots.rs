@@ -1,6 +1,6 @@
 //! Snapshots a new owner cannot use. An order's snapshot is parsed on its first command; one
 //! that does not parse is replaced by a fold of that order's events. A partition holding a
-//! snapshot of another format (an older version wrote it) is rebuilt from its events.
+//! snapshot of another format (a newer version wrote it) is rebuilt from its events.
 
 use rdkafka::ClientConfig;
 use rdkafka::message::{Header, Message, OwnedHeaders};
@@ -145,17 +145,12 @@ async fn an_unreadable_snapshot_is_replaced_by_the_orders_events() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_snapshot_of_an_older_format_makes_the_partition_fold_its_events() {
+async fn a_snapshot_of_another_format_makes_the_partition_fold_its_events() {
     let (prefix, id, partition) = order_with_a_line("snap-k2").await;
-    // What a version before format headers wrote, for another order of the partition.
+    // What a newer version might write, for another order of the partition.
     let other = uuid::Uuid::now_v7().to_string();
-    write_snapshot(
-        &prefix,
-        partition,
-        &other,
-        br#"{"format":1,"slot":{}}"#,
-        None,
-    );
+    let newer = (SNAPSHOT_FORMAT + 1).to_string();
+    write_snapshot(&prefix, partition, &other, br#"{"format":2}"#, Some(&newer));
 
     let from_events = "orderlog_processor_rebuilds_total{source=\"events\"}";
     let before = counter(from_events);
