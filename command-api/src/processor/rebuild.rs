@@ -149,12 +149,18 @@ pub fn from_events(
     partition: i32,
 ) -> Result<Orders, RebuildError> {
     let mut orders: HashMap<OrderId, OrderSlot> = HashMap::new();
-    fold_events(kafka, topics, partition, |envelope| {
-        orders
-            .entry(envelope.order_id)
-            .or_default()
-            .replay(envelope)
-    })?;
+    fold_matching(
+        kafka,
+        topics,
+        partition,
+        |_| true,
+        |envelope| {
+            orders
+                .entry(envelope.order_id)
+                .or_default()
+                .replay(envelope)
+        },
+    )?;
     Ok(orders.into_iter().collect())
 }
 
@@ -176,15 +182,6 @@ pub fn order_from_events(
         |envelope| slot.replay(envelope),
     )?;
     Ok(slot)
-}
-
-fn fold_events(
-    kafka: &KafkaConfig,
-    topics: &TopicSet,
-    partition: i32,
-    fold: impl FnMut(&EventEnvelope) -> Result<(), EvolveError>,
-) -> Result<(), RebuildError> {
-    fold_matching(kafka, topics, partition, |_| true, fold)
 }
 
 /// Reads the events partition to its end, decoding and folding the records `wanted` keeps.

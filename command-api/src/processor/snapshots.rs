@@ -51,10 +51,15 @@ pub fn encode(slot: &OrderSlot) -> (Vec<u8>, OwnedHeaders) {
 /// Whether a record's headers say it is in the current format (no format header: format 1,
 /// from before the header existed).
 pub fn is_current<H: Headers>(headers: Option<&H>) -> bool {
-    let expected = SNAPSHOT_FORMAT.to_string();
-    let format = headers.and_then(|headers| headers.iter().find(|h| h.key == FORMAT_HEADER));
+    let format = headers
+        .and_then(|headers| headers.iter().find(|h| h.key == FORMAT_HEADER))
+        .map(|header| {
+            header
+                .value
+                .and_then(|value| std::str::from_utf8(value).ok()?.parse::<u32>().ok())
+        });
     match format {
-        Some(header) => header.value == Some(expected.as_bytes()),
+        Some(format) => format == Some(SNAPSHOT_FORMAT),
         None => SNAPSHOT_FORMAT == 1,
     }
 }
