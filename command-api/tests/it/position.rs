@@ -33,27 +33,17 @@ fn commit_group_offsets(prefix: &str, offset: i64) {
 
 /// The positions recorded on the snapshots topic, by partition.
 fn recorded_positions(prefix: &str) -> Vec<(i32, i64)> {
-    let topic = format!("{prefix}order-snapshots");
-    let kafka = event_store::KafkaConfig::new(bootstrap(), prefix);
     let mut positions = Vec::new();
     for partition in 0..PARTITIONS {
         let mut last = None;
-        event_store::read_to_end(
-            &kafka,
-            &topic,
-            partition,
-            event_store::Start::Beginning,
-            |m| {
-                use rdkafka::Message;
-                if m.key() == Some(POSITION_KEY) {
-                    let position: Position =
-                        serde_json::from_slice(m.payload().unwrap_or_default()).expect("position");
-                    last = Some(position.next_offset);
-                }
-                Ok::<(), ()>(())
-            },
-        )
-        .expect("read snapshots");
+        read_snapshots(prefix, partition, |m| {
+            use rdkafka::Message;
+            if m.key() == Some(POSITION_KEY) {
+                let position: Position =
+                    serde_json::from_slice(m.payload().unwrap_or_default()).expect("position");
+                last = Some(position.next_offset);
+            }
+        });
         if let Some(next) = last {
             positions.push((partition, next));
         }

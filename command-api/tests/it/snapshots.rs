@@ -15,22 +15,12 @@ use crate::support::*;
 
 /// The partition of the snapshots topic holding `order_id`'s snapshot.
 fn snapshot_partition(prefix: &str, order_id: &str) -> i32 {
-    let kafka = event_store::KafkaConfig::new(bootstrap(), prefix);
-    let topic = format!("{prefix}order-snapshots");
     (0..PARTITIONS)
         .find(|&partition| {
             let mut found = false;
-            event_store::read_to_end(
-                &kafka,
-                &topic,
-                partition,
-                event_store::Start::Beginning,
-                |m| {
-                    found |= m.key() == Some(order_id.as_bytes());
-                    Ok::<(), ()>(())
-                },
-            )
-            .expect("read snapshots");
+            read_snapshots(prefix, partition, |m| {
+                found |= m.key() == Some(order_id.as_bytes());
+            });
             found
         })
         .expect("the order has a snapshot")
@@ -73,20 +63,24 @@ fn line(sku: &str) -> serde_json::Value {
     json!({"sku": sku, "quantity": 1, "unit_price": money(300)})
 }
 
+/// Adds line SKU-1 under an idempotency key.
+async fn add_keyed_line(app: &TestApp, id: &str, key: &str) -> Reply {
+    app.send_with(
+        Method::POST,
+        &format!("/v1/orders/{id}/lines"),
+        Some(line("SKU-1")),
+        &[("Idempotency-Key", key)],
+    )
+    .await
+}
+
 /// An order placed and given a line (with an idempotency key) by a processor that then
 /// stops: returns the prefix, the order id and the partition of its snapshot.
 async fn order_with_a_line(key: &str) -> (String, String, i32) {
     let prefix = unique_prefix();
     let app = TestApp::spawn_with(test_config(&prefix, Role::All)).await;
     let id = app.place_default().await;
-    let added = app
-        .send_with(
-            Method::POST,
-            &format!("/v1/orders/{id}/lines"),
-            Some(line("SKU-1")),
-            &[("Idempotency-Key", key)],
-        )
-        .await;
+    let added = add_keyed_line(&app, &id, key).await;
     assert_eq!(added.status, 200, "{}", added.body);
     assert_eq!(added.body["version"], 2);
     app.stop().await;
@@ -96,14 +90,7 @@ async fn order_with_a_line(key: &str) -> (String, String, i32) {
 
 /// After the restart: the retried command gets its first answer, the next one follows on.
 async fn the_order_goes_on(app: &TestApp, id: &str, key: &str) {
-    let retried = app
-        .send_with(
-            Method::POST,
-            &format!("/v1/orders/{id}/lines"),
-            Some(line("SKU-1")),
-            &[("Idempotency-Key", key)],
-        )
-        .await;
+    let retried = add_keyed_line(app, id, key).await;
     assert_eq!(retried.status, 200, "{}", retried.body);
     assert_eq!(
         retried.body["version"], 2,

@@ -291,3 +291,23 @@ pub(crate) fn events_of(events: &[PlainEvent], order_id: &str) -> Vec<PlainEvent
         .cloned()
         .collect()
 }
+
+/// Calls `each` with every committed record of one partition of the snapshots topic.
+pub(crate) fn read_snapshots(
+    prefix: &str,
+    partition: i32,
+    mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
+) {
+    let kafka = event_store::KafkaConfig::new(bootstrap(), prefix);
+    event_store::read_to_end(
+        &kafka,
+        &format!("{prefix}order-snapshots"),
+        partition,
+        event_store::Start::Beginning,
+        |m| {
+            each(m);
+            Ok::<(), ()>(())
+        },
+    )
+    .expect("read snapshots");
+}
