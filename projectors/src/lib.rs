@@ -8,12 +8,14 @@
 //! - [`worker`]: one projection's consumer, batches, poison events, offsets.
 //! - [`projections`]: the read models, one file each, in set-based SQL.
 //! - [`offsets`]: positions stored beside the rows.
+//! - `copy`: new rows in PostgreSQL's binary `COPY` format.
 //! - [`rebuild`]: replaying a projection into new tables and switching without downtime.
 //! - [`db`]: connecting and migrating.
 //! - `notify`: the LISTEN/NOTIFY change signal.
 
 pub mod app;
 pub mod config;
+mod copy;
 pub mod db;
 mod notify;
 pub mod offsets;

@@ -1,6 +1,7 @@
 //! The orders read model: one row per order with its lines, for lists and detail views.
 //! A batch loads the rows it touches once, folds its events over them in memory, and
-//! writes them back with one multi-row upsert and one lines rewrite.
+//! writes them back: new orders and all rewritten lines with binary `COPY`, orders stored
+//! by earlier batches with one multi-row upsert.
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,6 +12,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{ApplyError, Poison, Step, by_order, step};
+use crate::copy::{BinaryRows, Jsonb};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct OrderRow {
@@ -232,15 +234,99 @@ async fn load(
     Ok(rows)
 }
 
-/// Upserts the rows and rewrites the lines that changed; only `existing` orders can have
-/// old lines.
+/// Writes the rows and rewrites the lines that changed. Orders no earlier batch wrote
+/// (not in `existing`, which the batch read under lock) are copied in; the others are
+/// upserted. Only `existing` orders can have old lines.
 async fn store(
     tx: &mut PgConnection,
     rows: &[OrderRow],
     existing: &HashSet<Uuid>,
 ) -> Result<(), sqlx::Error> {
-    fn col<T>(rows: &[OrderRow], f: impl Fn(&OrderRow) -> T) -> Vec<T> {
-        rows.iter().map(f).collect()
+    let (stored, new): (Vec<&OrderRow>, Vec<&OrderRow>) =
+        rows.iter().partition(|r| existing.contains(&r.order_id));
+    if !new.is_empty() {
+        copy_new(tx, &new).await?;
+    }
+    if !stored.is_empty() {
+        upsert(tx, &stored).await?;
+    }
+    let rewritten: Vec<&OrderRow> = rows.iter().filter(|r| r.lines_changed).collect();
+    let stale: Vec<Uuid> = rewritten
+        .iter()
+        .map(|r| r.order_id)
+        .filter(|id| existing.contains(id))
+        .collect();
+    if !stale.is_empty() {
+        sqlx::query("DELETE FROM order_lines WHERE order_id = ANY($1)")
+            .bind(&stale)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut lines = BinaryRows::new(6);
+    for row in rewritten {
+        for (position, line) in row.lines.iter().enumerate() {
+            lines
+                .row()
+                .field(line.order_id)
+                .field(position as i32)
+                .field(line.sku.as_str())
+                .field(line.quantity)
+                .field(line.unit_price_minor)
+                .field(line.line_total_minor);
+        }
+    }
+    if !lines.is_empty() {
+        lines
+            .copy_in(
+                tx,
+                "COPY order_lines (order_id, position, sku, quantity, unit_price_minor, line_total_minor)
+                 FROM STDIN (FORMAT binary)",
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+async fn copy_new(tx: &mut PgConnection, rows: &[&OrderRow]) -> Result<(), sqlx::Error> {
+    let mut copy = BinaryRows::new(20);
+    for r in rows {
+        copy.row()
+            .field(r.order_id)
+            .field(r.customer_id.as_str())
+            .field(r.currency.as_str())
+            .field(r.status.as_str())
+            .field(r.total_minor)
+            .field(r.line_count)
+            .field(Jsonb(&r.shipping_address))
+            .field(r.payment_reference.as_deref())
+            .field(r.paid_minor)
+            .field(r.carrier.as_deref())
+            .field(r.tracking_number.as_deref())
+            .field(r.cancel_reason.as_deref())
+            .field(r.refund_due_minor)
+            .field(r.placed_at)
+            .field(r.paid_at)
+            .field(r.shipped_at)
+            .field(r.delivered_at)
+            .field(r.cancelled_at)
+            .field(r.version)
+            .field(r.last_event_at);
+    }
+    copy.copy_in(
+        tx,
+        "COPY orders (order_id, customer_id, currency, status, total_minor, line_count, shipping_address,
+                      payment_reference, paid_minor, carrier, tracking_number, cancel_reason,
+                      refund_due_minor, placed_at, paid_at, shipped_at, delivered_at, cancelled_at,
+                      version, last_event_at)
+         FROM STDIN (FORMAT binary)",
+    )
+    .await?;
+    Ok(())
+}
+
+async fn upsert(tx: &mut PgConnection, rows: &[&OrderRow]) -> Result<(), sqlx::Error> {
+    fn col<T>(rows: &[&OrderRow], f: impl Fn(&OrderRow) -> T) -> Vec<T> {
+        rows.iter().map(|r| f(r)).collect()
     }
     let ids: Vec<Uuid> = col(rows, |r| r.order_id);
     sqlx::query(
@@ -281,38 +367,6 @@ async fn store(
     .bind(col(rows, |r| r.cancelled_at))
     .bind(col(rows, |r| r.version))
     .bind(col(rows, |r| r.last_event_at))
-    .execute(&mut *tx)
-    .await?;
-
-    let rewritten: Vec<&OrderRow> = rows.iter().filter(|r| r.lines_changed).collect();
-    let stale: Vec<Uuid> = rewritten
-        .iter()
-        .map(|r| r.order_id)
-        .filter(|id| existing.contains(id))
-        .collect();
-    if !stale.is_empty() {
-        sqlx::query("DELETE FROM order_lines WHERE order_id = ANY($1)")
-            .bind(&stale)
-            .execute(&mut *tx)
-            .await?;
-    }
-    let lines: Vec<(usize, &LineRow)> = rewritten
-        .iter()
-        .flat_map(|r| r.lines.iter().enumerate())
-        .collect();
-    if lines.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO order_lines (order_id, position, sku, quantity, unit_price_minor, line_total_minor)
-         SELECT * FROM UNNEST($1::uuid[], $2::int4[], $3::text[], $4::int4[], $5::int8[], $6::int8[])",
-    )
-    .bind(lines.iter().map(|(_, l)| l.order_id).collect::<Vec<_>>())
-    .bind(lines.iter().map(|(i, _)| *i as i32).collect::<Vec<_>>())
-    .bind(lines.iter().map(|(_, l)| l.sku.as_str()).collect::<Vec<_>>())
-    .bind(lines.iter().map(|(_, l)| l.quantity).collect::<Vec<_>>())
-    .bind(lines.iter().map(|(_, l)| l.unit_price_minor).collect::<Vec<_>>())
-    .bind(lines.iter().map(|(_, l)| l.line_total_minor).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     Ok(())
