@@ -34,7 +34,8 @@ impl BinaryRows {
 
     /// Starts a row; exactly `columns` fields must follow.
     pub(crate) fn row(&mut self) -> &mut Self {
-        self.buf.extend_from_slice(&(self.columns as i16).to_be_bytes());
+        self.buf
+            .extend_from_slice(&(self.columns as i16).to_be_bytes());
         self.rows += 1;
         self
     }
@@ -56,7 +57,11 @@ impl BinaryRows {
     }
 
     /// Sends the rows with `statement` (a `COPY ... FROM STDIN (FORMAT binary)`).
-    pub(crate) async fn copy_in(self, tx: &mut PgConnection, statement: &str) -> Result<u64, sqlx::Error> {
+    pub(crate) async fn copy_in(
+        self,
+        tx: &mut PgConnection,
+        statement: &str,
+    ) -> Result<u64, sqlx::Error> {
         let mut copy = tx.copy_in_raw(statement).await?;
         if let Err(error) = copy.send(self.finish()).await {
             // Leave the connection usable; the transaction fails with the first error.
@@ -155,7 +160,10 @@ mod tests {
     #[test]
     fn fields_are_length_prefixed_big_endian() {
         assert_eq!(field(7_i32), [0, 0, 0, 4, 0, 0, 0, 7]);
-        assert_eq!(field(-2_i64), [0, 0, 0, 8, 255, 255, 255, 255, 255, 255, 255, 254]);
+        assert_eq!(
+            field(-2_i64),
+            [0, 0, 0, 8, 255, 255, 255, 255, 255, 255, 255, 254]
+        );
         assert_eq!(field("ab"), [0, 0, 0, 2, b'a', b'b']);
         assert_eq!(field(None::<i32>), [255, 255, 255, 255]);
         assert_eq!(field(Some("")), [0, 0, 0, 0]);
