@@ -8,7 +8,7 @@
 //! - [`config`]: connection settings and the rdkafka client configurations built from them.
 //! - [`topics`]: the topic set, its names, and creating/checking it at start-up.
 //! - [`wire`]: CloudEvents records to and from rdkafka headers and messages.
-//! - [`reader`]: reading a partition from an offset or a time up to its end.
+//! - [`reader`]: reading a partition from an offset or a time up to its end, or one record.
 //! - [`transactional`]: a transactional producer that waits for acknowledgements without
 //!   polling.
 
@@ -19,6 +19,6 @@ pub mod transactional;
 pub mod wire;
 
 pub use config::KafkaConfig;
-pub use reader::{ReadError, Start, read_to_end, watermarks};
+pub use reader::{ReadError, Start, read_record, read_to_end, watermarks};
 pub use topics::{TopicError, TopicSet, TopicSpec};
 pub use transactional::TransactionalProducer;

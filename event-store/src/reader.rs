@@ -1,12 +1,12 @@
 //! Reading one partition from a starting point up to its end (the last stable offset, as
 //! a read_committed reader sees it). Blocking: run it on a blocking thread.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
-use rdkafka::message::BorrowedMessage;
+use rdkafka::message::{BorrowedMessage, OwnedMessage};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
@@ -118,6 +118,36 @@ pub fn read_to_end<E>(
             None => {}
         }
     }
+}
+
+/// The committed record at `offset` of `topic`/`partition`, with its key, value and
+/// headers, for a copy of it elsewhere (a dead letter). `None` when the log no longer holds
+/// it (removed by retention) or it did not arrive within `timeout`.
+pub fn read_record(
+    kafka: &KafkaConfig,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    timeout: Duration,
+) -> Result<Option<OwnedMessage>, KafkaError> {
+    let consumer: BaseConsumer<ReaderContext> = kafka
+        .read_committed_consumer("orderlog-reader")
+        .create_with_context(ReaderContext)?;
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+    consumer.assign(&assignment)?;
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        match consumer.poll(POLL) {
+            // A reader sent past a removed offset starts at the earliest one left.
+            Some(Ok(message)) => return Ok((message.offset() == offset).then(|| message.detach())),
+            Some(Err(KafkaError::PartitionEOF(_))) => return Ok(None),
+            Some(Err(error)) if is_transient(&error) => {}
+            Some(Err(error)) => return Err(error),
+            None => {}
+        }
+    }
+    Ok(None)
 }
 
 /// Logs librdkafka's errors as rdkafka's default context does, except the end of the

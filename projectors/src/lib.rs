@@ -6,6 +6,7 @@
 //! - [`config`]: the binary's one typed configuration.
 //! - [`app`]: `Application::build(config)`, health and metrics, `run_until_stopped`.
 //! - [`worker`]: one projection's consumer, batches, poison events, offsets.
+//! - `dead_letters`: poison events to the dead-letter topic, or a halt.
 //! - [`projections`]: the read models, one file each, in set-based SQL.
 //! - [`offsets`]: positions stored beside the rows.
 //! - `copy`: new rows in PostgreSQL's binary `COPY` format.
@@ -17,6 +18,7 @@ pub mod app;
 pub mod config;
 mod copy;
 pub mod db;
+mod dead_letters;
 mod notify;
 pub mod offsets;
 pub mod projections;

@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 use event_store::{KafkaConfig, wire};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use schemas::EventEnvelope;
 use sqlx::PgPool;
 use tokio::runtime::Handle;
 
+use crate::dead_letters::DeadLetters;
 use crate::offsets::{self, Position};
 use crate::projections::{ApplyError, Poison, Projection};
 
@@ -55,6 +55,10 @@ pub enum WorkerError {
     Halted(Poison),
     #[error("the worker thread panicked")]
     Panicked,
+    #[error(
+        "partition {partition} offset {offset} could not be read back for the dead-letter topic"
+    )]
+    NotReadBack { partition: i32, offset: i64 },
     #[error("starting a thread: {0}")]
     Thread(#[from] std::io::Error),
 }
@@ -213,12 +217,12 @@ enum Work {
     Idle(Vec<offsets::LogEnd>),
 }
 
+/// A record read from the log: where it is and what it holds. Its bytes are not kept: a
+/// record set aside is read back from the log for the dead-letter topic, so the common case
+/// copies and frees nothing but the decoded event.
 struct Record {
     partition: i32,
     offset: i64,
-    key: Option<Vec<u8>>,
-    value: Vec<u8>,
-    headers: Option<OwnedHeaders>,
     read: Read,
 }
 
@@ -267,11 +271,7 @@ fn run(
                 status.clone(),
             );
             move || -> Result<(), WorkerError> {
-                let dead_letters: ThreadedProducer<DefaultProducerContext> = kafka
-                    .client()
-                    .set("enable.idempotence", "true")
-                    .set("acks", "all")
-                    .create()?;
+                let dead_letters = DeadLetters::new(projection, kafka, &settings)?;
                 let mut applier = Applier {
                     projection,
                     pool,
@@ -420,9 +420,6 @@ fn record(message: &BorrowedMessage<'_>) -> Record {
     Record {
         partition: message.partition(),
         offset: message.offset(),
-        key: message.key().map(<[u8]>::to_vec),
-        value: message.payload().unwrap_or_default().to_vec(),
-        headers: message.headers().map(|h| h.detach()),
         read: match wire::decode_event(message) {
             Ok(event) => Read::Event(event),
             Err(error) => Read::Unreadable(error.to_string()),
@@ -443,7 +440,7 @@ struct Applier {
     pool: PgPool,
     runtime: Handle,
     settings: WorkerSettings,
-    dead_letters: ThreadedProducer<DefaultProducerContext>,
+    dead_letters: DeadLetters,
     /// What this worker last stored per partition, to notice offsets moving backwards.
     last_stored: HashMap<i32, i64>,
     /// Applied batches go here to be freed on another thread: dropping thousands of
@@ -496,16 +493,7 @@ impl Applier {
         mut batch: Vec<Record>,
         highs: &HashMap<i32, i64>,
     ) -> Result<Applied, WorkerError> {
-        let outcome = apply_with_poison(
-            self.projection,
-            &self.pool,
-            &self.runtime,
-            &self.settings,
-            &self.dead_letters,
-            &mut batch,
-            highs,
-            &self.last_stored,
-        )?;
+        let outcome = self.apply_with_poison(&mut batch, highs)?;
         // Freed elsewhere; if that thread is gone, it is freed here.
         if let Err(returned) = self.garbage.send(batch) {
             drop(returned.0);
@@ -529,133 +517,68 @@ impl Applier {
         };
         Ok(applied)
     }
-}
 
-/// Applies the batch; an event the projection refuses is set aside (dead-lettered or
-/// halting, by policy) and the rest of the batch applied without it.
-#[allow(clippy::too_many_arguments)]
-fn apply_with_poison(
-    projection: Projection,
-    pool: &PgPool,
-    runtime: &Handle,
-    settings: &WorkerSettings,
-    dead_letters: &ThreadedProducer<DefaultProducerContext>,
-    batch: &mut [Record],
-    highs: &HashMap<i32, i64>,
-    last_stored: &HashMap<i32, i64>,
-) -> Result<BatchOutcome, WorkerError> {
-    for record in batch.iter_mut() {
-        if let Read::Unreadable(reason) = &record.read {
-            let reason = format!("unreadable event: {reason}");
-            set_aside(projection, settings, dead_letters, record, &reason)?;
+    /// Applies the batch; an event the projection refuses is set aside (dead-lettered or
+    /// halting, by policy) and the rest of the batch applied without it.
+    fn apply_with_poison(
+        &self,
+        batch: &mut [Record],
+        highs: &HashMap<i32, i64>,
+    ) -> Result<BatchOutcome, WorkerError> {
+        for record in batch.iter_mut() {
+            if let Read::Unreadable(reason) = &record.read {
+                let reason = format!("unreadable event: {reason}");
+                self.dead_letters
+                    .set_aside(record.partition, record.offset, &reason)?;
+                record.read = Read::Skipped;
+            }
         }
-    }
-    let mut failures = 0;
-    loop {
-        match runtime.block_on(apply_batch(
-            projection,
-            pool,
-            &settings.events_topic,
-            batch,
-            highs,
-            last_stored,
-        )) {
-            Ok(outcome) => {
-                if let BatchOutcome::Stored(_) = &outcome {
-                    let events = batch
-                        .iter()
-                        .filter(|r| matches!(r.read, Read::Event(_)))
-                        .count();
-                    metrics::counter!("orderlog_projection_events_total", "projection" => projection.name())
-                        .increment(events as u64);
+        let mut failures = 0;
+        loop {
+            match self.runtime.block_on(apply_batch(
+                self.projection,
+                &self.pool,
+                &self.settings.events_topic,
+                batch,
+                highs,
+                &self.last_stored,
+            )) {
+                Ok(outcome) => {
+                    if let BatchOutcome::Stored(_) = &outcome {
+                        let events = batch
+                            .iter()
+                            .filter(|r| matches!(r.read, Read::Event(_)))
+                            .count();
+                        metrics::counter!("orderlog_projection_events_total", "projection" => self.projection.name())
+                            .increment(events as u64);
+                    }
+                    return Ok(outcome);
                 }
-                return Ok(outcome);
-            }
-            Err(ApplyError::Poison(poison)) => {
-                let record = batch
-                    .iter_mut()
-                    .find(|r| matches!(&r.read, Read::Event(e) if e.event_id == poison.event_id))
-                    .ok_or_else(|| WorkerError::Halted(poison.clone()))?;
-                set_aside(
-                    projection,
-                    settings,
-                    dead_letters,
-                    record,
-                    &poison.to_string(),
-                )?;
-            }
-            Err(ApplyError::Database(error)) => {
-                failures += 1;
-                if failures > 5 {
-                    return Err(WorkerError::Database(error));
+                Err(ApplyError::Poison(poison)) => {
+                    let record = batch
+                        .iter_mut()
+                        .find(
+                            |r| matches!(&r.read, Read::Event(e) if e.event_id == poison.event_id),
+                        )
+                        .ok_or_else(|| WorkerError::Halted(poison.clone()))?;
+                    self.dead_letters.set_aside(
+                        record.partition,
+                        record.offset,
+                        &poison.to_string(),
+                    )?;
+                    record.read = Read::Skipped;
                 }
-                tracing::warn!(projection = projection.name(), %error, failures, "batch failed; retrying");
-                std::thread::sleep(Duration::from_millis(200 * failures));
+                Err(ApplyError::Database(error)) => {
+                    failures += 1;
+                    if failures > 5 {
+                        return Err(WorkerError::Database(error));
+                    }
+                    tracing::warn!(projection = self.projection.name(), %error, failures, "batch failed; retrying");
+                    std::thread::sleep(Duration::from_millis(200 * failures));
+                }
             }
         }
     }
-}
-
-/// Sends the record to the dead-letter topic, with its headers, the error and the
-/// projection, durably, then marks it skipped: its offset still counts in the batch.
-fn set_aside(
-    projection: Projection,
-    settings: &WorkerSettings,
-    producer: &ThreadedProducer<DefaultProducerContext>,
-    record: &mut Record,
-    reason: &str,
-) -> Result<(), WorkerError> {
-    if settings.on_poison == PoisonPolicy::Halt {
-        return Err(WorkerError::Halted(Poison {
-            event_id: uuid::Uuid::nil(),
-            event_type: "unknown",
-            order_id: schemas::values::OrderId::from_uuid(uuid::Uuid::nil()),
-            version: 0,
-            reason: format!(
-                "partition {} offset {}: {reason}",
-                record.partition, record.offset
-            ),
-        }));
-    }
-    tracing::warn!(
-        projection = projection.name(),
-        partition = record.partition,
-        offset = record.offset,
-        reason,
-        "poison event dead-lettered"
-    );
-    metrics::counter!("orderlog_projection_dead_letters_total", "projection" => projection.name())
-        .increment(1);
-    let offset = record.offset.to_string();
-    let partition = record.partition.to_string();
-    let headers = [
-        ("orderlog_error", reason),
-        ("orderlog_projection", projection.name()),
-        ("orderlog_source_topic", settings.events_topic.as_str()),
-        ("orderlog_source_partition", partition.as_str()),
-        ("orderlog_source_offset", offset.as_str()),
-    ]
-    .into_iter()
-    .fold(
-        record.headers.clone().unwrap_or_default(),
-        |h, (key, value)| {
-            h.insert(Header {
-                key,
-                value: Some(value.as_bytes()),
-            })
-        },
-    );
-    let mut out: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&settings.dead_letter_topic)
-        .payload(record.value.as_slice())
-        .headers(headers);
-    if let Some(key) = &record.key {
-        out = out.key(key.as_slice());
-    }
-    producer.send(out).map_err(|(e, _)| e)?;
-    // Durable before the offset that moves past it is committed.
-    producer.flush(Duration::from_secs(30))?;
-    record.read = Read::Skipped;
-    Ok(())
 }
 
 /// How a batch transaction ended.

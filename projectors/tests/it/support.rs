@@ -85,6 +85,13 @@ impl Stack {
     /// Writes the events a sequence of commands produces (decided by the real domain) to
     /// the events topic, keyed and partitioned as the processors would.
     pub(crate) fn write(&self, histories: &[(OrderId, Vec<Command>)]) -> Vec<EventEnvelope> {
+        let events = decide(histories);
+        self.write_events(&events);
+        events
+    }
+
+    /// Writes events as they are, keyed and partitioned as the processors would.
+    pub(crate) fn write_events(&self, events: &[EventEnvelope]) {
         let producer: ThreadedProducer<DefaultProducerContext> = self
             .kafka
             .client()
@@ -92,38 +99,42 @@ impl Stack {
             .set("partitioner", "murmur2_random")
             .create()
             .expect("producer");
-        let mut written = Vec::new();
-        for (order_id, commands) in histories {
-            let mut slot = command_api::processor::slot::OrderSlot::default();
-            for command in commands {
-                let envelope = CommandEnvelope {
-                    command_id: uuid::Uuid::now_v7(),
-                    order_id: *order_id,
-                    expected_version: None,
-                    correlation_id: uuid::Uuid::now_v7(),
-                    issued_at: Utc::now(),
-                    fingerprint: String::new(),
-                    traceparent: None,
-                    command: command.clone(),
-                };
-                for event in slot.handle(&envelope, Utc::now()).expect("decides").events {
-                    let record = cloudevents::encode(&event);
-                    producer
-                        .send(
-                            BaseRecord::to(&self.topics.events)
-                                .key(record.key.as_bytes())
-                                .payload(record.value.as_slice())
-                                .headers(wire::headers(&record)),
-                        )
-                        .map_err(|(e, _)| e)
-                        .expect("send");
-                    written.push(event);
-                }
-            }
+        for event in events {
+            let record = cloudevents::encode(event);
+            producer
+                .send(
+                    BaseRecord::to(&self.topics.events)
+                        .key(record.key.as_bytes())
+                        .payload(record.value.as_slice())
+                        .headers(wire::headers(&record)),
+                )
+                .map_err(|(e, _)| e)
+                .expect("send");
         }
         producer.flush(Duration::from_secs(30)).expect("flush");
-        written
     }
+}
+
+/// The events a sequence of commands produces, decided by the real domain.
+pub(crate) fn decide(histories: &[(OrderId, Vec<Command>)]) -> Vec<EventEnvelope> {
+    let mut decided = Vec::new();
+    for (order_id, commands) in histories {
+        let mut slot = command_api::processor::slot::OrderSlot::default();
+        for command in commands {
+            let envelope = CommandEnvelope {
+                command_id: uuid::Uuid::now_v7(),
+                order_id: *order_id,
+                expected_version: None,
+                correlation_id: uuid::Uuid::now_v7(),
+                issued_at: Utc::now(),
+                fingerprint: String::new(),
+                traceparent: None,
+                command: command.clone(),
+            };
+            decided.extend(slot.handle(&envelope, Utc::now()).expect("decides").events);
+        }
+    }
+    decided
 }
 
 pub(crate) struct Running {
