@@ -21,6 +21,9 @@ pub(crate) struct Project {
     projection: Projection,
     #[arg(long, default_value_t = 5000)]
     batch_max: usize,
+    /// How long a batch waits for more events once it has one, in ms.
+    #[arg(long, default_value_t = 20)]
+    linger_ms: u64,
 }
 
 pub(crate) async fn run(args: Project) -> anyhow::Result<()> {
@@ -47,7 +50,7 @@ pub(crate) async fn run(args: Project) -> anyhow::Result<()> {
         dead_letter_topic: topics.dead_letter.clone(),
         group_prefix: prefix.clone(),
         batch_max: args.batch_max,
-        linger: Duration::from_millis(20),
+        linger: Duration::from_millis(args.linger_ms),
         on_poison: PoisonPolicy::Halt,
     };
     let started = Instant::now();

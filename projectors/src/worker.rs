@@ -16,7 +16,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use schemas::EventEnvelope;
-use sqlx::PgPool;
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use tokio::runtime::Handle;
 
 use crate::dead_letters::DeadLetters;
@@ -252,6 +252,10 @@ fn run(
         // An idle fetch waits this long at the broker, but the broker answers as soon as
         // records arrive, so a longer wait costs no latency and far fewer idle fetches.
         .set("fetch.wait.max.ms", "100")
+        // A worker catching up holds a full fetch queue; past its limits librdkafka waits
+        // this long before fetching again (a second by default, in which a worker applying
+        // 100,000 events/s empties the queue and then waits).
+        .set("fetch.queue.backoff.ms", "10")
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "2000")
         .create_with_context(context)?;
@@ -276,6 +280,10 @@ fn run(
                     projection,
                     pool,
                     runtime,
+                    local: tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?,
+                    connection: None,
                     settings,
                     dead_letters,
                     last_stored: HashMap::new(),
@@ -390,28 +398,36 @@ fn resync(
     Ok(())
 }
 
+/// Takes the records that have arrived, up to `batch_max`. Once the batch holds one, it
+/// waits at most `linger` in all for more to arrive; records already fetched are taken
+/// without waiting, so a worker catching up fills whole batches however long decoding
+/// them takes.
 fn poll_batch(
     consumer: &BaseConsumer<StartAtStoredOffsets>,
     settings: &WorkerSettings,
 ) -> Vec<Record> {
     let mut batch = Vec::new();
-    let deadline = Instant::now() + settings.linger;
+    let mut waited = Duration::ZERO;
     let mut timeout = Duration::from_millis(100);
     while batch.len() < settings.batch_max {
-        match consumer.poll(timeout) {
-            Some(Ok(message)) => batch.push(record(&message)),
+        let started = Instant::now();
+        let polled = consumer.poll(timeout);
+        if !batch.is_empty() && !timeout.is_zero() {
+            waited += started.elapsed();
+        }
+        match polled {
+            Some(Ok(message)) => {
+                batch.push(record(&message));
+                timeout = Duration::ZERO;
+            }
             Some(Err(error)) => {
                 tracing::warn!(%error, "consumer error");
                 break;
             }
             None if batch.is_empty() => return batch,
-            None => {}
+            None if waited >= settings.linger => break,
+            None => timeout = (settings.linger - waited).min(Duration::from_millis(5)),
         }
-        let now = Instant::now();
-        if now >= deadline {
-            break;
-        }
-        timeout = (deadline - now).min(Duration::from_millis(5));
     }
     batch
 }
@@ -439,6 +455,11 @@ struct Applier {
     projection: Projection,
     pool: PgPool,
     runtime: Handle,
+    /// Batches run on this thread's own runtime and connection: the connection's replies
+    /// wake this thread directly, not through one of the shared runtime's workers first
+    /// (a batch makes a dozen round trips).
+    local: tokio::runtime::Runtime,
+    connection: Option<PgConnection>,
     settings: WorkerSettings,
     dead_letters: DeadLetters,
     /// What this worker last stored per partition, to notice offsets moving backwards.
@@ -521,7 +542,7 @@ impl Applier {
     /// Applies the batch; an event the projection refuses is set aside (dead-lettered or
     /// halting, by policy) and the rest of the batch applied without it.
     fn apply_with_poison(
-        &self,
+        &mut self,
         batch: &mut [Record],
         highs: &HashMap<i32, i64>,
     ) -> Result<BatchOutcome, WorkerError> {
@@ -535,14 +556,24 @@ impl Applier {
         }
         let mut failures = 0;
         loop {
-            match self.runtime.block_on(apply_batch(
-                self.projection,
-                &self.pool,
-                &self.settings.events_topic,
-                batch,
-                highs,
-                &self.last_stored,
-            )) {
+            let connection = &mut self.connection;
+            let (pool, topic) = (&self.pool, &self.settings.events_topic);
+            let applied = self.local.block_on(async {
+                let connection = match connection {
+                    Some(connection) => connection,
+                    None => connection.insert(pool.connect_options().connect().await?),
+                };
+                apply_batch(
+                    self.projection,
+                    connection,
+                    topic,
+                    batch,
+                    highs,
+                    &self.last_stored,
+                )
+                .await
+            });
+            match applied {
                 Ok(outcome) => {
                     if let BatchOutcome::Stored(_) = &outcome {
                         let events = batch
@@ -569,6 +600,8 @@ impl Applier {
                     record.read = Read::Skipped;
                 }
                 Err(ApplyError::Database(error)) => {
+                    // The next attempt starts on a fresh connection.
+                    self.connection = None;
                     failures += 1;
                     if failures > 5 {
                         return Err(WorkerError::Database(error));
@@ -593,7 +626,7 @@ enum BatchOutcome {
 /// store the new offsets, and notify.
 async fn apply_batch(
     projection: Projection,
-    pool: &PgPool,
+    connection: &mut PgConnection,
     topic: &str,
     batch: &[Record],
     highs: &HashMap<i32, i64>,
@@ -613,7 +646,7 @@ async fn apply_batch(
         }
     }
     let partitions: Vec<i32> = ends.keys().copied().collect();
-    let mut tx = pool.begin().await?;
+    let mut tx = connection.begin().await?;
     let stored = offsets::lock(&mut tx, projection.name(), topic, &partitions).await?;
     // Every partition this worker has stored, not only this batch's: a partition set back
     // while no event of it arrives would otherwise go unnoticed, its consumer reading on
