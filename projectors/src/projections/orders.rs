@@ -287,6 +287,15 @@ async fn store(
     Ok(())
 }
 
+/// The columns of `orders` in the order both writers send them.
+macro_rules! order_columns {
+    () => {
+        "order_id, customer_id, currency, status, total_minor, line_count, shipping_address,
+         payment_reference, paid_minor, carrier, tracking_number, cancel_reason, refund_due_minor,
+         placed_at, paid_at, shipped_at, delivered_at, cancelled_at, version, last_event_at"
+    };
+}
+
 async fn copy_new(tx: &mut PgConnection, rows: &[&OrderRow]) -> Result<(), sqlx::Error> {
     let mut copy = BinaryRows::new(20);
     for r in rows {
@@ -314,11 +323,11 @@ async fn copy_new(tx: &mut PgConnection, rows: &[&OrderRow]) -> Result<(), sqlx:
     }
     copy.copy_in(
         tx,
-        "COPY orders (order_id, customer_id, currency, status, total_minor, line_count, shipping_address,
-                      payment_reference, paid_minor, carrier, tracking_number, cancel_reason,
-                      refund_due_minor, placed_at, paid_at, shipped_at, delivered_at, cancelled_at,
-                      version, last_event_at)
-         FROM STDIN (FORMAT binary)",
+        concat!(
+            "COPY orders (",
+            order_columns!(),
+            ") FROM STDIN (FORMAT binary)"
+        ),
     )
     .await?;
     Ok(())
@@ -330,10 +339,7 @@ async fn upsert(tx: &mut PgConnection, rows: &[&OrderRow]) -> Result<(), sqlx::E
     }
     let ids: Vec<Uuid> = col(rows, |r| r.order_id);
     sqlx::query(
-        "INSERT INTO orders (order_id, customer_id, currency, status, total_minor, line_count, shipping_address,
-                             payment_reference, paid_minor, carrier, tracking_number, cancel_reason,
-                             refund_due_minor, placed_at, paid_at, shipped_at, delivered_at, cancelled_at,
-                             version, last_event_at)
+        concat!("INSERT INTO orders (", order_columns!(), ")
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int4[], $7::jsonb[],
                               $8::text[], $9::int8[], $10::text[], $11::text[], $12::text[], $13::int8[],
                               $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::timestamptz[],
@@ -345,7 +351,7 @@ async fn upsert(tx: &mut PgConnection, rows: &[&OrderRow]) -> Result<(), sqlx::E
             cancel_reason = EXCLUDED.cancel_reason, refund_due_minor = EXCLUDED.refund_due_minor,
             paid_at = EXCLUDED.paid_at, shipped_at = EXCLUDED.shipped_at, delivered_at = EXCLUDED.delivered_at,
             cancelled_at = EXCLUDED.cancelled_at, version = EXCLUDED.version, last_event_at = EXCLUDED.last_event_at
-         WHERE orders.version < EXCLUDED.version",
+         WHERE orders.version < EXCLUDED.version"),
     )
     .bind(&ids)
     .bind(rows.iter().map(|r| r.customer_id.as_str()).collect::<Vec<_>>())
