@@ -135,6 +135,18 @@ impl Field for Jsonb<'_> {
     }
 }
 
+/// `jsonb` from JSON text already encoded.
+pub(crate) struct JsonbText<'a>(pub &'a [u8]);
+
+impl Field for JsonbText<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        with_length(out, |out| {
+            out.push(1);
+            out.extend_from_slice(self.0);
+        });
+    }
+}
+
 /// NULL is a length of -1 and no bytes.
 impl<T: Field> Field for Option<T> {
     fn write(&self, out: &mut Vec<u8>) {
@@ -184,6 +196,7 @@ mod tests {
     fn jsonb_is_version_one_then_text() {
         let value = serde_json::json!({"a": 1});
         assert_eq!(field(Jsonb(&value)), b"\0\0\0\x08\x01{\"a\":1}");
+        assert_eq!(field(JsonbText(b"{\"a\":1}")), field(Jsonb(&value)));
     }
 
     #[test]

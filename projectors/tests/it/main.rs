@@ -5,4 +5,5 @@ mod migrations;
 mod poison;
 mod read_models;
 mod rebuild;
+mod replay;
 mod support;
