@@ -645,9 +645,33 @@ async fn apply_batch(
             end.last_event_at = Some(event.occurred_at);
         }
     }
-    let partitions: Vec<i32> = ends.keys().copied().collect();
     let mut tx = connection.begin().await?;
-    let stored = offsets::lock(&mut tx, projection.name(), topic, &partitions).await?;
+    let outcome = apply_in(&mut tx, projection, topic, batch, ends, last_stored).await;
+    match outcome {
+        Ok(BatchOutcome::Stored(positions)) => {
+            tx.commit().await?;
+            Ok(BatchOutcome::Stored(positions))
+        }
+        // Ended now, not when the connection is next used: until then the transaction
+        // would hold the offsets' row locks, which the idle path's update waits for.
+        other => {
+            tx.rollback().await?;
+            other
+        }
+    }
+}
+
+/// The batch's work inside its transaction; the caller commits only `Stored`.
+async fn apply_in(
+    tx: &mut PgConnection,
+    projection: Projection,
+    topic: &str,
+    batch: &[Record],
+    ends: BTreeMap<i32, Position>,
+    last_stored: &HashMap<i32, i64>,
+) -> Result<BatchOutcome, ApplyError> {
+    let partitions: Vec<i32> = ends.keys().copied().collect();
+    let stored = offsets::lock(&mut *tx, projection.name(), topic, &partitions).await?;
     // Every partition this worker has stored, not only this batch's: a partition set back
     // while no event of it arrives would otherwise go unnoticed, its consumer reading on
     // past the events the switched-in tables lack.
@@ -667,13 +691,13 @@ async fn apply_batch(
     let changed = if events.is_empty() {
         vec![]
     } else {
-        projection.apply(&mut tx, &events).await?
+        projection.apply(&mut *tx, &events).await?
     };
     let positions: Vec<Position> = ends
         .into_values()
         .filter(|p| p.next_offset > stored.get(&p.partition).copied().unwrap_or(0))
         .collect();
-    offsets::store(&mut tx, projection.name(), topic, &positions).await?;
+    offsets::store(&mut *tx, projection.name(), topic, &positions).await?;
     if !changed.is_empty() {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(NOTIFY_CHANNEL)
@@ -681,7 +705,6 @@ async fn apply_batch(
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await?;
     Ok(BatchOutcome::Stored(
         positions
             .iter()

@@ -41,5 +41,15 @@ async fn replaying_the_whole_log_over_applied_rows_changes_nothing() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_read_models_equal_the_log(&stack, &events).await;
+
+    // Again, with new events arriving at once: now a batch in flight finds the offsets set
+    // back, ends its transaction and the worker seeks back, as after a rebuild's switch.
+    sqlx::query("UPDATE projection_offsets SET next_offset = 0")
+        .execute(&stack.pool)
+        .await
+        .expect("reset");
+    let mut all = events;
+    all.extend(stack.write(&histories(100)));
+    assert_read_models_equal_the_log(&stack, &all).await;
     running.stop().await;
 }
