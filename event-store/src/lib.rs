@@ -5,20 +5,24 @@
 //! and a single transactional writer per partition keeps each order consistent.
 //!
 //! Layout:
+//! - [`backoff`]: capped exponential backoff with jitter, for waiting out outages.
 //! - [`config`]: connection settings and the rdkafka client configurations built from them.
 //! - [`topics`]: the topic set, its names, and creating/checking it at start-up.
 //! - [`wire`]: CloudEvents records to and from rdkafka headers and messages.
-//! - [`reader`]: reading a partition from an offset or a time up to its end, or one record.
+//! - [`reader`]: reading a partition from an offset or a time up to its end, or one record;
+//!   waiting until no transaction is open on a partition.
 //! - [`transactional`]: a transactional producer that waits for acknowledgements without
 //!   polling.
 
+pub mod backoff;
 pub mod config;
 pub mod reader;
 pub mod topics;
 pub mod transactional;
 pub mod wire;
 
+pub use backoff::Backoff;
 pub use config::KafkaConfig;
-pub use reader::{ReadError, Start, read_record, read_to_end, watermarks};
+pub use reader::{ReadError, Start, read_record, read_to_end, wait_settled, watermarks};
 pub use topics::{TopicError, TopicSet, TopicSpec};
 pub use transactional::TransactionalProducer;

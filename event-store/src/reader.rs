@@ -46,6 +46,47 @@ pub fn watermarks<C: rdkafka::consumer::ConsumerContext>(
     }
 }
 
+/// Waits until no transaction is open on `topic`/`partition`: its last stable offset (what
+/// a read_committed reader reaches) equals its high watermark. After a writer's
+/// `init_transactions` fenced its predecessor, this is the moment its predecessor's last
+/// transaction, committed or aborted, is fully visible, so a read to the end is the truth.
+pub fn wait_settled(
+    kafka: &KafkaConfig,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> Result<(), KafkaError> {
+    let committed: BaseConsumer<ReaderContext> = kafka
+        .read_committed_consumer("orderlog-reader")
+        .create_with_context(ReaderContext)?;
+    let uncommitted: BaseConsumer<ReaderContext> = kafka
+        .read_committed_consumer("orderlog-reader")
+        .set("isolation.level", "read_uncommitted")
+        .create_with_context(ReaderContext)?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (_, stable) = watermarks(&committed, topic, partition, left)?;
+        let (_, high) = watermarks(&uncommitted, topic, partition, left)?;
+        if stable >= high {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(KafkaError::MetadataFetch(
+                RDKafkaErrorCode::OperationTimedOut,
+            ));
+        }
+        tracing::debug!(
+            topic,
+            partition,
+            stable,
+            high,
+            "a transaction is still open; waiting"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Errors that go away on their own: partitions moving or starting, coordinators loading,
 /// a broker briefly out of reach.
 pub fn is_transient(error: &KafkaError) -> bool {

@@ -56,6 +56,7 @@ type Inner = BaseProducer<DeliveryCounter>;
 pub struct TransactionalProducer {
     inner: Arc<Inner>,
     stop: Arc<AtomicBool>,
+    reports: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TransactionalProducer {
@@ -67,11 +68,10 @@ impl TransactionalProducer {
             DeliveryCounter::default(),
         )?);
         let stop = Arc::new(AtomicBool::new(false));
-        std::thread::Builder::new()
+        let reports = std::thread::Builder::new()
             .name("producer-reports".to_owned())
             .spawn({
                 let (inner, stop) = (inner.clone(), stop.clone());
-                // Not joined on drop: the thread ends within a second, and the client with it.
                 move || {
                     while !stop.load(Ordering::SeqCst) {
                         inner.poll(Duration::from_secs(1));
@@ -79,7 +79,11 @@ impl TransactionalProducer {
                 }
             })
             .map_err(|e| KafkaError::ClientCreation(e.to_string()))?;
-        Ok(Self { inner, stop })
+        Ok(Self {
+            inner,
+            stop,
+            reports: Some(reports),
+        })
     }
 
     /// Queues a record; when librdkafka's queue is full, waits for it to drain and retries.
@@ -138,8 +142,13 @@ impl TransactionalProducer {
 }
 
 impl Drop for TransactionalProducer {
+    /// Waits (up to a second) for the reports thread, so the client is gone when this
+    /// returns: a writer that replaces this one must not race requests it still retries.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        if let Some(reports) = self.reports.take() {
+            let _ = reports.join();
+        }
     }
 }
 

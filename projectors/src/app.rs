@@ -3,7 +3,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -116,18 +115,25 @@ impl Application {
     }
 }
 
-/// Ready when PostgreSQL answers and no projection has failed.
+/// Ready when PostgreSQL answers and every projection is applying: none stopped, none
+/// waiting out an outage. Each projection says why when it is not.
 async fn readyz(State(health): State<Health>) -> (StatusCode, Json<Value>) {
     let database = sqlx::query("SELECT 1").execute(&health.pool).await.is_ok();
     let projections: Vec<Value> = health
         .workers
         .iter()
         .map(|(name, status)| {
-            let partitions = status.assigned.lock().map(|a| a.clone()).unwrap_or_default();
-            json!({ "name": name, "failed": status.failed.load(Ordering::SeqCst), "partitions": partitions })
+            json!({
+                "name": name,
+                "ready": status.is_ready(),
+                "failed": status.failed(),
+                "failure": status.failure(),
+                "waiting": status.waiting(),
+                "partitions": status.assigned(),
+            })
         })
         .collect();
-    let ready = database && projections.iter().all(|p| p["failed"] == false);
+    let ready = database && projections.iter().all(|p| p["ready"] == true);
     let code = if ready {
         StatusCode::OK
     } else {

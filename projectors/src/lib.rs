@@ -5,21 +5,21 @@
 //! Layout:
 //! - [`config`]: the binary's one typed configuration.
 //! - [`app`]: `Application::build(config)`, health and metrics, `run_until_stopped`.
-//! - [`worker`]: one projection's consumer, batches, poison events, offsets.
-//! - `dead_letters`: poison events to the dead-letter topic, or a halt.
+//! - [`worker`]: one projection's consumer and applier: batches, outages, poison.
+//! - `dead_letters`: poison events to the dead-letter topic, copied or by reference.
 //! - [`projections`]: the read models, one file each, in set-based SQL.
 //! - [`offsets`]: positions stored beside the rows.
 //! - `copy`: new rows in PostgreSQL's binary `COPY` format.
 //! - [`rebuild`]: replaying a projection into new tables and switching without downtime.
 //! - [`db`]: connecting and migrating.
-//! - `notify`: the LISTEN/NOTIFY change signal.
+//! - [`notify`]: the LISTEN/NOTIFY change signal.
 
 pub mod app;
 pub mod config;
 mod copy;
 pub mod db;
 mod dead_letters;
-mod notify;
+pub mod notify;
 pub mod offsets;
 pub mod projections;
 pub mod rebuild;

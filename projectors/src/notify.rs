@@ -9,6 +9,9 @@ use serde_json::json;
 use crate::offsets::Position;
 use crate::projections::Projection;
 
+/// The channel projectors notify on after each commit.
+pub const CHANNEL: &str = "orderlog_changes";
+
 const MAX_PAYLOAD: usize = 7900;
 
 pub(crate) fn payload(

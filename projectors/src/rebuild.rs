@@ -82,8 +82,11 @@ pub async fn run(
     let done = loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let total = log_end(&kafka, &topics.events).await?;
+        // Where the worker stands, not only its next event: on a log written in
+        // transactions, every commit marker takes an offset no event has, and an idle
+        // worker records its position past them.
         let done: i64 = sqlx::query_scalar(
-            "SELECT coalesce(sum(next_offset), 0)::int8 FROM projection_offsets",
+            "SELECT coalesce(sum(greatest(next_offset, coalesce(consumer_position, 0))), 0)::int8 FROM projection_offsets",
         )
         .fetch_one(&pool)
         .await?;
@@ -98,11 +101,7 @@ pub async fn run(
             rate,
             eta,
         });
-        if worker
-            .status
-            .failed
-            .load(std::sync::atomic::Ordering::SeqCst)
-        {
+        if worker.status.failed() {
             anyhow::bail!(
                 "the rebuild worker failed; the live tables are untouched (schema {schema} kept for inspection)"
             );

@@ -1,6 +1,16 @@
 //! What orderlog's integration tests share. Tests run against the real Kafka and
 //! PostgreSQL that `make test` starts; each test isolates itself with its own topic prefix
-//! and its own database, so they run in parallel on one stack.
+//! and its own database, so they run in parallel on one stack. Tests that inject faults
+//! start servers of their own.
+//!
+//! Layout:
+//! - this file: where the shared Kafka and PostgreSQL are, a topic prefix and a database
+//!   per test.
+//! - [`broker`]: a private Kafka broker that a test can kill and start again.
+//! - [`postgres`]: a private PostgreSQL server that a test can stop and start again.
+
+pub mod broker;
+pub mod postgres;
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
@@ -37,4 +47,12 @@ pub async fn fresh_database() -> String {
         .expect("create database");
     let (base, _) = server.rsplit_once('/').expect("database url has a path");
     format!("{base}/{name}")
+}
+
+/// A TCP port nothing listens on right now, for a server a test starts.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port")
 }

@@ -218,9 +218,16 @@ impl LaneThread {
             if batch.is_empty() {
                 continue;
             }
-            match process_with_retries(&mut worker, &self.topics, &batch) {
+            match worker.process(&self.topics, &batch, stop) {
                 Ok(next_offset) => self.committed.store(next_offset, Ordering::SeqCst),
+                // Whatever the failure, the partition is taken over afresh: a new writer
+                // (whose epoch fences any record of this one still on its way), the
+                // partition settled, the state rebuilt from the log.
                 Err(error) => {
+                    if let BatchError::Aborted(cause) = &error {
+                        tracing::warn!(partition = worker.partition, %cause, "transaction aborted; the partition is taken over afresh");
+                        metrics::counter!("orderlog_processor_aborts_total").increment(1);
+                    }
                     let first_offset = batch.iter().map(Message::offset).min().unwrap_or_default();
                     let _ = self.failures.send(Failure {
                         partition: worker.partition,
@@ -230,27 +237,6 @@ impl LaneThread {
                     return;
                 }
             }
-        }
-    }
-}
-
-const ABORT_RETRIES: usize = 5;
-
-fn process_with_retries(
-    worker: &mut PartitionWorker,
-    topics: &TopicSet,
-    messages: &[OwnedMessage],
-) -> Result<i64, BatchError> {
-    let mut attempt = 0;
-    loop {
-        match worker.process(topics, messages) {
-            Err(BatchError::Aborted(error)) if attempt < ABORT_RETRIES => {
-                attempt += 1;
-                tracing::warn!(partition = worker.partition, attempt, %error, "transaction aborted; retrying the batch");
-                metrics::counter!("orderlog_processor_aborts_total").increment(1);
-                std::thread::sleep(Duration::from_millis(20 * attempt as u64));
-            }
-            other => return other,
         }
     }
 }

@@ -74,6 +74,8 @@ pub enum ProcessorError {
     Batch { partition: i32, error: String },
     #[error("the processor thread panicked")]
     Panicked,
+    #[error("the takeover was cancelled: the partition was revoked")]
+    Cancelled,
 }
 
 impl ProcessorError {
@@ -86,6 +88,8 @@ impl ProcessorError {
                 error: rebuild::RebuildError::Read { .. },
                 ..
             } => true,
+            // The batch could not load an order (its events could not be read).
+            ProcessorError::Batch { .. } => false,
             _ => false,
         }
     }
@@ -173,13 +177,7 @@ fn run(
         .create_with_context(RebalanceContext::default())?;
     consumer.subscribe(&[&topics.commands])?;
     let (failures, failed) = mpsc::channel();
-    let takeover = Takeover {
-        kafka,
-        topics,
-        settings,
-        consumer: &consumer,
-        failures: &failures,
-    };
+    let mut takeover = Takeover::new(kafka, topics, settings, &consumer, &failures);
     let mut intake = Intake::new(settings.batch_max);
     let result = (|| {
         while !stop.load(Ordering::SeqCst) {
@@ -196,6 +194,7 @@ fn run(
     tracing::info!(
         "command processor stopping; finishing transactions in flight and leaving the group"
     );
+    takeover.cancel_all();
     let owned: Vec<i32> = consumer.context().lanes().keys().copied().collect();
     consumer.context().stop_lanes(&owned);
     consumer.unsubscribe();

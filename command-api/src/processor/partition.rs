@@ -2,11 +2,12 @@
 //! its orders, and the transaction that turns a batch of commands into events.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use event_store::{KafkaConfig, TopicSet, TransactionalProducer, wire};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{BaseRecord, Producer};
 use schemas::cloudevents;
@@ -19,6 +20,9 @@ use super::slot::OrderSlot;
 use super::snapshots::{self, POSITION_KEY, Position};
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a commit whose outcome is not known yet is retried before the producer is
+/// replaced: past the transaction timeout (30 s), the coordinator has decided it.
+const COMMIT_PATIENCE: Duration = Duration::from_secs(45);
 
 /// The stable transactional id of a partition's writer: a new owner initialising it fences
 /// the previous owner and aborts its open transaction at once.
@@ -49,11 +53,14 @@ pub(crate) struct PartitionWorker {
 /// How a failed transaction ended.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BatchError {
-    /// Aborted; the state is restored and the same batch can be retried.
+    /// Aborted; the state is restored. The producer is replaced all the same: with
+    /// librdkafka's transactions a record of the aborted transaction still retried could
+    /// otherwise land in the next one.
     #[error("transaction aborted: {0}")]
     Aborted(KafkaError),
-    /// The producer cannot go on (fenced, or a commit whose outcome is unknown); the state
-    /// is restored, and the partition must be re-initialised or given up.
+    /// The producer cannot go on (fenced, or a commit whose outcome it could not learn);
+    /// the state is restored, and the partition must be re-initialised (which settles the
+    /// outcome at the coordinator) and rebuilt from the log, or given up.
     #[error("producer unusable: {0}")]
     Fatal(KafkaError),
     /// The state cannot take an event the domain decided, or an order's events do not
@@ -66,30 +73,21 @@ pub(crate) enum BatchError {
     NotLoaded(String),
 }
 
-impl BatchError {
-    pub(crate) fn is_fenced(&self) -> bool {
-        let (BatchError::Aborted(e) | BatchError::Fatal(e)) = self else {
-            return false;
-        };
-        matches!(
-            e.rdkafka_error_code(),
-            Some(RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch)
-        )
-    }
-}
-
 impl PartitionWorker {
     /// Decides every command of the batch and writes events, results, snapshots and the
     /// partition's new position in one Kafka transaction; returns that position (the next
     /// commands offset). On failure the state is as before.
+    /// `stopping`: the partition is being given up; a commit whose outcome is unknown is
+    /// then not waited for (whoever takes the partition over settles it).
     pub(crate) fn process(
         &mut self,
         topics: &TopicSet,
         batch: &[OwnedMessage],
+        stopping: &AtomicBool,
     ) -> Result<i64, BatchError> {
         let started = Instant::now();
         let mut backup: HashMap<OrderId, Option<OrderSlot>> = HashMap::new();
-        let result = self.transaction(topics, batch, &mut backup);
+        let result = self.transaction(topics, batch, &mut backup, stopping);
         if result.is_err() {
             for (order_id, slot) in backup {
                 match slot {
@@ -108,6 +106,7 @@ impl PartitionWorker {
         topics: &TopicSet,
         batch: &[OwnedMessage],
         backup: &mut HashMap<OrderId, Option<OrderSlot>>,
+        stopping: &AtomicBool,
     ) -> Result<i64, BatchError> {
         let phase = |name: &'static str, since: Instant| {
             metrics::histogram!("orderlog_processor_transaction_phase_seconds", "phase" => name)
@@ -209,9 +208,7 @@ impl PartitionWorker {
         self.drain()?;
         phase("deliver", since);
         let since = Instant::now();
-        self.producer
-            .commit_transaction(TXN_TIMEOUT)
-            .map_err(|e| self.abort(e))?;
+        self.commit(stopping)?;
         phase("commit", since);
         metrics::counter!("orderlog_processor_events_total").increment(written as u64);
         Ok(next_offset)
@@ -232,6 +229,32 @@ impl PartitionWorker {
             })?;
         self.orders.insert(order_id, slot);
         Ok(())
+    }
+
+    /// Commits the open transaction. A commit that timed out may still complete (the broker
+    /// may have it; librdkafka says "retry call to resume"), so its outcome is unknown and
+    /// nothing may be decided again until it is known: the same commit is resumed until it
+    /// succeeds, turns out aborted, or the producer is lost (then the caller replaces it and
+    /// reads the outcome from the log).
+    fn commit(&self, stopping: &AtomicBool) -> Result<(), BatchError> {
+        let deadline = Instant::now() + COMMIT_PATIENCE;
+        loop {
+            match self.producer.commit_transaction(TXN_TIMEOUT) {
+                Ok(()) => return Ok(()),
+                Err(KafkaError::Transaction(error))
+                    if error.is_retriable()
+                        && !error.is_fatal()
+                        && !error.txn_requires_abort()
+                        && Instant::now() < deadline
+                        && !stopping.load(Ordering::SeqCst) =>
+                {
+                    tracing::warn!(partition = self.partition, %error, "commit outcome not known yet; resuming the commit");
+                    metrics::counter!("orderlog_processor_commit_retries_total").increment(1);
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(error) => return Err(self.abort(error)),
+            }
+        }
     }
 
     /// Aborts the open transaction after a bug showed; nothing is retried.

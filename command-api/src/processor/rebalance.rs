@@ -89,15 +89,19 @@ pub struct ProcessorStatus(Arc<Mutex<StatusInner>>);
 struct StatusInner {
     joined: bool,
     stopped: bool,
+    /// Partitions the group assigned this processor.
+    assigned: Vec<i32>,
+    /// Partitions whose lane runs (taken over and serving commands).
     partitions: Vec<i32>,
 }
 
 impl ProcessorStatus {
-    pub(crate) fn set_partitions(&self, mut partitions: Vec<i32>) {
-        partitions.sort_unstable();
+    pub(crate) fn set_partitions(&self, assigned: Vec<i32>, mut served: Vec<i32>) {
+        served.sort_unstable();
         if let Ok(mut inner) = self.0.lock() {
-            inner.joined |= !partitions.is_empty();
-            inner.partitions = partitions;
+            inner.joined |= !served.is_empty();
+            inner.assigned = assigned;
+            inner.partitions = served;
         }
     }
 
@@ -107,12 +111,27 @@ impl ProcessorStatus {
         }
     }
 
-    /// Ready once it has owned partitions (all of them rebuilt) and is still running.
+    /// Ready once it has served partitions, is still running, and serves every partition
+    /// assigned to it (none waits for its takeover).
     pub fn is_ready(&self) -> bool {
         self.0
             .lock()
-            .map(|i| i.joined && !i.stopped)
+            .map(|i| i.joined && !i.stopped && i.assigned.iter().all(|p| i.partitions.contains(p)))
             .unwrap_or(false)
+    }
+
+    /// Assigned partitions not served yet (taken over, or waiting out an outage).
+    pub fn unserved(&self) -> Vec<i32> {
+        self.0
+            .lock()
+            .map(|i| {
+                i.assigned
+                    .iter()
+                    .copied()
+                    .filter(|p| !i.partitions.contains(p))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn partitions(&self) -> Vec<i32> {

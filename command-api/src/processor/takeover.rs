@@ -1,12 +1,23 @@
-//! Taking partitions over: fencing the previous writer, rebuilding the orders and the
-//! position, starting the partition's thread; and recovering a partition whose batch failed
-//! for good.
+//! Taking partitions over: fencing the previous writer, settling what it left open,
+//! rebuilding the orders and the position, starting the partition's thread; and taking a
+//! partition over afresh after its batch failed.
+//!
+//! A takeover runs on a thread of its own (it can wait out a broker outage), while the
+//! consumer thread keeps serving the other partitions; the partition is paused until its
+//! lane starts. A partition that is no longer assigned is never taken over: initialising
+//! its writer would fence its new owner.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use event_store::{KafkaConfig, TopicSet};
+use event_store::{Backoff, KafkaConfig, TopicSet, TransactionalProducer};
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::lane::{Failure, Lane, Pacing};
@@ -14,50 +25,178 @@ use super::partition::{BatchError, PartitionWorker, new_producer};
 use super::rebalance::{Change, RebalanceContext};
 use super::{ProcessorError, ProcessorSettings, ProcessorStatus, rebuild};
 
-/// What taking a partition over needs, all owned by the consumer thread.
+/// What a takeover thread hands back: the partition's worker and where its commands resume.
+type Prepared = Result<(PartitionWorker, Option<i64>), ProcessorError>;
+
+struct Pending {
+    thread: JoinHandle<Prepared>,
+    cancel: Arc<AtomicBool>,
+    /// Where to resume when the log records no position (the first offset of a failed batch).
+    fallback: Option<i64>,
+}
+
+/// Takeovers in progress and what starting a lane needs, owned by the consumer thread.
 pub(super) struct Takeover<'a> {
     pub(super) kafka: &'a KafkaConfig,
     pub(super) topics: &'a TopicSet,
     pub(super) settings: &'a ProcessorSettings,
     pub(super) consumer: &'a BaseConsumer<RebalanceContext>,
     pub(super) failures: &'a mpsc::Sender<Failure>,
+    pending: HashMap<i32, Pending>,
 }
 
-impl Takeover<'_> {
-    /// After a batch failed for good: a fenced writer gives the partition up; another fatal
-    /// error replaces the producer, rebuilds, and rewinds, so the batch is consumed again.
-    pub(super) fn recover(&self, failure: Failure) -> Result<(), ProcessorError> {
-        let Takeover {
+impl<'a> Takeover<'a> {
+    pub(super) fn new(
+        kafka: &'a KafkaConfig,
+        topics: &'a TopicSet,
+        settings: &'a ProcessorSettings,
+        consumer: &'a BaseConsumer<RebalanceContext>,
+        failures: &'a mpsc::Sender<Failure>,
+    ) -> Self {
+        Self {
             kafka,
             topics,
+            settings,
             consumer,
-            ..
-        } = *self;
+            failures,
+            pending: HashMap::new(),
+        }
+    }
+
+    /// The partitions the group assigns this processor now.
+    fn assigned(&self) -> HashSet<i32> {
+        self.consumer
+            .assignment()
+            .map(|list| list.elements().iter().map(|e| e.partition()).collect())
+            .unwrap_or_default()
+    }
+
+    fn pause(&self, partition: i32, pause: bool) {
+        let mut list = TopicPartitionList::new();
+        list.add_partition(&self.topics.commands, partition);
+        let done = if pause {
+            self.consumer.pause(&list)
+        } else {
+            self.consumer.resume(&list)
+        };
+        if let Err(error) = done {
+            tracing::debug!(partition, %error, pause, "pausing or resuming the partition");
+        }
+    }
+
+    /// After a batch failed for good: a bug stops the processor; otherwise a partition still
+    /// assigned here is taken over afresh (fenced or not: a zombie that fenced the rightful
+    /// owner is fenced back), and one that is not is left to its owner.
+    pub(super) fn recover(&mut self, failure: Failure) -> Result<(), ProcessorError> {
         let Failure {
             partition,
             first_offset,
             error,
         } = failure;
-        consumer.context().stop_lanes(&[partition]);
+        self.consumer.context().stop_lanes(&[partition]);
         if let BatchError::Corrupt(reason) = &error {
             return Err(ProcessorError::Batch {
                 partition,
                 error: reason.clone(),
             });
         }
-        if error.is_fenced() {
-            tracing::warn!(partition, "fenced by a newer owner; dropping the partition");
+        if !self.assigned().contains(&partition) {
+            tracing::info!(partition, %error, "batch failed on a partition no longer assigned here; leaving it to its owner");
             return Ok(());
         }
-        tracing::warn!(partition, %error, "replacing the producer and rewinding the partition");
-        let (worker, next_offset) = prepare_partition(kafka, topics, partition)?;
-        // The intake may have paused it while the failed lane was behind.
-        let mut list = TopicPartitionList::new();
-        list.add_partition(&topics.commands, partition);
-        consumer.resume(&list)?;
-        // The rebuilt position is the truth (a commit whose outcome was unknown may have
-        // succeeded); without one, the failed batch is the first thing not committed.
-        self.start_lane(worker, Some(next_offset.unwrap_or(first_offset)))
+        tracing::warn!(partition, %error, "taking the partition over afresh");
+        metrics::counter!("orderlog_processor_recoveries_total").increment(1);
+        self.begin(partition, Some(first_offset));
+        Ok(())
+    }
+
+    /// Starts taking `partition` over on a thread of its own, unless that is under way.
+    fn begin(&mut self, partition: i32, fallback: Option<i64>) {
+        self.pause(partition, true);
+        if self.pending.contains_key(&partition) {
+            return;
+        }
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (kafka, topics) = (self.kafka.clone(), self.topics.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("takeover-{partition}"))
+            .spawn({
+                let cancel = cancel.clone();
+                move || prepare_partition(&kafka, &topics, partition, &cancel)
+            });
+        match spawned {
+            Ok(thread) => {
+                self.pending.insert(
+                    partition,
+                    Pending {
+                        thread,
+                        cancel,
+                        fallback,
+                    },
+                );
+            }
+            Err(error) => {
+                tracing::error!(partition, %error, "cannot start a takeover thread; retrying at the next rebalance")
+            }
+        }
+    }
+
+    /// Applies the rebalances recorded since the last call (revoked partitions' threads
+    /// were stopped inside the callback), starts the lanes of finished takeovers, and
+    /// publishes what is assigned and served.
+    pub(super) fn apply_rebalances(
+        &mut self,
+        status: &ProcessorStatus,
+    ) -> Result<(), ProcessorError> {
+        for change in self.consumer.context().take_changes() {
+            match change {
+                Change::Revoked(partitions) => {
+                    for partition in partitions {
+                        if let Some(pending) = self.pending.remove(&partition) {
+                            pending.cancel.store(true, Ordering::SeqCst);
+                        }
+                    }
+                }
+                Change::Assigned(partitions) => {
+                    tracing::info!(
+                        ?partitions,
+                        "partitions assigned; fencing previous writers and rebuilding"
+                    );
+                    for partition in partitions {
+                        self.begin(partition, None);
+                    }
+                }
+            }
+        }
+        let finished: Vec<i32> = self
+            .pending
+            .iter()
+            .filter(|(_, pending)| pending.thread.is_finished())
+            .map(|(&partition, _)| partition)
+            .collect();
+        for partition in finished {
+            let Some(pending) = self.pending.remove(&partition) else {
+                continue;
+            };
+            let prepared = pending
+                .thread
+                .join()
+                .unwrap_or(Err(ProcessorError::Panicked));
+            match prepared {
+                Ok((worker, next_offset)) if self.assigned().contains(&partition) => {
+                    self.start_lane(worker, next_offset.or(pending.fallback))?;
+                    self.pause(partition, false);
+                }
+                Ok(_) => tracing::info!(partition, "taken over after it was revoked; dropped"),
+                Err(ProcessorError::Cancelled) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        let served: Vec<i32> = self.consumer.context().lanes().keys().copied().collect();
+        let mut assigned: Vec<i32> = self.assigned().into_iter().collect();
+        assigned.sort_unstable();
+        status.set_partitions(assigned, served);
+        Ok(())
     }
 
     /// Positions the partition's consumer where its state ends and starts the partition's
@@ -67,103 +206,116 @@ impl Takeover<'_> {
         worker: PartitionWorker,
         next_offset: Option<i64>,
     ) -> Result<(), ProcessorError> {
-        let Takeover {
-            topics,
-            settings,
-            consumer,
-            failures,
-            ..
-        } = *self;
         let partition = worker.partition;
-        let mut list = TopicPartitionList::new();
-        list.add_partition(&topics.commands, partition);
         if let Some(offset) = next_offset {
-            list.set_partition_offset(&topics.commands, partition, Offset::Offset(offset))?;
+            let mut list = TopicPartitionList::new();
+            list.add_partition_offset(&self.topics.commands, partition, Offset::Offset(offset))?;
             // Asynchronous: a blocking seek on a partition assigned a moment ago waited up to
             // a second. What the consumer fetched from its earlier position never reaches a
             // transaction: the lane skips offsets below the position.
-            consumer.seek_partitions(list.clone(), Duration::ZERO)?;
+            self.consumer.seek_partitions(list, Duration::ZERO)?;
         }
         let lane = Lane::spawn(
             worker,
             next_offset,
-            topics.clone(),
+            self.topics.clone(),
             Pacing {
-                batch_max: settings.batch_max,
-                interval: settings.transaction_interval,
+                batch_max: self.settings.batch_max,
+                interval: self.settings.transaction_interval,
             },
-            failures.clone(),
+            self.failures.clone(),
         )
         .map_err(|e| ProcessorError::Batch {
             partition,
             error: e.to_string(),
         })?;
-        consumer.context().lanes().insert(partition, lane);
+        if let Some(previous) = self.consumer.context().lanes().insert(partition, lane) {
+            previous.stop();
+        }
         Ok(())
     }
 
-    /// Starts threads for newly assigned partitions: fence the previous writer, then rebuild
-    /// the partition's orders (in parallel across partitions). Revoked partitions' threads
-    /// were stopped inside the rebalance callback.
-    pub(super) fn apply_rebalances(&self, status: &ProcessorStatus) -> Result<(), ProcessorError> {
-        let Takeover {
-            kafka,
-            topics,
-            consumer,
-            ..
-        } = *self;
-        let mut assigned = Vec::new();
-        for change in consumer.context().take_changes() {
-            match change {
-                Change::Revoked(partitions) => assigned.retain(|p| !partitions.contains(p)),
-                Change::Assigned(partitions) => assigned.extend(partitions),
-            }
+    /// Cancels the takeovers in flight (at shutdown).
+    pub(super) fn cancel_all(&mut self) {
+        for (_, pending) in self.pending.drain() {
+            pending.cancel.store(true, Ordering::SeqCst);
         }
-        if !assigned.is_empty() {
-            tracing::info!(
-                ?assigned,
-                "partitions assigned; fencing previous writers and rebuilding"
-            );
-            let prepared: Vec<Result<(PartitionWorker, Option<i64>), ProcessorError>> =
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = assigned
-                        .iter()
-                        .map(|&partition| {
-                            scope.spawn(move || prepare_partition(kafka, topics, partition))
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().unwrap_or(Err(ProcessorError::Panicked)))
-                        .collect()
-                });
-            for prepared in prepared {
-                let (worker, next_offset) = prepared?;
-                self.start_lane(worker, next_offset)?;
-            }
-        }
-        status.set_partitions(consumer.context().lanes().keys().copied().collect());
-        Ok(())
     }
 }
 
-/// How long taking over a partition may keep failing on transient errors (a coordinator
-/// still loading, a broker restarting) before the processor gives up and exits.
-const PREPARE_PATIENCE: Duration = Duration::from_secs(120);
+/// How long a previous writer's last transaction may take to become visible by itself
+/// before it is taken for one the coordinator lost, and aborted.
+const SETTLE_PATIENCE: Duration = Duration::from_secs(5);
 
-/// Fences the partition's previous writer and rebuilds its orders and position, retrying
-/// what a busy or freshly started cluster makes fail for a while.
+/// Makes sure no transaction is left open on the partition of any topic a transaction
+/// writes, so that reading to the end shows every committed batch and nothing else.
+///
+/// `init_transactions` has fenced the previous writer, and the coordinator has committed
+/// or aborted what it knew to be open. But a broker restart can leave records of a
+/// transaction the coordinator no longer knows (its commit failed with "invalid state"),
+/// or a record of a failed writer retried after its transaction ended: such records hang
+/// open, hold the partition's last stable offset back (a rebuild would miss every batch
+/// after them), and the next commit of this writer's producer id would commit them too.
+/// They are aborted here with the new epoch: an aborted transaction touching the partition
+/// ends them.
+fn settle(
+    kafka: &KafkaConfig,
+    topics: &TopicSet,
+    partition: i32,
+    producer: &TransactionalProducer,
+) -> Result<(), ProcessorError> {
+    let written = [&topics.snapshots, &topics.events, &topics.results];
+    let mut open = Vec::new();
+    for topic in written {
+        if event_store::wait_settled(kafka, topic, partition, SETTLE_PATIENCE).is_err() {
+            open.push(topic);
+        }
+    }
+    if open.is_empty() {
+        return Ok(());
+    }
+    tracing::warn!(partition, topics = ?open, "records of a transaction left open; aborting them");
+    metrics::counter!("orderlog_processor_open_transactions_aborted_total").increment(1);
+    producer.begin_transaction()?;
+    for topic in &open {
+        let headers = OwnedHeaders::new().insert(Header {
+            key: "orderlog_settle",
+            value: Some("abort"),
+        });
+        let empty: &[u8] = &[];
+        let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic.as_str())
+            .partition(partition)
+            .payload(empty)
+            .headers(headers);
+        producer.send(record)?;
+    }
+    producer.wait_delivered(Duration::from_secs(10))?;
+    producer.abort_transaction(Duration::from_secs(10))?;
+    for topic in open {
+        event_store::wait_settled(kafka, topic, partition, Duration::from_secs(30))?;
+    }
+    Ok(())
+}
+
+/// Fences the partition's previous writer, settles the partition, and rebuilds its orders
+/// and position, waiting out whatever a restarting or unreachable cluster makes fail, for
+/// as long as it lasts, unless cancelled (the partition was revoked meanwhile).
 fn prepare_partition(
     kafka: &KafkaConfig,
     topics: &TopicSet,
     partition: i32,
-) -> Result<(PartitionWorker, Option<i64>), ProcessorError> {
-    let deadline = Instant::now() + PREPARE_PATIENCE;
-    let mut backoff = Duration::from_millis(200);
+    cancel: &AtomicBool,
+) -> Prepared {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    let started = Instant::now();
     loop {
+        if cancel.load(Ordering::SeqCst) {
+            return Err(ProcessorError::Cancelled);
+        }
         let attempt = new_producer(kafka, topics, partition)
             .map_err(ProcessorError::from)
             .and_then(|producer| {
+                settle(kafka, topics, partition, &producer)?;
                 let rebuilt = rebuild::rebuild(kafka, topics, partition)
                     .map_err(|error| ProcessorError::Rebuild { partition, error })?;
                 let worker = PartitionWorker {
@@ -175,10 +327,10 @@ fn prepare_partition(
                 Ok((worker, rebuilt.next_offset))
             });
         match attempt {
-            Err(error) if error.is_transient() && Instant::now() + backoff < deadline => {
-                tracing::warn!(partition, %error, retry_in_ms = backoff.as_millis() as u64, "taking over the partition failed; retrying");
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+            Err(error) if error.is_transient() => {
+                let delay = backoff.next_delay();
+                tracing::warn!(partition, %error, retry_in_ms = delay.as_millis() as u64, waited_s = started.elapsed().as_secs(), "taking over the partition failed; retrying");
+                std::thread::sleep(delay);
             }
             other => return other,
         }

@@ -40,30 +40,6 @@ fn spawn_processor(prefix: &str, name: &str) -> Child {
         .expect("processor starts")
 }
 
-/// Sends a command until it gets a definite answer, retrying 503s with the same key.
-async fn until_definite(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    body: Option<serde_json::Value>,
-    key: &str,
-) -> Reply {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let reply = app
-            .send_with(
-                method.clone(),
-                path,
-                body.clone(),
-                &[("Idempotency-Key", key)],
-            )
-            .await;
-        if reply.status != 503 || Instant::now() > deadline {
-            return reply;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_a_processor_mid_load_loses_and_duplicates_nothing() {
     let prefix = unique_prefix();
@@ -83,13 +59,13 @@ async fn killing_a_processor_mid_load_loses_and_duplicates_nothing() {
                 while !stop.load(Ordering::SeqCst) {
                     n += 1;
                     let key = format!("c{client}-o{n}");
-                    let placed = until_definite(&app, Method::POST, "/v1/orders", Some(place_body()), &key).await;
+                    let placed = app.until_definite(Method::POST, "/v1/orders", Some(place_body()), &key).await;
                     assert_eq!(placed.status, 201, "{}", placed.body);
                     let id = placed.body["order_id"].as_str().expect("id").to_owned();
                     acknowledged.push(placed.body);
                     for line in 0..3 {
                         let body = json!({"sku": format!("L-{line}"), "quantity": 1, "unit_price": money(5)});
-                        let reply = until_definite(&app, Method::POST, &format!("/v1/orders/{id}/lines"), Some(body), &format!("{key}-l{line}")).await;
+                        let reply = app.until_definite(Method::POST, &format!("/v1/orders/{id}/lines"), Some(body), &format!("{key}-l{line}")).await;
                         assert_eq!(reply.status, 200, "{}", reply.body);
                         acknowledged.push(reply.body);
                     }

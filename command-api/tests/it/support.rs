@@ -128,6 +128,31 @@ impl TestApp {
         Reply::from(request.send().await.expect("request sent")).await
     }
 
+    /// Sends a command until it gets a definite answer, retrying 503s with the same key.
+    pub(crate) async fn until_definite(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        key: &str,
+    ) -> Reply {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let reply = self
+                .send_with(
+                    method.clone(),
+                    path,
+                    body.clone(),
+                    &[("Idempotency-Key", key)],
+                )
+                .await;
+            if reply.status != 503 || Instant::now() > deadline {
+                return reply;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub(crate) async fn place(&self, body: Value) -> Reply {
         self.send(reqwest::Method::POST, "/v1/orders", Some(body))
             .await
@@ -208,6 +233,8 @@ pub(crate) fn place_body() -> Value {
 /// An event as a plain Kafka consumer sees it: headers and JSON value, nothing else.
 #[derive(Debug, Clone)]
 pub(crate) struct PlainEvent {
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
     pub(crate) key: String,
     pub(crate) headers: HashMap<String, String>,
     pub(crate) value: Value,
@@ -228,15 +255,26 @@ impl PlainEvent {
 /// Every committed event of the topic, read with nothing but rdkafka and the CloudEvents
 /// binding (no orderlog code), until `expected` are seen or the deadline passes.
 pub(crate) fn read_events(topic: &str, expected: usize) -> Vec<PlainEvent> {
+    read_events_from(&bootstrap(), topic, expected)
+}
+
+/// [`read_events`] from the brokers at `bootstrap`.
+pub(crate) fn read_events_from(bootstrap: &str, topic: &str, expected: usize) -> Vec<PlainEvent> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+        .set("bootstrap.servers", bootstrap)
         .set("group.id", "plain-reader")
         .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")
         .create()
         .expect("consumer");
+    let partitions = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata")
+        .topics()
+        .first()
+        .map_or(0, |t| t.partitions().len() as i32);
     let mut assignment = TopicPartitionList::new();
-    for partition in 0..PARTITIONS {
+    for partition in 0..partitions {
         assignment
             .add_partition_offset(topic, partition, Offset::Beginning)
             .expect("offset");
@@ -264,6 +302,8 @@ pub(crate) fn read_events(topic: &str, expected: usize) -> Vec<PlainEvent> {
                     })
                     .unwrap_or_default();
                 events.push(PlainEvent {
+                    partition: message.partition(),
+                    offset: message.offset(),
                     key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
                     headers,
                     value: serde_json::from_slice(message.payload().unwrap_or_default())

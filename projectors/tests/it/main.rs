@@ -2,6 +2,7 @@
 
 mod crash;
 mod migrations;
+mod outage;
 mod poison;
 mod read_models;
 mod rebuild;

@@ -209,3 +209,36 @@ async fn every_event_type_lands_in_every_read_model_it_affects() {
     );
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_an_aborted_transaction_are_never_applied() {
+    let stack = Stack::new().await;
+    let running = stack.start(stack.config()).await;
+    let (kept, aborted) = (OrderId::generate(), OrderId::generate());
+    stack.write_aborted(&decide(&[(
+        aborted,
+        vec![place("cust-9", &[("A-1", 1, 500)])],
+    )]));
+    stack.write(&[(kept, vec![place("cust-9", &[("A-1", 3, 500)]), pay(1500)])]);
+    wait_for(&stack.pool, "SELECT count(*) FROM order_timeline", 2).await;
+    wait_for(&stack.pool, "SELECT count(*) FROM orders", 1).await;
+    let (orders, lifetime): (i64, i64) = sqlx::query_as(
+        "SELECT orders, lifetime_value_minor FROM customer_stats WHERE customer_id = 'cust-9'",
+    )
+    .fetch_one(&stack.pool)
+    .await
+    .expect("customer stats");
+    assert_eq!(
+        (orders, lifetime),
+        (1, 1500),
+        "only the committed order counts"
+    );
+    let found: Option<uuid::Uuid> =
+        sqlx::query_scalar("SELECT order_id FROM orders WHERE order_id = $1")
+            .bind(aborted.as_uuid())
+            .fetch_optional(&stack.pool)
+            .await
+            .expect("query");
+    assert_eq!(found, None);
+    running.stop().await;
+}

@@ -1,10 +1,11 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use event_store::TransactionalProducer;
 use event_store::{KafkaConfig, TopicSet, TopicSpec, wire};
 use projectors::app::Application;
 use projectors::config::Config;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer};
 use schemas::command::{
     AddLine, CancelOrder, CancelReason, Command, ConfirmPayment, NewLine, PlaceOrder, ShipOrder,
 };
@@ -30,6 +31,11 @@ pub(crate) struct Stack {
 
 impl Stack {
     pub(crate) async fn new() -> Self {
+        Self::on_database(fresh_database().await).await
+    }
+
+    /// Topics of its own and the database at `database_url` (a private server's).
+    pub(crate) async fn on_database(database_url: String) -> Self {
         let prefix = testkit::topic_prefix();
         let kafka = KafkaConfig::new(bootstrap(), &prefix);
         let topics = TopicSet::new(&prefix);
@@ -43,7 +49,6 @@ impl Stack {
             )
             .await
             .expect("topics");
-        let database_url = fresh_database().await;
         let pool = projectors::db::connect(&database_url, 4)
             .await
             .expect("pool");
@@ -72,11 +77,13 @@ impl Stack {
             .with_env_filter("warn")
             .try_init();
         let app = Application::build(config).await.expect("projectors build");
+        let base = format!("http://{}", app.local_addr().expect("addr"));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
         }));
         Running {
+            base,
             stop: Some(stop),
             task,
         }
@@ -90,15 +97,30 @@ impl Stack {
         events
     }
 
-    /// Writes events as they are, keyed and partitioned as the processors would.
+    /// Writes events as they are, keyed and partitioned as the processors would, in one
+    /// committed Kafka transaction (so the log holds commit markers, as the processors'
+    /// logs do).
     pub(crate) fn write_events(&self, events: &[EventEnvelope]) {
-        let producer: ThreadedProducer<DefaultProducerContext> = self
-            .kafka
-            .client()
-            .set("linger.ms", "5")
-            .set("partitioner", "murmur2_random")
-            .create()
-            .expect("producer");
+        self.transaction(events, true);
+    }
+
+    /// Writes events in a transaction that is then aborted: no reader may apply them.
+    pub(crate) fn write_aborted(&self, events: &[EventEnvelope]) {
+        self.transaction(events, false);
+    }
+
+    fn transaction(&self, events: &[EventEnvelope], commit: bool) {
+        let id = format!("{}writer-{}", self.prefix, uuid::Uuid::new_v4().simple());
+        let producer = TransactionalProducer::create(
+            self.kafka
+                .transactional_producer(&id)
+                .set("partitioner", "murmur2_random"),
+        )
+        .expect("producer");
+        producer
+            .init_transactions(Duration::from_secs(30))
+            .expect("init");
+        producer.begin_transaction().expect("begin");
         for event in events {
             let record = cloudevents::encode(event);
             producer
@@ -108,10 +130,17 @@ impl Stack {
                         .payload(record.value.as_slice())
                         .headers(wire::headers(&record)),
                 )
-                .map_err(|(e, _)| e)
                 .expect("send");
         }
-        producer.flush(Duration::from_secs(30)).expect("flush");
+        if commit {
+            producer
+                .commit_transaction(Duration::from_secs(30))
+                .expect("commit");
+        } else {
+            producer
+                .abort_transaction(Duration::from_secs(30))
+                .expect("abort");
+        }
     }
 }
 
@@ -138,6 +167,8 @@ pub(crate) fn decide(histories: &[(OrderId, Vec<Command>)]) -> Vec<EventEnvelope
 }
 
 pub(crate) struct Running {
+    /// `http://<health address>` of the projectors.
+    pub(crate) base: String,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }

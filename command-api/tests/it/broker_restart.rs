@@ -1,0 +1,163 @@
+//! The broker killed (SIGKILL) and restarted under load, again and again: a commit whose
+//! outcome the processor did not learn must never make it decide a command twice. Every
+//! acknowledged command's events are in the log exactly once, every order's versions run
+//! 1..n, and no command id caused two sets of events.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use command_api::config::Role;
+use reqwest::Method;
+use serde_json::{Value, json};
+use testkit::broker::Broker;
+
+use crate::support::*;
+
+/// One order's life, each command with its own Idempotency-Key, retried until definite.
+async fn order_flow(app: &TestApp, key: &str) -> Vec<Value> {
+    let placed = app
+        .until_definite(Method::POST, "/v1/orders", Some(place_body()), key)
+        .await;
+    assert_eq!(placed.status, 201, "{}", placed.body);
+    let id = placed.body["order_id"].as_str().expect("id").to_owned();
+    let steps = [
+        (
+            format!("/v1/orders/{id}/lines"),
+            Some(json!({"sku": "C-3", "quantity": 1, "unit_price": money(50)})),
+        ),
+        (
+            format!("/v1/orders/{id}/payment"),
+            Some(json!({"payment_reference": key, "amount": money(1300)})),
+        ),
+        (
+            format!("/v1/orders/{id}/shipment"),
+            Some(json!({"carrier": "DHL", "tracking_number": key})),
+        ),
+        (format!("/v1/orders/{id}/delivery"), None),
+    ];
+    let mut acknowledged = vec![placed.body];
+    for (step, (path, body)) in steps.into_iter().enumerate() {
+        let reply = app
+            .until_definite(Method::POST, &path, body, &format!("{key}-{step}"))
+            .await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        acknowledged.push(reply.body);
+    }
+    acknowledged
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn broker_kills_and_restarts_under_load_apply_no_command_twice() {
+    let mut broker = tokio::task::spawn_blocking(|| Broker::start_fresh("restart"))
+        .await
+        .expect("broker");
+    let bootstrap = broker.bootstrap();
+    let prefix = unique_prefix();
+    let mut config = test_config(&prefix, Role::All);
+    config.kafka_bootstrap = bootstrap.clone();
+    config.topic_partitions = 6;
+    config.result_timeout_ms = 10_000;
+    let app = Arc::new(TestApp::spawn_with(config).await);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..32)
+        .map(|client| {
+            let (app, stop) = (app.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                let mut n = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    n += 1;
+                    acknowledged.extend(order_flow(&app, &format!("c{client}-o{n}")).await);
+                }
+                acknowledged
+            })
+        })
+        .collect();
+
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        broker.kill();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        broker = tokio::task::spawn_blocking(move || {
+            broker.start();
+            broker
+        })
+        .await
+        .expect("broker restarts");
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut acknowledged = Vec::new();
+    for client in clients {
+        acknowledged.extend(client.await.expect("client"));
+    }
+    assert!(
+        acknowledged.len() > 30,
+        "load ran: {} acknowledged",
+        acknowledged.len()
+    );
+
+    let expected: HashSet<String> = acknowledged
+        .iter()
+        .flat_map(|ack| ack["events"].as_array().cloned().unwrap_or_default())
+        .map(|e| e["id"].as_str().expect("event id").to_owned())
+        .collect();
+    let topic = app.events_topic();
+    let count = expected.len();
+    let log = tokio::task::spawn_blocking(move || read_events_from(&bootstrap, &topic, count))
+        .await
+        .expect("read the log");
+    let seen: HashSet<&str> = log.iter().map(|e| e.header("ce_id")).collect();
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|id| !seen.contains(id.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged events missing from the log: {missing:?}"
+    );
+
+    let mut by_command: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut versions: HashMap<&str, Vec<u64>> = HashMap::new();
+    for event in &log {
+        by_command
+            .entry(event.header("ce_causationid"))
+            .or_default()
+            .push(event.header("ce_type"));
+        versions
+            .entry(event.key.as_str())
+            .or_default()
+            .push(event.version());
+    }
+    let twice: Vec<_> = by_command
+        .iter()
+        .filter(|(_, types)| types.iter().collect::<HashSet<_>>().len() < types.len())
+        .map(|(command, _)| {
+            log.iter()
+                .filter(|e| e.header("ce_causationid") == *command)
+                .map(|e| {
+                    format!(
+                        "{} p{} @{} v{} {}",
+                        e.header("ce_type"),
+                        e.partition,
+                        e.offset,
+                        e.version(),
+                        e.header("ce_time")
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(twice.is_empty(), "commands applied twice: {twice:#?}");
+    for (order, versions) in versions {
+        assert_eq!(
+            versions,
+            (1..=versions.len() as u64).collect::<Vec<_>>(),
+            "order {order}: see {}",
+            broker.log_path().display()
+        );
+    }
+}
