@@ -74,13 +74,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out.flush()?;
             if report.differences.is_empty() {
                 eprintln!(
-                    "verify: the read models match the log ({} events, {} orders)",
+                    "verify: the log is consistent and the read models match it ({} events, {} orders)",
                     report.events, report.orders
                 );
             } else {
                 let shown = report.differences.len().min(args.max_differences);
                 eprintln!(
-                    "verify: {} differences between the log and the read models (showing {shown}; columns: model, key, field, expected, actual)",
+                    "verify: {} differences in the log or between the log and the read models (showing {shown}; columns: model, key, field, expected, actual)",
                     report.differences.len()
                 );
                 return Ok(ExitCode::from(1));

@@ -3,10 +3,12 @@
 //! In one read-only, repeatable-read snapshot of PostgreSQL it reads every projection's
 //! stored offsets and its tables; it folds the log, giving each projection exactly the
 //! events below its own offsets; and it compares. So it is exact even while the projectors
-//! keep applying events.
+//! keep applying events. It also checks the log itself ([`log`]): the whole committed log
+//! and the command results.
 
 pub mod compare;
 pub mod expected;
+pub mod log;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -57,7 +59,29 @@ pub async fn run(ctx: &Context, database_url: &str) -> anyhow::Result<Report> {
     sqlx::query("COMMIT").execute(&mut db).await?;
     db.close().await?;
 
-    // Read the log up to the furthest stored offset of any projection.
+    // The results first: every event an accepted result names is then in the events read.
+    let mut log_check = log::LogCheck::default();
+    let results = event_store::TopicSet::new(&ctx.kafka.topic_prefix).results;
+    for p in &log.partitions {
+        event_store::read_to_end::<std::convert::Infallible>(
+            &ctx.kafka,
+            &results,
+            *p,
+            event_store::Start::Beginning,
+            |message| {
+                let parsed = message
+                    .payload()
+                    .and_then(|value| serde_json::from_slice::<schemas::CommandResult>(value).ok());
+                if let Some(result) = parsed {
+                    log_check.result(&result);
+                }
+                Ok(())
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("reading {results} partition {p}: {e}"))?;
+    }
+
+    // The whole log for its own checks; each projection compared up to its stored offset.
     let mut ranges: Vec<PartitionRange> = Vec::new();
     for p in &log.partitions {
         let (low, high) = log.watermarks(*p)?;
@@ -77,7 +101,7 @@ pub async fn run(ctx: &Context, database_url: &str) -> anyhow::Result<Report> {
             partition: *p,
             start: low,
             emit_from: low,
-            end: Some(end),
+            end: Some(high.max(end)),
         });
     }
     let cutoff = |projection: &str, partition: i32| {
@@ -101,6 +125,7 @@ pub async fn run(ctx: &Context, database_url: &str) -> anyhow::Result<Report> {
             let Ok(envelope) = decode_event(message) else {
                 return Ok(()); // unreadable: the projections dead-letter it
             };
+            log_check.event(&envelope);
             if offset < cutoff("orders", partition) {
                 orders.apply(&envelope);
             }
@@ -146,6 +171,7 @@ pub async fn run(ctx: &Context, database_url: &str) -> anyhow::Result<Report> {
             actual: problem.reason.clone(),
         });
     }
+    differences.extend(log_check.finish());
     report.differences = differences;
     Ok(report)
 }
