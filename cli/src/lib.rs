@@ -1,8 +1,8 @@
 //! `orderlog`, the analysts' command-line tool. It reads Kafka directly (any cluster the
 //! platform runs on) and, for `verify`, the read models' PostgreSQL; it needs no service.
 //!
-//! - [`bound`], [`filter`], [`record`], [`partitioner`]: pure pieces (what a range means,
-//!   which events pass, how an event is printed, where an order lives).
+//! - [`bound`], [`filter`], [`record`]: pure pieces (what a range means,
+//!   which events pass, how an event is printed).
 //! - [`scan`]: reading the events topic over a range.
 //! - [`replay`], [`state`], [`stats`], [`verify`]: the commands.
 
@@ -10,7 +10,6 @@ pub mod args;
 pub mod bound;
 pub mod filter;
 pub mod output;
-pub mod partitioner;
 pub mod progress;
 pub mod record;
 pub mod replay;

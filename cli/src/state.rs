@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use crate::Context;
 use crate::args::StateArgs;
 use crate::bound::Bound;
-use crate::partitioner::partition_of;
 use crate::scan::Log;
+use event_store::partitioner::partition_of;
 
 /// Which point of the order's life to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

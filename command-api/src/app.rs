@@ -41,6 +41,7 @@ impl Application {
                 session_timeout: std::time::Duration::from_millis(
                     config.processor_session_timeout_ms,
                 ),
+                partitions: config.topic_partitions,
             };
             let processor =
                 Processor::spawn(kafka.clone(), topics.clone(), settings, status.clone())?;
@@ -50,9 +51,12 @@ impl Application {
         };
         let bus = if config.runs_http() {
             let (kafka, topics, timeout) = (kafka.clone(), topics.clone(), config.result_timeout());
+            let produce_timeout = std::time::Duration::from_millis(
+                config.produce_timeout_ms.min(config.result_timeout_ms),
+            );
             Some(
                 tokio::task::spawn_blocking(move || {
-                    CommandBus::start(&kafka, &topics, partitions, timeout)
+                    CommandBus::start(&kafka, &topics, partitions, timeout, produce_timeout)
                 })
                 .await??,
             )

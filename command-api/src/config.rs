@@ -47,6 +47,11 @@ pub struct Config {
     #[arg(long, env = "ORDERLOG_RESULT_TIMEOUT_MS", default_value_t = 10_000)]
     pub result_timeout_ms: u64,
 
+    /// How long producing a command may take before the request answers 503
+    /// `kafka_unavailable` (and commands are refused at once until Kafka answers again).
+    #[arg(long, env = "ORDERLOG_PRODUCE_TIMEOUT_MS", default_value_t = 2_000)]
+    pub produce_timeout_ms: u64,
+
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "ORDERLOG_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
     pub max_body_bytes: usize,

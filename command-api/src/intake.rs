@@ -4,26 +4,55 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use event_store::{KafkaConfig, TopicSet};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use schemas::{CommandEnvelope, CommandResult};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::availability::Availability;
+
 /// Requests waiting for a result, by command id and fingerprint: concurrent retries of one
 /// command all wait for (and get) the same answer; a reused key with another body waits
 /// for its own.
 type Waiters = Arc<Mutex<HashMap<(Uuid, String), Vec<oneshot::Sender<CommandResult>>>>>;
 
+/// The producer's context: librdkafka reports the brokers out of reach here.
+struct BusContext {
+    availability: Arc<Availability>,
+    waiters: Waiters,
+}
+
+impl rdkafka::ClientContext for BusContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            if self.availability.down(Instant::now()) {
+                tracing::warn!(
+                    reason,
+                    "kafka out of reach; refusing commands until it answers"
+                );
+                // Their outcome is unknown and will stay so until Kafka is back: the
+                // callers hear it now (503 outcome_unknown) rather than after the timeout.
+                if let Ok(mut waiters) = self.waiters.lock() {
+                    waiters.clear();
+                }
+            }
+        } else {
+            tracing::error!("librdkafka: {error}: {reason}");
+        }
+    }
+}
+
 /// Sends commands and hands back their committed results.
 #[derive(Clone)]
 pub struct CommandBus {
-    producer: FutureProducer,
+    producer: FutureProducer<BusContext>,
+    availability: Arc<Availability>,
     topic: String,
     waiters: Waiters,
     timeout: Duration,
@@ -47,20 +76,37 @@ impl CommandBus {
         topics: &TopicSet,
         partitions: i32,
         timeout: Duration,
+        produce_timeout: Duration,
     ) -> Result<Self, KafkaError> {
-        let producer: FutureProducer = kafka
+        let waiters: Waiters = Arc::default();
+        let availability = Arc::new(Availability::default());
+        let producer: FutureProducer<BusContext> = kafka
             .client()
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "1")
             // The same partitioner as Java clients, so any producer agrees on key -> partition.
             .set("partitioner", "murmur2_random")
-            .set("message.timeout.ms", timeout.as_millis().to_string())
-            .create()?;
-        let waiters: Waiters = Arc::default();
+            // A command not acknowledged this soon gets 503 kafka_unavailable (the caller
+            // retries with its key) rather than holding the request for the whole timeout.
+            .set(
+                "message.timeout.ms",
+                produce_timeout.as_millis().to_string(),
+            )
+            .create_with_context(BusContext {
+                availability: availability.clone(),
+                waiters: waiters.clone(),
+            })?;
         let listener = start_listener(kafka, &topics.results, partitions, waiters.clone())?;
+        watch_availability(
+            kafka,
+            &topics.commands,
+            availability.clone(),
+            listener.stop.clone(),
+        )?;
         Ok(Self {
             producer,
+            availability,
             topic: topics.commands.clone(),
             waiters,
             timeout,
@@ -91,19 +137,36 @@ impl CommandBus {
         command: &CommandEnvelope,
         receiver: oneshot::Receiver<CommandResult>,
     ) -> Result<CommandResult, SendError> {
+        if !self.availability.is_up() {
+            return Err(SendError::Unavailable(KafkaError::MessageProduction(
+                RDKafkaErrorCode::AllBrokersDown,
+            )));
+        }
         let payload = serde_json::to_vec(command).unwrap_or_default();
         let key = command.order_id.to_string();
-        self.producer
+        let produced = self
+            .producer
             .send(
                 FutureRecord::to(&self.topic).key(&key).payload(&payload),
                 self.timeout,
             )
-            .await
-            .map_err(|(error, _)| SendError::Unavailable(error))?;
+            .await;
+        match produced {
+            Ok(_) => self.availability.up(),
+            Err((error, _)) => {
+                self.availability.down(Instant::now());
+                return Err(SendError::Unavailable(error));
+            }
+        }
         match tokio::time::timeout(self.timeout, receiver).await {
             Ok(Ok(result)) => Ok(result),
             _ => Err(SendError::Timeout(self.timeout)),
         }
+    }
+
+    /// Whether commands are being taken (Kafka was not found out of reach).
+    pub fn taking_commands(&self) -> bool {
+        self.availability.is_up()
     }
 
     /// Whether Kafka answers a metadata request for the commands topic.
@@ -122,6 +185,34 @@ impl CommandBus {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// While commands are refused, asks the brokers for the commands topic's metadata twice
+/// a second and takes commands again once they answer.
+fn watch_availability(
+    kafka: &KafkaConfig,
+    topic: &str,
+    availability: Arc<Availability>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), KafkaError> {
+    let client: BaseConsumer = kafka.client().set("log_level", "3").create()?;
+    let topic = topic.to_owned();
+    std::thread::Builder::new()
+        .name("kafka-availability".to_owned())
+        .spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(500));
+                if !availability.is_up()
+                    && client
+                        .fetch_metadata(Some(&topic), Duration::from_secs(1))
+                        .is_ok()
+                {
+                    availability.up();
+                }
+            }
+        })
+        .map_err(|e| KafkaError::ClientCreation(e.to_string()))?;
+    Ok(())
 }
 
 struct ListenerGuard {

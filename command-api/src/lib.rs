@@ -8,9 +8,11 @@
 //! - [`app`]: `Application::build(config)` and `run_until_stopped(shutdown)`.
 //! - [`http`]: routes, problem+json errors, the OpenAPI document.
 //! - [`intake`]: producing commands and awaiting their committed results.
+//! - [`availability`]: refusing commands at once while Kafka is out of reach.
 //! - [`processor`]: the command processor role.
 
 pub mod app;
+pub mod availability;
 pub mod config;
 pub mod http;
 pub mod intake;

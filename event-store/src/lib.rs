@@ -7,6 +7,7 @@
 //! Layout:
 //! - [`backoff`]: capped exponential backoff with jitter, for waiting out outages.
 //! - [`config`]: connection settings and the rdkafka client configurations built from them.
+//! - [`partitioner`]: which partition an order lives in (Kafka's default partitioner).
 //! - [`topics`]: the topic set, its names, and creating/checking it at start-up.
 //! - [`wire`]: CloudEvents records to and from rdkafka headers and messages.
 //! - [`reader`]: reading a partition from an offset or a time up to its end, or one record;
@@ -16,6 +17,7 @@
 
 pub mod backoff;
 pub mod config;
+pub mod partitioner;
 pub mod reader;
 pub mod topics;
 pub mod transactional;

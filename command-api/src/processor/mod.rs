@@ -11,7 +11,7 @@
 //! Layout: [`slot`] (one order and one command, pure), `partition` (one partition's
 //! transaction), `lane` (one partition's thread), `dispatch` (handing commands to the
 //! lanes), `takeover` (assignment and recovery), [`rebuild`] (state on assignment),
-//! `rebalance` (assignment bookkeeping).
+//! `rebalance` (assignment bookkeeping), `untrusted` (checking command records).
 
 mod dispatch;
 mod lane;
@@ -22,6 +22,7 @@ pub mod rebuild;
 pub mod slot;
 pub mod snapshots;
 mod takeover;
+mod untrusted;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -51,6 +52,8 @@ pub struct ProcessorSettings {
     pub transaction_interval: Duration,
     /// How long the group waits for a silent processor before giving its partitions away.
     pub session_timeout: Duration,
+    /// The topics' partition count.
+    pub partitions: i32,
 }
 
 /// A running processor thread.

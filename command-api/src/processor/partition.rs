@@ -18,6 +18,7 @@ use super::orders::Orders;
 use super::rebuild::{self, RebuildError};
 use super::slot::OrderSlot;
 use super::snapshots::{self, POSITION_KEY, Position};
+use super::untrusted::{self, Unusable};
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a commit whose outcome is not known yet is retried before the producer is
@@ -44,6 +45,8 @@ pub(crate) fn new_producer(
 
 pub(crate) struct PartitionWorker {
     pub(crate) partition: i32,
+    /// The topics' partition count: a command must be keyed to an order of its partition.
+    pub(crate) partitions: i32,
     pub(crate) producer: TransactionalProducer,
     pub(crate) orders: Orders,
     /// To fold an order's events when its snapshot turns out unreadable.
@@ -113,7 +116,10 @@ impl PartitionWorker {
                 .record(since.elapsed().as_secs_f64());
         };
         let started = Instant::now();
-        let commands: Vec<Option<CommandEnvelope>> = batch.iter().map(parse).collect();
+        let commands: Vec<Result<CommandEnvelope, Unusable>> = batch
+            .iter()
+            .map(|message| untrusted::command(message, self.partitions))
+            .collect();
         // Before the transaction: loading may read the events partition, which would stop at
         // this transaction's first record.
         for command in commands.iter().flatten() {
@@ -124,16 +130,21 @@ impl PartitionWorker {
             .map_err(|e| self.classify(e))?;
         let mut written = 0;
         for (message, command) in batch.iter().zip(commands) {
-            let Some(command) = command else {
-                self.send(
-                    &topics.dead_letter,
-                    message.key(),
-                    message.payload().unwrap_or_default(),
-                    None,
-                    None,
-                )?;
-                metrics::counter!("orderlog_processor_malformed_commands_total").increment(1);
-                continue;
+            let command = match command {
+                Ok(command) => command,
+                Err(unusable) => {
+                    tracing::warn!(partition = self.partition, offset = message.offset(), reason = %unusable, "command dead-lettered");
+                    let (key, value, headers) = untrusted::dead_letter(message, &unusable);
+                    self.send(
+                        &topics.dead_letter,
+                        key.as_deref(),
+                        value.as_deref().unwrap_or_default(),
+                        Some(headers),
+                        None,
+                    )?;
+                    metrics::counter!("orderlog_processor_dead_letters_total", "reason" => unusable.label()).increment(1);
+                    continue;
+                }
             };
             backup
                 .entry(command.order_id)
@@ -322,10 +333,6 @@ impl PartitionWorker {
             _ => BatchError::Aborted(error),
         }
     }
-}
-
-fn parse(message: &OwnedMessage) -> Option<CommandEnvelope> {
-    serde_json::from_slice(message.payload()?).ok()
 }
 
 fn outcome_label(result: &CommandResult) -> &'static str {

@@ -117,12 +117,16 @@ impl<'a> Takeover<'a> {
             return;
         }
         let cancel = Arc::new(AtomicBool::new(false));
-        let (kafka, topics) = (self.kafka.clone(), self.topics.clone());
+        let (kafka, topics, partitions) = (
+            self.kafka.clone(),
+            self.topics.clone(),
+            self.settings.partitions,
+        );
         let spawned = std::thread::Builder::new()
             .name(format!("takeover-{partition}"))
             .spawn({
                 let cancel = cancel.clone();
-                move || prepare_partition(&kafka, &topics, partition, &cancel)
+                move || prepare_partition(&kafka, &topics, partition, partitions, &cancel)
             });
         match spawned {
             Ok(thread) => {
@@ -304,6 +308,7 @@ fn prepare_partition(
     kafka: &KafkaConfig,
     topics: &TopicSet,
     partition: i32,
+    partitions: i32,
     cancel: &AtomicBool,
 ) -> Prepared {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
@@ -320,6 +325,7 @@ fn prepare_partition(
                     .map_err(|error| ProcessorError::Rebuild { partition, error })?;
                 let worker = PartitionWorker {
                     partition,
+                    partitions,
                     producer,
                     orders: rebuilt.orders,
                     kafka: kafka.clone(),

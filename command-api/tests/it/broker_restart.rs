@@ -161,3 +161,56 @@ async fn broker_kills_and_restarts_under_load_apply_no_command_twice() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_kafka_down_a_command_is_refused_at_once_and_taken_again_when_it_is_back() {
+    let mut broker = tokio::task::spawn_blocking(|| Broker::start_fresh("down"))
+        .await
+        .expect("broker");
+    let prefix = unique_prefix();
+    let mut config = test_config(&prefix, Role::All);
+    config.kafka_bootstrap = broker.bootstrap();
+    config.result_timeout_ms = 10_000;
+    let app = TestApp::spawn_with(config).await;
+    app.place_default().await;
+
+    broker.kill();
+    // The first commands after the loss may wait for their result; within a few tries the
+    // tier knows Kafka is gone and answers at once.
+    let mut fast = None;
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        let reply = app.place(place_body()).await;
+        assert_eq!(reply.status, 503, "{}", reply.body);
+        assert_eq!(reply.headers["retry-after"], "1");
+        assert!(
+            ["kafka_unavailable", "outcome_unknown"]
+                .contains(&reply.body["code"].as_str().unwrap_or_default()),
+            "{}",
+            reply.body
+        );
+        if started.elapsed() < Duration::from_secs(3) {
+            fast = Some(started.elapsed());
+            break;
+        }
+    }
+    let fast = fast.expect("a 503 within 3 s once Kafka is known to be down");
+    eprintln!("503 after {fast:?} with Kafka down");
+
+    let broker = tokio::task::spawn_blocking(move || {
+        broker.start();
+        broker
+    })
+    .await
+    .expect("broker restarts");
+    let reply = app
+        .until_definite(
+            Method::POST,
+            "/v1/orders",
+            Some(place_body()),
+            "after-the-outage",
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    drop(broker);
+}

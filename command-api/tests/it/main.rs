@@ -6,6 +6,7 @@ mod contract;
 mod failover;
 mod idempotency;
 mod lifecycle;
+mod poison;
 mod position;
 mod snapshots;
 mod support;
