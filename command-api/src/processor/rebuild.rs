@@ -8,9 +8,9 @@ use std::time::Instant;
 use event_store::{KafkaConfig, Start, TopicSet, read_to_end, wire};
 use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
-use schemas::EventEnvelope;
 use schemas::order::EvolveError;
 use schemas::values::OrderId;
+use schemas::{CommandResult, EventEnvelope};
 
 use super::orders::Orders;
 use super::slot::OrderSlot;
@@ -161,7 +161,56 @@ pub fn from_events(
                 .replay(envelope)
         },
     )?;
+    fill_fingerprints(kafka, topics, partition, orders.values_mut())?;
     Ok(orders.into_iter().collect())
+}
+
+/// Events do not carry the request's fingerprint, so the answers a fold remembers lack
+/// it; the results partition has it (a result is committed with its events). Without it
+/// the same `Idempotency-Key` with another request would get the first answer instead of
+/// `idempotency_key_reused`.
+fn fill_fingerprints<'a>(
+    kafka: &KafkaConfig,
+    topics: &TopicSet,
+    partition: i32,
+    slots: impl Iterator<Item = &'a mut OrderSlot>,
+) -> Result<(), RebuildError> {
+    let mut missing: HashMap<uuid::Uuid, Vec<&'a mut Option<String>>> = HashMap::new();
+    for slot in slots {
+        for recent in slot.recent.iter_mut().filter(|r| r.fingerprint.is_none()) {
+            missing
+                .entry(recent.command_id)
+                .or_default()
+                .push(&mut recent.fingerprint);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    read_to_end::<std::convert::Infallible>(
+        kafka,
+        &topics.results,
+        partition,
+        Start::Beginning,
+        |message| {
+            let result = message
+                .payload()
+                .and_then(|value| serde_json::from_slice::<CommandResult>(value).ok());
+            if let Some(result) = result {
+                if let Some(fingerprints) = missing.get_mut(&result.command_id) {
+                    for fingerprint in fingerprints.iter_mut() {
+                        fingerprint.get_or_insert_with(|| result.fingerprint.clone());
+                    }
+                }
+            }
+            Ok(())
+        },
+    )
+    .map_err(|error| RebuildError::Read {
+        topic: topics.results.clone(),
+        error: error.to_string(),
+    })?;
+    Ok(())
 }
 
 /// Folds one order's events (when its snapshot turns out unreadable on its first
@@ -181,6 +230,7 @@ pub fn order_from_events(
         |message| message.key() == Some(key.as_bytes()),
         |envelope| slot.replay(envelope),
     )?;
+    fill_fingerprints(kafka, topics, partition, std::iter::once(&mut slot))?;
     Ok(slot)
 }
 

@@ -88,8 +88,23 @@ async fn order_with_a_line(key: &str) -> (String, String, i32) {
     (prefix, id, partition)
 }
 
-/// After the restart: the retried command gets its first answer, the next one follows on.
+/// After the restart: the retried command gets its first answer, the same key with another
+/// request is refused, the next command follows on.
 async fn the_order_goes_on(app: &TestApp, id: &str, key: &str) {
+    let reused = app
+        .send_with(
+            Method::POST,
+            &format!("/v1/orders/{id}/lines"),
+            Some(line("SKU-9")),
+            &[("Idempotency-Key", key)],
+        )
+        .await;
+    assert_eq!(
+        (reused.status, reused.body["code"].as_str()),
+        (422, Some("idempotency_key_reused")),
+        "{}",
+        reused.body
+    );
     let retried = add_keyed_line(app, id, key).await;
     assert_eq!(retried.status, 200, "{}", retried.body);
     assert_eq!(
