@@ -184,10 +184,10 @@ impl Fold {
     /// `customer_stats`, `daily_sales` and `product_sales`, as the sales projection keeps
     /// them: value counts only for orders paid and not cancelled.
     pub fn sales(&self) -> (Table, Table, Table) {
-        let mut customers: BTreeMap<(String, String), (i64, i64, i64, String, String)> =
+        let mut customers: BTreeMap<(String, String), (i64, i64, i128, String, String)> =
             BTreeMap::new();
-        let mut days: BTreeMap<(String, String), [i64; 4]> = BTreeMap::new();
-        let mut products: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+        let mut days: BTreeMap<(String, String), [i128; 4]> = BTreeMap::new();
+        let mut products: BTreeMap<(String, String), (i64, i128)> = BTreeMap::new();
         for (_, f, order) in self.placed() {
             let currency = order.currency.to_string();
             let placed_at = f.placed_at.map(time).unwrap_or_default();
@@ -203,7 +203,7 @@ impl Fold {
                 .or_insert_with(|| (0, 0, 0, placed_at.clone(), placed_at.clone()));
             c.0 += 1;
             c.1 += open;
-            c.2 += value;
+            c.2 += i128::from(value);
             c.3 = c.3.clone().min(placed_at.clone());
             c.4 = c.4.clone().max(placed_at);
             let day = |at: DateTime<Utc>| at.date_naive().to_string();
@@ -212,12 +212,12 @@ impl Fold {
             }
             if let (Some(paid), true) = (f.paid_at, earning) {
                 days.entry((day(paid), currency.clone())).or_default()[1] +=
-                    order.total.amount_minor();
+                    i128::from(order.total.amount_minor());
             }
             if let Some(cancelled) = f.cancelled_at {
                 let d = days.entry((day(cancelled), currency.clone())).or_default();
                 d[2] += 1;
-                d[3] += order.refund_due.as_ref().map_or(0, |m| m.amount_minor());
+                d[3] += i128::from(order.refund_due.as_ref().map_or(0, |m| m.amount_minor()));
             }
             if earning {
                 for line in &order.lines {
@@ -225,7 +225,7 @@ impl Fold {
                         .entry((line.sku.to_string(), currency.clone()))
                         .or_default();
                     p.0 += i64::from(line.quantity.get());
-                    p.1 += line.line_total.amount_minor();
+                    p.1 += i128::from(line.line_total.amount_minor());
                 }
             }
         }
@@ -259,7 +259,7 @@ impl Fold {
 }
 
 pub fn day_row(
-    [placed, revenue, cancellations, refunds]: [i64; 4],
+    [placed, revenue, cancellations, refunds]: [i128; 4],
 ) -> BTreeMap<&'static str, String> {
     BTreeMap::from([
         ("orders_placed", placed.to_string()),
@@ -269,7 +269,7 @@ pub fn day_row(
     ])
 }
 
-pub fn product_row(units: i64, revenue: i64) -> BTreeMap<&'static str, String> {
+pub fn product_row(units: i64, revenue: i128) -> BTreeMap<&'static str, String> {
     BTreeMap::from([
         ("units", units.to_string()),
         ("revenue_minor", revenue.to_string()),

@@ -176,6 +176,12 @@ pub async fn run(ctx: &Context, database_url: &str) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// A sum of minor units as PostgreSQL's `numeric` prints it.
+fn sum(text: &str) -> anyhow::Result<i128> {
+    text.parse()
+        .with_context(|| format!("a sum of money that is not a whole number: {text}"))
+}
+
 /// The URL without its password, for messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -312,8 +318,8 @@ impl Actual {
             ]);
             actual.timeline.insert(format!("{order}/{version}"), fields);
         }
-        let rows: Vec<(String, String, i64, i64, i64, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT customer_id, currency::text, orders, open_orders, lifetime_value_minor, first_order_at, last_order_at
+        let rows: Vec<(String, String, i64, i64, String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT customer_id, currency::text, orders, open_orders, lifetime_value_minor::text, first_order_at, last_order_at
              FROM customer_stats",
         )
         .fetch_all(&mut *db)
@@ -330,25 +336,32 @@ impl Actual {
                 .customers
                 .insert(format!("{customer}/{currency}"), fields);
         }
-        let rows: Vec<(NaiveDate, String, i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT day, currency::text, orders_placed, revenue_minor, cancellations, refunds_due_minor FROM daily_sales",
+        let rows: Vec<(NaiveDate, String, i64, String, i64, String)> = sqlx::query_as(
+            "SELECT day, currency::text, orders_placed, revenue_minor::text, cancellations, refunds_due_minor::text FROM daily_sales",
         )
         .fetch_all(&mut *db)
         .await?;
         for (day, currency, placed, revenue, cancellations, refunds) in rows {
             actual.days.insert(
                 format!("{day}/{currency}"),
-                day_row([placed, revenue, cancellations, refunds]),
+                day_row([
+                    i128::from(placed),
+                    sum(&revenue)?,
+                    i128::from(cancellations),
+                    sum(&refunds)?,
+                ]),
             );
         }
-        let rows: Vec<(String, String, i64, i64)> =
-            sqlx::query_as("SELECT sku, currency::text, units, revenue_minor FROM product_sales")
-                .fetch_all(&mut *db)
-                .await?;
+        let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
+            "SELECT sku, currency::text, units, revenue_minor::text FROM product_sales",
+        )
+        .fetch_all(&mut *db)
+        .await?;
         for (sku, currency, units, revenue) in rows {
-            actual
-                .products
-                .insert(format!("{sku}/{currency}"), product_row(units, revenue));
+            actual.products.insert(
+                format!("{sku}/{currency}"),
+                product_row(units, sum(&revenue)?),
+            );
         }
         Ok(actual)
     }

@@ -34,11 +34,11 @@ struct Fact {
 #[derive(Default)]
 struct Deltas {
     /// (customer, currency) -> (orders, open orders, lifetime value, (first, last) placed at)
-    customers: HashMap<(String, String), (i64, i64, i64, Option<(DateTime<Utc>, DateTime<Utc>)>)>,
+    customers: HashMap<(String, String), (i64, i64, i128, Option<(DateTime<Utc>, DateTime<Utc>)>)>,
     /// (day, currency) -> (orders placed, revenue, cancellations, refunds due)
-    days: HashMap<(NaiveDate, String), (i64, i64, i64, i64)>,
+    days: HashMap<(NaiveDate, String), (i64, i128, i64, i128)>,
     /// (sku, currency) -> (units, revenue)
-    skus: HashMap<(String, String), (i64, i64)>,
+    skus: HashMap<(String, String), (i64, i128)>,
 }
 
 impl Deltas {
@@ -56,7 +56,7 @@ impl Deltas {
             .or_default();
         customer.0 += sign;
         customer.1 += sign * open;
-        customer.2 += sign * value;
+        customer.2 += i128::from(sign * value);
         // Every order of the batch counts toward first and last, not only the latest one.
         let placed = fact.placed_at;
         customer.3 = Some(customer.3.map_or((placed, placed), |(first, last)| {
@@ -70,7 +70,7 @@ impl Deltas {
             self.days
                 .entry((paid_at.date_naive(), fact.currency.clone()))
                 .or_default()
-                .1 += sign * fact.total_minor;
+                .1 += i128::from(sign * fact.total_minor);
         }
         if let Some(cancelled_at) = fact.cancelled_at {
             let day = self
@@ -78,7 +78,7 @@ impl Deltas {
                 .entry((cancelled_at.date_naive(), fact.currency.clone()))
                 .or_default();
             day.2 += sign;
-            day.3 += sign * fact.refund_due_minor.unwrap_or(0);
+            day.3 += i128::from(sign * fact.refund_due_minor.unwrap_or(0));
         }
         if earning {
             for (sku, quantity, total) in &fact.lines {
@@ -87,7 +87,7 @@ impl Deltas {
                     .entry((sku.clone(), fact.currency.clone()))
                     .or_default();
                 product.0 += sign * i64::from(*quantity);
-                product.1 += sign * total;
+                product.1 += i128::from(sign * total);
             }
         } else {
             for (sku, _, _) in &fact.lines {
@@ -283,7 +283,7 @@ async fn add_deltas(tx: &mut PgConnection, deltas: &Deltas) -> Result<(), sqlx::
     let customers: Vec<_> = deltas.customers.iter().collect();
     sqlx::query(
         "INSERT INTO customer_stats AS t (customer_id, currency, orders, open_orders, lifetime_value_minor, first_order_at, last_order_at)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::timestamptz[], $7::timestamptz[])
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[]::numeric[], $6::timestamptz[], $7::timestamptz[])
          ON CONFLICT (customer_id, currency) DO UPDATE SET
             orders = t.orders + EXCLUDED.orders, open_orders = t.open_orders + EXCLUDED.open_orders,
             lifetime_value_minor = t.lifetime_value_minor + EXCLUDED.lifetime_value_minor,
@@ -294,7 +294,7 @@ async fn add_deltas(tx: &mut PgConnection, deltas: &Deltas) -> Result<(), sqlx::
     .bind(customers.iter().map(|((_, k), _)| k.as_str()).collect::<Vec<_>>())
     .bind(customers.iter().map(|(_, d)| d.0).collect::<Vec<_>>())
     .bind(customers.iter().map(|(_, d)| d.1).collect::<Vec<_>>())
-    .bind(customers.iter().map(|(_, d)| d.2).collect::<Vec<_>>())
+    .bind(customers.iter().map(|(_, d)| d.2.to_string()).collect::<Vec<_>>())
     .bind(customers.iter().map(|(_, d)| d.3.map(|(first, _)| first)).collect::<Vec<_>>())
     .bind(customers.iter().map(|(_, d)| d.3.map(|(_, last)| last)).collect::<Vec<_>>())
     .execute(&mut *tx)
@@ -303,7 +303,7 @@ async fn add_deltas(tx: &mut PgConnection, deltas: &Deltas) -> Result<(), sqlx::
     let days: Vec<_> = deltas.days.iter().collect();
     sqlx::query(
         "INSERT INTO daily_sales AS t (day, currency, orders_placed, revenue_minor, cancellations, refunds_due_minor)
-         SELECT * FROM UNNEST($1::date[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[])
+         SELECT * FROM UNNEST($1::date[], $2::text[], $3::int8[], $4::text[]::numeric[], $5::int8[], $6::text[]::numeric[])
          ON CONFLICT (day, currency) DO UPDATE SET
             orders_placed = t.orders_placed + EXCLUDED.orders_placed,
             revenue_minor = t.revenue_minor + EXCLUDED.revenue_minor,
@@ -313,23 +313,23 @@ async fn add_deltas(tx: &mut PgConnection, deltas: &Deltas) -> Result<(), sqlx::
     .bind(days.iter().map(|((d, _), _)| *d).collect::<Vec<_>>())
     .bind(days.iter().map(|((_, k), _)| k.as_str()).collect::<Vec<_>>())
     .bind(days.iter().map(|(_, d)| d.0).collect::<Vec<_>>())
-    .bind(days.iter().map(|(_, d)| d.1).collect::<Vec<_>>())
+    .bind(days.iter().map(|(_, d)| d.1.to_string()).collect::<Vec<_>>())
     .bind(days.iter().map(|(_, d)| d.2).collect::<Vec<_>>())
-    .bind(days.iter().map(|(_, d)| d.3).collect::<Vec<_>>())
+    .bind(days.iter().map(|(_, d)| d.3.to_string()).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
 
     let skus: Vec<_> = deltas.skus.iter().collect();
     sqlx::query(
         "INSERT INTO product_sales AS t (sku, currency, units, revenue_minor)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[])
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[]::numeric[])
          ON CONFLICT (sku, currency) DO UPDATE SET
             units = t.units + EXCLUDED.units, revenue_minor = t.revenue_minor + EXCLUDED.revenue_minor",
     )
     .bind(skus.iter().map(|((s, _), _)| s.as_str()).collect::<Vec<_>>())
     .bind(skus.iter().map(|((_, k), _)| k.as_str()).collect::<Vec<_>>())
     .bind(skus.iter().map(|(_, d)| d.0).collect::<Vec<_>>())
-    .bind(skus.iter().map(|(_, d)| d.1).collect::<Vec<_>>())
+    .bind(skus.iter().map(|(_, d)| d.1.to_string()).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -1,6 +1,7 @@
 //! Integration tests against the real PostgreSQL and Kafka started by `make infra`.
 
 mod crash;
+mod large_sums;
 mod migrations;
 mod outage;
 mod poison;

@@ -90,8 +90,8 @@ impl Loader<String> for CustomerStatsLoader {
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
         super::batch_loaded("customer_stats", keys.len());
-        let rows: Vec<(String, String, i64, i64, i64, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT customer_id, currency::text, orders, open_orders, lifetime_value_minor, first_order_at, last_order_at
+        let rows: Vec<(String, String, i64, i64, String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT customer_id, currency::text, orders, open_orders, lifetime_value_minor::text, first_order_at, last_order_at
              FROM customer_stats WHERE customer_id = ANY($1) ORDER BY customer_id, currency",
         )
         .bind(keys)
@@ -101,10 +101,13 @@ impl Loader<String> for CustomerStatsLoader {
         let mut stats: HashMap<String, Vec<CustomerStats>> = HashMap::new();
         for (customer, currency, orders, open, value, first, last) in rows {
             stats.entry(customer).or_default().push(CustomerStats {
-                lifetime_value: Money::new(value, &currency),
+                lifetime_value: Money::new(
+                    Long::parse_sum(&value).map_err(std::sync::Arc::new)?,
+                    &currency,
+                ),
                 currency,
-                orders: Long(orders),
-                open_orders: Long(open),
+                orders: Long::from(orders),
+                open_orders: Long::from(open),
                 first_order_at: first,
                 last_order_at: last,
             });

@@ -168,7 +168,7 @@ impl Order {
             shipped_at: row.shipped_at,
             delivered_at: row.delivered_at,
             cancelled_at: row.cancelled_at,
-            version: Long(row.version),
+            version: Long::from(row.version),
             last_event_at: row.last_event_at,
             wanted,
             prefetched_lines: None,
@@ -315,7 +315,7 @@ impl Loader<Uuid> for HistoryLoader {
         let mut history: HashMap<Uuid, Vec<TimelineEvent>> = HashMap::new();
         for (order_id, version, event_id, event_type, occurred_at, payload) in rows {
             history.entry(order_id).or_default().push(TimelineEvent {
-                version: Long(version),
+                version: Long::from(version),
                 event_id: ID(event_id.to_string()),
                 event_type,
                 occurred_at,

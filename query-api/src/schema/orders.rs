@@ -101,10 +101,12 @@ impl OrdersFilter {
             sql.push(" AND placed_at < ").push_bind(to);
         }
         if let Some(min) = self.total_min {
-            sql.push(" AND total_minor >= ").push_bind(min.0);
+            sql.push(" AND total_minor >= ")
+                .push_bind(min.saturating_i64());
         }
         if let Some(max) = self.total_max {
-            sql.push(" AND total_minor <= ").push_bind(max.0);
+            sql.push(" AND total_minor <= ")
+                .push_bind(max.saturating_i64());
         }
     }
 }

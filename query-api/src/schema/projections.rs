@@ -57,20 +57,20 @@ pub(crate) async fn projections(pool: &PgPool) -> Result<Vec<ProjectionStatus>, 
         if statuses.last().is_none_or(|s| s.name != name) {
             statuses.push(ProjectionStatus {
                 name: name.clone(),
-                lag: Long(0),
+                lag: Long::from(0),
                 last_event_at: None,
                 partitions: Vec::new(),
             });
         }
         if let Some(status) = statuses.last_mut() {
-            status.lag.0 += lag;
+            status.lag.0 += i128::from(lag);
             status.last_event_at = status.last_event_at.max(last_event_at);
             status.partitions.push(PartitionLag {
                 topic,
                 partition,
-                next_offset: Long(next_offset),
-                high_watermark: high_watermark.map(Long),
-                lag: Long(lag),
+                next_offset: Long::from(next_offset),
+                high_watermark: high_watermark.map(Long::from),
+                lag: Long::from(lag),
                 last_event_at,
                 updated_at,
             });

@@ -48,8 +48,8 @@ pub(crate) async fn daily_sales(
             "a report spans at most {MAX_DAYS} days"
         )));
     }
-    let rows: Vec<(NaiveDate, String, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT day, currency::text, orders_placed, revenue_minor, cancellations, refunds_due_minor
+    let rows: Vec<(NaiveDate, String, i64, String, i64, String)> = sqlx::query_as(
+        "SELECT day, currency::text, orders_placed, revenue_minor::text, cancellations, refunds_due_minor::text
          FROM daily_sales WHERE day BETWEEN $1 AND $2 AND ($3::text IS NULL OR currency = $3)
          ORDER BY day, currency",
     )
@@ -58,19 +58,18 @@ pub(crate) async fn daily_sales(
     .bind(currency)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(day, currency, placed, revenue, cancellations, refunds)| DailySales {
+    rows.into_iter()
+        .map(|(day, currency, placed, revenue, cancellations, refunds)| {
+            Ok(DailySales {
                 day: Date(day),
-                orders_placed: Long(placed),
-                revenue: Money::new(revenue, &currency),
-                cancellations: Long(cancellations),
-                refunds_due: Money::new(refunds, &currency),
+                orders_placed: Long::from(placed),
+                revenue: Money::new(Long::parse_sum(&revenue)?, &currency),
+                cancellations: Long::from(cancellations),
+                refunds_due: Money::new(Long::parse_sum(&refunds)?, &currency),
                 currency,
-            },
-        )
-        .collect())
+            })
+        })
+        .collect()
 }
 
 /// The best-selling products by units: over all time from the product sales model, or
@@ -95,7 +94,7 @@ pub(crate) async fn top_products(
     }
     let mut sql = if from.is_none() && to.is_none() {
         let mut sql = QueryBuilder::<Postgres>::new(
-            "SELECT sku, currency::text, units, revenue_minor FROM product_sales WHERE units > 0",
+            "SELECT sku, currency::text, units, revenue_minor::text AS revenue FROM product_sales WHERE units > 0",
         );
         if let Some(currency) = currency {
             sql.push(" AND currency = ").push_bind(currency);
@@ -103,7 +102,7 @@ pub(crate) async fn top_products(
         sql
     } else {
         let mut sql = QueryBuilder::<Postgres>::new(
-            "SELECT l.sku, o.currency::text, sum(l.quantity)::int8 AS units, sum(l.line_total_minor)::int8 AS revenue_minor
+            "SELECT l.sku, o.currency::text, sum(l.quantity)::int8 AS units, sum(l.line_total_minor)::text AS revenue
              FROM sales_orders o JOIN sales_order_lines l USING (order_id)
              WHERE o.paid_at IS NOT NULL AND o.status <> 'cancelled'",
         );
@@ -119,16 +118,17 @@ pub(crate) async fn top_products(
         sql.push(" GROUP BY l.sku, o.currency");
         sql
     };
-    sql.push(" ORDER BY units DESC, revenue_minor DESC, sku, currency LIMIT ")
+    sql.push(" ORDER BY units DESC, revenue::numeric DESC, sku, currency LIMIT ")
         .push_bind(i64::from(limit));
-    let rows: Vec<(String, String, i64, i64)> = sql.build_query_as().fetch_all(pool).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(sku, currency, units, revenue)| ProductSales {
-            sku,
-            units: Long(units),
-            revenue: Money::new(revenue, &currency),
-            currency,
+    let rows: Vec<(String, String, i64, String)> = sql.build_query_as().fetch_all(pool).await?;
+    rows.into_iter()
+        .map(|(sku, currency, units, revenue)| {
+            Ok(ProductSales {
+                sku,
+                units: Long::from(units),
+                revenue: Money::new(Long::parse_sum(&revenue)?, &currency),
+                currency,
+            })
         })
-        .collect())
+        .collect()
 }

@@ -6,10 +6,32 @@ use async_graphql::{
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-/// A 64-bit signed integer, serialized as a JSON number. Amounts in minor units are at
-/// most 10^15 per order, well inside the 2^53 that JavaScript numbers hold exactly.
+/// A signed integer, serialized as a JSON number. Amounts in minor units are at most 10^15
+/// per order, well inside the 2^53 that JavaScript numbers hold exactly; sums over many
+/// orders (sales reports, lifetime values) can pass 2^63, and are then a string of digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Long(pub i64);
+pub struct Long(pub i128);
+
+impl From<i64> for Long {
+    fn from(value: i64) -> Self {
+        Long(i128::from(value))
+    }
+}
+
+impl Long {
+    /// The value as a 64-bit integer, clamped (inputs are parsed as 64-bit integers).
+    pub fn saturating_i64(self) -> i64 {
+        i64::try_from(self.0).unwrap_or(if self.0 < 0 { i64::MIN } else { i64::MAX })
+    }
+
+    /// A sum as PostgreSQL's `numeric` prints it (`::text`).
+    pub fn parse_sum(text: &str) -> Result<Self, crate::errors::ApiError> {
+        text.parse().map(Long).map_err(|_| {
+            tracing::error!(text, "a sum of money that is not a whole number");
+            crate::errors::ApiError::Internal
+        })
+    }
+}
 
 #[Scalar(name = "Long")]
 impl ScalarType for Long {
@@ -17,7 +39,7 @@ impl ScalarType for Long {
         match &value {
             Value::Number(n) => n
                 .as_i64()
-                .map(Long)
+                .map(Long::from)
                 .ok_or_else(|| InputValueError::custom("not a 64-bit integer")),
             Value::String(s) => s
                 .parse()
@@ -28,7 +50,10 @@ impl ScalarType for Long {
     }
 
     fn to_value(&self) -> Value {
-        Value::Number(self.0.into())
+        match i64::try_from(self.0) {
+            Ok(small) => Value::Number(small.into()),
+            Err(_) => Value::String(self.0.to_string()),
+        }
     }
 }
 
@@ -63,9 +88,9 @@ pub struct Money {
 }
 
 impl Money {
-    pub fn new(minor_units: i64, currency: &str) -> Self {
+    pub fn new(minor_units: impl Into<Long>, currency: &str) -> Self {
         Self {
-            minor_units: Long(minor_units),
+            minor_units: minor_units.into(),
             currency: currency.to_owned(),
         }
     }
@@ -114,4 +139,22 @@ pub struct Address {
     pub city: String,
     pub postal_code: String,
     pub country: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_is_a_number_within_64_bits_and_a_string_of_digits_beyond() {
+        assert_eq!(Long::from(42).to_value(), Value::Number(42.into()));
+        let big = Long(9_300_000_000_000_000_000);
+        assert_eq!(
+            big.to_value(),
+            Value::String("9300000000000000000".to_owned())
+        );
+        assert_eq!(Long::parse_sum("9300000000000000000").ok(), Some(big));
+        assert!(Long::parse_sum("1.5").is_err());
+        assert_eq!(big.saturating_i64(), i64::MAX);
+    }
 }
