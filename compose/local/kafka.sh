@@ -3,6 +3,7 @@
 #   kafka.sh up    fetch jars if missing, format storage once, start, wait until it answers
 #   kafka.sh down  stop the broker this script started
 #   kafka.sh status
+#   kafka.sh fetch  only fetch the jars (the fault suite's cluster uses them too)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PIDFILE="$PIDS/kafka.pid"
@@ -81,6 +82,7 @@ status() {
 
 case "${1:-up}" in
   up) up ;;
+  fetch) fetch_jars ;;
   down) stop_pidfile kafka ;;
   status) status ;;
   *) fail "usage: kafka.sh up|down|status" ;;

@@ -86,9 +86,19 @@ status() {
   else echo "postgres: not running"; fi
 }
 
+# restart fast|immediate: what the fault suite does to the database (immediate skips the
+# checkpoint: the next start recovers from the write-ahead log, as after a crash).
+restart() {
+  local mode="${1:-fast}" version; version="$(pg_version)"
+  case "$mode" in fast|immediate) ;; *) fail "postgres: restart fast|immediate" ;; esac
+  run_as_root pg_ctlcluster "$version" main restart -m "$mode" >>"$PG_LOG" 2>&1 \
+    || fail "postgres: restart -m $mode failed; read $PG_LOG"
+}
+
 case "${1:-up}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) fail "usage: postgres.sh up|down|status" ;;
+  restart) restart "${2:-fast}" ;;
+  *) fail "usage: postgres.sh up|down|status|restart fast|immediate" ;;
 esac

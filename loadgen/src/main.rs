@@ -15,10 +15,12 @@
 //!   under a command's latency).
 //! - `query`: GraphQL reads against query-api, or the same SQL straight to PostgreSQL
 //!   (the ceiling).
+//! - `chaos`: the fault suite (`make chaos`; docs/reliability.md).
 
 // Benchmarks compute rates and percentiles; money never passes through here.
 #![allow(clippy::float_arithmetic)]
 
+mod chaos;
 mod clean;
 mod http_load;
 mod project;
@@ -59,6 +61,8 @@ enum Mode {
     Takeover(takeover::Takeover),
     /// The floor under command latency: bare Kafka transactions shaped like a processor's, by phase.
     Txn(txn::Txn),
+    /// The fault suite: a workload, a nemesis on the 3-broker cluster, and the checks.
+    Chaos(chaos::Chaos),
 }
 
 #[tokio::main]
@@ -73,5 +77,6 @@ async fn main() -> anyhow::Result<()> {
         Mode::Txn(args) => txn::run(args).await,
         Mode::Clean(args) => clean::run(args).await,
         Mode::Takeover(args) => takeover::run(args).await,
+        Mode::Chaos(args) => chaos::run(args).await,
     }
 }
