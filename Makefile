@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 export ORDERLOG_KAFKA_BOOTSTRAP ?= 127.0.0.1:9092
 export ORDERLOG_DATABASE_URL ?= postgres://orderlog:orderlog@127.0.0.1:5432/orderlog
 
-.PHONY: help up infra down status test test-unit lint bench clean-bench
+.PHONY: help up infra down status test test-unit chaos chaos-short lint bench clean-bench
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-12s %s\n", $$1, $$2 }'
@@ -22,11 +22,24 @@ down: ## Stop what `make up` started
 status: ## Show what runs where
 	@compose/local/services.sh status
 
-test: ## Provision what the tests need, then run every test in the workspace
+test: ## Provision what the tests need, run every test in the workspace, then the short fault suite
 	@compose/local/up.sh --test
 	@status=0; cargo test --workspace --locked || status=$$?; \
 	  cargo run -q --locked -p loadgen -- clean --tests || true; \
 	  exit $$status
+	@$(MAKE) --no-print-directory chaos-short
+
+chaos: ## The fault suite on a 3-broker cluster (about 10 min); writes docs/reliability.md
+	@compose/local/up.sh --infra
+	@compose/local/cluster.sh up
+	cargo build --release --locked -p command-api -p projectors -p query-api -p orderlog-cli -p loadgen
+	target/release/loadgen chaos --bin-dir target/release --report docs/reliability.md
+
+chaos-short: ## The short fault suite (a few faults, a few minutes), as `make test` runs it
+	@compose/local/up.sh --infra
+	@compose/local/cluster.sh up
+	cargo build --locked -p command-api -p projectors -p query-api -p orderlog-cli -p loadgen
+	target/debug/loadgen chaos --short --bin-dir target/debug
 
 clean-bench: ## Remove the topics and databases benchmarks and tests left on the local stack
 	cargo run -q --locked --release -p loadgen -- clean --tests

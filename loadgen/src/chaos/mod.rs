@@ -242,14 +242,22 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
     let text = summary.render();
     println!("{text}");
     if let Some(path) = &args.report {
-        std::fs::write(path, &text)?;
+        report::write(path, &text)?;
         println!("chaos: report written to {}", path.display());
     }
     for service in services.iter_mut() {
         service.terminate(Duration::from_secs(20));
     }
     let failed: Vec<_> = outcomes.iter().filter(|o| !o.passed).map(|o| o.name).collect();
-    anyhow::ensure!(failed.is_empty(), "chaos: checks failed: {failed:?}");
+    anyhow::ensure!(
+        failed.is_empty(),
+        "chaos: checks failed: {failed:?} (topics {prefix}* and database {database_url} kept for inspection; service logs in {})",
+        args.log_dir.display()
+    );
+    crate::clean::remove_topics(&args.bootstrap, &[prefix.as_str()]).await?;
+    let name = database_url.rsplit_once('/').map_or("", |(_, name)| name).to_owned();
+    let mut admin = PgConnection::connect(&args.database_url).await?;
+    admin.execute(AssertSqlSafe(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))).await?;
     println!("chaos: every check passed in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -70,3 +70,19 @@ impl Summary<'_> {
         out
     }
 }
+
+/// Where the generated part of the report starts; what is above it is prose, kept.
+const MARKER: &str = "<!-- The section below is written by `loadgen chaos --report`. -->";
+
+/// Replaces the generated part of `path` (everything after [`MARKER`]) with `section`.
+pub(crate) fn write(path: &std::path::Path, section: &str) -> std::io::Result<()> {
+    let existing = std::fs::read_to_string(path).unwrap_or_default();
+    let prose = existing.split_once(MARKER).map_or(existing.as_str(), |(prose, _)| prose);
+    let prose = prose.trim_end();
+    let text = if prose.is_empty() {
+        format!("{MARKER}\n\n{section}")
+    } else {
+        format!("{prose}\n\n{MARKER}\n\n{section}")
+    };
+    std::fs::write(path, text)
+}
