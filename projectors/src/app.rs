@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -22,6 +23,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     workers: Vec<Worker>,
+    lag: (Arc<AtomicBool>, std::thread::JoinHandle<()>),
 }
 
 #[derive(Clone)]
@@ -53,6 +55,7 @@ impl Application {
         let runtime = tokio::runtime::Handle::current();
         let mut projections = config.projections.clone();
         projections.dedup();
+        let names: Vec<&'static str> = projections.iter().map(|p| p.name()).collect();
         let workers = projections
             .into_iter()
             .map(|p| {
@@ -65,6 +68,15 @@ impl Application {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let stop_lag = Arc::new(AtomicBool::new(false));
+        let lag = crate::lag::spawn(
+            &kafka,
+            names,
+            topics.events.clone(),
+            pool.clone(),
+            runtime.clone(),
+            stop_lag.clone(),
+        )?;
         let health = Health {
             pool,
             workers: Arc::new(
@@ -92,6 +104,7 @@ impl Application {
             listener,
             router,
             workers,
+            lag: (stop_lag, lag),
         })
     }
 
@@ -110,6 +123,9 @@ impl Application {
         for worker in self.workers {
             tokio::task::spawn_blocking(move || worker.stop()).await??;
         }
+        let (stop_lag, lag) = self.lag;
+        stop_lag.store(true, Ordering::SeqCst);
+        let _ = tokio::task::spawn_blocking(move || lag.join()).await;
         tracing::info!("projectors stopped");
         Ok(())
     }

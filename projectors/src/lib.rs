@@ -9,6 +9,7 @@
 //! - `dead_letters`: poison events to the dead-letter topic, copied or by reference.
 //! - [`projections`]: the read models, one file each, in set-based SQL.
 //! - [`offsets`]: positions stored beside the rows.
+//! - `lag`: the lag from the log's end, observed whatever the workers do.
 //! - `copy`: new rows in PostgreSQL's binary `COPY` format.
 //! - [`rebuild`]: replaying a projection into new tables and switching without downtime.
 //! - [`db`]: connecting and migrating.
@@ -19,6 +20,7 @@ pub mod config;
 mod copy;
 pub mod db;
 mod dead_letters;
+mod lag;
 pub mod notify;
 pub mod offsets;
 pub mod projections;

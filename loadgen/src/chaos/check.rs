@@ -19,7 +19,10 @@ pub(crate) struct Outcome {
 
 /// How many times each event id is in the committed log (read as a plain read_committed
 /// consumer would).
-pub(crate) fn committed_event_ids(bootstrap: &str, topic: &str) -> anyhow::Result<HashMap<String, u32>> {
+pub(crate) fn committed_event_ids(
+    bootstrap: &str,
+    topic: &str,
+) -> anyhow::Result<HashMap<String, u32>> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "chaos-checker")
@@ -28,7 +31,10 @@ pub(crate) fn committed_event_ids(bootstrap: &str, topic: &str) -> anyhow::Resul
         .set("enable.auto.commit", "false")
         .create()?;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
-    let partitions = metadata.topics().first().map_or(0, |t| t.partitions().len());
+    let partitions = metadata
+        .topics()
+        .first()
+        .map_or(0, |t| t.partitions().len());
     let mut assignment = TopicPartitionList::new();
     for partition in 0..partitions as i32 {
         assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
@@ -53,7 +59,10 @@ pub(crate) fn committed_event_ids(bootstrap: &str, topic: &str) -> anyhow::Resul
             None => {}
         }
     }
-    anyhow::ensure!(ended >= partitions, "the events topic was not read to its end within 5 min");
+    anyhow::ensure!(
+        ended >= partitions,
+        "the events topic was not read to its end within 5 min"
+    );
     Ok(ids)
 }
 
@@ -74,7 +83,11 @@ pub(crate) fn verify(cli: &Path, bootstrap: &str, prefix: &str, database_url: &s
                 format!(
                     "{}{}",
                     String::from_utf8_lossy(&out.stderr).trim(),
-                    String::from_utf8_lossy(&out.stdout).lines().take(10).map(|l| format!("\n    {l}")).collect::<String>()
+                    String::from_utf8_lossy(&out.stdout)
+                        .lines()
+                        .take(10)
+                        .map(|l| format!("\n    {l}"))
+                        .collect::<String>()
                 ),
             ),
             Err(error) => (false, format!("{}: {error}", cli.display())),

@@ -27,10 +27,18 @@ use services::Service;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Chaos {
     /// The cluster's bootstrap servers (`compose/local/cluster.sh up` starts it).
-    #[arg(long, env = "ORDERLOG_CHAOS_BOOTSTRAP", default_value = "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096")]
+    #[arg(
+        long,
+        env = "ORDERLOG_CHAOS_BOOTSTRAP",
+        default_value = "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096"
+    )]
     bootstrap: String,
     /// A PostgreSQL server URL; the suite creates a database of its own on it.
-    #[arg(long, env = "ORDERLOG_DATABASE_URL", default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog")]
+    #[arg(
+        long,
+        env = "ORDERLOG_DATABASE_URL",
+        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog"
+    )]
     database_url: String,
     /// Where the service binaries are (default: next to this one).
     #[arg(long)]
@@ -62,7 +70,12 @@ const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 
 fn faults(short: bool) -> Vec<Fault> {
     if short {
-        return vec![Fault::KillProcessor, Fault::KillBroker, Fault::PostgresFast, Fault::Poison];
+        return vec![
+            Fault::KillProcessor,
+            Fault::KillBroker,
+            Fault::PostgresFast,
+            Fault::Poison,
+        ];
     }
     vec![
         Fault::KillProcessor,
@@ -83,19 +96,29 @@ fn faults(short: bool) -> Vec<Fault> {
 async fn fresh_database(server: &str) -> anyhow::Result<String> {
     let name = format!("chaos_{}", uuid::Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(server).await?;
-    admin.execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#))).await?;
-    let (base, _) = server.rsplit_once('/').ok_or_else(|| anyhow::anyhow!("{server} has no database path"))?;
+    admin
+        .execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+        .await?;
+    let (base, _) = server
+        .rsplit_once('/')
+        .ok_or_else(|| anyhow::anyhow!("{server} has no database path"))?;
     Ok(format!("{base}/{name}"))
 }
 
 fn platform(args: &Chaos, bin: &std::path::Path, prefix: &str, database_url: &str) -> Vec<Service> {
     let common = |extra: &[(&str, String)]| -> Vec<(String, String)> {
         let mut env = vec![
-            ("ORDERLOG_KAFKA_BOOTSTRAP".to_owned(), args.bootstrap.clone()),
+            (
+                "ORDERLOG_KAFKA_BOOTSTRAP".to_owned(),
+                args.bootstrap.clone(),
+            ),
             ("ORDERLOG_TOPIC_PREFIX".to_owned(), prefix.to_owned()),
             ("ORDERLOG_TOPIC_REPLICATION".to_owned(), "3".to_owned()),
             ("ORDERLOG_TOPIC_PARTITIONS".to_owned(), "6".to_owned()),
-            ("ORDERLOG_PROCESSOR_SESSION_TIMEOUT_MS".to_owned(), SESSION_TIMEOUT.as_millis().to_string()),
+            (
+                "ORDERLOG_PROCESSOR_SESSION_TIMEOUT_MS".to_owned(),
+                SESSION_TIMEOUT.as_millis().to_string(),
+            ),
             ("ORDERLOG_LOG_FORMAT".to_owned(), "json".to_owned()),
         ];
         env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
@@ -107,12 +130,72 @@ fn platform(args: &Chaos, bin: &std::path::Path, prefix: &str, database_url: &st
     let projectors = bin.join("projectors");
     let logs = args.log_dir.as_path();
     vec![
-        Service::new("processor-a", command_api.clone(), &[], common(&[("ORDERLOG_ROLE", "processor".into()), ("ORDERLOG_COMMAND_API_LISTEN", listen(0))]), port(0), logs),
-        Service::new("processor-b", command_api.clone(), &[], common(&[("ORDERLOG_ROLE", "processor".into()), ("ORDERLOG_COMMAND_API_LISTEN", listen(1))]), port(1), logs),
-        Service::new("http", command_api, &[], common(&[("ORDERLOG_ROLE", "http".into()), ("ORDERLOG_COMMAND_API_LISTEN", listen(2))]), port(2), logs),
-        Service::new("projectors-a", projectors.clone(), &[], common(&[("ORDERLOG_PROJECTORS_LISTEN", listen(3)), ("ORDERLOG_DATABASE_URL", database_url.to_owned())]), port(3), logs),
-        Service::new("projectors-b", projectors, &[], common(&[("ORDERLOG_PROJECTORS_LISTEN", listen(4)), ("ORDERLOG_DATABASE_URL", database_url.to_owned())]), port(4), logs),
-        Service::new("query-api", bin.join("query-api"), &[], common(&[("ORDERLOG_QUERY_LISTEN", listen(5)), ("ORDERLOG_QUERY_DATABASE_URL", database_url.to_owned())]), port(5), logs),
+        Service::new(
+            "processor-a",
+            command_api.clone(),
+            &[],
+            common(&[
+                ("ORDERLOG_ROLE", "processor".into()),
+                ("ORDERLOG_COMMAND_API_LISTEN", listen(0)),
+            ]),
+            port(0),
+            logs,
+        ),
+        Service::new(
+            "processor-b",
+            command_api.clone(),
+            &[],
+            common(&[
+                ("ORDERLOG_ROLE", "processor".into()),
+                ("ORDERLOG_COMMAND_API_LISTEN", listen(1)),
+            ]),
+            port(1),
+            logs,
+        ),
+        Service::new(
+            "http",
+            command_api,
+            &[],
+            common(&[
+                ("ORDERLOG_ROLE", "http".into()),
+                ("ORDERLOG_COMMAND_API_LISTEN", listen(2)),
+            ]),
+            port(2),
+            logs,
+        ),
+        Service::new(
+            "projectors-a",
+            projectors.clone(),
+            &[],
+            common(&[
+                ("ORDERLOG_PROJECTORS_LISTEN", listen(3)),
+                ("ORDERLOG_DATABASE_URL", database_url.to_owned()),
+            ]),
+            port(3),
+            logs,
+        ),
+        Service::new(
+            "projectors-b",
+            projectors,
+            &[],
+            common(&[
+                ("ORDERLOG_PROJECTORS_LISTEN", listen(4)),
+                ("ORDERLOG_DATABASE_URL", database_url.to_owned()),
+            ]),
+            port(4),
+            logs,
+        ),
+        Service::new(
+            "query-api",
+            bin.join("query-api"),
+            &[],
+            common(&[
+                ("ORDERLOG_QUERY_LISTEN", listen(5)),
+                ("ORDERLOG_QUERY_DATABASE_URL", database_url.to_owned()),
+            ]),
+            port(5),
+            logs,
+        ),
     ]
 }
 
@@ -125,12 +208,18 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("no directory for this binary"))?,
     };
     for name in ["command-api", "projectors", "query-api", "orderlog"] {
-        anyhow::ensure!(bin.join(name).exists(), "{} not found: build the workspace's binaries first", bin.join(name).display());
+        anyhow::ensure!(
+            bin.join(name).exists(),
+            "{} not found: build the workspace's binaries first",
+            bin.join(name).display()
+        );
     }
     std::fs::create_dir_all(&args.log_dir)?;
     let prefix = format!("chaos-{}.", uuid::Uuid::new_v4().simple());
     let database_url = fresh_database(&args.database_url).await?;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
     let started = Instant::now();
 
     let mut services = platform(&args, &bin, &prefix, &database_url);
@@ -141,13 +230,25 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
         service.start()?;
     }
     let first_ready = services::wait_ready(&http, &mut services, Duration::from_secs(240)).await?;
-    println!("chaos: platform ready after {:.1} s (topics {prefix}*)", first_ready.as_secs_f64());
+    println!(
+        "chaos: platform ready after {:.1} s (topics {prefix}*)",
+        first_ready.as_secs_f64()
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(workload::Progress::default());
     let base = services[nemesis::HTTP].url();
     let clients: Vec<_> = (0..args.clients)
-        .map(|id| tokio::spawn(workload::client(http.clone(), base.clone(), id, stop.clone(), Duration::from_secs(180), progress.clone())))
+        .map(|id| {
+            tokio::spawn(workload::client(
+                http.clone(),
+                base.clone(),
+                id,
+                stop.clone(),
+                Duration::from_secs(180),
+                progress.clone(),
+            ))
+        })
         .collect();
     tokio::time::sleep(Duration::from_secs(10)).await;
 
@@ -161,15 +262,27 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
         session_timeout: SESSION_TIMEOUT,
     };
     let mut injected = Vec::new();
-    let chosen = if args.faults.is_empty() { faults(args.short) } else { args.faults.clone() };
+    let chosen = if args.faults.is_empty() {
+        faults(args.short)
+    } else {
+        args.faults.clone()
+    };
     for fault in chosen {
         let at = started.elapsed();
         let before = progress.acknowledged.load(Ordering::Relaxed);
         println!("chaos: {}", fault.describe());
         let recovery = nemesis.inject(fault, &mut services).await;
         let recovery = recovery.map_err(|e| anyhow::anyhow!("{}: {e}", fault.describe()))?;
-        println!("chaos:   every service ready {:.1} s after healing", recovery.as_secs_f64());
-        injected.push(report::Injected { fault, at, recovery, acknowledged_before: before });
+        println!(
+            "chaos:   every service ready {:.1} s after healing",
+            recovery.as_secs_f64()
+        );
+        injected.push(report::Injected {
+            fault,
+            at,
+            recovery,
+            acknowledged_before: before,
+        });
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
     stop.store(true, Ordering::SeqCst);
@@ -187,7 +300,10 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
         record.duplicates_sent += r.duplicates_sent;
         record.duplicate_mismatches.extend(r.duplicate_mismatches);
     }
-    println!("chaos: {} commands acknowledged; checking", record.commands_acknowledged);
+    println!(
+        "chaos: {} commands acknowledged; checking",
+        record.commands_acknowledged
+    );
 
     let final_ready = services::wait_ready(&http, &mut services, Duration::from_secs(180)).await;
     let mut outcomes = vec![check::Outcome {
@@ -201,19 +317,30 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
     outcomes.push(check::Outcome {
         name: "every 503 resolved by a retry with the same key",
         passed: record.unresolved == 0,
-        detail: format!("{} retries, {} unresolved", record.retried, record.unresolved),
+        detail: format!(
+            "{} retries, {} unresolved",
+            record.retried, record.unresolved
+        ),
     });
     outcomes.push(check::Outcome {
         name: "duplicate submissions got the first answer",
         passed: record.duplicate_mismatches.is_empty(),
-        detail: format!("{} sent; mismatches: {:?}", record.duplicates_sent, record.duplicate_mismatches),
+        detail: format!(
+            "{} sent; mismatches: {:?}",
+            record.duplicates_sent, record.duplicate_mismatches
+        ),
     });
     let events_topic = format!("{prefix}order-events");
     let committed = {
         let (bootstrap, topic) = (args.bootstrap.clone(), events_topic.clone());
-        tokio::task::spawn_blocking(move || check::committed_event_ids(&bootstrap, &topic)).await??
+        tokio::task::spawn_blocking(move || check::committed_event_ids(&bootstrap, &topic))
+            .await??
     };
-    let missing = record.acknowledged_events.iter().filter(|id| !committed.contains_key(*id)).count();
+    let missing = record
+        .acknowledged_events
+        .iter()
+        .filter(|id| !committed.contains_key(*id))
+        .count();
     let twice = committed.values().filter(|n| **n > 1).count();
     outcomes.push(check::Outcome {
         name: "every acknowledged command's events in the log exactly once",
@@ -225,7 +352,12 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
         ),
     });
     let verified = {
-        let (cli, bootstrap, prefix, url) = (bin.join("orderlog"), args.bootstrap.clone(), prefix.clone(), database_url.clone());
+        let (cli, bootstrap, prefix, url) = (
+            bin.join("orderlog"),
+            args.bootstrap.clone(),
+            prefix.clone(),
+            database_url.clone(),
+        );
         tokio::task::spawn_blocking(move || check::verify(&cli, &bootstrap, &prefix, &url)).await?
     };
     outcomes.push(verified);
@@ -248,16 +380,30 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
     for service in services.iter_mut() {
         service.terminate(Duration::from_secs(20));
     }
-    let failed: Vec<_> = outcomes.iter().filter(|o| !o.passed).map(|o| o.name).collect();
+    let failed: Vec<_> = outcomes
+        .iter()
+        .filter(|o| !o.passed)
+        .map(|o| o.name)
+        .collect();
     anyhow::ensure!(
         failed.is_empty(),
         "chaos: checks failed: {failed:?} (topics {prefix}* and database {database_url} kept for inspection; service logs in {})",
         args.log_dir.display()
     );
     crate::clean::remove_topics(&args.bootstrap, &[prefix.as_str()]).await?;
-    let name = database_url.rsplit_once('/').map_or("", |(_, name)| name).to_owned();
+    let name = database_url
+        .rsplit_once('/')
+        .map_or("", |(_, name)| name)
+        .to_owned();
     let mut admin = PgConnection::connect(&args.database_url).await?;
-    admin.execute(AssertSqlSafe(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))).await?;
-    println!("chaos: every check passed in {:.0} s", started.elapsed().as_secs_f64());
+    admin
+        .execute(AssertSqlSafe(format!(
+            r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+        )))
+        .await?;
+    println!(
+        "chaos: every check passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

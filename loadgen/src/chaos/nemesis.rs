@@ -34,8 +34,12 @@ impl Fault {
             Fault::KillHttp => "kill -9 of the HTTP tier, started again",
             Fault::KillProjector => "kill -9 of a projector process, started again",
             Fault::KillQueryApi => "kill -9 of query-api, started again",
-            Fault::PauseProcessor => "SIGSTOP of a processor for twice its session timeout, then SIGCONT",
-            Fault::KillBroker => "kill -9 of one broker (not the controller), started again 5 s later",
+            Fault::PauseProcessor => {
+                "SIGSTOP of a processor for twice its session timeout, then SIGCONT"
+            }
+            Fault::KillBroker => {
+                "kill -9 of one broker (not the controller), started again 5 s later"
+            }
             Fault::KillController => "kill -9 of the active controller, started again 5 s later",
             Fault::RollingRestart => "rolling restart of all three brokers (SIGTERM, start, next)",
             Fault::PostgresFast => "PostgreSQL restart, fast",
@@ -77,7 +81,11 @@ fn script(scripts: &Path, name: &str, args: &[&str]) -> anyhow::Result<String> {
 impl Nemesis<'_> {
     /// Injects `fault`, heals it, and returns how long until every service was ready again
     /// after the healing step.
-    pub(crate) async fn inject(&self, fault: Fault, services: &mut [Service]) -> anyhow::Result<Duration> {
+    pub(crate) async fn inject(
+        &self,
+        fault: Fault,
+        services: &mut [Service],
+    ) -> anyhow::Result<Duration> {
         let restart = |services: &mut [Service], index: usize| -> anyhow::Result<()> {
             services[index].kill();
             services[index].start()
@@ -93,8 +101,13 @@ impl Nemesis<'_> {
                 services[PROCESSOR_B].signal("-CONT")?;
             }
             Fault::KillBroker | Fault::KillController => {
-                let controller: u8 = script(self.scripts, "cluster.sh", &["controller"])?.parse()?;
-                let node = if fault == Fault::KillController { controller } else { controller % 3 + 1 };
+                let controller: u8 =
+                    script(self.scripts, "cluster.sh", &["controller"])?.parse()?;
+                let node = if fault == Fault::KillController {
+                    controller
+                } else {
+                    controller % 3 + 1
+                };
                 let node = node.to_string();
                 script(self.scripts, "cluster.sh", &["kill", &node])?;
                 tokio::time::sleep(Duration::from_secs(5)).await;
@@ -141,7 +154,11 @@ impl Nemesis<'_> {
         for topic in ["order-commands", "order-events"] {
             for value in values {
                 producer
-                    .send(BaseRecord::<'_, [u8], [u8]>::to(&format!("{}{topic}", self.prefix)).key(b"poison").payload(value))
+                    .send(
+                        BaseRecord::<'_, [u8], [u8]>::to(&format!("{}{topic}", self.prefix))
+                            .key(b"poison")
+                            .payload(value),
+                    )
                     .map_err(|(e, _)| e)?;
             }
         }

@@ -29,7 +29,12 @@ pub(crate) struct Summary<'a> {
 impl Summary<'_> {
     pub(crate) fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "## Last run ({}), {}", if self.short { "short" } else { "full" }, chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
+        let _ = writeln!(
+            out,
+            "## Last run ({}), {}",
+            if self.short { "short" } else { "full" },
+            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+        );
         let _ = writeln!(out);
         let _ = writeln!(
             out,
@@ -43,12 +48,20 @@ impl Summary<'_> {
             self.record.duplicates_sent
         );
         if !self.record.refusals.is_empty() {
-            let refusals: Vec<String> = self.record.refusals.iter().map(|(code, n)| format!("{code}: {n}")).collect();
+            let refusals: Vec<String> = self
+                .record
+                .refusals
+                .iter()
+                .map(|(code, n)| format!("{code}: {n}"))
+                .collect();
             let _ = writeln!(out);
             let _ = writeln!(out, "Refusals by status and code: {}.", refusals.join(", "));
         }
         let _ = writeln!(out);
-        let _ = writeln!(out, "| Fault | At | Acknowledged before | Ready again after healing |");
+        let _ = writeln!(
+            out,
+            "| Fault | At | Acknowledged before | Ready again after healing |"
+        );
         let _ = writeln!(out, "| --- | --- | --- | --- |");
         for injected in self.injected {
             let _ = writeln!(
@@ -65,7 +78,13 @@ impl Summary<'_> {
         let _ = writeln!(out, "| --- | --- | --- |");
         for outcome in self.outcomes {
             let detail = outcome.detail.replace('\n', " ").replace('|', "\\|");
-            let _ = writeln!(out, "| {} | {} | {} |", outcome.name, if outcome.passed { "pass" } else { "FAIL" }, detail);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                outcome.name,
+                if outcome.passed { "pass" } else { "FAIL" },
+                detail
+            );
         }
         out
     }
@@ -77,7 +96,9 @@ const MARKER: &str = "<!-- The section below is written by `loadgen chaos --repo
 /// Replaces the generated part of `path` (everything after [`MARKER`]) with `section`.
 pub(crate) fn write(path: &std::path::Path, section: &str) -> std::io::Result<()> {
     let existing = std::fs::read_to_string(path).unwrap_or_default();
-    let prose = existing.split_once(MARKER).map_or(existing.as_str(), |(prose, _)| prose);
+    let prose = existing
+        .split_once(MARKER)
+        .map_or(existing.as_str(), |(prose, _)| prose);
     let prose = prose.trim_end();
     let text = if prose.is_empty() {
         format!("{MARKER}\n\n{section}")

@@ -42,14 +42,19 @@ impl Service {
     }
 
     pub(crate) fn start(&mut self) -> anyhow::Result<()> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
         let child = Command::new(&self.binary)
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .map_err(|e| anyhow::anyhow!("starting {} ({}): {e}", self.name, self.binary.display()))?;
+            .map_err(|e| {
+                anyhow::anyhow!("starting {} ({}): {e}", self.name, self.binary.display())
+            })?;
         self.child = Some(child);
         Ok(())
     }
@@ -64,8 +69,14 @@ impl Service {
 
     /// SIGSTOP or SIGCONT.
     pub(crate) fn signal(&self, signal: &str) -> anyhow::Result<()> {
-        let pid = self.child.as_ref().map(Child::id).ok_or_else(|| anyhow::anyhow!("{} is not running", self.name))?;
-        let status = Command::new("kill").args([signal, &pid.to_string()]).status()?;
+        let pid = self
+            .child
+            .as_ref()
+            .map(Child::id)
+            .ok_or_else(|| anyhow::anyhow!("{} is not running", self.name))?;
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()?;
         anyhow::ensure!(status.success(), "kill {signal} {} failed", self.name);
         Ok(())
     }
@@ -89,12 +100,16 @@ impl Service {
     }
 
     fn signal_pid(&self, pid: u32, signal: &str) -> std::io::Result<std::process::ExitStatus> {
-        Command::new("kill").args([signal, &pid.to_string()]).status()
+        Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
     }
 
     /// Still running (not exited by itself).
     pub(crate) fn alive(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 }
 
@@ -114,7 +129,12 @@ pub(crate) async fn wait_ready(
     loop {
         let mut unready = Vec::new();
         for service in services.iter_mut() {
-            anyhow::ensure!(service.alive(), "{} exited by itself: see {}", service.name, service.log.display());
+            anyhow::ensure!(
+                service.alive(),
+                "{} exited by itself: see {}",
+                service.name,
+                service.log.display()
+            );
             let ready = http
                 .get(format!("{}/readyz", service.url()))
                 .timeout(Duration::from_secs(2))
@@ -128,7 +148,10 @@ pub(crate) async fn wait_ready(
         if unready.is_empty() {
             return Ok(started.elapsed());
         }
-        anyhow::ensure!(started.elapsed() < patience, "not ready within {patience:?}: {unready:?}");
+        anyhow::ensure!(
+            started.elapsed() < patience,
+            "not ready within {patience:?}: {unready:?}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

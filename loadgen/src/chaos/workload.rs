@@ -109,7 +109,10 @@ pub(crate) async fn client(
             } else {
                 record.commands_rejected += 1;
                 let code = body["code"].as_str().unwrap_or("?");
-                *record.refusals.entry(format!("{status} {code}")).or_default() += 1;
+                *record
+                    .refusals
+                    .entry(format!("{status} {code}"))
+                    .or_default() += 1;
             }
         };
         let mut order_id: Option<String> = None;
@@ -119,7 +122,9 @@ pub(crate) async fn client(
                 stop_by = Instant::now() + drain;
             }
             let step_key = format!("{key}-{step}");
-            let Some((status, answer)) = definite(&http, &base, &path, &body, &step_key, &mut record, stop_by).await else {
+            let Some((status, answer)) =
+                definite(&http, &base, &path, &body, &step_key, &mut record, stop_by).await
+            else {
                 break;
             };
             flow(&mut record, status, &answer);
@@ -129,19 +134,38 @@ pub(crate) async fn client(
             // A duplicate submission of every seventh command: the first answer again.
             if (n + step) % 7 == 0 {
                 record.duplicates_sent += 1;
-                if let Some((again, repeated)) = definite(&http, &base, &path, &body, &step_key, &mut record, stop_by).await {
-                    if again != status || repeated["version"] != answer["version"] || repeated["events"] != answer["events"] {
-                        record.duplicate_mismatches.push(format!("{step_key}: {status} {answer} then {again} {repeated}"));
+                if let Some((again, repeated)) =
+                    definite(&http, &base, &path, &body, &step_key, &mut record, stop_by).await
+                {
+                    if again != status
+                        || repeated["version"] != answer["version"]
+                        || repeated["events"] != answer["events"]
+                    {
+                        record.duplicate_mismatches.push(format!(
+                            "{step_key}: {status} {answer} then {again} {repeated}"
+                        ));
                     }
                 }
             }
             let Some(order) = &order_id else { break };
             step += 1;
             let next = match (step, cancels) {
-                (1, _) => Some((format!("/v1/orders/{order}/lines"), json!({"sku": "B-2", "quantity": 1, "unit_price": money(250)}))),
-                (2, true) => Some((format!("/v1/orders/{order}/cancellation"), json!({"reason": "changed mind"}))),
-                (2, false) => Some((format!("/v1/orders/{order}/payment"), json!({"payment_reference": format!("psp-{id}-{n}"), "amount": money(1250)}))),
-                (3, false) => Some((format!("/v1/orders/{order}/shipment"), json!({"carrier": "DHL", "tracking_number": format!("TRK{id}X{n:04}")}))),
+                (1, _) => Some((
+                    format!("/v1/orders/{order}/lines"),
+                    json!({"sku": "B-2", "quantity": 1, "unit_price": money(250)}),
+                )),
+                (2, true) => Some((
+                    format!("/v1/orders/{order}/cancellation"),
+                    json!({"reason": "changed mind"}),
+                )),
+                (2, false) => Some((
+                    format!("/v1/orders/{order}/payment"),
+                    json!({"payment_reference": format!("psp-{id}-{n}"), "amount": money(1250)}),
+                )),
+                (3, false) => Some((
+                    format!("/v1/orders/{order}/shipment"),
+                    json!({"carrier": "DHL", "tracking_number": format!("TRK{id}X{n:04}")}),
+                )),
                 (4, false) => Some((format!("/v1/orders/{order}/delivery"), json!({}))),
                 _ => None,
             };

@@ -15,7 +15,7 @@ use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use super::WorkerError;
 use super::poll::{Read, Record};
 use super::settings::{PoisonPolicy, WorkerSettings};
-use super::status::{WorkerStatus, record_lag};
+use super::status::WorkerStatus;
 use crate::dead_letters::DeadLetters;
 use crate::offsets::{self, Position};
 use crate::projections::{ApplyError, Poison, Projection};
@@ -70,9 +70,6 @@ impl Applier {
     pub(super) fn observe_idle(&mut self, ends: &[offsets::LogEnd]) -> Applied {
         let name = self.projection.name();
         let topic = &self.settings.events_topic;
-        for end in ends {
-            record_lag(name, end.partition, end.high_watermark, end.position);
-        }
         // Only the lag view depends on this; a failure waits for the next idle second.
         let observed = self.runtime.block_on(async {
             offsets::observe(&self.pool, name, topic, ends).await?;
@@ -105,11 +102,6 @@ impl Applier {
         }
         Ok(match outcome {
             Some(BatchOutcome::Stored(positions)) => {
-                for (partition, next_offset) in &positions {
-                    if let Some(high) = highs.get(partition) {
-                        record_lag(self.projection.name(), *partition, *high, *next_offset);
-                    }
-                }
                 self.last_stored.extend(positions);
                 Applied::Done
             }

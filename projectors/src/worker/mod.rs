@@ -8,7 +8,7 @@
 //! Layout:
 //! - this file: starting and stopping a worker, and the consuming loop.
 //! - `settings`: what a worker is told ([`WorkerSettings`], [`PoisonPolicy`]).
-//! - `status`: what it shows ([`WorkerStatus`]) and the lag gauge.
+//! - `status`: what it shows ([`WorkerStatus`]).
 //! - `assign`: partitions at their stored offsets, and seeking back to them.
 //! - `poll`: records and batches as the consuming half reads them.
 //! - `apply`: the applying half: transactions, outages, poison.

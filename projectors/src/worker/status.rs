@@ -86,14 +86,3 @@ impl WorkerStatus {
         self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 }
-
-/// Records a partition's lag in events: how far the log's end is past what is applied.
-pub(crate) fn record_lag(
-    projection: &'static str,
-    partition: i32,
-    high_watermark: i64,
-    applied: i64,
-) {
-    metrics::gauge!("orderlog_projection_lag", "projection" => projection, "partition" => partition.to_string())
-        .set((high_watermark - applied).max(0) as f64);
-}

@@ -86,3 +86,60 @@ async fn projections_wait_out_database_restarts_and_apply_everything_once() {
     .await;
     running.stop().await;
 }
+
+/// The lag a stopped projection shows keeps counting from the log's end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_projection_shows_its_lag_growing() {
+    let stack = Stack::new().await;
+    let mut config = stack.config();
+    config.on_poison = projectors::worker::PoisonPolicy::Halt;
+    config.projections = vec![projectors::projections::Projection::Orders];
+    let running = stack.start(config).await;
+    let first = orders(5, "lag");
+    stack.write(&first);
+    wait_for(&stack.pool, "SELECT count(*) FROM orders", 5).await;
+    // A version gap halts the orders projection under the halt policy.
+    let (gapped, mut events) = (OrderId::generate(), decide(&orders(1, "lag")));
+    for event in &mut events {
+        event.order_id = gapped;
+        event.order_version += 5;
+    }
+    stack.write_events(&events);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ready(&running.base).await != Some(false) {
+        assert!(Instant::now() < deadline, "the projection did not halt");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stack.write(&orders(10, "lag"));
+    // 20 events and their commit markers past what the halted worker applied.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let lag: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(lag), 0)::int8 FROM projection_lag WHERE projection = 'orders'",
+        )
+        .fetch_one(&stack.pool)
+        .await
+        .expect("lag");
+        let metrics = reqwest::get(format!("{}/metrics", running.base))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        let gauge: f64 = metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("orderlog_projection_lag{") && l.contains("projection=\"orders\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if lag >= 20 && gauge >= 20.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "lag {lag} in the view, {gauge} in /metrics: not counting from the log's end"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -158,7 +158,7 @@ async fn every_event_type_lands_in_every_read_model_it_affects() {
     );
 
     let customers: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-        "SELECT customer_id, orders, open_orders, lifetime_value_minor FROM customer_stats ORDER BY customer_id",
+        "SELECT customer_id, orders, open_orders, lifetime_value_minor::int8 FROM customer_stats ORDER BY customer_id",
     )
     .fetch_all(&stack.pool)
     .await
@@ -169,7 +169,7 @@ async fn every_event_type_lands_in_every_read_model_it_affects() {
     );
 
     let daily: (i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT orders_placed, revenue_minor, cancellations, refunds_due_minor FROM daily_sales
+        "SELECT orders_placed, revenue_minor::int8, cancellations, refunds_due_minor::int8 FROM daily_sales
          WHERE currency = 'EUR' AND day = (now() AT TIME ZONE 'UTC')::date",
     )
     .fetch_one(&stack.pool)
@@ -178,7 +178,7 @@ async fn every_event_type_lands_in_every_read_model_it_affects() {
     assert_eq!(daily, (3, 1300, 1, 500));
 
     let products: Vec<(String, i64, i64)> =
-        sqlx::query_as("SELECT sku, units, revenue_minor FROM product_sales ORDER BY sku")
+        sqlx::query_as("SELECT sku, units, revenue_minor::int8 FROM product_sales ORDER BY sku")
             .fetch_all(&stack.pool)
             .await
             .expect("products");
@@ -223,7 +223,7 @@ async fn events_of_an_aborted_transaction_are_never_applied() {
     wait_for(&stack.pool, "SELECT count(*) FROM order_timeline", 2).await;
     wait_for(&stack.pool, "SELECT count(*) FROM orders", 1).await;
     let (orders, lifetime): (i64, i64) = sqlx::query_as(
-        "SELECT orders, lifetime_value_minor FROM customer_stats WHERE customer_id = 'cust-9'",
+        "SELECT orders, lifetime_value_minor::int8 FROM customer_stats WHERE customer_id = 'cust-9'",
     )
     .fetch_one(&stack.pool)
     .await

@@ -99,6 +99,7 @@ pub(crate) async fn top_products(
         if let Some(currency) = currency {
             sql.push(" AND currency = ").push_bind(currency);
         }
+        sql.push(" ORDER BY units DESC, revenue_minor DESC, sku, currency LIMIT ");
         sql
     } else {
         let mut sql = QueryBuilder::<Postgres>::new(
@@ -116,10 +117,10 @@ pub(crate) async fn top_products(
             sql.push(" AND o.currency = ").push_bind(currency);
         }
         sql.push(" GROUP BY l.sku, o.currency");
+        sql.push(" ORDER BY units DESC, sum(l.line_total_minor) DESC, l.sku, o.currency LIMIT ");
         sql
     };
-    sql.push(" ORDER BY units DESC, revenue::numeric DESC, sku, currency LIMIT ")
-        .push_bind(i64::from(limit));
+    sql.push_bind(i64::from(limit));
     let rows: Vec<(String, String, i64, String)> = sql.build_query_as().fetch_all(pool).await?;
     rows.into_iter()
         .map(|(sku, currency, units, revenue)| {
