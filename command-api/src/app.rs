@@ -54,9 +54,17 @@ impl Application {
             let produce_timeout = std::time::Duration::from_millis(
                 config.produce_timeout_ms.min(config.result_timeout_ms),
             );
+            let max_in_flight = config.max_commands_in_flight;
             Some(
                 tokio::task::spawn_blocking(move || {
-                    CommandBus::start(&kafka, &topics, partitions, timeout, produce_timeout)
+                    CommandBus::start(
+                        &kafka,
+                        &topics,
+                        partitions,
+                        timeout,
+                        produce_timeout,
+                        max_in_flight,
+                    )
                 })
                 .await??,
             )

@@ -52,6 +52,15 @@ pub struct Config {
     #[arg(long, env = "ORDERLOG_PRODUCE_TIMEOUT_MS", default_value_t = 2_000)]
     pub produce_timeout_ms: u64,
 
+    /// Most commands waiting for their results at once; past it a command is refused with
+    /// 503 `overloaded` rather than held.
+    #[arg(
+        long,
+        env = "ORDERLOG_MAX_COMMANDS_IN_FLIGHT",
+        default_value_t = 10_000
+    )]
+    pub max_commands_in_flight: usize,
+
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "ORDERLOG_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
     pub max_body_bytes: usize,

@@ -53,6 +53,8 @@ impl rdkafka::ClientContext for BusContext {
 pub struct CommandBus {
     producer: FutureProducer<BusContext>,
     availability: Arc<Availability>,
+    /// Bounds the requests held waiting for results.
+    in_flight: Arc<tokio::sync::Semaphore>,
     topic: String,
     waiters: Waiters,
     timeout: Duration,
@@ -67,6 +69,9 @@ pub enum SendError {
     /// The command reached Kafka but no result came in time: the outcome is unknown.
     #[error("no result within {0:?}")]
     Timeout(Duration),
+    /// Too many commands wait for their results already; this one was not sent.
+    #[error("too many commands in flight")]
+    Overloaded,
 }
 
 impl CommandBus {
@@ -77,6 +82,7 @@ impl CommandBus {
         partitions: i32,
         timeout: Duration,
         produce_timeout: Duration,
+        max_in_flight: usize,
     ) -> Result<Self, KafkaError> {
         let waiters: Waiters = Arc::default();
         let availability = Arc::new(Availability::default());
@@ -107,6 +113,7 @@ impl CommandBus {
         Ok(Self {
             producer,
             availability,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight.max(1))),
             topic: topics.commands.clone(),
             waiters,
             timeout,
@@ -116,6 +123,10 @@ impl CommandBus {
 
     /// Produces the command and waits for its committed result.
     pub async fn send(&self, command: &CommandEnvelope) -> Result<CommandResult, SendError> {
+        let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
+            metrics::counter!("orderlog_http_commands_shed_total").increment(1);
+            return Err(SendError::Overloaded);
+        };
         let (sender, receiver) = oneshot::channel();
         let key = (command.command_id, command.fingerprint.clone());
         self.lock().entry(key.clone()).or_default().push(sender);

@@ -79,17 +79,25 @@ pub async fn run(
         settings,
     )?;
     let started = Instant::now();
+    // The log's end when the rebuild starts is the target: under traffic the end keeps
+    // moving, and the live worker re-reads whatever follows the switched-in offsets.
+    let targets = log_ends(&kafka, &topics.events).await?;
+    let total: i64 = targets.values().sum();
     let done = loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let total = log_end(&kafka, &topics.events).await?;
         // Where the worker stands, not only its next event: on a log written in
         // transactions, every commit marker takes an offset no event has, and an idle
         // worker records its position past them.
-        let done: i64 = sqlx::query_scalar(
-            "SELECT coalesce(sum(greatest(next_offset, coalesce(consumer_position, 0))), 0)::int8 FROM projection_offsets",
+        let reached: Vec<(i32, i64)> = sqlx::query_as(
+            "SELECT partition, greatest(next_offset, coalesce(consumer_position, 0)) FROM projection_offsets",
         )
-        .fetch_one(&pool)
+        .fetch_all(&pool)
         .await?;
+        let reached: std::collections::HashMap<i32, i64> = reached.into_iter().collect();
+        let done: i64 = targets
+            .iter()
+            .map(|(p, target)| reached.get(p).copied().unwrap_or(0).min(*target))
+            .sum();
         #[allow(clippy::float_arithmetic)] // a display rate
         let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
         #[allow(clippy::float_arithmetic)]
@@ -135,24 +143,30 @@ async fn create_schema(
     tx.commit().await
 }
 
-/// The sum of the ends of every partition of the events topic.
-async fn log_end(kafka: &KafkaConfig, topic: &str) -> anyhow::Result<i64> {
+/// The end of every partition of the events topic.
+async fn log_ends(
+    kafka: &KafkaConfig,
+    topic: &str,
+) -> anyhow::Result<std::collections::HashMap<i32, i64>> {
     let (kafka, topic) = (kafka.clone(), topic.to_owned());
-    tokio::task::spawn_blocking(move || -> anyhow::Result<i64> {
-        let consumer: BaseConsumer = kafka.client().create()?;
-        let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
-        let partitions = metadata
-            .topics()
-            .first()
-            .map(|t| t.partitions().len() as i32)
-            .unwrap_or(0);
-        let mut total = 0;
-        for partition in 0..partitions {
-            total +=
-                event_store::watermarks(&consumer, &topic, partition, Duration::from_secs(10))?.1;
-        }
-        Ok(total)
-    })
+    tokio::task::spawn_blocking(
+        move || -> anyhow::Result<std::collections::HashMap<i32, i64>> {
+            let consumer: BaseConsumer = kafka.client().create()?;
+            let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
+            let partitions = metadata
+                .topics()
+                .first()
+                .map(|t| t.partitions().len() as i32)
+                .unwrap_or(0);
+            let mut ends = std::collections::HashMap::new();
+            for partition in 0..partitions {
+                let (_, high) =
+                    event_store::watermarks(&consumer, &topic, partition, Duration::from_secs(10))?;
+                ends.insert(partition, high);
+            }
+            Ok(ends)
+        },
+    )
     .await?
 }
 

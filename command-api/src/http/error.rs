@@ -11,7 +11,8 @@
 //! | `body_too_large` | 413 | the body exceeds the configured limit |
 //! | `unsupported_media_type` | 415 | the body is not `application/json` |
 //! | `not_found` | 404 | no such route |
-//! | `kafka_unavailable` | 503 | Kafka did not take the command (Retry-After set) |
+//! | `kafka_unavailable` | 503 | Kafka did not take the command in time, or is known to be out of reach (Retry-After set) |
+//! | `overloaded` | 503 | too many commands wait for their results (Retry-After set) |
 //! | `outcome_unknown` | 503 | no result in time; retry with the same Idempotency-Key |
 //! | `internal` | 500 | a bug; the log has the cause |
 
@@ -41,8 +42,13 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("no such resource")]
     NotFound,
-    #[error("Kafka did not accept the command; nothing was written. Retry later")]
+    #[error(
+        "Kafka did not take the command in time (or is out of reach); it may not have been \
+         written. Retry with the same Idempotency-Key"
+    )]
     KafkaUnavailable(String),
+    #[error("too many commands are waiting for their results; retry shortly")]
+    Overloaded,
     #[error(
         "the command was sent but its result did not arrive in time, so its outcome is unknown. \
          Retry with the same Idempotency-Key: a command that was applied is not applied twice"
@@ -65,6 +71,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::KafkaUnavailable(_) => "kafka_unavailable",
             ApiError::OutcomeUnknown => "outcome_unknown",
+            ApiError::Overloaded => "overloaded",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -80,7 +87,7 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::KafkaUnavailable(_) | ApiError::OutcomeUnknown => {
+            ApiError::KafkaUnavailable(_) | ApiError::OutcomeUnknown | ApiError::Overloaded => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

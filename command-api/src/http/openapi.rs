@@ -144,7 +144,7 @@ pub fn document() -> Value {
                 "413": problem("Body too large (body_too_large)."),
                 "415": problem("Body is not application/json (unsupported_media_type)."),
                 "422": problem("Invalid field or rule (invalid_field with `field`, payment_amount_mismatch, currency_mismatch, no_lines, too_many_lines, amount_too_large, idempotency_key_reused)."),
-                "503": problem("Kafka unavailable, or outcome unknown: retry with the same Idempotency-Key (kafka_unavailable, outcome_unknown). Retry-After is set.")
+                "503": problem("Kafka unavailable, or outcome unknown: retry with the same Idempotency-Key (kafka_unavailable, outcome_unknown); or too many commands in flight (overloaded). Retry-After is set.")
             }
         });
         if let Some(schema) = op.body {

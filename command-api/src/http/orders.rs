@@ -251,6 +251,7 @@ async fn dispatch(
     let result = bus.send(&envelope).await.map_err(|error| match error {
         SendError::Unavailable(error) => ApiError::KafkaUnavailable(error.to_string()),
         SendError::Timeout(_) => ApiError::OutcomeUnknown,
+        SendError::Overloaded => ApiError::Overloaded,
     })?;
     let (version, events) = match result.outcome {
         CommandOutcome::Accepted { version, events } => (version, events),

@@ -8,7 +8,6 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::ProcessorError;
 use super::rebalance::RebalanceContext;
 
 /// Hands polled commands to their partitions' threads, and pauses fetching a partition
@@ -62,7 +61,7 @@ impl Intake {
         consumer: &BaseConsumer<RebalanceContext>,
         topic: &str,
         polled: Vec<OwnedMessage>,
-    ) -> Result<(), ProcessorError> {
+    ) {
         let lanes = consumer.context().lanes();
         if !polled.is_empty() {
             let mut by_partition: BTreeMap<i32, Vec<OwnedMessage>> = BTreeMap::new();
@@ -92,12 +91,17 @@ impl Intake {
         }
         self.paused.retain(|p| lanes.contains_key(p));
         drop(lanes);
+        // Pausing only keeps a backlog in Kafka; a failure is retried at the next poll.
         if pause.count() > 0 {
-            consumer.pause(&pause)?;
+            if let Err(error) = consumer.pause(&pause) {
+                tracing::warn!(%error, "pausing lagging partitions");
+                self.paused.clear();
+            }
         }
         if resume.count() > 0 {
-            consumer.resume(&resume)?;
+            if let Err(error) = consumer.resume(&resume) {
+                tracing::warn!(%error, "resuming partitions");
+            }
         }
-        Ok(())
     }
 }

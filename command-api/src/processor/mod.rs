@@ -189,7 +189,7 @@ fn run(
             }
             let polled = poll_batch(&consumer, settings.batch_max);
             takeover.apply_rebalances(status)?;
-            intake.dispatch(&consumer, &topics.commands, polled)?;
+            intake.dispatch(&consumer, &topics.commands, polled);
             intake.publish_positions(&consumer, &topics.commands);
         }
         Ok(())

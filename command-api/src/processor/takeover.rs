@@ -188,8 +188,14 @@ impl<'a> Takeover<'a> {
                 .unwrap_or(Err(ProcessorError::Panicked));
             match prepared {
                 Ok((worker, next_offset)) if self.assigned().contains(&partition) => {
-                    self.start_lane(worker, next_offset.or(pending.fallback))?;
-                    self.pause(partition, false);
+                    match self.start_lane(worker, next_offset.or(pending.fallback)) {
+                        Ok(()) => self.pause(partition, false),
+                        // Not served without its consumer at the position: taken over again.
+                        Err(error) => {
+                            tracing::warn!(partition, %error, "starting the partition failed; taking it over again");
+                            self.begin(partition, pending.fallback);
+                        }
+                    }
                 }
                 Ok(_) => tracing::info!(partition, "taken over after it was revoked; dropped"),
                 Err(ProcessorError::Cancelled) => {}

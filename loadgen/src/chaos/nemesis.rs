@@ -133,6 +133,7 @@ impl Nemesis<'_> {
                     .env("ORDERLOG_TOPIC_PREFIX", self.prefix)
                     .env("ORDERLOG_DATABASE_URL", self.database_url)
                     .env("ORDERLOG_LOG_FORMAT", "json")
+                    .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::null())
                     .status()?;
                 anyhow::ensure!(status.success(), "projectors rebuild orders failed");
