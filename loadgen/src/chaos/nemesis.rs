@@ -141,7 +141,7 @@ impl Nemesis<'_> {
         }
         let healed = Instant::now();
         wait_ready(self.http, services, Duration::from_secs(180)).await?;
-        Ok(healed.elapsed())
+        Ok((healed, healed.elapsed()))
     }
 
     /// Records any client could write: too large, not JSON, no headers at all.

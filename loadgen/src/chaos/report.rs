@@ -13,6 +13,8 @@ pub(crate) struct Injected {
     pub(crate) at: Duration,
     /// From healing the fault until every service was ready again.
     pub(crate) recovery: Duration,
+    /// From healing the fault until a command was acknowledged again.
+    pub(crate) flowing: Duration,
     pub(crate) acknowledged_before: u64,
 }
 
@@ -66,11 +68,12 @@ impl Summary<'_> {
         for injected in self.injected {
             let _ = writeln!(
                 out,
-                "| {} | {:.0} s | {} | {:.1} s |",
+                "| {} | {:.0} s | {} | {:.1} s | {:.1} s |",
                 injected.fault.describe(),
                 injected.at.as_secs_f64(),
                 injected.acknowledged_before,
-                injected.recovery.as_secs_f64()
+                injected.recovery.as_secs_f64(),
+                injected.flowing.as_secs_f64()
             );
         }
         let _ = writeln!(out);
