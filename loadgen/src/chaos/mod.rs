@@ -271,16 +271,31 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
         let at = started.elapsed();
         let before = progress.acknowledged.load(Ordering::Relaxed);
         println!("chaos: {}", fault.describe());
-        let recovery = nemesis.inject(fault, &mut services).await;
-        let recovery = recovery.map_err(|e| anyhow::anyhow!("{}: {e}", fault.describe()))?;
+        let healed = nemesis.inject(fault, &mut services).await;
+        let (healed, recovery) =
+            healed.map_err(|e| anyhow::anyhow!("{}: {e}", fault.describe()))?;
+        // Recovered means answering again: a command acknowledged after the healing.
+        let acknowledged_at_heal = progress.acknowledged.load(Ordering::Relaxed);
+        let deadline = healed + Duration::from_secs(180);
+        while progress.acknowledged.load(Ordering::Relaxed) == acknowledged_at_heal {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{}: no command acknowledged within 180 s of healing",
+                fault.describe()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let flowing = healed.elapsed();
         println!(
-            "chaos:   every service ready {:.1} s after healing",
-            recovery.as_secs_f64()
+            "chaos:   every service ready {:.1} s and commands acknowledged again {:.1} s after healing",
+            recovery.as_secs_f64(),
+            flowing.as_secs_f64()
         );
         injected.push(report::Injected {
             fault,
             at,
             recovery,
+            flowing,
             acknowledged_before: before,
         });
         tokio::time::sleep(Duration::from_secs(5)).await;

@@ -85,7 +85,7 @@ impl Nemesis<'_> {
         &self,
         fault: Fault,
         services: &mut [Service],
-    ) -> anyhow::Result<Duration> {
+    ) -> anyhow::Result<(Instant, Duration)> {
         let restart = |services: &mut [Service], index: usize| -> anyhow::Result<()> {
             services[index].kill();
             services[index].start()
