@@ -10,7 +10,7 @@ use std::time::Duration;
 use event_store::KafkaConfig;
 use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Header, Message, OwnedMessage};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -141,7 +141,7 @@ impl DeadLetters {
         ];
         let kept = original
             .and_then(|m| m.headers().cloned())
-            .unwrap_or_else(OwnedHeaders::new);
+            .unwrap_or_default();
         let headers = ours.into_iter().fold(kept, |h, (key, value)| {
             h.insert(Header {
                 key,

@@ -88,7 +88,7 @@ impl Postgres {
             ],
         );
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(
                 Instant::now() < deadline,
                 "PostgreSQL did not listen on {}",

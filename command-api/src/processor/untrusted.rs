@@ -160,7 +160,7 @@ mod tests {
             Err(Unusable::WrongPartition { .. })
         ));
         assert_eq!(
-            command(&record(home, vec![]), 6).unwrap_err(),
+            command(&record(home, vec![]), 6).expect_err("empty"),
             Unusable::Empty
         );
         assert!(matches!(
@@ -169,7 +169,7 @@ mod tests {
         ));
         let huge = vec![b' '; MAX_COMMAND_BYTES + 1];
         assert_eq!(
-            command(&record(home, huge), 6).unwrap_err(),
+            command(&record(home, huge), 6).expect_err("too large"),
             Unusable::TooLarge(MAX_COMMAND_BYTES + 1)
         );
     }
