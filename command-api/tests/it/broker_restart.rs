@@ -100,11 +100,7 @@ async fn broker_kills_and_restarts_under_load_apply_no_command_twice() {
         acknowledged.len()
     );
 
-    let expected: HashSet<String> = acknowledged
-        .iter()
-        .flat_map(|ack| ack["events"].as_array().cloned().unwrap_or_default())
-        .map(|e| e["id"].as_str().expect("event id").to_owned())
-        .collect();
+    let expected = acknowledged_event_ids(&acknowledged);
     let topic = app.events_topic();
     let count = expected.len();
     let log = tokio::task::spawn_blocking(move || read_events_from(&bootstrap, &topic, count))

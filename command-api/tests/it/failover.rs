@@ -2,7 +2,7 @@
 //! commands flow. Every acknowledged command's events are in the log exactly once, and
 //! every order's versions run 1, 2, 3... with no gap or duplicate.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -100,11 +100,7 @@ async fn killing_a_processor_mid_load_loses_and_duplicates_nothing() {
         killed_at.elapsed()
     );
 
-    let expected_events: HashSet<String> = acknowledged
-        .iter()
-        .flat_map(|ack| ack["events"].as_array().cloned().unwrap_or_default())
-        .map(|e| e["id"].as_str().expect("event id").to_owned())
-        .collect();
+    let expected_events = acknowledged_event_ids(&acknowledged);
     let log = read_events(&app.events_topic(), expected_events.len());
 
     let mut seen: HashMap<&str, usize> = HashMap::new();

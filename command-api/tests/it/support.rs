@@ -230,6 +230,15 @@ pub(crate) fn place_body() -> Value {
     })
 }
 
+/// The ids of the events the acknowledged answers name.
+pub(crate) fn acknowledged_event_ids(acknowledged: &[Value]) -> std::collections::HashSet<String> {
+    acknowledged
+        .iter()
+        .flat_map(|ack| ack["events"].as_array().cloned().unwrap_or_default())
+        .map(|e| e["id"].as_str().expect("event id").to_owned())
+        .collect()
+}
+
 /// An event as a plain Kafka consumer sees it: headers and JSON value, nothing else.
 #[derive(Debug, Clone)]
 pub(crate) struct PlainEvent {

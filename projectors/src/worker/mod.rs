@@ -75,12 +75,21 @@ impl Worker {
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let status = Arc::new(WorkerStatus::default());
+        let shared = Shared {
+            projection,
+            kafka,
+            pool,
+            runtime,
+            settings,
+            stop: stop.clone(),
+            status: status.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name(format!("projection-{}", projection.name()))
             .spawn({
-                let (stop, status) = (stop.clone(), status.clone());
+                let status = status.clone();
                 move || {
-                    let result = run(projection, &kafka, &pool, &runtime, &settings, &stop, &status);
+                    let result = run(&shared);
                     if let Err(error) = &result {
                         status.set_failed(error.to_string());
                         metrics::counter!("orderlog_projection_failures_total", "projection" => projection.name()).increment(1);
@@ -116,15 +125,28 @@ impl Drop for Worker {
     }
 }
 
-fn run(
+/// What a worker's threads share.
+struct Shared {
     projection: Projection,
-    kafka: &KafkaConfig,
-    pool: &PgPool,
-    runtime: &Handle,
-    settings: &WorkerSettings,
-    stop: &Arc<AtomicBool>,
-    status: &Arc<WorkerStatus>,
-) -> Result<(), WorkerError> {
+    kafka: KafkaConfig,
+    pool: PgPool,
+    runtime: Handle,
+    settings: WorkerSettings,
+    stop: Arc<AtomicBool>,
+    status: Arc<WorkerStatus>,
+}
+
+fn run(shared: &Shared) -> Result<(), WorkerError> {
+    let Shared {
+        projection,
+        kafka,
+        pool,
+        runtime,
+        settings,
+        stop,
+        status,
+    } = shared;
+    let projection = *projection;
     let context = StartAtStoredOffsets::new(
         projection,
         settings.events_topic.clone(),
@@ -152,9 +174,7 @@ fn run(
     // across rebalances: each transaction locks the stored offsets and skips what they say
     // is applied already.
     let (batches, receiver) = std::sync::mpsc::sync_channel::<Work>(2);
-    let applier = spawn_applier(
-        projection, kafka, pool, runtime, settings, stop, status, receiver,
-    )?;
+    let applier = spawn_applier(shared, receiver)?;
     let mut watermarks = Watermarks::default();
     let mut resync_backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     let mut resync_due = Instant::now();
@@ -206,17 +226,20 @@ fn run(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn spawn_applier(
-    projection: Projection,
-    kafka: &KafkaConfig,
-    pool: &PgPool,
-    runtime: &Handle,
-    settings: &WorkerSettings,
-    stop: &Arc<AtomicBool>,
-    status: &Arc<WorkerStatus>,
+    shared: &Shared,
     receiver: std::sync::mpsc::Receiver<Work>,
 ) -> std::io::Result<JoinHandle<Result<(), WorkerError>>> {
+    let Shared {
+        projection,
+        kafka,
+        pool,
+        runtime,
+        settings,
+        stop,
+        status,
+    } = shared;
+    let projection = *projection;
     let dead_letters = DeadLetters::new(
         projection,
         kafka.clone(),
