@@ -62,9 +62,9 @@ impl Summary<'_> {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "| Fault | At | Acknowledged before | Ready again after healing |"
+            "| Fault | At | Acknowledged before | Every service ready after healing | Commands acknowledged again after healing |"
         );
-        let _ = writeln!(out, "| --- | --- | --- | --- |");
+        let _ = writeln!(out, "| --- | --- | --- | --- | --- |");
         for injected in self.injected {
             let _ = writeln!(
                 out,
