@@ -5,6 +5,7 @@ mod browser;
 mod contract;
 mod freshness;
 mod limits;
+mod outage;
 mod pagination;
 mod queries;
 mod subscriptions;

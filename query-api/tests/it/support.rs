@@ -58,12 +58,19 @@ impl Platform {
 
     /// Starts everything; `tune` adjusts the query-api's configuration.
     pub(crate) async fn start_with(tune: impl FnOnce(&mut query_api::config::Config)) -> Self {
+        Self::start_on(fresh_database().await, tune).await
+    }
+
+    /// Starts everything on the database at `database_url` (a private server's).
+    pub(crate) async fn start_on(
+        database_url: String,
+        tune: impl FnOnce(&mut query_api::config::Config),
+    ) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
             .with_env_filter("warn")
             .try_init();
         let prefix = testkit::topic_prefix();
-        let database_url = fresh_database().await;
 
         let mut config = command_api::config::Config::defaults();
         config.role = Role::All;
