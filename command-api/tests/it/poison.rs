@@ -1,6 +1,7 @@
 //! Records on the commands topic are input, whoever wrote them: one too large to copy, one
 //! that is not JSON, one keyed to an order of another partition. Each goes to the
 //! dead-letter topic with its reason and origin, and the partition keeps serving commands.
+//! Garbage on the results topic is skipped by the HTTP tier, which keeps answering.
 
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,19 @@ async fn poison_commands_are_dead_lettered_and_the_partition_goes_on() {
         producer
             .send(
                 BaseRecord::to(&commands)
+                    .partition(partition)
+                    .key(id.as_bytes())
+                    .payload(value.as_slice()),
+            )
+            .map_err(|(e, _)| e)
+            .expect("send");
+    }
+    // The results topic is read by the HTTP tier: what no processor wrote is skipped.
+    let results = format!("{}order-command-results", app.prefix);
+    for value in [&values[0], &values[1], &b"{}".to_vec()] {
+        producer
+            .send(
+                BaseRecord::to(&results)
                     .partition(partition)
                     .key(id.as_bytes())
                     .payload(value.as_slice()),
