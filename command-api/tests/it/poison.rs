@@ -61,29 +61,24 @@ async fn poison_commands_are_dead_lettered_and_the_partition_goes_on() {
         b"{not json".to_vec(),
         serde_json::to_vec(&forged).expect("json"),
     ];
-    for value in &values {
+    let write = |topic: &str, value: &[u8]| {
         producer
             .send(
-                BaseRecord::to(&commands)
+                BaseRecord::to(topic)
                     .partition(partition)
                     .key(id.as_bytes())
-                    .payload(value.as_slice()),
+                    .payload(value),
             )
             .map_err(|(e, _)| e)
             .expect("send");
+    };
+    for value in &values {
+        write(&commands, value);
     }
     // The results topic is read by the HTTP tier: what no processor wrote is skipped.
     let results = format!("{}order-command-results", app.prefix);
-    for value in [&values[0], &values[1], &b"{}".to_vec()] {
-        producer
-            .send(
-                BaseRecord::to(&results)
-                    .partition(partition)
-                    .key(id.as_bytes())
-                    .payload(value.as_slice()),
-            )
-            .map_err(|(e, _)| e)
-            .expect("send");
+    for value in [&values[0][..], &values[1][..], b"{}"] {
+        write(&results, value);
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
 
