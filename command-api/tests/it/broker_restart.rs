@@ -106,27 +106,14 @@ async fn broker_kills_and_restarts_under_load_apply_no_command_twice() {
     let log = tokio::task::spawn_blocking(move || read_events_from(&bootstrap, &topic, count))
         .await
         .expect("read the log");
-    let seen: HashSet<&str> = log.iter().map(|e| e.header("ce_id")).collect();
-    let missing: Vec<_> = expected
-        .iter()
-        .filter(|id| !seen.contains(id.as_str()))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "acknowledged events missing from the log: {missing:?}"
-    );
+    assert_acknowledged_in_log(&expected, &log);
 
     let mut by_command: HashMap<&str, Vec<&str>> = HashMap::new();
-    let mut versions: HashMap<&str, Vec<u64>> = HashMap::new();
     for event in &log {
         by_command
             .entry(event.header("ce_causationid"))
             .or_default()
             .push(event.header("ce_type"));
-        versions
-            .entry(event.key.as_str())
-            .or_default()
-            .push(event.version());
     }
     let twice: Vec<_> = by_command
         .iter()
@@ -148,14 +135,7 @@ async fn broker_kills_and_restarts_under_load_apply_no_command_twice() {
         })
         .collect();
     assert!(twice.is_empty(), "commands applied twice: {twice:#?}");
-    for (order, versions) in versions {
-        assert_eq!(
-            versions,
-            (1..=versions.len() as u64).collect::<Vec<_>>(),
-            "order {order}: see {}",
-            broker.log_path().display()
-        );
-    }
+    assert_versions_run_1_to_n(&log, &format!(": see {}", broker.log_path().display()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

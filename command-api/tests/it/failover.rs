@@ -107,32 +107,11 @@ async fn killing_a_processor_mid_load_loses_and_duplicates_nothing() {
     for event in &log {
         *seen.entry(event.header("ce_id")).or_default() += 1;
     }
-    let missing: Vec<_> = expected_events
-        .iter()
-        .filter(|id| !seen.contains_key(id.as_str()))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "acknowledged events missing from the log: {missing:?}"
-    );
+    assert_acknowledged_in_log(&expected_events, &log);
     let duplicated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(
         duplicated.is_empty(),
         "events written twice: {duplicated:?}"
     );
-
-    let mut versions: HashMap<&str, Vec<u64>> = HashMap::new();
-    for event in &log {
-        versions
-            .entry(event.key.as_str())
-            .or_default()
-            .push(event.version());
-    }
-    for (order, versions) in versions {
-        assert_eq!(
-            versions,
-            (1..=versions.len() as u64).collect::<Vec<_>>(),
-            "order {order}"
-        );
-    }
+    assert_versions_run_1_to_n(&log, "");
 }

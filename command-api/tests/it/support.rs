@@ -239,6 +239,41 @@ pub(crate) fn acknowledged_event_ids(acknowledged: &[Value]) -> std::collections
         .collect()
 }
 
+/// Every acknowledged event is in the log.
+pub(crate) fn assert_acknowledged_in_log(
+    expected: &std::collections::HashSet<String>,
+    log: &[PlainEvent],
+) {
+    let seen: std::collections::HashSet<&str> = log.iter().map(|e| e.header("ce_id")).collect();
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|id| !seen.contains(id.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged events missing from the log: {missing:?}"
+    );
+}
+
+/// Every order's versions run 1, 2, 3... in the log, with no gap or duplicate; `context`
+/// is added to a failure's message.
+pub(crate) fn assert_versions_run_1_to_n(log: &[PlainEvent], context: &str) {
+    let mut versions: HashMap<&str, Vec<u64>> = HashMap::new();
+    for event in log {
+        versions
+            .entry(event.key.as_str())
+            .or_default()
+            .push(event.version());
+    }
+    for (order, versions) in versions {
+        assert_eq!(
+            versions,
+            (1..=versions.len() as u64).collect::<Vec<_>>(),
+            "order {order}{context}"
+        );
+    }
+}
+
 /// An event as a plain Kafka consumer sees it: headers and JSON value, nothing else.
 #[derive(Debug, Clone)]
 pub(crate) struct PlainEvent {
