@@ -23,12 +23,12 @@ pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<V
     let processor = state
         .processor
         .as_ref()
-        .map(|p| (p.is_ready(), p.partitions()));
-    let ready = kafka && processor.as_ref().is_none_or(|(ready, _)| *ready);
+        .map(|p| (p.is_ready(), p.partitions(), p.unserved()));
+    let ready = kafka && processor.as_ref().is_none_or(|(ready, ..)| *ready);
     let body = json!({
         "ready": ready,
         "kafka": kafka,
-        "processor": processor.map(|(ready, partitions)| json!({ "ready": ready, "partitions": partitions })),
+        "processor": processor.map(|(ready, partitions, unserved)| json!({ "ready": ready, "partitions": partitions, "unserved": unserved })),
     });
     (
         if ready {

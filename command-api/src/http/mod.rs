@@ -6,6 +6,8 @@ mod health;
 pub mod openapi;
 mod orders;
 
+pub use orders::order_id_for_key;
+
 use std::sync::Arc;
 use std::time::Instant;
 

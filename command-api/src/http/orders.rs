@@ -43,13 +43,9 @@ pub(super) async fn place(
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     // With a key, a retried PlaceOrder lands on the same order id and is recognised.
-    let order_id = match &key {
-        Some(key) => OrderId::from_uuid(Uuid::new_v5(
-            &IDEMPOTENCY_NAMESPACE,
-            format!("order:{key}").as_bytes(),
-        )),
-        None => OrderId::generate(),
-    };
+    let order_id = key
+        .as_deref()
+        .map_or_else(OrderId::generate, order_id_for_key);
     dispatch(
         &state,
         order_id,
@@ -58,6 +54,15 @@ pub(super) async fn place(
         StatusCode::CREATED,
     )
     .await
+}
+
+/// The order a PlaceOrder with this `Idempotency-Key` creates: a retry lands on the same
+/// order, and a caller can know the id before the answer arrives.
+pub fn order_id_for_key(key: &str) -> OrderId {
+    OrderId::from_uuid(Uuid::new_v5(
+        &IDEMPOTENCY_NAMESPACE,
+        format!("order:{key}").as_bytes(),
+    ))
 }
 
 pub(super) async fn add_line(

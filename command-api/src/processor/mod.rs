@@ -11,7 +11,8 @@
 //! Layout: [`slot`] (one order and one command, pure), `partition` (one partition's
 //! transaction), `lane` (one partition's thread), `dispatch` (handing commands to the
 //! lanes), `takeover` (assignment and recovery), [`rebuild`] (state on assignment),
-//! `rebalance` (assignment bookkeeping), `untrusted` (checking command records).
+//! [`screen`] (unusable records a takeover reads), `rebalance` (assignment bookkeeping),
+//! `untrusted` (checking command records).
 
 mod dispatch;
 mod lane;
@@ -19,6 +20,7 @@ pub mod orders;
 mod partition;
 mod rebalance;
 pub mod rebuild;
+pub mod screen;
 pub mod slot;
 pub mod snapshots;
 mod takeover;
@@ -37,7 +39,7 @@ use rdkafka::message::OwnedMessage;
 use dispatch::Intake;
 pub use rebalance::ProcessorStatus;
 use rebalance::RebalanceContext;
-pub use snapshots::{FORMAT_HEADER, POSITION_KEY, Position, SNAPSHOT_FORMAT, Snapshot};
+pub use snapshots::{FORMAT_HEADER, POSITION_KEY, Position, SNAPSHOT_FORMAT, Screened, Snapshot};
 use takeover::Takeover;
 
 /// How the processor role consumes and batches.

@@ -17,7 +17,7 @@ use schemas::{CommandEnvelope, CommandResult};
 use super::orders::Orders;
 use super::rebuild::{self, RebuildError};
 use super::slot::OrderSlot;
-use super::snapshots::{self, POSITION_KEY, Position};
+use super::snapshots::{self, POSITION_KEY, Position, Screened};
 use super::untrusted::{self, Unusable};
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,6 +51,8 @@ pub(crate) struct PartitionWorker {
     pub(crate) orders: Orders,
     /// To fold an order's events when its snapshot turns out unreadable.
     pub(crate) kafka: KafkaConfig,
+    /// How far the takeover screened the partition's topics, recorded with each position.
+    pub(crate) screened: Screened,
 }
 
 /// How a failed transaction ended.
@@ -212,7 +214,11 @@ impl PartitionWorker {
         // offset to the consumer group instead, `send_offsets_to_transaction`, costs two
         // more requests and a fourth partition per transaction; docs/performance.md.)
         let next_offset = batch.iter().map(Message::offset).max().unwrap_or_default() + 1;
-        let position = serde_json::to_vec(&Position { next_offset }).unwrap_or_default();
+        let position = serde_json::to_vec(&Position {
+            next_offset,
+            screened: self.screened,
+        })
+        .unwrap_or_default();
         self.send(&topics.snapshots, Some(POSITION_KEY), &position, None, None)?;
         phase("decide_and_send", started);
         let since = Instant::now();
@@ -234,10 +240,7 @@ impl PartitionWorker {
         tracing::error!(partition = self.partition, %unreadable, "folding the order's events instead");
         metrics::counter!("orderlog_processor_unreadable_snapshots_total").increment(1);
         let slot = rebuild::order_from_events(&self.kafka, topics, self.partition, order_id)
-            .map_err(|error| match error {
-                RebuildError::Read { .. } => BatchError::NotLoaded(error.to_string()),
-                RebuildError::Corrupt { .. } => BatchError::Corrupt(error.to_string()),
-            })?;
+            .map_err(|error: RebuildError| BatchError::NotLoaded(error.to_string()))?;
         self.orders.insert(order_id, slot);
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! Rebuilding a partition's orders when this processor is assigned it: from the snapshot
 //! changelog when every snapshot is in the current format (kept unparsed until each order's
-//! first command), otherwise by folding the events partition.
+//! first command), otherwise by folding the events partition. A record that cannot be used
+//! (a snapshot not keyed by an order, an event that does not decode or does not fit its
+//! order, a result that does not parse) is skipped and screened out for the dead letters.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -13,6 +15,7 @@ use schemas::values::OrderId;
 use schemas::{CommandResult, EventEnvelope};
 
 use super::orders::Orders;
+use super::screen::Screen;
 use super::slot::OrderSlot;
 use super::snapshots::{self, POSITION_KEY, Position};
 
@@ -27,16 +30,9 @@ pub enum Source {
 pub enum RebuildError {
     #[error("reading {topic}: {error}")]
     Read { topic: String, error: String },
-    #[error("event at offset {offset} of partition {partition} does not fit its order: {reason}")]
-    Corrupt {
-        partition: i32,
-        offset: i64,
-        reason: String,
-    },
 }
 
 /// A partition's orders as of the committed end of its log, and where its commands resume.
-#[derive(Debug)]
 pub struct Rebuilt {
     pub orders: Orders,
     pub source: Source,
@@ -44,6 +40,8 @@ pub struct Rebuilt {
     /// one (a new partition, or one last written before positions were recorded: the
     /// consumer group's committed offset is then the position).
     pub next_offset: Option<i64>,
+    /// The unusable records met on the way, not dead-lettered yet.
+    pub screen: Screen,
 }
 
 /// Rebuilds `partition` from its snapshots, or from its events when a snapshot is
@@ -54,18 +52,20 @@ pub fn rebuild(
     partition: i32,
 ) -> Result<Rebuilt, RebuildError> {
     let started = Instant::now();
-    let (snapshots, next_offset) = from_snapshots(kafka, topics, partition)?;
-    let rebuilt = match snapshots {
-        Some(orders) => Rebuilt {
-            orders,
-            source: Source::Snapshots,
-            next_offset,
-        },
-        None => Rebuilt {
-            orders: from_events(kafka, topics, partition)?,
-            source: Source::Events,
-            next_offset,
-        },
+    let mut screen = Screen::new(topics);
+    let (snapshots, next_offset) = from_snapshots(kafka, topics, partition, &mut screen)?;
+    let (orders, source) = match snapshots {
+        Some(orders) => (orders, Source::Snapshots),
+        None => (
+            screened_fold(kafka, topics, partition, &mut screen)?,
+            Source::Events,
+        ),
+    };
+    let rebuilt = Rebuilt {
+        orders,
+        source,
+        next_offset,
+        screen,
     };
     tracing::info!(partition, orders = rebuilt.orders.len(), source = ?rebuilt.source, next_offset = ?rebuilt.next_offset, elapsed_ms = started.elapsed().as_millis() as u64, "partition rebuilt");
     metrics::histogram!("orderlog_processor_rebuild_seconds")
@@ -79,7 +79,7 @@ pub fn rebuild(
 }
 
 /// When `message` is the position record, keeps its position (a later one wins).
-fn take_position(message: &impl Message, position: &mut Option<i64>) -> bool {
+fn take_position(message: &impl Message, position: &mut Option<Position>) -> bool {
     if message.key() != Some(POSITION_KEY) {
         return false;
     }
@@ -87,22 +87,25 @@ fn take_position(message: &impl Message, position: &mut Option<i64>) -> bool {
         .payload()
         .and_then(|value| serde_json::from_slice::<Position>(value).ok());
     if let Some(parsed) = parsed {
-        *position = Some(parsed.next_offset);
+        *position = Some(parsed);
     }
     true
 }
 
 /// The orders' snapshots, unparsed (each is parsed on its order's first command), or `None`
 /// when a record is not a snapshot of the current format (an older version wrote it: the
-/// events are the truth then); and the last recorded position either way.
+/// events are the truth then); and the last recorded position either way. A record not
+/// keyed by an order is screened out.
 fn from_snapshots(
     kafka: &KafkaConfig,
     topics: &TopicSet,
     partition: i32,
+    screen: &mut Screen,
 ) -> Result<(Option<Orders>, Option<i64>), RebuildError> {
     let mut position = None;
     let mut orders = Some(Orders::default());
-    read_to_end::<std::convert::Infallible>(
+    let mut unusable = Vec::new();
+    let end = read_to_end::<std::convert::Infallible>(
         kafka,
         &topics.snapshots,
         partition,
@@ -111,11 +114,15 @@ fn from_snapshots(
             if take_position(message, &mut position) {
                 return Ok(());
             }
+            let Some(order_id) = order_key(message) else {
+                unusable.push(message.detach());
+                return Ok(());
+            };
             let Some(current) = orders.as_mut() else {
                 return Ok(());
             };
-            match snapshot_record(message) {
-                Some((order_id, value)) => current.insert_snapshot(order_id, value.into()),
+            match snapshot_value(message) {
+                Some(value) => current.insert_snapshot(order_id, value.into()),
                 None => {
                     tracing::warn!(
                         partition,
@@ -132,14 +139,25 @@ fn from_snapshots(
         topic: topics.snapshots.clone(),
         error: error.to_string(),
     })?;
-    Ok((orders, position))
+    if let Some(position) = position {
+        screen.screened_before(position.screened);
+    }
+    for message in &unusable {
+        screen.unusable(message, "a snapshot not keyed by an order id");
+    }
+    screen.read(&topics.snapshots, end);
+    Ok((orders, position.map(|p| p.next_offset)))
 }
 
-/// An order's snapshot record of the current format: its order id and value.
-fn snapshot_record(message: &impl Message) -> Option<(OrderId, &[u8])> {
-    let order_id = OrderId::parse(std::str::from_utf8(message.key()?).ok()?).ok()?;
+/// The order id a snapshot record is keyed by.
+fn order_key(message: &impl Message) -> Option<OrderId> {
+    OrderId::parse(std::str::from_utf8(message.key()?).ok()?).ok()
+}
+
+/// A snapshot's value when the record is in the current format.
+fn snapshot_value(message: &impl Message) -> Option<&[u8]> {
     snapshots::is_current(message.headers()).then_some(())?;
-    Some((order_id, message.payload()?))
+    message.payload()
 }
 
 /// Folds every event of the partition (the benchmark measures this path's events/s).
@@ -148,11 +166,21 @@ pub fn from_events(
     topics: &TopicSet,
     partition: i32,
 ) -> Result<Orders, RebuildError> {
+    screened_fold(kafka, topics, partition, &mut Screen::new(topics))
+}
+
+fn screened_fold(
+    kafka: &KafkaConfig,
+    topics: &TopicSet,
+    partition: i32,
+    screen: &mut Screen,
+) -> Result<Orders, RebuildError> {
     let mut orders: HashMap<OrderId, OrderSlot> = HashMap::new();
     fold_matching(
         kafka,
         topics,
         partition,
+        screen,
         |_| true,
         |envelope| {
             orders
@@ -161,7 +189,7 @@ pub fn from_events(
                 .replay(envelope)
         },
     )?;
-    fill_fingerprints(kafka, topics, partition, orders.values_mut())?;
+    fill_fingerprints(kafka, topics, partition, screen, orders.values_mut())?;
     Ok(orders.into_iter().collect())
 }
 
@@ -173,6 +201,7 @@ fn fill_fingerprints<'a>(
     kafka: &KafkaConfig,
     topics: &TopicSet,
     partition: i32,
+    screen: &mut Screen,
     slots: impl Iterator<Item = &'a mut OrderSlot>,
 ) -> Result<(), RebuildError> {
     let mut missing: HashMap<uuid::Uuid, Vec<&'a mut Option<String>>> = HashMap::new();
@@ -187,7 +216,7 @@ fn fill_fingerprints<'a>(
     if missing.is_empty() {
         return Ok(());
     }
-    read_to_end::<std::convert::Infallible>(
+    let end = read_to_end::<std::convert::Infallible>(
         kafka,
         &topics.results,
         partition,
@@ -196,12 +225,15 @@ fn fill_fingerprints<'a>(
             let result = message
                 .payload()
                 .and_then(|value| serde_json::from_slice::<CommandResult>(value).ok());
-            if let Some(result) = result {
-                if let Some(fingerprints) = missing.get_mut(&result.command_id) {
-                    for fingerprint in fingerprints.iter_mut() {
-                        fingerprint.get_or_insert_with(|| result.fingerprint.clone());
+            match result {
+                Some(result) => {
+                    if let Some(fingerprints) = missing.get_mut(&result.command_id) {
+                        for fingerprint in fingerprints.iter_mut() {
+                            fingerprint.get_or_insert_with(|| result.fingerprint.clone());
+                        }
                     }
                 }
+                None => screen.unusable(message, "not a command result"),
             }
             Ok(())
         },
@@ -210,6 +242,7 @@ fn fill_fingerprints<'a>(
         topic: topics.results.clone(),
         error: error.to_string(),
     })?;
+    screen.read(&topics.results, end);
     Ok(())
 }
 
@@ -223,26 +256,39 @@ pub fn order_from_events(
 ) -> Result<OrderSlot, RebuildError> {
     let key = order_id.to_string();
     let mut slot = OrderSlot::default();
+    // Only this order's records are looked at: what is unusable is skipped here, and
+    // dead-lettered by the partition's next takeover, which reads the whole partition.
+    let mut screen = Screen::new(topics);
     fold_matching(
         kafka,
         topics,
         partition,
+        &mut screen,
         |message| message.key() == Some(key.as_bytes()),
         |envelope| slot.replay(envelope),
     )?;
-    fill_fingerprints(kafka, topics, partition, std::iter::once(&mut slot))?;
+    fill_fingerprints(
+        kafka,
+        topics,
+        partition,
+        &mut screen,
+        std::iter::once(&mut slot),
+    )?;
     Ok(slot)
 }
 
-/// Reads the events partition to its end, decoding and folding the records `wanted` keeps.
+/// Reads the events partition to its end, decoding and folding the records `wanted` keeps;
+/// an event that does not decode or does not fit its order is screened out. A rejected
+/// event leaves its order as it was (the fold of an order is all or nothing per event).
 fn fold_matching(
     kafka: &KafkaConfig,
     topics: &TopicSet,
     partition: i32,
+    screen: &mut Screen,
     wanted: impl Fn(&BorrowedMessage<'_>) -> bool,
     mut fold: impl FnMut(&EventEnvelope) -> Result<(), EvolveError>,
 ) -> Result<(), RebuildError> {
-    let read = read_to_end(
+    let end = read_to_end::<std::convert::Infallible>(
         kafka,
         &topics.events,
         partition,
@@ -251,23 +297,23 @@ fn fold_matching(
             if !wanted(message) {
                 return Ok(());
             }
-            let corrupt = |reason: String| RebuildError::Corrupt {
-                partition,
-                offset: message.offset(),
-                reason,
-            };
-            let envelope = wire::decode_event(message).map_err(|e| corrupt(e.to_string()))?;
-            fold(&envelope).map_err(|e| corrupt(e.to_string()))
+            let folded = wire::decode_event(message)
+                .map_err(|e| format!("not an event: {e}"))
+                .and_then(|envelope| {
+                    fold(&envelope).map_err(|e| format!("does not fit its order: {e}"))
+                });
+            if let Err(reason) = folded {
+                screen.unusable(message, &reason);
+            }
+            Ok(())
         },
-    );
-    match read {
-        Ok(_) => Ok(()),
-        Err(event_store::ReadError::Stopped(error)) => Err(error),
-        Err(event_store::ReadError::Kafka(error)) => Err(RebuildError::Read {
-            topic: topics.events.clone(),
-            error: error.to_string(),
-        }),
-    }
+    )
+    .map_err(|error| RebuildError::Read {
+        topic: topics.events.clone(),
+        error: error.to_string(),
+    })?;
+    screen.read(&topics.events, end);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -302,21 +348,25 @@ mod tests {
         let key = order.to_string();
         let current = snapshots::SNAPSHOT_FORMAT.to_string();
         let readable = record(key.as_bytes(), Some(&current));
-        let (id, value) = snapshot_record(&readable).expect("a snapshot");
-        assert_eq!(id, order);
+        assert_eq!(order_key(&readable), Some(order));
+        let value = snapshot_value(&readable).expect("a snapshot");
         assert_eq!(snapshots::decode(value), Some(OrderSlot::default()));
-        assert!(snapshot_record(&record(key.as_bytes(), Some("2"))).is_none());
+        assert!(snapshot_value(&record(key.as_bytes(), Some("2"))).is_none());
         assert!(
-            snapshot_record(&record(key.as_bytes(), None)).is_some(),
+            snapshot_value(&record(key.as_bytes(), None)).is_some(),
             "written before the header, in format 1"
         );
-        assert!(snapshot_record(&record(b"not-an-id", Some(&current))).is_none());
+        assert_eq!(order_key(&record(b"not-an-id", Some(&current))), None);
     }
 
     #[test]
     fn the_position_record_is_recognised_by_its_key() {
         let mut position = None;
-        let value = serde_json::to_vec(&Position { next_offset: 42 }).expect("json");
+        let value = serde_json::to_vec(&Position {
+            next_offset: 42,
+            screened: Default::default(),
+        })
+        .expect("json");
         let message = OwnedMessage::new(
             Some(value),
             Some(POSITION_KEY.to_vec()),
@@ -327,7 +377,7 @@ mod tests {
             None,
         );
         assert!(take_position(&message, &mut position));
-        assert_eq!(position, Some(42));
+        assert_eq!(position.map(|p| p.next_offset), Some(42));
         let order = record(b"x", None);
         assert!(!take_position(&order, &mut position));
     }

@@ -109,9 +109,17 @@ impl OrderSlot {
         Ok(handled)
     }
 
-    /// Folds an event read back from the log (when rebuilding without a snapshot).
+    /// Folds an event read back from the log (when rebuilding without a snapshot). An event
+    /// that does not follow the order's version or does not fit its state changes nothing.
     pub fn replay(&mut self, envelope: &EventEnvelope) -> Result<(), EvolveError> {
-        self.state = evolve(std::mem::take(&mut self.state), &envelope.event)?;
+        if envelope.order_version != self.state.version() + 1 {
+            return Err(EvolveError {
+                event_type: envelope.event.type_name(),
+                version: self.state.version(),
+                reason: "its version does not follow the order's",
+            });
+        }
+        self.state = evolve(self.state.clone(), &envelope.event)?;
         match self.recent.back_mut() {
             Some(last) if last.command_id == envelope.causation_id => {
                 if let CommandOutcome::Accepted { version, events } = &mut last.outcome {

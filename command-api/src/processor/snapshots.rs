@@ -28,10 +28,45 @@ pub struct Snapshot {
 /// commands the snapshots already include.
 pub const POSITION_KEY: &[u8] = b"~commands-position";
 
-/// The value under [`POSITION_KEY`]: the next commands offset to process.
+/// The value under [`POSITION_KEY`]: the next commands offset to process, and how far the
+/// partition's other topics were screened for poison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
     pub next_offset: i64,
+    /// Absent in positions written before screening existed: nothing screened yet.
+    #[serde(default)]
+    pub screened: Screened,
+}
+
+/// Per topic, the offset below which every unusable record a takeover found was already
+/// dead-lettered, so a later takeover reading the same records writes no second letter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Screened {
+    pub snapshots: i64,
+    pub events: i64,
+    pub results: i64,
+}
+
+impl Screened {
+    /// How far `topic` was screened (0 for a topic a takeover does not read).
+    pub fn of(&self, topics: &event_store::TopicSet, topic: &str) -> i64 {
+        match topic {
+            t if t == topics.snapshots => self.snapshots,
+            t if t == topics.events => self.events,
+            t if t == topics.results => self.results,
+            _ => 0,
+        }
+    }
+
+    /// The furthest of both, topic by topic.
+    #[must_use]
+    pub fn max(self, other: Self) -> Self {
+        Self {
+            snapshots: self.snapshots.max(other.snapshots),
+            events: self.events.max(other.events),
+            results: self.results.max(other.results),
+        }
+    }
 }
 
 /// The value and headers of an order's snapshot record.

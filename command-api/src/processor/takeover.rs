@@ -23,6 +23,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::lane::{Failure, Lane, Pacing};
 use super::partition::{BatchError, PartitionWorker, new_producer};
 use super::rebalance::{Change, RebalanceContext};
+use super::snapshots::{POSITION_KEY, Position, Screened};
+use super::untrusted::DeadLetter;
 use super::{ProcessorError, ProcessorSettings, ProcessorStatus, rebuild};
 
 /// What a takeover thread hands back: the partition's worker and where its commands resume.
@@ -307,6 +309,64 @@ fn settle(
     Ok(())
 }
 
+/// Writes the dead letters of the unusable records the rebuild found, in one transaction
+/// with the position that says they are written (so no later takeover writes them again).
+/// Without a recorded position, the first batch records how far the partition was screened.
+fn dead_letter(
+    topics: &TopicSet,
+    partition: i32,
+    producer: &TransactionalProducer,
+    letters: Vec<DeadLetter>,
+    next_offset: Option<i64>,
+    screened: Screened,
+) -> Result<(), ProcessorError> {
+    if letters.is_empty() {
+        return Ok(());
+    }
+    tracing::warn!(
+        partition,
+        letters = letters.len(),
+        "dead-lettering unusable records found while taking over"
+    );
+    producer.begin_transaction()?;
+    let sent = (|| {
+        for (key, value, headers) in &letters {
+            let mut record: BaseRecord<'_, [u8], [u8]> =
+                BaseRecord::to(topics.dead_letter.as_str())
+                    .partition(partition)
+                    .payload(value.as_deref().unwrap_or_default())
+                    .headers(headers.clone());
+            if let Some(key) = key {
+                record = record.key(key.as_slice());
+            }
+            producer.send(record)?;
+        }
+        if let Some(next_offset) = next_offset {
+            let position = serde_json::to_vec(&Position {
+                next_offset,
+                screened,
+            })
+            .unwrap_or_default();
+            let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topics.snapshots.as_str())
+                .partition(partition)
+                .key(POSITION_KEY)
+                .payload(&position);
+            producer.send(record)?;
+        }
+        producer.wait_delivered(Duration::from_secs(10))
+    })();
+    match sent {
+        Ok(()) => producer.commit_transaction(Duration::from_secs(10))?,
+        Err(error) => {
+            let _ = producer.abort_transaction(Duration::from_secs(10));
+            return Err(error.into());
+        }
+    }
+    metrics::counter!("orderlog_processor_dead_letters_total", "reason" => "unusable_at_takeover")
+        .increment(letters.len() as u64);
+    Ok(())
+}
+
 /// Fences the partition's previous writer, settles the partition, and rebuilds its orders
 /// and position, waiting out whatever a restarting or unreachable cluster makes fail, for
 /// as long as it lasts, unless cancelled (the partition was revoked meanwhile).
@@ -327,14 +387,25 @@ fn prepare_partition(
             .map_err(ProcessorError::from)
             .and_then(|producer| {
                 settle(kafka, topics, partition, &producer)?;
-                let rebuilt = rebuild::rebuild(kafka, topics, partition)
+                let mut rebuilt = rebuild::rebuild(kafka, topics, partition)
                     .map_err(|error| ProcessorError::Rebuild { partition, error })?;
+                let screened = rebuilt.screen.screened();
+                let letters = rebuilt.screen.take_letters();
+                dead_letter(
+                    topics,
+                    partition,
+                    &producer,
+                    letters,
+                    rebuilt.next_offset,
+                    screened,
+                )?;
                 let worker = PartitionWorker {
                     partition,
                     partitions,
                     producer,
                     orders: rebuilt.orders,
                     kafka: kafka.clone(),
+                    screened,
                 };
                 Ok((worker, rebuilt.next_offset))
             });

@@ -69,12 +69,12 @@ pub(crate) fn command(
     Ok(envelope)
 }
 
-/// The dead letter of an unusable record: its key, value and headers when small enough,
-/// with the reason and origin added.
-pub(crate) fn dead_letter(
-    message: &OwnedMessage,
-    reason: &Unusable,
-) -> (Option<Vec<u8>>, Option<Vec<u8>>, OwnedHeaders) {
+/// A dead letter's key, value and headers.
+pub(crate) type DeadLetter = (Option<Vec<u8>>, Option<Vec<u8>>, OwnedHeaders);
+
+/// The dead letter of an unusable record (of any topic): its key, value and headers when
+/// small enough, with the reason and origin added.
+pub(crate) fn dead_letter(message: &impl Message, reason: &dyn std::fmt::Display) -> DeadLetter {
     let copied = message.payload().map_or(0, <[u8]>::len) + message.key().map_or(0, <[u8]>::len)
         <= MAX_COPIED_BYTES;
     let (partition, offset, reason) = (

@@ -3,7 +3,7 @@
 //! every order's versions run 1, 2, 3... with no gap or duplicate.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -14,15 +14,14 @@ use serde_json::json;
 
 use crate::support::*;
 
-fn spawn_processor(prefix: &str, name: &str) -> Child {
+/// A processor process on the test's topics; its log goes to the temp directory.
+pub(crate) fn spawn_processor(prefix: &str, name: &str, extra: &[&str]) -> Child {
     let log = std::fs::File::create(std::env::temp_dir().join(format!("{}{name}.log", prefix)))
         .expect("log file");
     Command::new(env!("CARGO_BIN_EXE_command-api"))
         .args([
             "--role",
             "processor",
-            "--listen",
-            "127.0.0.1:0",
             "--topic-partitions",
             &PARTITIONS.to_string(),
         ])
@@ -34,7 +33,8 @@ fn spawn_processor(prefix: &str, name: &str) -> Child {
             "--processor-batch-max",
             "50",
         ])
-        .stdout(Stdio::null())
+        .args(extra)
+        .stdout(log.try_clone().expect("log file"))
         .stderr(log)
         .spawn()
         .expect("processor starts")
@@ -46,8 +46,8 @@ async fn killing_a_processor_mid_load_loses_and_duplicates_nothing() {
     let mut config = test_config(&prefix, Role::Http);
     config.result_timeout_ms = 3_000;
     let app = Arc::new(TestApp::spawn_with(config).await);
-    let mut first = spawn_processor(&prefix, "a");
-    let mut second = spawn_processor(&prefix, "b");
+    let mut first = spawn_processor(&prefix, "a", &["--listen", "127.0.0.1:0"]);
+    let mut second = spawn_processor(&prefix, "b", &["--listen", "127.0.0.1:0"]);
 
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..8)

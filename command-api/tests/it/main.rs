@@ -8,5 +8,8 @@ mod idempotency;
 mod lifecycle;
 mod poison;
 mod position;
+mod screening;
 mod snapshots;
 mod support;
+mod takeover;
+mod zombie;

@@ -45,9 +45,18 @@ impl TestApp {
     }
 
     pub(crate) async fn spawn_with(config: Config) -> Self {
+        let runs_processor = config.runs_processor();
+        let app = Self::start(config).await;
+        if runs_processor {
+            app.wait_ready().await;
+        }
+        app
+    }
+
+    /// Starts the service without waiting for its processor to be ready.
+    pub(crate) async fn start(config: Config) -> Self {
         telemetry::init_logs(telemetry::LogFormat::Pretty);
         let prefix = config.topic_prefix.clone();
-        let runs_processor = config.runs_processor();
         let app = Application::build(config)
             .await
             .expect("application builds");
@@ -56,17 +65,13 @@ impl TestApp {
         let task = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
         }));
-        let test_app = Self {
+        Self {
             base,
             prefix,
             client: reqwest::Client::new(),
             stop: Some(stop),
             task: Some(task),
-        };
-        if runs_processor {
-            test_app.wait_ready().await;
         }
-        test_app
     }
 
     pub(crate) async fn wait_ready(&self) {
@@ -207,6 +212,17 @@ impl Reply {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     }
+}
+
+/// An `Idempotency-Key` whose PlaceOrder creates an order on `partition`.
+pub(crate) fn key_in_partition(partition: i32, partitions: i32) -> String {
+    (0..)
+        .map(|n| format!("{}-{n}", uuid::Uuid::new_v4().simple()))
+        .find(|key| {
+            let order = command_api::http::order_id_for_key(key).to_string();
+            event_store::partitioner::partition_of(order.as_bytes(), partitions) == partition
+        })
+        .expect("some key lands on every partition")
 }
 
 pub(crate) fn money(minor: i64) -> Value {

@@ -1,0 +1,107 @@
+//! A takeover holds up its own partition only: while one partition cannot be taken over (a
+//! transaction another producer left open on its events partition holds the last stable
+//! offset back), the processor serves its other partitions, `/readyz` names the waiting
+//! one, and it is served once that transaction ends.
+
+use std::time::{Duration, Instant};
+
+use command_api::config::Role;
+use event_store::{KafkaConfig, TopicSet, TopicSpec};
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::*;
+
+/// A producer of another transactional id with a transaction open on `partition` of `topic`.
+fn open_transaction(topic: &str, partition: i32) -> ThreadedProducer<DefaultProducerContext> {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("transactional.id", format!("{topic}-intruder"))
+        // Longer than the test, so the broker does not end it on its own.
+        .set("transaction.timeout.ms", "600000")
+        .create()
+        .expect("producer");
+    producer
+        .init_transactions(Duration::from_secs(30))
+        .expect("init");
+    producer.begin_transaction().expect("begin");
+    producer
+        .send(
+            BaseRecord::to(topic)
+                .partition(partition)
+                .key("open")
+                .payload("open"),
+        )
+        .map_err(|(e, _)| e)
+        .expect("send");
+    producer.flush(Duration::from_secs(30)).expect("flush");
+    producer
+}
+
+/// Places an order on `partition`, retrying 503s for at most `patience`.
+async fn place_on(app: &TestApp, partition: i32, patience: Duration) -> Reply {
+    let key = key_in_partition(partition, PARTITIONS);
+    let deadline = Instant::now() + patience;
+    loop {
+        let reply = app
+            .send_with(
+                Method::POST,
+                "/v1/orders",
+                Some(place_body()),
+                &[("Idempotency-Key", &key)],
+            )
+            .await;
+        if reply.status != 503 || Instant::now() > deadline {
+            return reply;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_that_cannot_be_taken_over_holds_up_no_other() {
+    let prefix = unique_prefix();
+    let mut config = test_config(&prefix, Role::All);
+    config.result_timeout_ms = 2_000;
+    let kafka = KafkaConfig::new(&config.kafka_bootstrap, &prefix);
+    let spec = TopicSpec {
+        partitions: PARTITIONS,
+        replication: config.topic_replication,
+    };
+    TopicSet::new(&prefix)
+        .ensure(&kafka, spec)
+        .await
+        .expect("topics");
+    let events = format!("{prefix}order-events");
+    let intruder = tokio::task::spawn_blocking(move || open_transaction(&events, 0))
+        .await
+        .expect("intruder");
+
+    let app = TestApp::start(config).await;
+    for partition in 1..PARTITIONS {
+        let reply = place_on(&app, partition, Duration::from_secs(30)).await;
+        assert_eq!(
+            reply.status, 201,
+            "partition {partition} served beside the stuck one: {}",
+            reply.body
+        );
+    }
+    let ready = app.send(Method::GET, "/readyz", None).await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(
+        ready.body["processor"]["unserved"],
+        json!([0]),
+        "{}",
+        ready.body
+    );
+
+    tokio::task::spawn_blocking(move || intruder.abort_transaction(Duration::from_secs(30)))
+        .await
+        .expect("join")
+        .expect("abort");
+    let reply = place_on(&app, 0, Duration::from_secs(60)).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    app.wait_ready().await;
+}
