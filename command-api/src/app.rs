@@ -77,6 +77,7 @@ impl Application {
             metrics: telemetry::metrics_handle(),
             max_body_bytes: config.max_body_bytes,
             openapi: Arc::new(http::openapi::document()),
+            query_api_url: config.query_api_url.clone(),
         };
         let listener = TcpListener::bind(config.listen).await?;
         tracing::info!(address = %listener.local_addr()?, role = ?config.role, partitions, "command-api started");

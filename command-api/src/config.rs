@@ -43,6 +43,14 @@ pub struct Config {
     #[arg(long, env = "ORDERLOG_TOPIC_REPLICATION", default_value_t = 1)]
     pub topic_replication: i32,
 
+    /// The query API's base URL, where the `Location` of a placed order points.
+    #[arg(
+        long,
+        env = "ORDERLOG_QUERY_API_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    pub query_api_url: String,
+
     /// How long a request waits for its command's committed result before answering 503.
     #[arg(long, env = "ORDERLOG_RESULT_TIMEOUT_MS", default_value_t = 10_000)]
     pub result_timeout_ms: u64,

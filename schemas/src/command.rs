@@ -55,15 +55,17 @@ pub struct PlaceOrder {
     pub customer_id: CustomerId,
     pub currency: Currency,
     /// One to 100 lines, each SKU at most once.
+    #[schemars(length(min = 1, max = 100))]
     pub lines: Vec<NewLine>,
     pub shipping_address: Address,
 }
 
 /// Adds a line for a SKU the order does not hold yet. Only while the order is placed.
+/// On the wire it is the line itself (transparent, so an invalid field is named by its own
+/// path, such as `quantity`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(transparent)]
 pub struct AddLine {
-    #[serde(flatten)]
     pub line: NewLine,
 }
 
@@ -120,4 +122,4 @@ impl CancelReason {
     }
 }
 
-crate::values::string_value!(CancelReason, TextError, { "type": "string", "minLength": 1, "maxLength": 500 });
+crate::values::string_value!(CancelReason, TextError, { "type": "string", "minLength": 1, "maxLength": 500, "pattern": crate::values::TEXT_PATTERN });

@@ -119,7 +119,8 @@ impl Event {
         payload: serde_json::Value,
     ) -> Result<Event, DecodeError> {
         Event::check_version(type_name, schema_version)?;
-        let data = upcast::to_current(type_name, schema_version, payload)?;
+        let data = upcast::to_current(type_name, schema_version, payload)
+            .map_err(|e| invalid(type_name, &e))?;
         Event::from_data(type_name, data).map_err(|e| invalid(type_name, &e))
     }
 
@@ -168,7 +169,7 @@ impl Event {
     }
 }
 
-fn invalid(type_name: &str, error: &serde_json::Error) -> DecodeError {
+fn invalid(type_name: &str, error: &dyn std::fmt::Display) -> DecodeError {
     DecodeError::Invalid {
         type_name: type_name.to_owned(),
         reason: error.to_string(),

@@ -7,21 +7,21 @@
 
 use serde_json::{Value, json};
 
-use crate::event::DecodeError;
+/// An old payload a step could not convert.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct UpcastError(pub(crate) String);
 
 /// Applies every step from `version` to the current version of `type_name`.
 pub(crate) fn to_current(
     type_name: &str,
     version: u32,
     payload: Value,
-) -> Result<Value, DecodeError> {
+) -> Result<Value, UpcastError> {
     let mut payload = payload;
     let mut version = version;
     while let Some(step) = step(type_name, version) {
-        payload = step(payload).map_err(|reason| DecodeError::Invalid {
-            type_name: type_name.to_owned(),
-            reason,
-        })?;
+        payload = step(payload).map_err(UpcastError)?;
         version += 1;
     }
     Ok(payload)

@@ -1,44 +1,36 @@
 //! The JSON body extractor: 415 for a wrong content type, 413 past the size limit, 400 for
 //! text that is not JSON, 422 naming the field whose value is invalid.
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::body::{Body, Bytes};
+use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 
-use super::AppState;
 use super::error::ApiError;
 
-/// A request body parsed into `T` through its parse-don't-validate types.
-pub(crate) struct JsonBody<T>(pub T);
-
-impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let is_json = request
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|v| {
-                v.trim().eq_ignore_ascii_case("application/json") || v.trim().ends_with("+json")
-            })
-            .unwrap_or(false);
-        let limit = state.max_body_bytes;
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|_| ApiError::BodyTooLarge { limit })?;
-        if bytes.len() > limit {
-            return Err(ApiError::BodyTooLarge { limit });
-        }
-        if !is_json {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        parse(&bytes).map(JsonBody)
+/// A JSON request body: 413 past `limit` bytes, 415 unless it is sent as JSON.
+pub(crate) async fn read_json(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let is_json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().eq_ignore_ascii_case("application/json") || v.trim().ends_with("+json"))
+        .unwrap_or(false);
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::BodyTooLarge { limit })?;
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
     }
+    Ok(bytes)
 }
 
+/// Parses a body into `T` through its parse-don't-validate types; an invalid value names
+/// its field by JSON path (`lines[0].quantity`).
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
@@ -93,6 +85,25 @@ mod tests {
         let (field, reason) = field_error(body);
         assert_eq!(field, "lines[0].quantity");
         assert_eq!(reason, "must be a whole number from 1 to 10000");
+    }
+
+    #[test]
+    fn a_type_error_names_the_json_path_and_a_whole_float_is_a_whole_number() {
+        let line = |quantity: &str| {
+            format!(
+                r#"{{"customer_id": "c", "currency": "EUR", "shipping_address": {{"name": "a", "line1": "b", "city": "c", "postal_code": "1", "country": "DE"}},
+                    "lines": [{{"sku": "OK", "quantity": {quantity}, "unit_price": {{"amount_minor": 1.0, "currency": "EUR"}}}}]}}"#
+            )
+        };
+        assert!(parse::<PlaceOrder>(line("3994.0").as_bytes()).is_ok());
+        for bad in ["3994.5", "\"3\"", "true", "null"] {
+            assert_eq!(field_error(&line(bad)).0, "lines[0].quantity", "{bad}");
+        }
+        let add = r#"{"sku": "OK", "quantity": 3994.5, "unit_price": {"amount_minor": 1, "currency": "EUR"}}"#;
+        match parse::<schemas::command::AddLine>(add.as_bytes()) {
+            Err(ApiError::InvalidField { field, .. }) => assert_eq!(field, "quantity"),
+            other => panic!("expected an invalid field, got {other:?}"),
+        }
     }
 
     #[test]

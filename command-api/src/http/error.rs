@@ -19,7 +19,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use schemas::Rejection;
-use serde_json::json;
+use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -58,7 +58,56 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// RFC 9457 problem details with a stable code: the body of every error answer.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Problem {
+    /// `https://orderlog.dev/problems/<code>`.
+    #[schemars(url)]
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable code (docs/api.md lists them).
+    pub code: &'static str,
+    /// For `invalid_field`: the JSON path of the field, such as `lines[0].quantity`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub field: Option<String>,
+    /// For domain rejections: the rejection with its details.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
+    pub rejection: Option<serde_json::Value>,
+}
+
 impl ApiError {
+    /// One error of every kind a command route can answer with (every domain rejection
+    /// included), for the OpenAPI document's responses.
+    pub fn every_kind() -> Vec<ApiError> {
+        let mut kinds: Vec<ApiError> = Rejection::every_kind()
+            .into_iter()
+            .map(ApiError::Rejected)
+            .collect();
+        kinds.extend([
+            ApiError::InvalidField {
+                field: String::new(),
+                reason: String::new(),
+            },
+            ApiError::IdempotencyKeyReused,
+            ApiError::MalformedJson(String::new()),
+            ApiError::InvalidHeader {
+                header: "",
+                reason: "",
+            },
+            ApiError::BodyTooLarge { limit: 0 },
+            ApiError::UnsupportedMediaType,
+            ApiError::KafkaUnavailable(String::new()),
+            ApiError::Overloaded,
+            ApiError::OutcomeUnknown,
+        ]);
+        kinds
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Rejected(rejection) => rejection.code(),
@@ -112,22 +161,21 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let status = self.status();
-        let mut body = json!({
-            "type": format!("https://orderlog.dev/problems/{}", self.code()),
-            "title": self.title(),
-            "status": status.as_u16(),
-            "detail": self.to_string(),
-            "code": self.code(),
-        });
-        match &self {
-            ApiError::InvalidField { field, .. } => body["field"] = json!(field),
-            ApiError::Rejected(rejection) => {
-                if let Ok(details) = serde_json::to_value(rejection) {
-                    body["rejection"] = details;
-                }
-            }
-            _ => {}
-        }
+        let body = Problem {
+            type_uri: format!("https://orderlog.dev/problems/{}", self.code()),
+            title: self.title(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            code: self.code(),
+            field: match &self {
+                ApiError::InvalidField { field, .. } => Some(field.clone()),
+                _ => None,
+            },
+            rejection: match &self {
+                ApiError::Rejected(rejection) => serde_json::to_value(rejection).ok(),
+                _ => None,
+            },
+        };
         metrics::counter!("orderlog_http_errors_total", "code" => self.code()).increment(1);
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();

@@ -3,8 +3,10 @@
 mod body;
 pub mod error;
 mod health;
+mod location;
 pub mod openapi;
 mod orders;
+mod routes;
 
 pub use orders::order_id_for_key;
 
@@ -15,7 +17,8 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{delete, get, post, put};
+use axum::extract::{Path, State};
+use axum::routing::{MethodFilter, get, on};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::intake::CommandBus;
@@ -31,6 +34,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub max_body_bytes: usize,
     pub openapi: Arc<serde_json::Value>,
+    /// Where clients read orders (the `Location` of a placed order points there).
+    pub query_api_url: String,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -40,18 +45,19 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi::serve));
     if state.bus.is_some() {
-        router = router
-            .route("/v1/orders", post(orders::place))
-            .route("/v1/orders/{id}/lines", post(orders::add_line))
-            .route("/v1/orders/{id}/lines/{sku}", delete(orders::remove_line))
-            .route(
-                "/v1/orders/{id}/shipping-address",
-                put(orders::change_address),
-            )
-            .route("/v1/orders/{id}/payment", post(orders::confirm_payment))
-            .route("/v1/orders/{id}/shipment", post(orders::ship))
-            .route("/v1/orders/{id}/delivery", post(orders::deliver))
-            .route("/v1/orders/{id}/cancellation", post(orders::cancel));
+        for route in &routes::ROUTES {
+            let filter = MethodFilter::try_from(route.method.clone())
+                .expect("the route table uses standard methods");
+            router = router.route(
+                route.path,
+                on(
+                    filter,
+                    move |State(state): State<AppState>,
+                          Path(params): Path<routes::Params>,
+                          request: Request| orders::handle(route, state, params, request),
+                ),
+            );
+        }
     }
     router
         .fallback(|| async { error::ApiError::NotFound })

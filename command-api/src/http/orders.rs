@@ -1,24 +1,22 @@
-//! The order command endpoints: each turns a request into a command, sends it, and answers
-//! with the committed result.
+//! The order command handler: turns a request into a command, sends it, and answers with
+//! the committed result.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use schemas::command::{
-    AddLine, CancelOrder, ChangeShippingAddress, Command, ConfirmPayment, DeliverOrder, PlaceOrder,
-    RemoveLine, ShipOrder,
-};
+use schemas::command::Command;
 use schemas::envelope::EventSummary;
-use schemas::values::{OrderId, Sku};
+use schemas::values::OrderId;
 use schemas::{CommandEnvelope, CommandOutcome};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::AppState;
-use super::body::JsonBody;
+use super::body::read_json;
 use super::error::ApiError;
+use super::routes::{Input, Params, Route, Target};
 use crate::intake::SendError;
 
 /// Namespace of the UUIDv5 ids derived from Idempotency-Keys.
@@ -36,24 +34,30 @@ pub(crate) struct Accepted {
     pub consistency_token: String,
 }
 
-pub(super) async fn place(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody<PlaceOrder>,
+/// Serves any command route: reads and parses the body when the route has one, names the
+/// order, makes the command, sends it and answers with its committed result.
+pub(super) async fn handle(
+    route: &'static Route,
+    state: AppState,
+    params: Params,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
-    // With a key, a retried PlaceOrder lands on the same order id and is recognised.
-    let order_id = key
-        .as_deref()
-        .map_or_else(OrderId::generate, order_id_for_key);
-    dispatch(
-        &state,
-        order_id,
-        Command::PlaceOrder(body),
-        &headers,
-        StatusCode::CREATED,
-    )
-    .await
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let command = match &route.input {
+        Input::Body { command, .. } => {
+            let bytes = read_json(&headers, body, state.max_body_bytes).await?;
+            command(&bytes)?
+        }
+        Input::Path(command) => command(&params)?,
+    };
+    let order_id = match route.target {
+        Target::New => idempotency_key(&headers)?
+            .as_deref()
+            .map_or_else(OrderId::generate, order_id_for_key),
+        Target::Path => order_id(params.get("id").map_or("", String::as_str))?,
+    };
+    dispatch(&state, order_id, command, &headers, route.success).await
 }
 
 /// The order a PlaceOrder with this `Idempotency-Key` creates: a retry lands on the same
@@ -63,120 +67,6 @@ pub fn order_id_for_key(key: &str) -> OrderId {
         &IDEMPOTENCY_NAMESPACE,
         format!("order:{key}").as_bytes(),
     ))
-}
-
-pub(super) async fn add_line(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody<AddLine>,
-) -> Result<Response, ApiError> {
-    dispatch(
-        &state,
-        order_id(&id)?,
-        Command::AddLine(body),
-        &headers,
-        StatusCode::OK,
-    )
-    .await
-}
-
-pub(super) async fn remove_line(
-    State(state): State<AppState>,
-    Path((id, sku)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let sku = Sku::parse(&sku).map_err(|e| ApiError::InvalidField {
-        field: "sku".to_owned(),
-        reason: e.to_string(),
-    })?;
-    dispatch(
-        &state,
-        order_id(&id)?,
-        Command::RemoveLine(RemoveLine { sku }),
-        &headers,
-        StatusCode::OK,
-    )
-    .await
-}
-
-pub(super) async fn change_address(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody<ChangeShippingAddress>,
-) -> Result<Response, ApiError> {
-    dispatch(
-        &state,
-        order_id(&id)?,
-        Command::ChangeShippingAddress(body),
-        &headers,
-        StatusCode::OK,
-    )
-    .await
-}
-
-pub(super) async fn confirm_payment(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody<ConfirmPayment>,
-) -> Result<Response, ApiError> {
-    dispatch(
-        &state,
-        order_id(&id)?,
-        Command::ConfirmPayment(body),
-        &headers,
-        StatusCode::OK,
-    )
-    .await
-}
-
-pub(super) async fn ship(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody<ShipOrder>,
-) -> Result<Response, ApiError> {
-    dispatch(
-        &state,
-        order_id(&id)?,
-        Command::ShipOrder(body),
-        &headers,
-        StatusCode::OK,
-    )
-    .await
-}
-
-pub(super) async fn deliver(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    dispatch(
-        &state,
-        order_id(&id)?,
-        Command::DeliverOrder(DeliverOrder {}),
-        &headers,
-        StatusCode::OK,
-    )
-    .await
-}
-
-pub(super) async fn cancel(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody<CancelOrder>,
-) -> Result<Response, ApiError> {
-    dispatch(
-        &state,
-        order_id(&id)?,
-        Command::CancelOrder(body),
-        &headers,
-        StatusCode::OK,
-    )
-    .await
 }
 
 /// A path id that is not a UUID names no order.
@@ -275,7 +165,8 @@ async fn dispatch(
         headers.insert(header::ETAG, etag);
     }
     if success == StatusCode::CREATED {
-        if let Ok(location) = HeaderValue::from_str(&format!("/v1/orders/{order_id}")) {
+        let location = super::location::order_query(&state.query_api_url, order_id, version);
+        if let Ok(location) = HeaderValue::from_str(&location) {
             headers.insert(header::LOCATION, location);
         }
     }

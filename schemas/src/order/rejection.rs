@@ -55,6 +55,44 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// One rejection of every kind (details are placeholders), for documents that list the
+    /// codes and their statuses.
+    pub fn every_kind() -> Vec<Rejection> {
+        let sku = Sku::parse("SKU").expect("a valid SKU");
+        let currency = Currency::parse("EUR").expect("a valid currency");
+        let money = Money::zero(currency);
+        vec![
+            Rejection::OrderNotFound,
+            Rejection::OrderAlreadyExists,
+            Rejection::InvalidTransition {
+                command: String::new(),
+                status: Status::Placed,
+            },
+            Rejection::NotModifiable {
+                command: String::new(),
+                status: Status::Placed,
+            },
+            Rejection::LineAlreadyPresent { sku: sku.clone() },
+            Rejection::LineNotFound { sku },
+            Rejection::LastLine,
+            Rejection::NoLines,
+            Rejection::TooManyLines { max: 0 },
+            Rejection::CurrencyMismatch {
+                expected: currency,
+                found: currency,
+            },
+            Rejection::PaymentAmountMismatch {
+                total: money,
+                paid: money,
+            },
+            Rejection::AmountTooLarge,
+            Rejection::VersionMismatch {
+                expected: 0,
+                actual: 0,
+            },
+        ]
+    }
+
     /// The stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {

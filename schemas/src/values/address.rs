@@ -24,20 +24,20 @@ pub struct Address {
 #[schemars(rename = "Address")]
 struct RawAddress {
     /// Recipient's name, 1 to 100 characters.
-    #[schemars(length(min = 1, max = 100))]
+    #[schemars(length(min = 1, max = 100), regex(pattern = super::TEXT_PATTERN))]
     name: String,
     /// Street and number, 1 to 200 characters.
-    #[schemars(length(min = 1, max = 200))]
+    #[schemars(length(min = 1, max = 200), regex(pattern = super::TEXT_PATTERN))]
     line1: String,
     /// Optional second line (apartment, building), up to 200 characters.
     #[serde(default)]
-    #[schemars(length(max = 200))]
+    #[schemars(length(max = 200), regex(pattern = super::OPTIONAL_TEXT_PATTERN))]
     line2: Option<String>,
     /// 1 to 100 characters.
-    #[schemars(length(min = 1, max = 100))]
+    #[schemars(length(min = 1, max = 100), regex(pattern = super::TEXT_PATTERN))]
     city: String,
     /// 1 to 20 characters.
-    #[schemars(length(min = 1, max = 20))]
+    #[schemars(length(min = 1, max = 20), regex(pattern = super::TEXT_PATTERN))]
     postal_code: String,
     /// ISO 3166-1 alpha-2 country code, such as DE.
     #[schemars(regex(pattern = r"^[A-Za-z]{2}$"))]

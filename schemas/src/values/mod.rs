@@ -8,6 +8,7 @@ mod payment;
 mod quantity;
 mod shipment;
 mod sku;
+mod whole;
 
 pub use address::{Address, AddressError};
 pub use ids::{CustomerId, IdError, OrderId};
@@ -16,6 +17,7 @@ pub use payment::{PaymentReference, PaymentReferenceError};
 pub use quantity::{Quantity, QuantityError};
 pub use shipment::{Carrier, ShipmentError, TrackingNumber};
 pub use sku::{Sku, SkuError};
+pub use whole::WholeNumber;
 
 /// Implements `Display`, `TryFrom<String>`, `From<T> for String` and a string JSON Schema
 /// with the given constraints for a newtype over `String` that has a `parse` function.
@@ -53,6 +55,14 @@ macro_rules! string_value {
     };
 }
 pub(crate) use string_value;
+
+/// The JSON Schema pattern of [`text`]: no control character anywhere, and at least one
+/// character that is not white space (what is left after trimming must not be blank).
+pub const TEXT_PATTERN: &str =
+    r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$";
+
+/// The JSON Schema pattern of optional text: no control character.
+pub const OPTIONAL_TEXT_PATTERN: &str = r"^[^\x00-\x1F\x7F-\x9F]*$";
 
 /// Trims and checks a free-text field: not blank, at most `max` characters, no control characters.
 pub(crate) fn text(value: &str, max: usize) -> Result<String, TextError> {

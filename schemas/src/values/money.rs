@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::WholeNumber;
+
 /// The largest amount the platform handles, in minor units (10^15: ten trillion euros).
 /// Totals above it are refused, so arithmetic on amounts can never overflow an `i64`.
 pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000_000;
@@ -72,15 +74,15 @@ pub struct Money {
 #[schemars(rename = "Money")]
 struct RawMoney {
     /// Amount in minor units (cents for EUR), from 0 to 10^15.
-    #[schemars(range(min = 0, max = 1_000_000_000_000_000_i64))]
-    amount_minor: i64,
+    #[schemars(range(min = 0, max = 1_000_000_000_000_000_i64), with = "i64")]
+    amount_minor: WholeNumber,
     currency: Currency,
 }
 
 impl TryFrom<RawMoney> for Money {
     type Error = MoneyError;
     fn try_from(raw: RawMoney) -> Result<Self, Self::Error> {
-        Self::new(raw.amount_minor, raw.currency)
+        Self::new(raw.amount_minor.0, raw.currency)
     }
 }
 

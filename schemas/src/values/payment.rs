@@ -16,7 +16,7 @@ impl PaymentReference {
 }
 
 super::string_value!(PaymentReference, PaymentReferenceError, {
-    "type": "string", "minLength": 1, "maxLength": 64
+    "type": "string", "minLength": 1, "maxLength": 64, "pattern": super::TEXT_PATTERN
 });
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,9 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::WholeNumber;
+
 /// A line quantity: 1 to 10,000 units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "i64", into = "u32")]
+#[serde(try_from = "WholeNumber", into = "u32")]
 pub struct Quantity(u32);
 
 impl Quantity {
@@ -22,10 +24,10 @@ impl Quantity {
     }
 }
 
-impl TryFrom<i64> for Quantity {
+impl TryFrom<WholeNumber> for Quantity {
     type Error = QuantityError;
-    fn try_from(value: i64) -> Result<Self, Self::Error> {
-        Self::new(value)
+    fn try_from(value: WholeNumber) -> Result<Self, Self::Error> {
+        Self::new(value.0)
     }
 }
 

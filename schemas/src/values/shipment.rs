@@ -15,7 +15,7 @@ impl Carrier {
     }
 }
 
-super::string_value!(Carrier, ShipmentError, { "type": "string", "minLength": 1, "maxLength": 50 });
+super::string_value!(Carrier, ShipmentError, { "type": "string", "minLength": 1, "maxLength": 50, "pattern": super::TEXT_PATTERN });
 
 /// The carrier's tracking number: 4 to 40 upper-case letters and digits (spaces and
 /// dashes are dropped, lower case is raised).
