@@ -5,9 +5,8 @@ use schemas::values::OrderId;
 
 /// The URL of the GraphQL query for `order_id` at `version` or later, on `query_api`.
 pub(crate) fn order_query(query_api: &str, order_id: OrderId, version: u64) -> String {
-    let query = format!(
-        "{{ order(id: \"{order_id}\", minVersion: {version}) {{ id status version }} }}"
-    );
+    let query =
+        format!("{{ order(id: \"{order_id}\", minVersion: {version}) {{ id status version }} }}");
     format!(
         "{}/graphql?query={}",
         query_api.trim_end_matches('/'),

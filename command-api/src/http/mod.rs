@@ -15,9 +15,9 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
+use axum::extract::{Path, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::extract::{Path, State};
 use axum::routing::{MethodFilter, get, on};
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -54,7 +54,9 @@ pub fn router(state: AppState) -> Router {
                     filter,
                     move |State(state): State<AppState>,
                           Path(params): Path<routes::Params>,
-                          request: Request| orders::handle(route, state, params, request),
+                          request: Request| {
+                        orders::handle(route, state, params, request)
+                    },
                 ),
             );
         }

@@ -79,11 +79,14 @@ pub fn document() -> Value {
             });
         }
         let mut responses: Map<String, Value> = Map::new();
-        responses.insert(route.success.as_u16().to_string(), json!({
-            "description": "The command is committed: its events are in the log.",
-            "headers": headers,
-            "content": { "application/json": { "schema": accepted } }
-        }));
+        responses.insert(
+            route.success.as_u16().to_string(),
+            json!({
+                "description": "The command is committed: its events are in the log.",
+                "headers": headers,
+                "content": { "application/json": { "schema": accepted } }
+            }),
+        );
         responses.extend(problems());
         let mut operation = json!({
             "operationId": route.operation_id,
@@ -94,7 +97,8 @@ pub fn document() -> Value {
         if let Input::Body { schema, .. } = &route.input {
             operation["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema(&mut generator) } } });
         }
-        paths.entry(route.path).or_insert_with(|| json!({}))[route.method.as_str().to_lowercase()] = operation;
+        paths.entry(route.path).or_insert_with(|| json!({}))
+            [route.method.as_str().to_lowercase()] = operation;
     }
     let _ = problem;
     let schemas: Map<String, Value> = generator.take_definitions(true).into_iter().collect();

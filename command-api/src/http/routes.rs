@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use axum::http::{Method, StatusCode};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use schemas::command::{
-    AddLine, CancelOrder, ChangeShippingAddress, Command, ConfirmPayment, DeliverOrder,
-    PlaceOrder, RemoveLine, ShipOrder,
+    AddLine, CancelOrder, ChangeShippingAddress, Command, ConfirmPayment, DeliverOrder, PlaceOrder,
+    RemoveLine, ShipOrder,
 };
 use schemas::values::Sku;
 use serde::de::DeserializeOwned;
@@ -53,10 +53,7 @@ fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
     generator.subschema_for::<T>()
 }
 
-fn body<T: DeserializeOwned>(
-    bytes: &[u8],
-    command: fn(T) -> Command,
-) -> Result<Command, ApiError> {
+fn body<T: DeserializeOwned>(bytes: &[u8], command: fn(T) -> Command) -> Result<Command, ApiError> {
     parse(bytes).map(command)
 }
 

@@ -6,6 +6,8 @@ mod contract;
 mod failover;
 mod idempotency;
 mod lifecycle;
+mod openapi_gen;
+mod openapi_properties;
 mod poison;
 mod position;
 mod screening;

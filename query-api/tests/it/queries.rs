@@ -336,3 +336,18 @@ async fn health_and_metrics_are_served() {
     );
     platform.stop().await;
 }
+
+#[tokio::test]
+async fn the_location_of_a_placed_order_answers_with_the_order() {
+    let platform = Platform::start().await;
+    let location = platform.place_for_location().await;
+    let answer = platform.get_json(&location).await;
+    let order = &answer["data"]["order"];
+    assert_eq!(order["status"], "PLACED", "{answer}");
+    assert_eq!(order["version"], json!(1), "{answer}");
+    assert!(
+        location.contains(order["id"].as_str().expect("id")),
+        "{location}"
+    );
+    platform.stop().await;
+}

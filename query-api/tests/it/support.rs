@@ -72,12 +72,29 @@ impl Platform {
             .try_init();
         let prefix = testkit::topic_prefix();
 
+        let mut config = query_api::config::Config::defaults();
+        config.listen = "127.0.0.1:0".parse().expect("addr");
+        config.database_url = database_url.clone();
+        config.graphiql_assets = graphiql_assets();
+        config.freshness_wait_ms = 20_000;
+        tune(&mut config);
+        let app = query_api::app::Application::build(config)
+            .await
+            .expect("query-api builds");
+        let query = format!("http://{}", app.local_addr().expect("addr"));
+        let query_api = run(|stopped| {
+            app.run_until_stopped(async {
+                let _ = stopped.await;
+            })
+        });
+
         let mut config = command_api::config::Config::defaults();
         config.role = Role::All;
         config.listen = "127.0.0.1:0".parse().expect("addr");
         config.kafka_bootstrap = bootstrap();
         config.topic_prefix = prefix.clone();
         config.topic_partitions = PARTITIONS;
+        config.query_api_url = query.clone();
         let app = command_api::app::Application::build(config)
             .await
             .expect("command-api builds");
@@ -99,22 +116,6 @@ impl Platform {
             .await
             .expect("projectors build");
         let projectors = run(|stopped| {
-            app.run_until_stopped(async {
-                let _ = stopped.await;
-            })
-        });
-
-        let mut config = query_api::config::Config::defaults();
-        config.listen = "127.0.0.1:0".parse().expect("addr");
-        config.database_url = database_url.clone();
-        config.graphiql_assets = graphiql_assets();
-        config.freshness_wait_ms = 20_000;
-        tune(&mut config);
-        let app = query_api::app::Application::build(config)
-            .await
-            .expect("query-api builds");
-        let query = format!("http://{}", app.local_addr().expect("addr"));
-        let query_api = run(|stopped| {
             app.run_until_stopped(async {
                 let _ = stopped.await;
             })
@@ -170,6 +171,40 @@ impl Platform {
         let body: Value = response.json().await.expect("json answer");
         assert!(status.is_success(), "{path}: {status} {body}");
         body
+    }
+
+    /// Places the default order; returns the answer's `Location` header.
+    pub(crate) async fn place_for_location(&self) -> String {
+        let body = json!({
+            "customer_id": "located",
+            "currency": "EUR",
+            "lines": [{ "sku": "LOC-1", "quantity": 1, "unit_price": { "amount_minor": 100, "currency": "EUR" } }],
+            "shipping_address": { "name": "Ada Lovelace", "line1": "1 Analytical Way", "city": "Berlin", "postal_code": "10115", "country": "DE" }
+        });
+        let response = self
+            .http
+            .post(format!("{}/v1/orders", self.commands))
+            .json(&body)
+            .send()
+            .await
+            .expect("command sent");
+        assert_eq!(response.status(), 201);
+        response.headers()["location"]
+            .to_str()
+            .expect("ascii")
+            .to_owned()
+    }
+
+    /// GETs `url` and returns its JSON body.
+    pub(crate) async fn get_json(&self, url: &str) -> Value {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json")
     }
 
     /// Places an order; returns the command answer.
