@@ -74,7 +74,6 @@ impl Application {
         let state = AppState {
             bus,
             processor: status,
-            metrics: telemetry::metrics_handle(),
             max_body_bytes: config.max_body_bytes,
             openapi: Arc::new(http::openapi::document()),
             query_api_url: config.query_api_url.clone(),

@@ -5,13 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use event_store::{KafkaConfig, TopicSet};
-use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
+use telemetry::operations::Readiness;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
@@ -30,7 +27,6 @@ pub struct Application {
 struct Health {
     pool: PgPool,
     workers: Arc<Vec<(&'static str, Arc<WorkerStatus>)>>,
-    metrics: PrometheusHandle,
 }
 
 impl Application {
@@ -85,19 +81,8 @@ impl Application {
                     .map(|w| (w.projection().name(), w.status.clone()))
                     .collect(),
             ),
-            metrics: telemetry::metrics_handle(),
         };
-        let router = Router::new()
-            .route(
-                "/healthz",
-                get(|| async { Json(json!({ "status": "ok" })) }),
-            )
-            .route("/readyz", get(readyz))
-            .route(
-                "/metrics",
-                get(|State(h): State<Health>| async move { h.metrics.render() }),
-            )
-            .with_state(health);
+        let router = telemetry::operations::router(move || readiness(health.clone()));
         let listener = TcpListener::bind(config.listen).await?;
         tracing::info!(address = %listener.local_addr()?, "projectors started");
         Ok(Self {
@@ -133,7 +118,7 @@ impl Application {
 
 /// Ready when PostgreSQL answers and every projection is applying: none stopped, none
 /// waiting out an outage. Each projection says why when it is not.
-async fn readyz(State(health): State<Health>) -> (StatusCode, Json<Value>) {
+async fn readiness(health: Health) -> Readiness {
     let database = sqlx::query("SELECT 1").execute(&health.pool).await.is_ok();
     let projections: Vec<Value> = health
         .workers
@@ -150,13 +135,8 @@ async fn readyz(State(health): State<Health>) -> (StatusCode, Json<Value>) {
         })
         .collect();
     let ready = database && projections.iter().all(|p| p["ready"] == true);
-    let code = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        code,
-        Json(json!({ "ready": ready, "database": database, "projections": projections })),
-    )
+    let mut details = serde_json::Map::new();
+    details.insert("database".to_owned(), Value::Bool(database));
+    details.insert("projections".to_owned(), Value::Array(projections));
+    Readiness { ready, details }
 }

@@ -49,7 +49,6 @@ impl Application {
             schema,
             pool,
             feed,
-            metrics: telemetry::metrics_handle(),
         };
         // The body holds the query and its variables: allow the query limit and some room.
         let router = http::router(

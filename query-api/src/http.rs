@@ -4,12 +4,11 @@
 use std::time::Instant;
 
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse, GraphQLSubscription};
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
 use axum::routing::get;
-use axum::{Json, Router};
-use metrics_exporter_prometheus::PrometheusHandle;
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
+use telemetry::operations::Readiness;
 use sqlx::PgPool;
 
 use crate::changes::ChangeFeed;
@@ -21,7 +20,6 @@ pub struct AppState {
     pub schema: OrderlogSchema,
     pub pool: PgPool,
     pub feed: ChangeFeed,
-    pub metrics: PrometheusHandle,
 }
 
 pub fn router(state: AppState, assets: Assets, max_body_bytes: usize) -> Router {
@@ -36,18 +34,10 @@ pub fn router(state: AppState, assets: Assets, max_body_bytes: usize) -> Router 
             "/graphql/ws",
             GraphQLSubscription::new(state.schema.clone()),
         )
-        .route(
-            "/healthz",
-            get(|| async { Json(json!({ "status": "ok" })) }),
-        )
-        .route("/readyz", get(readyz))
-        .route(
-            "/metrics",
-            get(|State(state): State<AppState>| async move { state.metrics.render() }),
-        )
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .with_state(state)
+        .with_state(state.clone())
         .merge(graphiql)
+        .merge(telemetry::operations::router(move || readiness(state.clone())))
 }
 
 async fn graphql(State(state): State<AppState>, request: GraphQLRequest) -> GraphQLResponse {
@@ -64,20 +54,17 @@ async fn graphql(State(state): State<AppState>, request: GraphQLRequest) -> Grap
 }
 
 /// Ready when the read models answer and the change signal is being listened to.
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+async fn readiness(state: AppState) -> Readiness {
     let database = sqlx::query("SELECT 1 FROM orders LIMIT 1")
         .execute(&state.pool)
         .await
         .is_ok();
     let changes = state.feed.is_connected();
-    let ready = database && changes;
-    let code = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        code,
-        Json(json!({ "ready": ready, "database": database, "change_signal": changes })),
-    )
+    let mut details = Map::new();
+    details.insert("database".to_owned(), Value::Bool(database));
+    details.insert("change_signal".to_owned(), Value::Bool(changes));
+    Readiness {
+        ready: database && changes,
+        details,
+    }
 }

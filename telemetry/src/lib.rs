@@ -1,6 +1,12 @@
-//! What every orderlog binary sets up the same way: logs, the Prometheus recorder and the
-//! shutdown signal. The `metrics` facade and the log subscriber are process-wide, so this
-//! crate owns them once per process, whichever service (or test) asks first.
+//! What every orderlog binary sets up the same way: logs, the Prometheus recorder, the
+//! operations routes and the shutdown signal. The `metrics` facade and the log subscriber
+//! are process-wide, so this crate owns them once per process, whichever service (or test)
+//! asks first.
+//!
+//! Layout: this file (logs, metrics recorder, shutdown signal); [`operations`] (`/healthz`,
+//! `/readyz`, `/metrics`).
+
+pub mod operations;
 
 use std::sync::OnceLock;
 

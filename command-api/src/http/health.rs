@@ -1,19 +1,13 @@
-//! Liveness, readiness and metrics.
+//! Readiness of command-api: Kafka reachable (HTTP role), and the processor role serving
+//! every partition assigned to it. `/healthz` and `/metrics` come with it from `telemetry`.
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+use telemetry::operations::Readiness;
 
 use super::AppState;
 
-/// The process is up.
-pub(super) async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
-}
-
 /// Ready when Kafka answers (HTTP role) and the processor role has its partitions.
-pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+pub(super) async fn readiness(state: AppState) -> Readiness {
     let kafka = match state.bus.clone() {
         Some(bus) => tokio::task::spawn_blocking(move || bus.kafka_reachable())
             .await
@@ -25,21 +19,13 @@ pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<V
         .as_ref()
         .map(|p| (p.is_ready(), p.partitions(), p.unserved()));
     let ready = kafka && processor.as_ref().is_none_or(|(ready, ..)| *ready);
-    let body = json!({
-        "ready": ready,
-        "kafka": kafka,
-        "processor": processor.map(|(ready, partitions, unserved)| json!({ "ready": ready, "partitions": partitions, "unserved": unserved })),
-    });
-    (
-        if ready {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        Json(body),
-    )
-}
-
-pub(super) async fn metrics(State(state): State<AppState>) -> String {
-    state.metrics.render()
+    let mut details = Map::new();
+    details.insert("kafka".to_owned(), Value::Bool(kafka));
+    details.insert(
+        "processor".to_owned(),
+        processor.map_or(Value::Null, |(ready, partitions, unserved)| {
+            json!({ "ready": ready, "partitions": partitions, "unserved": unserved })
+        }),
+    );
+    Readiness { ready, details }
 }

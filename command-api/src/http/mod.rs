@@ -19,7 +19,6 @@ use axum::extract::{Path, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{MethodFilter, get, on};
-use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::intake::CommandBus;
 use crate::processor::ProcessorStatus;
@@ -31,7 +30,6 @@ pub struct AppState {
     pub bus: Option<CommandBus>,
     /// `None` when this process runs only the HTTP role.
     pub processor: Option<ProcessorStatus>,
-    pub metrics: PrometheusHandle,
     pub max_body_bytes: usize,
     pub openapi: Arc<serde_json::Value>,
     /// Where clients read orders (the `Location` of a placed order points there).
@@ -39,11 +37,11 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let mut router = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/openapi.json", get(openapi::serve));
+    let readiness = {
+        let state = state.clone();
+        move || health::readiness(state.clone())
+    };
+    let mut router = Router::new().route("/openapi.json", get(openapi::serve));
     if state.bus.is_some() {
         for route in &routes::ROUTES {
             let filter = MethodFilter::try_from(route.method.clone())
@@ -69,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(track))
         .with_state(state)
+        .merge(telemetry::operations::router(readiness))
 }
 
 /// Counts requests and their latency per route and status.
