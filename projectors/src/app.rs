@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::Router;
 use event_store::{KafkaConfig, TopicSet};
 use serde_json::{Value, json};
-use telemetry::operations::Readiness;
 use sqlx::PgPool;
+use telemetry::operations::Readiness;
 use tokio::net::TcpListener;
 
 use crate::config::Config;

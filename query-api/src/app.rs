@@ -45,11 +45,7 @@ impl Application {
         if !assets.installed() {
             tracing::warn!(dir = %assets.dir().display(), "GraphiQL assets not installed; / explains how to get them");
         }
-        let state = AppState {
-            schema,
-            pool,
-            feed,
-        };
+        let state = AppState { schema, pool, feed };
         // The body holds the query and its variables: allow the query limit and some room.
         let router = http::router(
             state,

@@ -8,8 +8,8 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::get;
 use serde_json::{Map, Value};
-use telemetry::operations::Readiness;
 use sqlx::PgPool;
+use telemetry::operations::Readiness;
 
 use crate::changes::ChangeFeed;
 use crate::graphiql::{self, Assets};
@@ -37,7 +37,9 @@ pub fn router(state: AppState, assets: Assets, max_body_bytes: usize) -> Router 
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state.clone())
         .merge(graphiql)
-        .merge(telemetry::operations::router(move || readiness(state.clone())))
+        .merge(telemetry::operations::router(move || {
+            readiness(state.clone())
+        }))
 }
 
 async fn graphql(State(state): State<AppState>, request: GraphQLRequest) -> GraphQLResponse {

@@ -3,10 +3,10 @@
 
 use std::future::Future;
 
+use axum::Json;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Json;
 use serde_json::{Map, Value, json};
 
 /// What a readiness check found: ready or not, and what a person needs to know why.
@@ -26,7 +26,10 @@ where
 {
     let metrics = crate::metrics_handle();
     Router::new()
-        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
         .route(
             "/readyz",
             get(move || {

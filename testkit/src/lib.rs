@@ -8,8 +8,12 @@
 //!   per test.
 //! - [`broker`]: a private Kafka broker that a test can kill and start again.
 //! - [`postgres`]: a private PostgreSQL server that a test can stop and start again.
+//! - `platform` (feature `services`): command-api, projectors and query-api started in the
+//!   test's process.
 
 pub mod broker;
+#[cfg(feature = "services")]
+pub mod platform;
 pub mod postgres;
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};

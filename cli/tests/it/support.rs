@@ -3,16 +3,9 @@
 use std::process::Output;
 use std::time::Duration;
 
-use command_api::config::Role;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 pub(crate) use testkit::{bootstrap, fresh_database};
-use tokio::sync::oneshot;
-
-struct Running {
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
 
 /// What a run of `orderlog` printed and how it ended.
 pub(crate) struct Run {
@@ -47,83 +40,27 @@ pub(crate) struct Platform {
     pub(crate) pool: PgPool,
     commands: String,
     http: reqwest::Client,
-    services: Vec<Running>,
+    inner: testkit::platform::Platform,
 }
 
 impl Platform {
     pub(crate) async fn start() -> Self {
-        let prefix = testkit::topic_prefix();
-        let database_url = fresh_database().await;
-        let mut config = command_api::config::Config::defaults();
-        config.role = Role::All;
-        config.listen = "127.0.0.1:0".parse().expect("addr");
-        config.kafka_bootstrap = bootstrap();
-        config.topic_prefix = prefix.clone();
-        config.topic_partitions = 3;
-        let app = command_api::app::Application::build(config)
+        let inner = testkit::platform::Platform::start(fresh_database().await, 3, None).await;
+        let pool = PgPool::connect(&inner.database_url)
             .await
-            .expect("command-api builds");
-        let commands = format!("http://{}", app.local_addr().expect("addr"));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let command_api = Running {
-            stop,
-            task: tokio::spawn(app.run_until_stopped(async {
-                let _ = stopped.await;
-            })),
-        };
-
-        let mut config = projectors::config::Config::defaults();
-        config.listen = "127.0.0.1:0".parse().expect("addr");
-        config.kafka_bootstrap = bootstrap();
-        config.topic_prefix = prefix.clone();
-        config.database_url = database_url.clone();
-        config.batch_max = 500;
-        config.linger_ms = 5;
-        let app = projectors::app::Application::build(config)
-            .await
-            .expect("projectors build");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let projectors = Running {
-            stop,
-            task: tokio::spawn(app.run_until_stopped(async {
-                let _ = stopped.await;
-            })),
-        };
-
-        let pool = PgPool::connect(&database_url).await.expect("database");
-        let platform = Self {
-            prefix,
-            database_url,
+            .expect("database");
+        Self {
+            prefix: inner.prefix.clone(),
+            database_url: inner.database_url.clone(),
             pool,
-            commands,
-            http: reqwest::Client::new(),
-            services: vec![projectors, command_api],
-        };
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let ready = platform
-                .http
-                .get(format!("{}/readyz", platform.commands))
-                .send()
-                .await
-                .map(|r| r.status().is_success());
-            if ready.unwrap_or(false) {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "command-api not ready within 60 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            commands: inner.commands.clone(),
+            http: inner.http.clone(),
+            inner,
         }
-        platform
     }
 
-    pub(crate) async fn stop(mut self) {
-        for service in self.services.drain(..) {
-            let _ = service.stop.send(());
-            service.task.await.expect("join").expect("clean shutdown");
-        }
+    pub(crate) async fn stop(self) {
+        self.inner.stop().await;
     }
 
     /// Runs `orderlog` against this platform's topics and database.

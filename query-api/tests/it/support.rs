@@ -1,12 +1,8 @@
 //! A whole private platform per test: its own topics and database, command-api and
 //! projectors writing the read models for real, and query-api reading them.
 
-use std::time::Duration;
-
-use command_api::config::Role;
 use serde_json::{Value, json};
-use testkit::{bootstrap, fresh_database};
-use tokio::sync::oneshot;
+use testkit::fresh_database;
 
 pub(crate) const PARTITIONS: i32 = 3;
 
@@ -15,40 +11,11 @@ pub(crate) fn graphiql_assets() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.local/graphiql")
 }
 
-/// A service running in this process until stopped.
-struct Running {
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        (&mut self.task)
-            .await
-            .expect("join")
-            .expect("clean shutdown");
-    }
-}
-
-fn run<F>(serve: impl FnOnce(oneshot::Receiver<()>) -> F) -> Running
-where
-    F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
-{
-    let (stop, stopped) = oneshot::channel::<()>();
-    Running {
-        stop: Some(stop),
-        task: tokio::spawn(serve(stopped)),
-    }
-}
-
 pub(crate) struct Platform {
     pub(crate) commands: String,
     pub(crate) query: String,
     pub(crate) http: reqwest::Client,
-    services: Vec<Running>,
+    inner: testkit::platform::Platform,
 }
 
 impl Platform {
@@ -57,105 +24,41 @@ impl Platform {
     }
 
     /// Starts everything; `tune` adjusts the query-api's configuration.
-    pub(crate) async fn start_with(tune: impl FnOnce(&mut query_api::config::Config)) -> Self {
+    pub(crate) async fn start_with(
+        tune: impl FnOnce(&mut query_api::config::Config) + 'static,
+    ) -> Self {
         Self::start_on(fresh_database().await, tune).await
     }
 
     /// Starts everything on the database at `database_url` (a private server's).
     pub(crate) async fn start_on(
         database_url: String,
-        tune: impl FnOnce(&mut query_api::config::Config),
+        tune: impl FnOnce(&mut query_api::config::Config) + 'static,
     ) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
             .with_env_filter("warn")
             .try_init();
-        let prefix = testkit::topic_prefix();
-
-        let mut config = query_api::config::Config::defaults();
-        config.listen = "127.0.0.1:0".parse().expect("addr");
-        config.database_url = database_url.clone();
-        config.graphiql_assets = graphiql_assets();
-        config.freshness_wait_ms = 20_000;
-        tune(&mut config);
-        let app = query_api::app::Application::build(config)
-            .await
-            .expect("query-api builds");
-        let query = format!("http://{}", app.local_addr().expect("addr"));
-        let query_api = run(|stopped| {
-            app.run_until_stopped(async {
-                let _ = stopped.await;
-            })
-        });
-
-        let mut config = command_api::config::Config::defaults();
-        config.role = Role::All;
-        config.listen = "127.0.0.1:0".parse().expect("addr");
-        config.kafka_bootstrap = bootstrap();
-        config.topic_prefix = prefix.clone();
-        config.topic_partitions = PARTITIONS;
-        config.query_api_url = query.clone();
-        let app = command_api::app::Application::build(config)
-            .await
-            .expect("command-api builds");
-        let commands = format!("http://{}", app.local_addr().expect("addr"));
-        let command_api = run(|stopped| {
-            app.run_until_stopped(async {
-                let _ = stopped.await;
-            })
-        });
-
-        let mut config = projectors::config::Config::defaults();
-        config.listen = "127.0.0.1:0".parse().expect("addr");
-        config.kafka_bootstrap = bootstrap();
-        config.topic_prefix = prefix.clone();
-        config.database_url = database_url.clone();
-        config.batch_max = 500;
-        config.linger_ms = 5;
-        let app = projectors::app::Application::build(config)
-            .await
-            .expect("projectors build");
-        let projectors = run(|stopped| {
-            app.run_until_stopped(async {
-                let _ = stopped.await;
-            })
-        });
-
-        let platform = Self {
-            commands,
-            query,
-            http: reqwest::Client::new(),
-            services: vec![query_api, projectors, command_api],
-        };
-        platform.wait_ready(&platform.commands).await;
-        platform.wait_ready(&platform.query).await;
-        platform
-    }
-
-    async fn wait_ready(&self, base: &str) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let ready = self
-                .http
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .map(|r| r.status().is_success());
-            if ready.unwrap_or(false) {
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{base} not ready within 60 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let inner = testkit::platform::Platform::start(
+            database_url,
+            PARTITIONS,
+            Some(Box::new(|config: &mut query_api::config::Config| {
+                config.graphiql_assets = graphiql_assets();
+                config.freshness_wait_ms = 20_000;
+                tune(config);
+            })),
+        )
+        .await;
+        Self {
+            commands: inner.commands.clone(),
+            query: inner.query.clone().expect("query-api runs"),
+            http: inner.http.clone(),
+            inner,
         }
     }
 
-    pub(crate) async fn stop(mut self) {
-        for service in self.services.drain(..) {
-            service.stop().await;
-        }
+    pub(crate) async fn stop(self) {
+        self.inner.stop().await;
     }
 
     /// Sends a command; returns the answer's body, asserting it succeeded.
