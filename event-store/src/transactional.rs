@@ -1,15 +1,7 @@
-//! A transactional producer that waits for its records' acknowledgements without polling.
-//!
-//! rust-rdkafka's `BaseProducer::poll(timeout)` serves events until its deadline, and in
-//! the deadline's last sub-millisecond it polls librdkafka with a zero timeout in a loop.
-//! Waiting for a transaction's acknowledgements in 1 ms polls therefore spun a core: under
-//! load, 30% of command-api's CPU went to `clock_gettime` in that loop. (Its
-//! `commit_transaction` flushes in 100 ms polls, which is why the writer must wait for its
-//! records itself before committing.) Here a background thread serves the delivery reports
-//! and a condition variable wakes the writer when the last one has arrived.
-//!
-//! The thread polls in one-second calls, not rdkafka's `ThreadedProducer`'s 100 ms: every
-//! call ends in that sub-millisecond spin, 1% of a core per idle producer at 100 ms.
+//! A transactional producer that waits for its records' acknowledgements without polling:
+//! a background thread serves the delivery reports and a condition variable wakes the
+//! writer (rdkafka's polling waits spin a core; docs/performance.md, "Waiting for
+//! acknowledgements").
 
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};

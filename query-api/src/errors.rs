@@ -65,6 +65,21 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// What `ctx.data()` fails with: the schema was built without a piece of its context, a
+/// bug. Logged here; the client sees `INTERNAL`.
+impl From<async_graphql::Error> for ApiError {
+    fn from(error: async_graphql::Error) -> Self {
+        tracing::error!(error = %error.message, "schema context incomplete");
+        ApiError::Internal
+    }
+}
+
+impl From<async_graphql::Error> for GraphqlError {
+    fn from(error: async_graphql::Error) -> Self {
+        ApiError::from(error).into()
+    }
+}
+
 /// An error on its way to the client, with its code in `extensions.code`. It has no
 /// `Display`, so async-graphql's catch-all conversion (which would drop the code) cannot
 /// apply: every error a resolver returns goes through [`ApiError`].

@@ -187,10 +187,10 @@ mod tests {
         assert!(asks("{ __schema { types { name } } }"));
         assert!(asks("query Q { a: __type(name: \"Order\") { name } }"));
         assert!(asks(
-            "{ ... on QueryRoot { __schema { queryType { name } } } }"
+            "{ ... on Query { __schema { queryType { name } } } }"
         ));
         assert!(asks(
-            "query { ...F } fragment F on QueryRoot { __schema { queryType { name } } }"
+            "query { ...F } fragment F on Query { __schema { queryType { name } } }"
         ));
     }
 

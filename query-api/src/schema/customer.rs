@@ -50,7 +50,7 @@ impl Customer {
         last: Option<i32>,
         before: Option<String>,
     ) -> ApiResult<OrderConnection> {
-        let limits = ctx.data_unchecked::<Limits>();
+        let limits = ctx.data::<Limits>()?;
         let filter = OrdersFilter {
             customer_id: Some(self.id.clone()),
             ..filter.unwrap_or_default()
@@ -68,14 +68,14 @@ impl Customer {
             limits.max_page_size,
             limits.count_limit,
         )?;
-        Ok(query.fetch(ctx.data_unchecked::<PgPool>()).await?)
+        Ok(query.fetch(ctx.data::<PgPool>()?).await?)
     }
 }
 
 impl Customer {
     /// The customer, or `None` when the read model knows no order of theirs.
     pub(crate) async fn load(ctx: &Context<'_>, id: String) -> Result<Option<Self>, ApiError> {
-        let loader = ctx.data_unchecked::<DataLoader<CustomerStatsLoader>>();
+        let loader = ctx.data::<DataLoader<CustomerStatsLoader>>()?;
         let stats = loaded(loader.load_one(id.clone()).await)?;
         Ok(stats.map(|stats| Self { id, stats }))
     }

@@ -103,7 +103,7 @@ pub fn sdl() -> String {
 
 pub struct QueryRoot;
 
-#[Object]
+#[Object(name = "Query")]
 impl QueryRoot {
     /// One order, or null when the read model has no such order.
     ///
@@ -120,17 +120,17 @@ impl QueryRoot {
         let order_id = parse_order_id(&id)?;
         let wanted = Wanted::from_args(Some(order_id), consistency_token.as_deref(), min_version)?;
         if let Some(wanted) = wanted {
-            ctx.data_unchecked::<Freshness>()
+            ctx.data::<Freshness>()?
                 .wait(Model::Orders, wanted)
                 .await?;
         }
         if ctx.look_ahead().field("lines").exists() {
             return Ok(
-                order::order_with_lines(ctx.data_unchecked::<PgPool>(), order_id, wanted).await?,
+                order::order_with_lines(ctx.data::<PgPool>()?, order_id, wanted).await?,
             );
         }
         let row = loaded(
-            ctx.data_unchecked::<DataLoader<OrderLoader>>()
+            ctx.data::<DataLoader<OrderLoader>>()?
                 .load_one(order_id)
                 .await,
         )?;
@@ -154,11 +154,11 @@ impl QueryRoot {
         consistency_token: Option<String>,
     ) -> ApiResult<OrderConnection> {
         if let Some(wanted) = Wanted::from_args(None, consistency_token.as_deref(), None)? {
-            ctx.data_unchecked::<Freshness>()
+            ctx.data::<Freshness>()?
                 .wait(Model::Orders, wanted)
                 .await?;
         }
-        let limits = ctx.data_unchecked::<Limits>();
+        let limits = ctx.data::<Limits>()?;
         let args = PageArgs {
             first,
             after,
@@ -172,7 +172,7 @@ impl QueryRoot {
             limits.max_page_size,
             limits.count_limit,
         )?;
-        Ok(query.fetch(ctx.data_unchecked::<PgPool>()).await?)
+        Ok(query.fetch(ctx.data::<PgPool>()?).await?)
     }
 
     /// A customer's statistics and orders, or null when no order of theirs is known.
@@ -184,7 +184,7 @@ impl QueryRoot {
         consistency_token: Option<String>,
     ) -> ApiResult<Option<Customer>> {
         if let Some(wanted) = Wanted::from_args(None, consistency_token.as_deref(), None)? {
-            let freshness = ctx.data_unchecked::<Freshness>();
+            let freshness = ctx.data::<Freshness>()?;
             freshness.wait(Model::Sales, wanted).await?;
             freshness.wait(Model::Orders, wanted).await?;
         }
@@ -199,7 +199,7 @@ impl QueryRoot {
         to: Date,
         currency: Option<String>,
     ) -> ApiResult<Vec<DailySales>> {
-        Ok(sales::daily_sales(ctx.data_unchecked::<PgPool>(), from.0, to.0, currency).await?)
+        Ok(sales::daily_sales(ctx.data::<PgPool>()?, from.0, to.0, currency).await?)
     }
 
     /// The best-selling products by units sold, over all time or over orders paid in
@@ -213,11 +213,11 @@ impl QueryRoot {
         to: Option<DateTime<Utc>>,
         currency: Option<String>,
     ) -> ApiResult<Vec<ProductSales>> {
-        Ok(sales::top_products(ctx.data_unchecked::<PgPool>(), limit, from, to, currency).await?)
+        Ok(sales::top_products(ctx.data::<PgPool>()?, limit, from, to, currency).await?)
     }
 
     /// Each projection's lag behind the log and the time of its last applied event.
     async fn projections(&self, ctx: &Context<'_>) -> ApiResult<Vec<ProjectionStatus>> {
-        Ok(projections::projections(ctx.data_unchecked::<PgPool>()).await?)
+        Ok(projections::projections(ctx.data::<PgPool>()?).await?)
     }
 }

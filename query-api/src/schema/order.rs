@@ -240,7 +240,7 @@ impl Order {
         if let Some(lines) = &self.prefetched_lines {
             return Ok(lines.clone());
         }
-        let loader = ctx.data_unchecked::<DataLoader<LinesLoader>>();
+        let loader = ctx.data::<DataLoader<LinesLoader>>()?;
         Ok(loaded(loader.load_one(self.uuid).await)?.unwrap_or_default())
     }
 
@@ -253,11 +253,11 @@ impl Order {
     /// Every event of the order, oldest first (from the timeline read model).
     async fn history(&self, ctx: &Context<'_>) -> ApiResult<Vec<TimelineEvent>> {
         if let Some(wanted) = self.wanted.filter(|w| w.order_id == self.uuid) {
-            ctx.data_unchecked::<Freshness>()
+            ctx.data::<Freshness>()?
                 .wait(Model::Timeline, wanted)
                 .await?;
         }
-        let loader = ctx.data_unchecked::<DataLoader<HistoryLoader>>();
+        let loader = ctx.data::<DataLoader<HistoryLoader>>()?;
         Ok(loaded(loader.load_one(self.uuid).await)?.unwrap_or_default())
     }
 }

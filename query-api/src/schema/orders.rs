@@ -251,7 +251,7 @@ pub struct OrderConnection {
 
 impl OrderConnection {
     async fn counted(&self, ctx: &Context<'_>) -> Result<i64, ApiError> {
-        let pool = ctx.data_unchecked::<PgPool>();
+        let pool = ctx.data::<PgPool>()?;
         let count = self.count.clone();
         self.counted
             .get_or_try_init(|| async move {

@@ -16,7 +16,7 @@ use crate::errors::{ApiError, GraphqlError};
 
 pub struct SubscriptionRoot;
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// The order each time the orders read model commits a new version of it.
     async fn order_updated(
@@ -25,8 +25,8 @@ impl SubscriptionRoot {
         id: ID,
     ) -> async_graphql::Result<BoxStream<'static, Order>> {
         let order_id = parse_order_id(&id).map_err(GraphqlError::from)?;
-        let pool = ctx.data_unchecked::<PgPool>().clone();
-        let mut changes = ctx.data_unchecked::<ChangeFeed>().subscribe();
+        let pool = ctx.data::<PgPool>()?.clone();
+        let mut changes = ctx.data::<ChangeFeed>()?.subscribe();
         Ok(Box::pin(async_stream(move |sender| async move {
             let mut seen = current_version(&pool, order_id).await.unwrap_or(0);
             loop {
@@ -69,8 +69,8 @@ impl SubscriptionRoot {
                 GraphqlError::from(ApiError::BadInput("`customerId` is empty".to_owned())).into(),
             );
         }
-        let pool = ctx.data_unchecked::<PgPool>().clone();
-        let mut changes = ctx.data_unchecked::<ChangeFeed>().subscribe();
+        let pool = ctx.data::<PgPool>()?.clone();
+        let mut changes = ctx.data::<ChangeFeed>()?.subscribe();
         Ok(Box::pin(async_stream(move |sender| async move {
             let mut seen: HashMap<Uuid, i64> = HashMap::new();
             let mut since: DateTime<Utc> = Utc::now();
