@@ -14,24 +14,31 @@ use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 
 pub struct ErrorCodes {
     pub max_query_bytes: usize,
+    pub max_depth: usize,
     pub introspection: bool,
     parsed: Arc<ParseCache>,
 }
 
 impl ErrorCodes {
-    pub fn new(max_query_bytes: usize, introspection: bool) -> Self {
+    pub fn new(max_query_bytes: usize, max_depth: usize, introspection: bool) -> Self {
         Self {
             max_query_bytes,
+            max_depth,
             introspection,
             parsed: Arc::new(ParseCache::default()),
         }
     }
 }
 
+/// How deep what lies under `__schema` or `__type` may nest: GraphiQL's own introspection
+/// query nests type references about a dozen levels, past any sensible limit for data.
+pub const INTROSPECTION_DEPTH: usize = 16;
+
 impl ExtensionFactory for ErrorCodes {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(ErrorCodesExtension {
             max_query_bytes: self.max_query_bytes,
+            max_depth: self.max_depth,
             introspection: self.introspection,
             parsed: self.parsed.clone(),
         })
@@ -40,6 +47,7 @@ impl ExtensionFactory for ErrorCodes {
 
 struct ErrorCodesExtension {
     max_query_bytes: usize,
+    max_depth: usize,
     introspection: bool,
     parsed: Arc<ParseCache>,
 }
@@ -122,6 +130,12 @@ impl Extension for ErrorCodesExtension {
                 document
             }
         };
+        if too_deep(&document, self.max_depth) {
+            return Err(with_code(
+                ServerError::new("Query is nested too deep.", None),
+                "QUERY_TOO_DEEP",
+            ));
+        }
         if !self.introspection && asks_for_introspection(&document) {
             let message = "introspection is switched off on this server; the schema is published as SDL instead";
             return Err(with_code(
@@ -146,6 +160,73 @@ impl Extension for ErrorCodesExtension {
                 })
                 .collect()
         })
+    }
+}
+
+/// Whether an operation nests data fields deeper than `max`, or introspection deeper than
+/// [`INTROSPECTION_DEPTH`]. Fragments count as the fields they hold, each measured once
+/// (a fragment bomb costs no more than its text); a fragment cycle is left to validation.
+fn too_deep(document: &ExecutableDocument, max: usize) -> bool {
+    let mut depth = Depth {
+        document,
+        measured: HashMap::new(),
+        open: Vec::new(),
+        introspection_too_deep: false,
+    };
+    let deepest = document
+        .operations
+        .iter()
+        .map(|(_, op)| depth.of(&op.node.selection_set.node))
+        .max()
+        .unwrap_or(0);
+    deepest > max || depth.introspection_too_deep
+}
+
+struct Depth<'a> {
+    document: &'a ExecutableDocument,
+    measured: HashMap<&'a str, usize>,
+    open: Vec<&'a str>,
+    introspection_too_deep: bool,
+}
+
+impl<'a> Depth<'a> {
+    fn of(&mut self, set: &'a SelectionSet) -> usize {
+        let mut deepest = 0;
+        for item in &set.items {
+            let depth = match &item.node {
+                Selection::Field(field) => {
+                    let below = self.of(&field.node.selection_set.node);
+                    match field.node.name.node.as_str() {
+                        "__schema" | "__type" => {
+                            self.introspection_too_deep |= below + 1 > INTROSPECTION_DEPTH;
+                            0
+                        }
+                        _ => below + 1,
+                    }
+                }
+                Selection::InlineFragment(fragment) => self.of(&fragment.node.selection_set.node),
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    if let Some(known) = self.measured.get(name) {
+                        *known
+                    } else if self.open.contains(&name) {
+                        0
+                    } else if let Some(fragment) =
+                        self.document.fragments.get(&spread.node.fragment_name.node)
+                    {
+                        self.open.push(name);
+                        let depth = self.of(&fragment.node.selection_set.node);
+                        self.open.pop();
+                        self.measured.insert(name, depth);
+                        depth
+                    } else {
+                        0
+                    }
+                }
+            };
+            deepest = deepest.max(depth);
+        }
+        deepest
     }
 }
 
@@ -176,19 +257,46 @@ fn asks_for_introspection(document: &ExecutableDocument) -> bool {
 mod tests {
     use async_graphql::parser::parse_query;
 
-    use super::asks_for_introspection;
+    use super::{asks_for_introspection, too_deep};
 
     fn asks(query: &str) -> bool {
         asks_for_introspection(&parse_query(query).expect("parses"))
+    }
+
+    fn deeper_than(query: &str, max: usize) -> bool {
+        too_deep(&parse_query(query).expect("parses"), max)
+    }
+
+    #[test]
+    fn data_depth_counts_fields_through_fragments_and_introspection_has_its_own_bound() {
+        let three = "{ orders { edges { node } } }";
+        assert!(!deeper_than(three, 3));
+        assert!(deeper_than(three, 2));
+        let through_fragments = "{ orders { ...E } } fragment E on OrderConnection { edges { ... on OrderEdge { node } } }";
+        assert!(deeper_than(through_fragments, 2));
+        assert!(!deeper_than(through_fragments, 3));
+        let type_ref = (0..10).fold("name".to_owned(), |inner, _| {
+            format!("ofType {{ {inner} }}")
+        });
+        let introspection =
+            format!("{{ __schema {{ types {{ fields {{ type {{ {type_ref} }} }} }} }} }}");
+        assert!(!deeper_than(&introspection, 2), "introspection is not data");
+        let bomb = (0..20).fold("name".to_owned(), |inner, _| {
+            format!("ofType {{ {inner} }}")
+        });
+        assert!(deeper_than(
+            &format!("{{ __type(name: \"Order\") {{ {bomb} }} }}"),
+            12
+        ));
+        let cycle = "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }";
+        assert!(!deeper_than(cycle, 1), "left to validation");
     }
 
     #[test]
     fn finds_introspection_anywhere_in_the_document() {
         assert!(asks("{ __schema { types { name } } }"));
         assert!(asks("query Q { a: __type(name: \"Order\") { name } }"));
-        assert!(asks(
-            "{ ... on Query { __schema { queryType { name } } } }"
-        ));
+        assert!(asks("{ ... on Query { __schema { queryType { name } } } }"));
         assert!(asks(
             "query { ...F } fragment F on Query { __schema { queryType { name } } }"
         ));

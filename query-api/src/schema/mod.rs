@@ -80,12 +80,13 @@ pub fn build(
         .data(pool)
         .data(feed)
         .data(freshness)
-        .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(32)
         .limit_directives(8)
+        // Depth is checked by ErrorCodes: introspection has its own bound there.
         .extension(ErrorCodes::new(
             limits.max_query_bytes,
+            limits.max_depth,
             limits.introspection,
         ));
     if !limits.introspection {
@@ -120,14 +121,10 @@ impl QueryRoot {
         let order_id = parse_order_id(&id)?;
         let wanted = Wanted::from_args(Some(order_id), consistency_token.as_deref(), min_version)?;
         if let Some(wanted) = wanted {
-            ctx.data::<Freshness>()?
-                .wait(Model::Orders, wanted)
-                .await?;
+            ctx.data::<Freshness>()?.wait(Model::Orders, wanted).await?;
         }
         if ctx.look_ahead().field("lines").exists() {
-            return Ok(
-                order::order_with_lines(ctx.data::<PgPool>()?, order_id, wanted).await?,
-            );
+            return Ok(order::order_with_lines(ctx.data::<PgPool>()?, order_id, wanted).await?);
         }
         let row = loaded(
             ctx.data::<DataLoader<OrderLoader>>()?
@@ -154,9 +151,7 @@ impl QueryRoot {
         consistency_token: Option<String>,
     ) -> ApiResult<OrderConnection> {
         if let Some(wanted) = Wanted::from_args(None, consistency_token.as_deref(), None)? {
-            ctx.data::<Freshness>()?
-                .wait(Model::Orders, wanted)
-                .await?;
+            ctx.data::<Freshness>()?.wait(Model::Orders, wanted).await?;
         }
         let limits = ctx.data::<Limits>()?;
         let args = PageArgs {

@@ -1,5 +1,6 @@
 //! GraphiQL loads in a real headless browser (Debian's chromium, driven over WebDriver by
-//! chromedriver) and runs a query against the live service.
+//! chromedriver), runs a query against the live service, and its documentation explorer
+//! lists the schema (GraphiQL's introspection query passes the limits).
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -147,6 +148,27 @@ async fn graphiql_loads_and_runs_a_query_in_a_headless_browser() {
     assert!(
         text.contains(&id) && text.contains("PLACED") && text.contains("4200"),
         "{text}"
+    );
+    // The schema explorer works: GraphiQL's own introspection query passed the limits.
+    let fields = driver
+        .wait_for(
+            "the documentation explorer listing the Query fields",
+            r#"const button = document.querySelector('[aria-label="Show Documentation Explorer"]');
+               if (button && !document.querySelector('.graphiql-doc-explorer')) { button.click(); return null; }
+               const query = [...document.querySelectorAll('.graphiql-doc-explorer a')].find(a => a.innerText.trim() === 'Query');
+               if (query) { query.click(); return null; }
+               const names = [...document.querySelectorAll('.graphiql-doc-explorer-field-name')].map(e => e.innerText.trim());
+               return names.includes('orders') ? names.join(',') : null"#,
+        )
+        .await;
+    let fields = fields.as_str().expect("field names");
+    for field in ["order", "orders", "customer", "projections"] {
+        assert!(fields.split(',').any(|f| f == field), "{field} in {fields}");
+    }
+    let page = driver.script("return document.body.innerText").await;
+    assert!(
+        !page.as_str().unwrap_or_default().contains("QUERY_TOO_DEEP"),
+        "introspection refused: {page}"
     );
     driver.quit().await;
     platform.stop().await;
