@@ -12,8 +12,8 @@ SERVICES=(
 
 build() {
   [ "${#SERVICES[@]}" -gt 0 ] || return 0
-  say "services: building (cargo build --release)"
-  (cd "$ORDERLOG_ROOT" && cargo build --release --locked -p command-api -p projectors -p query-api) >"$LOGS/build.log" 2>&1 \
+  say "services: building the services and the orderlog CLI (cargo build --release)"
+  (cd "$ORDERLOG_ROOT" && cargo build --release --locked -p command-api -p projectors -p query-api -p orderlog-cli) >"$LOGS/build.log" 2>&1 \
     || fail "services: build failed; read $LOGS/build.log"
 }
 
@@ -30,6 +30,23 @@ up() {
       || fail "$name: not healthy at http://$health within 60 s; read $LOGS/$name.log"
   done
   status
+  next_steps
+}
+
+# What a newcomer does next: where to point a browser, and one command to try.
+next_steps() {
+  cat <<EOT
+
+orderlog is up.
+  GraphiQL (browser)   http://127.0.0.1:8081/
+  OpenAPI (commands)   http://127.0.0.1:8080/openapi.json
+  Metrics              http://127.0.0.1:8080/metrics  http://127.0.0.1:8082/metrics  http://127.0.0.1:8081/metrics
+  Analysts' CLI        $ORDERLOG_ROOT/target/release/orderlog --help
+
+Place an order, then find it in GraphiQL:
+  curl -s http://127.0.0.1:8080/v1/orders -H 'content-type: application/json' -H 'Idempotency-Key: try-1' \\
+    -d '{"customer_id": "cust-1", "currency": "EUR", "lines": [{"sku": "A-1", "quantity": 2, "unit_price": {"amount_minor": 500, "currency": "EUR"}}], "shipping_address": {"name": "Ada", "line1": "1 Way", "city": "Berlin", "postal_code": "10115", "country": "DE"}}'
+EOT
 }
 
 down() {
