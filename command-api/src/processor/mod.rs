@@ -11,7 +11,7 @@
 //! Layout: [`slot`] (one order and one command, pure), `partition` (one partition's
 //! transaction), `lane` (one partition's thread), `dispatch` (handing commands to the
 //! lanes), `takeover` (assignment and recovery), [`rebuild`] (state on assignment),
-//! [`screen`] (unusable records a takeover reads), `rebalance` (assignment bookkeeping),
+//! [`screen`] (unusable records a takeover reads), `settle` (what a new writer writes first), `rebalance` (assignment bookkeeping),
 //! `untrusted` (checking command records).
 
 mod dispatch;
@@ -21,6 +21,7 @@ mod partition;
 mod rebalance;
 pub mod rebuild;
 pub mod screen;
+mod settle;
 pub mod slot;
 pub mod snapshots;
 mod takeover;

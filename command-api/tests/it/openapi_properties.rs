@@ -1,6 +1,6 @@
 //! The OpenAPI document says everything the server enforces on a request's shape: requests
 //! generated from the checked-in document are never refused as malformed (`invalid_field`,
-//! `invalid_header`, `malformed_json`, or a 5xx), while the same requests broken in one
+//! `invalid_header`, `malformed_json`, or a 5xx) nor find no route (`not_found`), while the same requests broken in one
 //! place (a control character or a fraction in a field, cut JSON, a weak `If-Match`, a key
 //! with a space) are refused with the code that says so, `invalid_field` naming its path.
 
@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use crate::openapi_gen::{Request, document, operations, requests};
 use crate::support::*;
 
-const MALFORMED: [&str; 5] = [
+/// Codes that say the request's shape was refused, or its route does not exist.
+const MALFORMED: [&str; 6] = [
+    "not_found",
     "invalid_field",
     "invalid_header",
     "malformed_json",
