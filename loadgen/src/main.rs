@@ -80,3 +80,52 @@ async fn main() -> anyhow::Result<()> {
         Mode::Chaos(args) => chaos::run(args).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Cli;
+
+    #[test]
+    fn the_arguments_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every `loadgen ...` invocation the docs give parses (placeholders such as `<name>`
+    /// are filled in).
+    #[test]
+    fn every_documented_invocation_parses() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let mut documents = vec![format!("{root}/README.md"), format!("{root}/Makefile")];
+        for entry in std::fs::read_dir(format!("{root}/docs")).expect("docs") {
+            documents.push(entry.expect("entry").path().display().to_string());
+        }
+        let mut checked = 0;
+        for path in documents {
+            let text = std::fs::read_to_string(&path).expect("readable");
+            for (at, _) in text.match_indices("loadgen ") {
+                let rest = &text[at..];
+                let end = rest.find(['`', '|', '\n', ')', ';']).unwrap_or(rest.len());
+                let invocation = rest[..end]
+                    .replace("<name>", "orders")
+                    .replace("<file>", "report.md");
+                let words: Vec<&str> = invocation.split_whitespace().collect();
+                let is_mode = words
+                    .get(1)
+                    .is_some_and(|w| w.chars().all(|c| c.is_ascii_lowercase()));
+                if words.len() < 2 || !is_mode || !rest.starts_with("loadgen ") {
+                    continue;
+                }
+                if let Err(error) = Cli::try_parse_from(&words) {
+                    if !matches!(error.kind(), clap::error::ErrorKind::InvalidSubcommand) {
+                        panic!("{path}: `{invocation}` does not parse: {error}");
+                    }
+                    continue;
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 20, "only {checked} invocations found");
+    }
+}

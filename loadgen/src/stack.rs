@@ -4,6 +4,7 @@
 pub(crate) struct Kafka {
     /// Kafka bootstrap servers.
     #[arg(
+        id = "kafka_bootstrap",
         long = "kafka-bootstrap",
         env = "ORDERLOG_KAFKA_BOOTSTRAP",
         default_value = "127.0.0.1:9092"
@@ -15,6 +16,7 @@ pub(crate) struct Kafka {
 pub(crate) struct Postgres {
     /// An existing database on the PostgreSQL server (benchmarks create theirs beside it).
     #[arg(
+        id = "database_url",
         long = "database-url",
         env = "ORDERLOG_DATABASE_URL",
         default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog"
