@@ -174,9 +174,11 @@ pub struct VerifyArgs {
     #[arg(
         long,
         env = "ORDERLOG_DATABASE_URL",
-        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog"
+        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog",
+        hide_default_value = true,
+        hide_env_values = true
     )]
-    pub database_url: String,
+    pub database_url: telemetry::Secret,
     /// Print at most this many differences (all are counted).
     #[arg(long, default_value_t = 100)]
     pub max_differences: usize,

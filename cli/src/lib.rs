@@ -65,7 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let report = runtime.block_on(verify::run(&ctx, &args.database_url))?;
+            let report = runtime.block_on(verify::run(&ctx, args.database_url.expose()))?;
             let mut out = std::io::stdout().lock();
             for difference in report.differences.iter().take(args.max_differences) {
                 writeln!(out, "{difference}")?;

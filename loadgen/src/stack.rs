@@ -19,7 +19,9 @@ pub(crate) struct Postgres {
         id = "database_url",
         long = "database-url",
         env = "ORDERLOG_DATABASE_URL",
-        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog"
+        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog",
+        hide_default_value = true,
+        hide_env_values = true
     )]
     pub(crate) url: String,
 }

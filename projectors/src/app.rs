@@ -33,7 +33,7 @@ impl Application {
     /// Migrates the database, then starts one worker per projection and the health server.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let pool = db::connect(
-            &config.database_url,
+            config.database_url.expose(),
             4 + 2 * config.projections.len() as u32,
         )
         .await?;

@@ -37,9 +37,11 @@ pub struct Config {
     #[arg(
         long,
         env = "ORDERLOG_DATABASE_URL",
-        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog"
+        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog",
+        hide_default_value = true,
+        hide_env_values = true
     )]
-    pub database_url: String,
+    pub database_url: telemetry::Secret,
 
     /// Which projections this process runs (comma-separated); all by default.
     #[arg(long, env = "ORDERLOG_PROJECTIONS", value_delimiter = ',', default_values = ["orders", "timeline", "sales"])]

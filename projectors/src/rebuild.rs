@@ -49,12 +49,12 @@ pub async fn run(
     projection: Projection,
     progress: impl Fn(Progress),
 ) -> anyhow::Result<i64> {
-    let live = db::connect(&config.database_url, 4).await?;
+    let live = db::connect(config.database_url.expose(), 4).await?;
     db::migrate(&live).await?;
     let id = uuid::Uuid::now_v7().simple().to_string();
     let schema = format!("rebuild_{}_{}", projection.name(), &id[id.len() - 12..]);
     create_schema(&live, &schema, projection).await?;
-    let options = PgConnectOptions::from_str(&config.database_url)?
+    let options = PgConnectOptions::from_str(config.database_url.expose())?
         .options([("search_path", schema.as_str())]);
     let pool = PgPoolOptions::new()
         .max_connections(4)

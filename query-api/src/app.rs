@@ -20,12 +20,15 @@ pub struct Application {
 impl Application {
     /// Opens the read pool, starts listening for changes, builds the schema and binds.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let pool = crate::db::connect_read_only(&config.database_url, config.pool_size).await?;
+        let pool =
+            crate::db::connect_read_only(config.database_url.expose(), config.pool_size).await?;
         let feed = ChangeFeed::start(
             config
                 .notify_database_url
                 .clone()
-                .unwrap_or_else(|| config.database_url.clone()),
+                .unwrap_or_else(|| config.database_url.clone())
+                .expose()
+                .to_owned(),
         );
         let freshness = Freshness {
             pool: pool.clone(),

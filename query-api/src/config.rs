@@ -21,14 +21,20 @@ pub struct Config {
     #[arg(
         long,
         env = "ORDERLOG_QUERY_DATABASE_URL",
-        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog"
+        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog",
+        hide_default_value = true,
+        hide_env_values = true
     )]
-    pub database_url: String,
+    pub database_url: telemetry::Secret,
 
     /// PostgreSQL to LISTEN on for the projectors' change signal: the primary (a hot
     /// standby cannot LISTEN). Defaults to the read pool's URL.
-    #[arg(long, env = "ORDERLOG_QUERY_NOTIFY_DATABASE_URL")]
-    pub notify_database_url: Option<String>,
+    #[arg(
+        long,
+        env = "ORDERLOG_QUERY_NOTIFY_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub notify_database_url: Option<telemetry::Secret>,
 
     /// Most connections in the read pool.
     #[arg(long, env = "ORDERLOG_QUERY_POOL_SIZE", default_value_t = 16)]

@@ -4,9 +4,12 @@
 //! asks first.
 //!
 //! Layout: this file (logs, metrics recorder, shutdown signal); [`operations`] (`/healthz`,
-//! `/readyz`, `/metrics`).
+//! `/readyz`, `/metrics`); `secret` (settings that never print).
 
 pub mod operations;
+mod secret;
+
+pub use secret::Secret;
 
 use std::sync::OnceLock;
 

@@ -60,3 +60,49 @@ pub(crate) fn free_port() -> u16 {
         .map(|addr| addr.port())
         .expect("a free port")
 }
+
+/// A secret no test output holds unless a binary leaks it.
+pub const KNOWN_SECRET: &str = "s3cret-Pa55word-never-printed";
+
+/// Runs `binary` with `args` and every variable of `secret_vars` set to a URL holding
+/// [`KNOWN_SECRET`] (pointing at a port nothing listens on), for at most `patience` (a
+/// service that waits the outage out is stopped then), and panics when its output holds
+/// the secret. Returns the output, for the caller's own checks.
+///
+/// # Panics
+/// When the binary cannot run, or prints the secret.
+pub fn assert_secret_hidden(
+    binary: &str,
+    args: &[&str],
+    secret_vars: &[&str],
+    patience: std::time::Duration,
+) -> String {
+    let url = format!("postgres://orderlog:{KNOWN_SECRET}@127.0.0.1:1/orderlog");
+    let mut command = std::process::Command::new(binary);
+    command.args(args);
+    for var in secret_vars {
+        command.env(var, &url);
+    }
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let deadline = std::time::Instant::now() + patience;
+    while child.try_wait().expect("wait").is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !text.contains(KNOWN_SECRET),
+        "{binary} {args:?} printed the secret:\n{text}"
+    );
+    text
+}

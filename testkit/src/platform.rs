@@ -91,7 +91,7 @@ pub fn projectors_config(prefix: &str, database_url: &str) -> projectors::config
     config.listen = "127.0.0.1:0".parse().expect("addr");
     config.kafka_bootstrap = crate::bootstrap();
     config.topic_prefix = prefix.to_owned();
-    config.database_url = database_url.to_owned();
+    config.database_url = database_url.into();
     config.batch_max = 500;
     config.linger_ms = 5;
     config
@@ -101,7 +101,7 @@ pub fn projectors_config(prefix: &str, database_url: &str) -> projectors::config
 pub fn query_api_config(database_url: &str) -> query_api::config::Config {
     let mut config = query_api::config::Config::defaults();
     config.listen = "127.0.0.1:0".parse().expect("addr");
-    config.database_url = database_url.to_owned();
+    config.database_url = database_url.into();
     config
 }
 

@@ -4,6 +4,7 @@
 mod duckdb;
 mod errors;
 mod replay;
+mod secrets;
 mod state;
 mod support;
 mod verify;

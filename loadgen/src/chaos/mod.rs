@@ -37,7 +37,9 @@ pub(crate) struct Chaos {
     #[arg(
         long,
         env = "ORDERLOG_DATABASE_URL",
-        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog"
+        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog",
+        hide_default_value = true,
+        hide_env_values = true
     )]
     database_url: String,
     /// Where the service binaries are (default: next to this one).

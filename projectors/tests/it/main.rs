@@ -8,4 +8,5 @@ mod poison;
 mod read_models;
 mod rebuild;
 mod replay;
+mod secrets;
 mod support;

@@ -66,7 +66,7 @@ impl Stack {
         config.listen = "127.0.0.1:0".parse().expect("addr");
         config.kafka_bootstrap = bootstrap();
         config.topic_prefix = self.prefix.clone();
-        config.database_url = self.database_url.clone();
+        config.database_url = self.database_url.as_str().into();
         config.batch_max = 500;
         config
     }

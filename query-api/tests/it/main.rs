@@ -8,5 +8,6 @@ mod limits;
 mod outage;
 mod pagination;
 mod queries;
+mod secrets;
 mod subscriptions;
 mod support;
