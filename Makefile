@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 export ORDERLOG_KAFKA_BOOTSTRAP ?= 127.0.0.1:9092
 export ORDERLOG_DATABASE_URL ?= postgres://orderlog:orderlog@127.0.0.1:5432/orderlog
 
-.PHONY: help up infra down status test test-unit chaos chaos-short lint bench clean-bench
+.PHONY: help up infra down status observe test test-unit chaos chaos-short lint bench clean-bench
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-12s %s\n", $$1, $$2 }'
@@ -16,6 +16,9 @@ up: ## Provision Kafka and PostgreSQL if missing, start them and every service
 infra: ## Provision and start only Kafka and PostgreSQL
 	@compose/local/up.sh --infra
 
+observe: ## Prometheus on 127.0.0.1:9090 scraping the services, with the alert rules
+	@compose/local/prometheus.sh up
+
 down: ## Stop what `make up` started
 	@compose/local/down.sh
 
@@ -24,6 +27,7 @@ status: ## Show what runs where
 
 test: ## Provision what the tests need, run every test in the workspace, then the short fault suite
 	@compose/local/up.sh --test
+	@compose/local/prometheus.sh check
 	@status=0; cargo test --workspace --locked || status=$$?; \
 	  cargo run -q --locked -p loadgen -- clean --tests || true; \
 	  exit $$status

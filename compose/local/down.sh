@@ -3,6 +3,7 @@
 # and the fault suite's 3-broker cluster if it runs.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+"$COMPOSE_LOCAL/prometheus.sh" down
 "$COMPOSE_LOCAL/services.sh" down
 "$COMPOSE_LOCAL/kafka.sh" down
 "$COMPOSE_LOCAL/cluster.sh" down

@@ -42,6 +42,7 @@ orderlog is up.
   OpenAPI (commands)   http://127.0.0.1:8080/openapi.json
   Metrics              http://127.0.0.1:8080/metrics  http://127.0.0.1:8082/metrics  http://127.0.0.1:8081/metrics
   Analysts' CLI        $ORDERLOG_ROOT/target/release/orderlog --help
+  Prometheus           make observe  (then http://127.0.0.1:9090/alerts)
 
 Place an order, then find it in GraphiQL:
   curl -s http://127.0.0.1:8080/v1/orders -H 'content-type: application/json' -H 'Idempotency-Key: try-1' \\

@@ -96,8 +96,13 @@ struct StatusInner {
 }
 
 impl ProcessorStatus {
+    /// Also sets `orderlog_processor_partitions_served` and
+    /// `orderlog_processor_partitions_unserved` (assigned here, not served yet).
     pub(crate) fn set_partitions(&self, assigned: Vec<i32>, mut served: Vec<i32>) {
         served.sort_unstable();
+        let unserved = assigned.iter().filter(|p| !served.contains(p)).count();
+        metrics::gauge!("orderlog_processor_partitions_served").set(served.len() as f64);
+        metrics::gauge!("orderlog_processor_partitions_unserved").set(unserved as f64);
         if let Ok(mut inner) = self.0.lock() {
             inner.joined |= !served.is_empty();
             inner.assigned = assigned;

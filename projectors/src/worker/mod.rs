@@ -74,7 +74,7 @@ impl Worker {
         settings: WorkerSettings,
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
-        let status = Arc::new(WorkerStatus::default());
+        let status = Arc::new(WorkerStatus::new(projection.name()));
         let shared = Shared {
             projection,
             kafka,

@@ -4,9 +4,11 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// Health of one projection's worker.
+/// Health of one projection's worker; `orderlog_projection_up{projection}` follows it
+/// (1 applying, 0 stopped or waiting out an outage).
 #[derive(Debug, Default)]
 pub struct WorkerStatus {
+    projection: &'static str,
     pub(crate) assigned: Mutex<Vec<i32>>,
     /// Stopped for good, and why (a bug, or a poison event under the halt policy).
     failure: Mutex<Option<String>>,
@@ -20,6 +22,20 @@ pub struct WorkerStatus {
 }
 
 impl WorkerStatus {
+    pub(crate) fn new(projection: &'static str) -> Self {
+        let status = Self {
+            projection,
+            ..Self::default()
+        };
+        status.publish();
+        status
+    }
+
+    fn publish(&self) {
+        metrics::gauge!("orderlog_projection_up", "projection" => self.projection)
+            .set(if self.is_ready() { 1.0 } else { 0.0 });
+    }
+
     pub fn assigned(&self) -> Vec<i32> {
         self.assigned.lock().map(|a| a.clone()).unwrap_or_default()
     }
@@ -43,6 +59,7 @@ impl WorkerStatus {
         if let Ok(mut failure) = self.failure.lock() {
             *failure = Some(reason);
         }
+        self.publish();
     }
 
     /// What the worker is waiting for, while a dependency is unavailable.
@@ -54,6 +71,7 @@ impl WorkerStatus {
         if let Ok(mut waiting) = self.waiting.lock() {
             *waiting = reason;
         }
+        self.publish();
     }
 
     /// Applying, and nothing stands in its way.
