@@ -324,5 +324,14 @@ async fn health_readiness_and_metrics_answer() {
     let text = metrics.body.as_str().expect("text");
     assert!(text.contains("orderlog_processor_commands_total"), "{text}");
     assert!(text.contains("orderlog_http_requests_total"), "{text}");
+    // The gauges the alert rules watch (compose/prometheus/alerts.yml).
+    assert!(
+        text.contains("orderlog_processor_partitions_served "),
+        "{text}"
+    );
+    assert!(
+        text.contains("orderlog_processor_partitions_unserved "),
+        "{text}"
+    );
     app.stop().await;
 }

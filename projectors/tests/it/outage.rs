@@ -133,6 +133,12 @@ async fn a_stopped_projection_shows_its_lag_growing() {
             })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum();
+        // The gauge the OrderlogProjectionStopped alert watches (the process's recorder is
+        // shared by every test's workers, so only its presence is certain here).
+        assert!(
+            metrics.contains("orderlog_projection_up{projection=\"orders\"}"),
+            "{metrics}"
+        );
         if lag >= 20 && gauge >= 20.0 {
             break;
         }
