@@ -159,6 +159,8 @@ pub struct Platform {
     pub prefix: String,
     pub database_url: String,
     pub commands: String,
+    /// The projectors' health and metrics server.
+    pub projectors: String,
     /// query-api's base URL, when it runs.
     pub query: Option<String>,
     pub http: reqwest::Client,
@@ -187,7 +189,8 @@ impl Platform {
             }
             None => None,
         };
-        let (_, projectors) = start_projectors(projectors_config(&prefix, &database_url)).await;
+        let (projectors_base, projectors) =
+            start_projectors(projectors_config(&prefix, &database_url)).await;
         services.push(projectors);
         let mut config = command_api_config(&prefix, partitions);
         if let Some(query) = &query {
@@ -203,6 +206,7 @@ impl Platform {
             prefix,
             database_url,
             commands,
+            projectors: projectors_base,
             query,
             http,
             services,

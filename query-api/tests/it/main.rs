@@ -3,6 +3,7 @@
 
 mod browser;
 mod contract;
+mod dashboard;
 mod freshness;
 mod limits;
 mod outage;

@@ -13,6 +13,7 @@ pub(crate) fn graphiql_assets() -> std::path::PathBuf {
 
 pub(crate) struct Platform {
     pub(crate) commands: String,
+    pub(crate) projectors: String,
     pub(crate) query: String,
     pub(crate) http: reqwest::Client,
     inner: testkit::platform::Platform,
@@ -51,6 +52,7 @@ impl Platform {
         .await;
         Self {
             commands: inner.commands.clone(),
+            projectors: inner.projectors.clone(),
             query: inner.query.clone().expect("query-api runs"),
             http: inner.http.clone(),
             inner,
