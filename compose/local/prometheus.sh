@@ -20,7 +20,9 @@ install() {
 
 check() {
   install
-  promtool check config "$PROM_DIR/prometheus.yml" >/dev/null || fail "prometheus: the config or its rules are invalid"
+  for config in prometheus.yml prometheus.docker.yml; do
+    promtool check config "$PROM_DIR/$config" >/dev/null || fail "prometheus: $config or its rules are invalid"
+  done
   promtool test rules "$PROM_DIR/alerts.test.yml" || fail "prometheus: an alert rule's unit test failed"
   say "prometheus: config valid, alert rules pass their unit tests"
 }
