@@ -40,6 +40,7 @@ pub fn router(state: AppState, assets: Assets, max_body_bytes: usize) -> Router 
         .merge(telemetry::operations::router(move || {
             readiness(state.clone())
         }))
+        .layer(axum::middleware::from_fn(telemetry::http::track))
 }
 
 async fn graphql(State(state): State<AppState>, request: GraphQLRequest) -> GraphQLResponse {

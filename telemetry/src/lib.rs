@@ -3,9 +3,11 @@
 //! are process-wide, so this crate owns them once per process, whichever service (or test)
 //! asks first.
 //!
-//! Layout: this file (logs, metrics recorder, shutdown signal); [`operations`] (`/healthz`,
+//! Layout: this file (logs, metrics recorder, shutdown signal); [`http`] (request ids and
+//! bounded request metrics); [`operations`] (`/healthz`,
 //! `/readyz`, `/metrics`); `secret` (settings that never print).
 
+pub mod http;
 pub mod operations;
 mod secret;
 

@@ -11,13 +11,10 @@ mod routes;
 pub use orders::order_id_for_key;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::extract::{Path, State};
-use axum::middleware::Next;
-use axum::response::Response;
 use axum::routing::{MethodFilter, get, on};
 
 use crate::intake::CommandBus;
@@ -65,23 +62,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             state.max_body_bytes.saturating_add(1),
         ))
-        .layer(axum::middleware::from_fn(track))
         .with_state(state)
         .merge(telemetry::operations::router(readiness))
-}
-
-/// Counts requests and their latency per route and status.
-async fn track(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().to_string();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::histogram!("orderlog_http_request_seconds", "route" => route.clone(), "method" => method.clone(), "status" => status.clone())
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!("orderlog_http_requests_total", "route" => route, "method" => method, "status" => status).increment(1);
-    response
+        .layer(axum::middleware::from_fn(telemetry::http::track))
 }

@@ -1,5 +1,6 @@
 //! An order's whole life through HTTP, every rejection code, and every malformed request.
 
+use command_api::config::Role;
 use reqwest::Method;
 use serde_json::json;
 
@@ -333,5 +334,36 @@ async fn health_readiness_and_metrics_answer() {
         text.contains("orderlog_processor_partitions_unserved "),
         "{text}"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn made_up_methods_add_no_metric_series_and_every_answer_has_a_request_id() {
+    let app = TestApp::spawn_with(test_config(&unique_prefix(), Role::Http)).await;
+    for junk in ["FROBNICATE", "XYZZY", "PLUGH"] {
+        let method = Method::from_bytes(junk.as_bytes()).expect("method");
+        let reply = app.send(method, "/v1/orders", None).await;
+        assert!(
+            (400..500).contains(&reply.status),
+            "{junk}: {}",
+            reply.status
+        );
+        assert!(reply.headers.contains_key("x-request-id"), "{junk}");
+    }
+    let given = app
+        .send_with(
+            Method::GET,
+            "/healthz",
+            None,
+            &[("x-request-id", "trace-me-42")],
+        )
+        .await;
+    assert_eq!(given.headers["x-request-id"], "trace-me-42");
+    let metrics = app.send(Method::GET, "/metrics", None).await;
+    let text = metrics.body.as_str().expect("text");
+    for junk in ["FROBNICATE", "XYZZY", "PLUGH"] {
+        assert!(!text.contains(junk), "a series for {junk}");
+    }
+    assert!(text.contains("method=\"other\""), "{text}");
     app.stop().await;
 }
