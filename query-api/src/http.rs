@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use telemetry::operations::Readiness;
 
 use crate::changes::ChangeFeed;
+use crate::freshness::WaitBudget;
 use crate::graphiql::{self, Assets};
 use crate::schema::OrderlogSchema;
 
@@ -45,7 +46,9 @@ pub fn router(state: AppState, assets: Assets, max_body_bytes: usize) -> Router 
 
 async fn graphql(State(state): State<AppState>, request: GraphQLRequest) -> GraphQLResponse {
     let started = Instant::now();
-    let response = state.schema.execute(request.into_inner()).await;
+    // One freshness budget per request, shared by all its consistency waits.
+    let request = request.into_inner().data(WaitBudget::default());
+    let response = state.schema.execute(request).await;
     let outcome = if response.errors.is_empty() {
         "ok"
     } else {

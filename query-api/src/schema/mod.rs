@@ -15,7 +15,7 @@ use sqlx::PgPool;
 
 use crate::changes::ChangeFeed;
 use crate::errors::{ApiResult, loaded};
-use crate::freshness::{Freshness, Model, Wanted};
+use crate::freshness::{Freshness, Model, WaitBudget, Wanted};
 use crate::limits::ErrorCodes;
 use crate::pagination::PageArgs;
 use customer::{Customer, CustomerStatsLoader};
@@ -121,7 +121,9 @@ impl QueryRoot {
         let order_id = parse_order_id(&id)?;
         let wanted = Wanted::from_args(Some(order_id), consistency_token.as_deref(), min_version)?;
         if let Some(wanted) = wanted {
-            ctx.data::<Freshness>()?.wait(Model::Orders, wanted).await?;
+            ctx.data::<Freshness>()?
+                .wait(ctx.data_opt::<WaitBudget>(), Model::Orders, wanted)
+                .await?;
         }
         if ctx.look_ahead().field("lines").exists() {
             return Ok(order::order_with_lines(ctx.data::<PgPool>()?, order_id, wanted).await?);
@@ -151,7 +153,9 @@ impl QueryRoot {
         consistency_token: Option<String>,
     ) -> ApiResult<OrderConnection> {
         if let Some(wanted) = Wanted::from_args(None, consistency_token.as_deref(), None)? {
-            ctx.data::<Freshness>()?.wait(Model::Orders, wanted).await?;
+            ctx.data::<Freshness>()?
+                .wait(ctx.data_opt::<WaitBudget>(), Model::Orders, wanted)
+                .await?;
         }
         let limits = ctx.data::<Limits>()?;
         let args = PageArgs {
@@ -180,8 +184,9 @@ impl QueryRoot {
     ) -> ApiResult<Option<Customer>> {
         if let Some(wanted) = Wanted::from_args(None, consistency_token.as_deref(), None)? {
             let freshness = ctx.data::<Freshness>()?;
-            freshness.wait(Model::Sales, wanted).await?;
-            freshness.wait(Model::Orders, wanted).await?;
+            let budget = ctx.data_opt::<WaitBudget>();
+            freshness.wait(budget, Model::Sales, wanted).await?;
+            freshness.wait(budget, Model::Orders, wanted).await?;
         }
         Ok(Customer::load(ctx, id).await?)
     }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::types::{Address, Long, Money, OrderStatus};
 use crate::errors::{ApiError, ApiResult, loaded};
-use crate::freshness::{Freshness, Model, Wanted};
+use crate::freshness::{Freshness, Model, WaitBudget, Wanted};
 
 /// The columns every order query selects, in [`OrderRow`]'s order.
 pub(crate) const ORDER_COLUMNS: &str = "order_id, customer_id, currency, status, total_minor, line_count, shipping_address, \
@@ -254,7 +254,7 @@ impl Order {
     async fn history(&self, ctx: &Context<'_>) -> ApiResult<Vec<TimelineEvent>> {
         if let Some(wanted) = self.wanted.filter(|w| w.order_id == self.uuid) {
             ctx.data::<Freshness>()?
-                .wait(Model::Timeline, wanted)
+                .wait(ctx.data_opt::<WaitBudget>(), Model::Timeline, wanted)
                 .await?;
         }
         let loader = ctx.data::<DataLoader<HistoryLoader>>()?;
