@@ -10,19 +10,6 @@ use serde_json::json;
 use support::Platform;
 
 /// `name{loader="x"} value` from a Prometheus text page.
-/// query-api's `/metrics` page.
-async fn scrape_metrics(platform: &Platform) -> String {
-    platform
-        .http
-        .get(format!("{}/metrics", platform.query))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text")
-}
-
 fn metric(page: &str, name: &str, loader: &str) -> f64 {
     let prefix = format!("{name}{{loader=\"{loader}\"}} ");
     page.lines()
@@ -50,7 +37,7 @@ async fn nested_fields_of_a_page_load_in_one_batch_each() {
     for (token, customer) in &placed {
         platform.caught_up(token, customer).await;
     }
-    let before = scrape_metrics(&platform).await;
+    let before = platform.metrics_page().await;
 
     let query = "{ orders(first: 25) { nodes { id lines { sku } history { type } customer { stats { orders } } } } }";
     let data = platform.data(query, json!({})).await;
@@ -62,7 +49,7 @@ async fn nested_fields_of_a_page_load_in_one_batch_each() {
             .all(|n| n["lines"].as_array().expect("lines").len() == 2)
     );
 
-    let after = scrape_metrics(&platform).await;
+    let after = platform.metrics_page().await;
     let batches = |loader| {
         metric(&after, "orderlog_query_loader_keys_count", loader)
             - metric(&before, "orderlog_query_loader_keys_count", loader)

@@ -12,15 +12,7 @@ use serde_json::json;
 use support::Platform;
 
 async fn checks(platform: &Platform) -> f64 {
-    let page = platform
-        .http
-        .get(format!("{}/metrics", platform.query))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let page = platform.metrics_page().await;
     page.lines()
         .find_map(|line| line.strip_prefix("orderlog_query_freshness_checks_total "))
         .map_or(0.0, |value| value.trim().parse().expect("a number"))

@@ -100,6 +100,18 @@ impl Platform {
             .to_owned()
     }
 
+    /// query-api's `/metrics` page.
+    pub(crate) async fn metrics_page(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.query))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     /// GETs `url` and returns its JSON body.
     pub(crate) async fn get_json(&self, url: &str) -> Value {
         self.http
