@@ -324,12 +324,7 @@ async fn health_and_metrics_are_served() {
         json!({ "ready": true, "database": true, "change_signal": true })
     );
     platform.data("{ projections { name } }", json!({})).await;
-    let metrics = get("/metrics")
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = platform.metrics_page().await;
     assert!(
         metrics.contains("orderlog_query_request_seconds"),
         "{metrics}"
