@@ -54,7 +54,7 @@ pub async fn fresh_database() -> String {
 }
 
 /// A TCP port nothing listens on right now, for a server a test starts.
-pub(crate) fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())

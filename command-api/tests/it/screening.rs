@@ -70,22 +70,17 @@ async fn unusable_records_a_takeover_reads_are_skipped_and_dead_lettered_once() 
     let key = key_in_partition(0, PARTITIONS);
     let app = TestApp::spawn_with(test_config(&prefix, Role::All)).await;
     let placed = app
-        .send_with(
-            Method::POST,
-            "/v1/orders",
-            Some(place_body()),
-            &[("Idempotency-Key", &key)],
-        )
+        .send_keyed(Method::POST, "/v1/orders", Some(place_body()), &key)
         .await;
     assert_eq!(placed.status, 201, "{}", placed.body);
     let id = placed.body["order_id"].as_str().expect("id").to_owned();
     let line = json!({"sku": "S-1", "quantity": 1, "unit_price": money(300)});
     let added = app
-        .send_with(
+        .send_keyed(
             Method::POST,
             &format!("/v1/orders/{id}/lines"),
             Some(line.clone()),
-            &[("Idempotency-Key", "line-1")],
+            "line-1",
         )
         .await;
     assert_eq!(added.body["version"], 2, "{}", added.body);
@@ -165,11 +160,11 @@ async fn unusable_records_a_takeover_reads_are_skipped_and_dead_lettered_once() 
             "dead letters after takeover {takeover}"
         );
         let retried = app
-            .send_with(
+            .send_keyed(
                 Method::POST,
                 &format!("/v1/orders/{id}/lines"),
                 Some(line.clone()),
-                &[("Idempotency-Key", "line-1")],
+                "line-1",
             )
             .await;
         assert_eq!(

@@ -133,6 +133,18 @@ impl TestApp {
         Reply::from(request.send().await.expect("request sent")).await
     }
 
+    /// Sends a command with an `Idempotency-Key`.
+    pub(crate) async fn send_keyed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        key: &str,
+    ) -> Reply {
+        self.send_with(method, path, body, &[("Idempotency-Key", key)])
+            .await
+    }
+
     /// Sends a command until it gets a definite answer, retrying 503s with the same key.
     pub(crate) async fn until_definite(
         &self,
@@ -141,15 +153,23 @@ impl TestApp {
         body: Option<Value>,
         key: &str,
     ) -> Reply {
-        let deadline = Instant::now() + Duration::from_secs(90);
+        self.until_definite_within(method, path, body, key, Duration::from_secs(90))
+            .await
+    }
+
+    /// [`Self::until_definite`], giving up (with the last 503) after `patience`.
+    pub(crate) async fn until_definite_within(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        key: &str,
+        patience: Duration,
+    ) -> Reply {
+        let deadline = Instant::now() + patience;
         loop {
             let reply = self
-                .send_with(
-                    method.clone(),
-                    path,
-                    body.clone(),
-                    &[("Idempotency-Key", key)],
-                )
+                .send_keyed(method.clone(), path, body.clone(), key)
                 .await;
             if reply.status != 503 || Instant::now() > deadline {
                 return reply;

@@ -3,7 +3,7 @@
 //! offset back), the processor serves its other partitions, `/readyz` names the waiting
 //! one, and it is served once that transaction ends.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use command_api::config::Role;
 use event_store::{KafkaConfig, TopicSet, TopicSpec};
@@ -43,21 +43,14 @@ fn open_transaction(topic: &str, partition: i32) -> ThreadedProducer<DefaultProd
 /// Places an order on `partition`, retrying 503s for at most `patience`.
 async fn place_on(app: &TestApp, partition: i32, patience: Duration) -> Reply {
     let key = key_in_partition(partition, PARTITIONS);
-    let deadline = Instant::now() + patience;
-    loop {
-        let reply = app
-            .send_with(
-                Method::POST,
-                "/v1/orders",
-                Some(place_body()),
-                &[("Idempotency-Key", &key)],
-            )
-            .await;
-        if reply.status != 503 || Instant::now() > deadline {
-            return reply;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.until_definite_within(
+        Method::POST,
+        "/v1/orders",
+        Some(place_body()),
+        &key,
+        patience,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

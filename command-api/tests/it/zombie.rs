@@ -74,7 +74,7 @@ async fn a_resumed_zombie_fences_no_rightful_owner() {
     let mut config = test_config(&prefix, Role::Http);
     config.result_timeout_ms = 2_000;
     let app = Arc::new(TestApp::spawn_with(config).await);
-    let ports = [free_port(), free_port()];
+    let ports = [testkit::free_port(), testkit::free_port()];
     let processors = Processes(
         ports
             .iter()
@@ -174,12 +174,4 @@ impl Drop for Processes {
             let _ = child.wait();
         }
     }
-}
-
-/// A TCP port nothing listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free port")
 }

@@ -18,11 +18,7 @@ struct Driver {
 
 impl Driver {
     async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("port")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let port = testkit::free_port();
         let child = tokio::process::Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())

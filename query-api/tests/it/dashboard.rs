@@ -47,10 +47,7 @@ fn start_prometheus(targets: &[(&str, &str)]) -> Prometheus {
         ));
     }
     std::fs::write(dir.join("prometheus.yml"), config).expect("config");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = testkit::free_port();
     let child = Command::new("prometheus")
         .arg(format!(
             "--config.file={}",
