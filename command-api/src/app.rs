@@ -22,6 +22,8 @@ pub struct Application {
 impl Application {
     /// Ensures the topics, starts the roles the config asks for, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // First: a service nobody could call (or anyone could) is not started at all.
+        let guard = guard::Guard::new(&config.auth)?;
         let kafka = KafkaConfig::new(&config.kafka_bootstrap, &config.topic_prefix);
         let topics = TopicSet::new(&config.topic_prefix);
         let spec = TopicSpec {
@@ -77,6 +79,7 @@ impl Application {
             max_body_bytes: config.max_body_bytes,
             openapi: Arc::new(http::openapi::document()),
             query_api_url: config.query_api_url.clone(),
+            guard,
         };
         let listener = TcpListener::bind(config.listen).await?;
         tracing::info!(address = %listener.local_addr()?, role = ?config.role, partitions, "command-api started");

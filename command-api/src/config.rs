@@ -102,6 +102,10 @@ pub struct Config {
     )]
     pub processor_session_timeout_ms: u64,
 
+    /// Who may call: bearer tokens, their keys, and the rate limit per token subject.
+    #[command(flatten)]
+    pub auth: guard::AuthSettings,
+
     /// Log format: json for machines, pretty for people.
     #[arg(long, env = "ORDERLOG_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: telemetry::LogFormat,

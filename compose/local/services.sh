@@ -24,7 +24,9 @@ up() {
     local pidfile="$PIDS/$name.pid"
     if pid_alive "$pidfile"; then say "$name: already running (pid $(cat "$pidfile"))"; continue; fi
     say "$name: starting (log: $LOGS/$name.log)"
-    ORDERLOG_GRAPHIQL_ASSETS="$ORDERLOG_LOCAL/graphiql" nohup setsid "$ORDERLOG_ROOT/target/release/$bin" >>"$LOGS/$name.log" 2>&1 </dev/null &
+    # The development mode: a generated secret and a ready token in $ORDERLOG_LOCAL/dev-token.
+    ORDERLOG_AUTH_DEV=true ORDERLOG_AUTH_DEV_DIR="$ORDERLOG_LOCAL" \
+      ORDERLOG_GRAPHIQL_ASSETS="$ORDERLOG_LOCAL/graphiql" nohup setsid "$ORDERLOG_ROOT/target/release/$bin" >>"$LOGS/$name.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
     wait_for "$name" 60 curl -fsS "http://$health" \
       || fail "$name: not healthy at http://$health within 60 s; read $LOGS/$name.log"
@@ -37,15 +39,18 @@ up() {
 next_steps() {
   cat <<EOT
 
-orderlog is up.
+orderlog is up, in the development mode: every request needs the token that the
+services wrote to $ORDERLOG_LOCAL/dev-token (every scope, 30 days; GraphiQL starts with it).
   GraphiQL (browser)   http://127.0.0.1:8081/
   OpenAPI (commands)   http://127.0.0.1:8080/openapi.json
-  Metrics              http://127.0.0.1:8080/metrics  http://127.0.0.1:8082/metrics  http://127.0.0.1:8081/metrics
+  Metrics (the token)  http://127.0.0.1:8080/metrics  http://127.0.0.1:8082/metrics  http://127.0.0.1:8081/metrics
   Analysts' CLI        $ORDERLOG_ROOT/target/release/orderlog --help
   Prometheus           make observe  (then http://127.0.0.1:9090/alerts)
 
 Place an order, then find it in GraphiQL:
-  curl -s http://127.0.0.1:8080/v1/orders -H 'content-type: application/json' -H 'Idempotency-Key: try-1' \\
+  TOKEN=\$(cat $ORDERLOG_LOCAL/dev-token)
+  curl -s http://127.0.0.1:8080/v1/orders -H "Authorization: Bearer \$TOKEN" \\
+    -H 'content-type: application/json' -H 'Idempotency-Key: try-1' \\
     -d '{"customer_id": "cust-1", "currency": "EUR", "lines": [{"sku": "A-1", "quantity": 2, "unit_price": {"amount_minor": 500, "currency": "EUR"}}], "shipping_address": {"name": "Ada", "line1": "1 Way", "city": "Berlin", "postal_code": "10115", "country": "DE"}}'
 EOT
 }

@@ -54,10 +54,26 @@ pub fn prepare(dir: &Path, issuer: &str, audience: &str) -> Result<Secret, Setti
     }
     let secret = fs::read_to_string(&path).map_err(|e| failed(&path, e))?;
     let secret = Secret::new(secret.trim());
+    write_token(dir, issuer, audience, &secret)?;
+    Ok(secret)
+}
+
+/// Writes a fresh token with every scope, signed with `secret`, to `<dir>/dev-token`.
+pub fn write_token(
+    dir: &Path,
+    issuer: &str,
+    audience: &str,
+    secret: &Secret,
+) -> Result<(), SettingsError> {
+    let failed = |path: &Path, e: std::io::Error| SettingsError::Dev {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    fs::create_dir_all(dir).map_err(|e| failed(dir, e))?;
     let token = Mint::all_scopes(issuer, audience, SUBJECT, TOKEN_TTL)
         .hs256(secret.expose().as_bytes())
         .map_err(|e| SettingsError::Dev {
-            path: path.display().to_string(),
+            path: dir.display().to_string(),
             reason: e.to_string(),
         })?;
     let token_file = token_path(dir);
@@ -70,7 +86,7 @@ pub fn prepare(dir: &Path, issuer: &str, audience: &str) -> Result<Secret, Setti
          -H \"Authorization: Bearer $(cat {})\"",
         token_file.display()
     );
-    Ok(secret)
+    Ok(())
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {

@@ -1,6 +1,6 @@
 //! The `ORDERLOG_AUTH_*` and rate-limit settings, flattened into each service's config.
 //! Exactly one key source is configured (an HS256 secret, a PEM public key, a JWKS file), or
-//! the development mode, which makes its own secret. With none, the service refuses to start.
+//! the development mode, which makes its own secret (or, given one, uses it). With none, the service refuses to start.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -151,6 +151,16 @@ impl AuthSettings {
         }
     }
 
+    /// The development token, in the development mode once [`Self::verifier`] wrote it.
+    pub fn dev_token(&self) -> Option<String> {
+        if !self.dev {
+            return None;
+        }
+        std::fs::read_to_string(crate::dev::token_path(&self.dev_dir))
+            .ok()
+            .map(|t| t.trim().to_owned())
+    }
+
     /// The verifier these settings describe. In the development mode this also writes the
     /// secret (once) and a fresh token with every scope.
     pub fn verifier(&self) -> Result<Verifier, SettingsError> {
@@ -169,8 +179,17 @@ impl AuthSettings {
         if sources.len() > 1 {
             return Err(SettingsError::Ambiguous(sources.join(", ")));
         }
+        if self.dev && (self.public_key_file.is_some() || self.jwks_file.is_some()) {
+            return Err(SettingsError::Ambiguous(
+                "ORDERLOG_AUTH_DEV with a public key: the development mode signs its own tokens"
+                    .into(),
+            ));
+        }
         let leeway = Duration::from_secs(self.leeway_s);
         let keys = if let Some(secret) = &self.hs256_secret {
+            if self.dev {
+                crate::dev::write_token(&self.dev_dir, &self.issuer, &self.audience, secret)?;
+            }
             hs256_keys(secret.expose().as_bytes())?
         } else if let Some(path) = &self.public_key_file {
             let pem = read(path)?;

@@ -13,6 +13,8 @@ pub(crate) struct Throughput {
     /// Base URL of command-api.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
+    #[command(flatten)]
+    token: crate::auth::TokenArgs,
     /// Concurrent clients.
     #[arg(long, default_value_t = 256)]
     clients: usize,
@@ -25,6 +27,8 @@ pub(crate) struct Throughput {
 pub(crate) struct Latency {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
+    #[command(flatten)]
+    token: crate::auth::TokenArgs,
     /// Commands per second.
     #[arg(long, default_value_t = 1000)]
     rate: u64,
@@ -83,6 +87,7 @@ async fn one(
 
 pub(crate) async fn throughput(args: Throughput) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
+        .default_headers(args.token.headers()?)
         .pool_max_idle_per_host(args.clients)
         .build()?;
     let done = Arc::new(AtomicU64::new(0));
@@ -137,7 +142,9 @@ pub(crate) async fn throughput(args: Throughput) -> anyhow::Result<()> {
 }
 
 pub(crate) async fn latency(args: Latency) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder()
+        .default_headers(args.token.headers()?)
+        .build()?;
     let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
     let total = args.rate * args.seconds;
     let started = Instant::now();

@@ -20,6 +20,7 @@
 // Benchmarks compute rates and percentiles; money never passes through here.
 #![allow(clippy::float_arithmetic)]
 
+mod auth;
 mod chaos;
 mod clean;
 mod http_load;

@@ -40,6 +40,8 @@ pub(crate) struct Query {
     #[arg(long, default_value = "http://127.0.0.1:8081")]
     url: String,
     #[command(flatten)]
+    token: crate::auth::TokenArgs,
+    #[command(flatten)]
     postgres: crate::stack::Postgres,
     /// Concurrent clients (closed loop), and the SQL pool's size for `--target sql`.
     #[arg(long, default_value_t = 32)]
@@ -142,6 +144,10 @@ pub(crate) async fn run(args: Query) -> anyhow::Result<()> {
         "the orders read model is empty: run `loadgen throughput` first"
     );
     let http = reqwest::Client::builder()
+        .default_headers(match args.target {
+            Target::Graphql => args.token.headers()?,
+            Target::Sql => reqwest::header::HeaderMap::new(),
+        })
         .pool_max_idle_per_host(args.clients.max(64))
         .build()?;
     let runner = Arc::new(Runner {

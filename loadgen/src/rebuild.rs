@@ -146,6 +146,7 @@ pub(crate) fn fill(kafka: &KafkaConfig, topics: &TopicSet, events: u64) -> anyho
                 issued_at: Utc::now(),
                 fingerprint: String::new(),
                 traceparent: None,
+                acting_for: None,
                 command,
             };
             for event in slot.handle(&envelope, Utc::now())?.events {

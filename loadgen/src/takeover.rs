@@ -51,7 +51,9 @@ pub(crate) async fn run(args: Takeover) -> anyhow::Result<()> {
         binary.display()
     );
     let (prefix, _, _) = crate::rebuild::filled_log(&args.kafka.bootstrap, args.events).await?;
+    let auth = crate::auth::OwnAuth::generate();
     let http = reqwest::Client::builder()
+        .default_headers(auth.headers()?)
         .timeout(Duration::from_secs(120))
         .build()?;
     let start = |n: u16| -> anyhow::Result<Service> {
@@ -64,6 +66,7 @@ pub(crate) async fn run(args: Takeover) -> anyhow::Result<()> {
             .env("ORDERLOG_PROCESSOR_GROUP", format!("{prefix}processors"))
             .env("ORDERLOG_COMMAND_API_LISTEN", format!("127.0.0.1:{port}"))
             .env("ORDERLOG_RESULT_TIMEOUT_MS", "120000")
+            .envs(auth.env())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()?;

@@ -82,7 +82,10 @@ impl Application {
                     .collect(),
             ),
         };
-        let router = telemetry::operations::router(move || readiness(health.clone()));
+        let router = telemetry::operations::router(
+            move || readiness(health.clone()),
+            telemetry::operations::open(),
+        );
         let listener = TcpListener::bind(config.listen).await?;
         tracing::info!(address = %listener.local_addr()?, "projectors started");
         Ok(Self {

@@ -11,6 +11,7 @@ use crate::freshness::Freshness;
 use crate::graphiql::Assets;
 use crate::http::{self, AppState};
 use crate::schema::{self, Limits};
+use crate::ws::{WsLimits, WsState};
 
 pub struct Application {
     listener: TcpListener,
@@ -20,6 +21,8 @@ pub struct Application {
 impl Application {
     /// Opens the read pool, starts listening for changes, builds the schema and binds.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // First: a service nobody could call (or anyone could) is not started at all.
+        let guard = guard::Guard::new(&config.auth)?;
         let pool =
             crate::db::connect_read_only(config.database_url.expose(), config.pool_size).await?;
         let feed = ChangeFeed::start(
@@ -44,14 +47,29 @@ impl Application {
             introspection: config.introspection,
         };
         let schema = schema::build(pool.clone(), feed.clone(), freshness, limits);
-        let assets = Assets::new(&config.graphiql_assets);
+        let assets = Assets::new(&config.graphiql_assets).with_dev_token(config.auth.dev_token());
         if !assets.installed() {
             tracing::warn!(dir = %assets.dir().display(), "GraphiQL assets not installed; / explains how to get them");
         }
-        let state = AppState { schema, pool, feed };
+        let ws = WsState::new(
+            schema.clone(),
+            guard.clone(),
+            WsLimits {
+                max_connections: config.max_ws_connections,
+                max_subscriptions: config.max_subscriptions_per_connection,
+                max_message_bytes: config.max_ws_message_bytes,
+            },
+        );
+        let state = AppState {
+            schema,
+            pool,
+            feed,
+            guard,
+        };
         // The body holds the query and its variables: allow the query limit and some room.
         let router = http::router(
             state,
+            ws,
             assets,
             config.max_query_bytes.saturating_mul(4).max(64 * 1024),
         );

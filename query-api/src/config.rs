@@ -83,6 +83,30 @@ pub struct Config {
     )]
     pub graphiql_assets: PathBuf,
 
+    /// Most WebSocket connections open at once; past it an upgrade answers 503.
+    #[arg(
+        long,
+        env = "ORDERLOG_QUERY_MAX_WS_CONNECTIONS",
+        default_value_t = 1_000
+    )]
+    pub max_ws_connections: usize,
+
+    /// Most subscriptions one WebSocket connection may hold at once.
+    #[arg(
+        long,
+        env = "ORDERLOG_QUERY_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        default_value_t = 100
+    )]
+    pub max_subscriptions_per_connection: usize,
+
+    /// Largest WebSocket message accepted, in bytes.
+    #[arg(long, env = "ORDERLOG_QUERY_MAX_WS_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub max_ws_message_bytes: usize,
+
+    /// Who may call: bearer tokens, their keys, and the rate limit per token subject.
+    #[command(flatten)]
+    pub auth: guard::AuthSettings,
+
     /// Log format: json for machines, pretty for people.
     #[arg(long, env = "ORDERLOG_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: telemetry::LogFormat,

@@ -7,6 +7,11 @@
 //! | `PAGE_SIZE_TOO_LARGE` | `first`/`last` above the page size maximum, or below zero |
 //! | `READ_MODEL_BEHIND` | a read-your-writes wait ran out before the read model caught up |
 //! | `DATABASE_UNAVAILABLE` | the read models could not be reached in time |
+//! | `UNAUTHENTICATED` | no bearer token (HTTP 401, `WWW-Authenticate` set) |
+//! | `INVALID_TOKEN` | the token is not valid (HTTP 401) |
+//! | `FORBIDDEN` | the token lacks `orders:read` (HTTP 403), or a customer's token asks for what spans every customer |
+//! | `RATE_LIMITED` | the token's subject sent too many requests (HTTP 429, Retry-After set) |
+//! | `TOO_MANY_SUBSCRIPTIONS` | a WebSocket connection holds the most subscriptions it may |
 //! | `INTERNAL` | a bug; details are in the service's log, not in the answer |
 //! | `GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED` | the query text is not valid |
 //! | `QUERY_TOO_LARGE`, `QUERY_TOO_DEEP`, `QUERY_TOO_COMPLEX` | a limit was exceeded |
@@ -32,6 +37,10 @@ pub enum ApiError {
     },
     #[error("the read models cannot be reached right now; retry shortly")]
     Unavailable,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("this connection already holds {0} subscriptions, the most it may")]
+    TooManySubscriptions(usize),
     #[error("internal error")]
     Internal,
 }
@@ -45,6 +54,8 @@ impl ApiError {
             ApiError::Page(_) => "BAD_CURSOR",
             ApiError::Behind { .. } => "READ_MODEL_BEHIND",
             ApiError::Unavailable => "DATABASE_UNAVAILABLE",
+            ApiError::Forbidden(_) => "FORBIDDEN",
+            ApiError::TooManySubscriptions(_) => "TOO_MANY_SUBSCRIPTIONS",
             ApiError::Internal => "INTERNAL",
         }
     }

@@ -1,6 +1,11 @@
 //! GraphiQL in the browser at `/`, served entirely from this service: the page below and
 //! GraphiQL's pinned browser assets from a local directory (fetched once from the npm
 //! registry by `compose/local/graphiql.sh`), so it works with no internet access.
+//!
+//! The page itself holds no data, so it is served to anyone. Its Headers tab starts with an
+//! `Authorization` header to fill in; in the development mode it starts with the ready
+//! development token (subscriptions send it in `connection_init` too). Only there: anyone
+//! who can load the page of a development service can use its token.
 
 use std::path::{Path, PathBuf};
 
@@ -31,7 +36,10 @@ const PAGE: &str = r#"<!doctype html>
   <div id="graphiql">Loading GraphiQL...</div>
   <script>
     const ws = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/graphql/ws';
-    const fetcher = GraphiQL.createFetcher({ url: '/graphql', subscriptionUrl: ws });
+    const token = __DEV_TOKEN__;
+    const auth = token ? { Authorization: 'Bearer ' + token } : null;
+    const fetcher = GraphiQL.createFetcher({ url: '/graphql', subscriptionUrl: ws, wsConnectionParams: auth || undefined });
+    const defaultHeaders = JSON.stringify(auth || { Authorization: 'Bearer <a token with the scope orders:read>' }, null, 2);
     const params = new URLSearchParams(location.search);
     const defaultQuery = `# orderlog: the newest orders. Press the run button (or Ctrl-Enter).
 query NewestOrders {
@@ -43,7 +51,7 @@ query NewestOrders {
 }
 `;
     ReactDOM.createRoot(document.getElementById('graphiql')).render(
-      React.createElement(GraphiQL, { fetcher, defaultQuery, query: params.get('query') || undefined, defaultEditorToolsVisibility: true })
+      React.createElement(GraphiQL, { fetcher, defaultQuery, defaultHeaders, headers: defaultHeaders, query: params.get('query') || undefined, defaultEditorToolsVisibility: true })
     );
   </script>
 </body>
@@ -53,11 +61,23 @@ query NewestOrders {
 #[derive(Debug, Clone)]
 pub struct Assets {
     dir: PathBuf,
+    /// The development token the page starts with, in the development mode only.
+    dev_token: Option<String>,
 }
 
 impl Assets {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            dev_token: None,
+        }
+    }
+
+    /// The page starts with this token in its headers (the development mode).
+    #[must_use]
+    pub fn with_dev_token(mut self, token: Option<String>) -> Self {
+        self.dev_token = token;
+        self
     }
 
     /// Whether every asset the page needs is present.
@@ -73,7 +93,8 @@ impl Assets {
 /// The GraphiQL page, or a plain explanation when its assets are not installed.
 pub async fn page(State(assets): State<Assets>) -> Response {
     if assets.installed() {
-        return Html(PAGE).into_response();
+        let token = serde_json::to_string(&assets.dev_token).unwrap_or_else(|_| "null".into());
+        return Html(PAGE.replace("__DEV_TOKEN__", &token)).into_response();
     }
     let message = format!(
         "GraphiQL's assets are not installed in {}. Run `compose/local/graphiql.sh` (make up does), \

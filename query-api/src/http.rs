@@ -3,11 +3,14 @@
 
 use std::time::Instant;
 
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse, GraphQLSubscription};
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::{Map, Value};
+use guard::{Denial, Guard, Scope};
+use serde_json::{Map, Value, json};
 use sqlx::PgPool;
 use telemetry::operations::Readiness;
 
@@ -15,15 +18,17 @@ use crate::changes::ChangeFeed;
 use crate::freshness::WaitBudget;
 use crate::graphiql::{self, Assets};
 use crate::schema::OrderlogSchema;
+use crate::ws::{self, WsState};
 
 #[derive(Clone)]
 pub struct AppState {
     pub schema: OrderlogSchema,
     pub pool: PgPool,
     pub feed: ChangeFeed,
+    pub guard: Guard,
 }
 
-pub fn router(state: AppState, assets: Assets, max_body_bytes: usize) -> Router {
+pub fn router(state: AppState, ws: WsState, assets: Assets, max_body_bytes: usize) -> Router {
     let graphiql = Router::new()
         .route("/", get(graphiql::page))
         .route("/graphiql", get(graphiql::page))
@@ -31,23 +36,67 @@ pub fn router(state: AppState, assets: Assets, max_body_bytes: usize) -> Router 
         .with_state(assets);
     Router::new()
         .route("/graphql", get(graphql).post(graphql))
-        .route_service(
-            "/graphql/ws",
-            GraphQLSubscription::new(state.schema.clone()),
-        )
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state.clone())
+        .merge(
+            Router::new()
+                .route("/graphql/ws", get(ws::upgrade))
+                .with_state(ws),
+        )
         .merge(graphiql)
-        .merge(telemetry::operations::router(move || {
-            readiness(state.clone())
-        }))
+        .merge(telemetry::operations::router(
+            {
+                let state = state.clone();
+                move || readiness(state.clone())
+            },
+            operator_gate(state.guard.clone()),
+        ))
         .layer(axum::middleware::from_fn(telemetry::http::track))
 }
 
-async fn graphql(State(state): State<AppState>, request: GraphQLRequest) -> GraphQLResponse {
+/// Who may see `/metrics` and the details of `/readyz`: tokens with `orders:admin`.
+fn operator_gate(guard: Guard) -> telemetry::operations::Gate {
+    std::sync::Arc::new(move |headers: &HeaderMap| {
+        guard
+            .admit(headers, Scope::Admin)
+            .map(drop)
+            .map_err(|denial| Box::new(denial.problem()))
+    })
+}
+
+/// A refused GraphQL request: the denial's HTTP status and headers, and a GraphQL error
+/// with the code in `extensions.code`.
+pub(crate) fn denied(denial: &Denial) -> Response {
+    let body = json!({
+        "errors": [{
+            "message": denial.to_string(),
+            "extensions": { "code": denial.graphql_code() }
+        }]
+    });
+    let mut response = (denial.status(), denial.headers(), axum::Json(body)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/graphql-response+json"),
+    );
+    response
+}
+
+async fn graphql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> Response {
+    let principal = match state.guard.admit(&headers, Scope::Read) {
+        Ok(principal) => principal,
+        Err(denial) => return denied(&denial),
+    };
+    tracing::Span::current().record("subject", principal.subject.as_str());
     let started = Instant::now();
     // One freshness budget per request, shared by all its consistency waits.
-    let request = request.into_inner().data(WaitBudget::default());
+    let request = request
+        .into_inner()
+        .data(WaitBudget::default())
+        .data(principal);
     let response = state.schema.execute(request).await;
     let outcome = if response.errors.is_empty() {
         "ok"
@@ -56,7 +105,7 @@ async fn graphql(State(state): State<AppState>, request: GraphQLRequest) -> Grap
     };
     metrics::histogram!("orderlog_query_request_seconds", "outcome" => outcome)
         .record(started.elapsed().as_secs_f64());
-    response.into()
+    GraphQLResponse::from(response).into_response()
 }
 
 /// Ready when the read models answer and the change signal is being listened to.

@@ -9,8 +9,10 @@
 //! - [`freshness`]: read-your-writes waits on consistency tokens.
 //! - [`changes`]: the projectors' change signal, fanned out in process.
 //! - [`errors`], [`limits`]: stable error codes and query limits.
-//! - [`http`], [`graphiql`], [`app`]: the HTTP service.
+//! - `access`: who asks, and which customers' orders they see.
+//! - [`http`], [`ws`], [`graphiql`], [`app`]: the HTTP service and its WebSocket.
 
+mod access;
 pub mod app;
 pub mod changes;
 pub mod config;
@@ -22,3 +24,4 @@ pub mod http;
 pub mod limits;
 pub mod pagination;
 pub mod schema;
+pub mod ws;

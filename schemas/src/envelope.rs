@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::command::Command;
 use crate::event::Event;
 use crate::order::Rejection;
-use crate::values::OrderId;
+use crate::values::{CustomerId, OrderId};
 
 /// An event with everything a reader needs to place it: which order, which version of
 /// that order it made, when, and which command caused it.
@@ -44,6 +44,10 @@ pub struct CommandEnvelope {
     pub fingerprint: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// Set when the caller's token is scoped to one customer: the command applies only to
+    /// that customer's orders (any other order answers as if it did not exist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acting_for: Option<CustomerId>,
     pub command: Command,
 }
 

@@ -1,13 +1,26 @@
 //! The operations routes every service serves the same way: `/healthz` (the process is up),
 //! `/readyz` (the service's own check, 503 when not ready) and `/metrics` (Prometheus).
+//! A [`Gate`] says who is an operator: `/metrics` answers only them (others get the gate's
+//! refusal), and `/readyz` tells only them its details (others get `ready` alone, which is
+//! what a load balancer's health check needs).
 
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
+
+/// Whether a request comes from an operator, or the answer that refuses it.
+pub type Gate = Arc<dyn Fn(&HeaderMap) -> Result<(), Box<Response>> + Send + Sync>;
+
+/// A gate that lets everyone through (a service whose operations port is private).
+pub fn open() -> Gate {
+    Arc::new(|_| Ok(()))
+}
 
 /// What a readiness check found: ready or not, and what a person needs to know why.
 #[derive(Debug, Clone, Default)]
@@ -19,12 +32,13 @@ pub struct Readiness {
 
 /// The operations routes, with `check` answering `/readyz`. Merge them into the service's
 /// router.
-pub fn router<F, Fut>(check: F) -> Router
+pub fn router<F, Fut>(check: F, gate: Gate) -> Router
 where
     F: Fn() -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Readiness> + Send + 'static,
 {
     let metrics = crate::metrics_handle();
+    let readiness_gate = gate.clone();
     Router::new()
         .route(
             "/healthz",
@@ -32,10 +46,14 @@ where
         )
         .route(
             "/readyz",
-            get(move || {
+            get(move |headers: HeaderMap| {
                 let check = check.clone();
+                let operator = readiness_gate(&headers).is_ok();
                 async move {
                     let Readiness { ready, mut details } = check().await;
+                    if !operator {
+                        details.clear();
+                    }
                     details.insert("ready".to_owned(), Value::Bool(ready));
                     let status = if ready {
                         StatusCode::OK
@@ -46,5 +64,13 @@ where
                 }
             }),
         )
-        .route("/metrics", get(move || async move { metrics.render() }))
+        .route(
+            "/metrics",
+            get(move |headers: HeaderMap| async move {
+                match gate(&headers) {
+                    Ok(()) => metrics.render().into_response(),
+                    Err(refusal) => *refusal,
+                }
+            }),
+        )
 }

@@ -6,11 +6,13 @@
 //! Layout:
 //! - this file: where the shared Kafka and PostgreSQL are, a topic prefix and a database
 //!   per test.
+//! - [`auth`]: the tests' tokens and the services' auth settings.
 //! - [`broker`]: a private Kafka broker that a test can kill and start again.
 //! - [`postgres`]: a private PostgreSQL server that a test can stop and start again.
 //! - `platform` (feature `services`): command-api, projectors and query-api started in the
 //!   test's process.
 
+pub mod auth;
 pub mod broker;
 #[cfg(feature = "services")]
 pub mod platform;

@@ -54,6 +54,21 @@ where
     }
 }
 
+/// An HTTP client that sends [`crate::auth::authorization`] (every scope) on each request.
+///
+/// # Panics
+/// Never in practice: the header is ASCII.
+pub fn client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&crate::auth::authorization())
+        .expect("a token is ASCII");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
 /// Waits until `base`'s `/readyz` answers 200.
 ///
 /// # Panics
@@ -82,6 +97,7 @@ pub fn command_api_config(prefix: &str, partitions: i32) -> command_api::config:
     config.kafka_bootstrap = crate::bootstrap();
     config.topic_prefix = prefix.to_owned();
     config.topic_partitions = partitions;
+    config.auth = crate::auth::settings();
     config
 }
 
@@ -102,6 +118,7 @@ pub fn query_api_config(database_url: &str) -> query_api::config::Config {
     let mut config = query_api::config::Config::defaults();
     config.listen = "127.0.0.1:0".parse().expect("addr");
     config.database_url = database_url.into();
+    config.auth = crate::auth::settings();
     config
 }
 
@@ -177,7 +194,7 @@ impl Platform {
         query: Option<Box<dyn FnOnce(&mut query_api::config::Config)>>,
     ) -> Self {
         let prefix = crate::topic_prefix();
-        let http = reqwest::Client::new();
+        let http = client();
         let mut services = Vec::new();
         let query = match query {
             Some(tune) => {

@@ -11,6 +11,11 @@
 //! | `body_too_large` | 413 | the body exceeds the configured limit |
 //! | `unsupported_media_type` | 415 | the body is not `application/json` |
 //! | `not_found` | 404 | no such route |
+//! | `unauthenticated` | 401 | no bearer token (`WWW-Authenticate` set) |
+//! | `invalid_token` | 401 | the token is not valid: signature, issuer, audience, expiry (`WWW-Authenticate` says why) |
+//! | `forbidden` | 403 | the token lacks the route's scope |
+//! | `customer_mismatch` | 403 | a token for one customer places an order for another |
+//! | `rate_limited` | 429 | the token's subject sent too many requests (Retry-After set) |
 //! | `kafka_unavailable` | 503 | Kafka did not take the command in time, or is known to be out of reach (Retry-After set) |
 //! | `overloaded` | 503 | too many commands wait for their results (Retry-After set) |
 //! | `outcome_unknown` | 503 | no result in time; retry with the same Idempotency-Key |
@@ -42,6 +47,10 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("no such resource")]
     NotFound,
+    #[error("{0}")]
+    Denied(guard::Denial),
+    #[error("a token for one customer may only place orders for that customer")]
+    CustomerMismatch,
     #[error(
         "Kafka did not take the command in time (or is out of reach); it may not have been \
          written. Retry with the same Idempotency-Key"
@@ -88,6 +97,7 @@ impl ApiError {
             .into_iter()
             .map(ApiError::Rejected)
             .collect();
+        kinds.extend(guard::Denial::every_kind().map(ApiError::Denied));
         kinds.extend([
             ApiError::InvalidField {
                 field: String::new(),
@@ -101,6 +111,7 @@ impl ApiError {
             },
             ApiError::BodyTooLarge { limit: 0 },
             ApiError::UnsupportedMediaType,
+            ApiError::CustomerMismatch,
             ApiError::KafkaUnavailable(String::new()),
             ApiError::Overloaded,
             ApiError::OutcomeUnknown,
@@ -118,6 +129,8 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => "body_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::NotFound => "not_found",
+            ApiError::Denied(denial) => denial.code(),
+            ApiError::CustomerMismatch => "customer_mismatch",
             ApiError::KafkaUnavailable(_) => "kafka_unavailable",
             ApiError::OutcomeUnknown => "outcome_unknown",
             ApiError::Overloaded => "overloaded",
@@ -136,6 +149,8 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Denied(denial) => denial.status(),
+            ApiError::CustomerMismatch => StatusCode::FORBIDDEN,
             ApiError::KafkaUnavailable(_) | ApiError::OutcomeUnknown | ApiError::Overloaded => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -185,6 +200,9 @@ impl IntoResponse for ApiError {
         );
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let ApiError::Denied(denial) = &self {
+            headers.extend(denial.headers());
         }
         response
     }

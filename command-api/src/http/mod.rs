@@ -15,7 +15,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::Request;
 use axum::extract::{Path, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, get, on};
+use guard::Scope;
 
 use crate::intake::CommandBus;
 use crate::processor::ProcessorStatus;
@@ -31,6 +34,8 @@ pub struct AppState {
     pub openapi: Arc<serde_json::Value>,
     /// Where clients read orders (the `Location` of a placed order points there).
     pub query_api_url: String,
+    /// Who may call.
+    pub guard: guard::Guard,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -56,13 +61,39 @@ pub fn router(state: AppState) -> Router {
             );
         }
     }
+    let gate = {
+        let guard = state.guard.clone();
+        std::sync::Arc::new(move |headers: &axum::http::HeaderMap| {
+            guard
+                .admit(headers, Scope::Admin)
+                .map(drop)
+                .map_err(|denial| Box::new(error::ApiError::Denied(denial).into_response()))
+        })
+    };
     router
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), admit))
         .fallback(|| async { error::ApiError::NotFound })
         // The body extractor enforces the limit itself, with a problem+json answer.
         .layer(axum::extract::DefaultBodyLimit::max(
             state.max_body_bytes.saturating_add(1),
         ))
         .with_state(state)
-        .merge(telemetry::operations::router(readiness))
+        .merge(telemetry::operations::router(readiness, gate))
         .layer(axum::middleware::from_fn(telemetry::http::track))
+}
+
+/// Admits a command request whose token carries `orders:write`; the handler finds the
+/// caller among the request's extensions.
+async fn admit(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    if request.uri().path() == "/openapi.json" {
+        return next.run(request).await;
+    }
+    match state.guard.admit(request.headers(), Scope::Write) {
+        Ok(principal) => {
+            tracing::Span::current().record("subject", principal.subject.as_str());
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Err(denial) => error::ApiError::Denied(denial).into_response(),
+    }
 }

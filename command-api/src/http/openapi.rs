@@ -34,12 +34,21 @@ fn problems() -> BTreeMap<String, Value> {
             if status == 503 {
                 description.push_str(" Retry-After is set; retry with the same Idempotency-Key.");
             }
+            if status == 401 || status == 403 {
+                description.push_str(" WWW-Authenticate carries the bearer challenge (RFC 6750).");
+            }
+            if status == 429 {
+                description.push_str(" Retry-After is set.");
+            }
             let mut response = json!({
                 "description": description,
                 "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } }
             });
-            if status == 503 {
+            if status == 503 || status == 429 {
                 response["headers"] = json!({ "Retry-After": { "description": "Seconds to wait.", "schema": { "type": "integer", "minimum": 0 } } });
+            }
+            if status == 401 || status == 403 {
+                response["headers"] = json!({ "WWW-Authenticate": { "description": "The bearer challenge: the error and, for 403, the scope needed.", "schema": { "type": "string" } } });
             }
             (status.to_string(), response)
         })
@@ -93,6 +102,7 @@ pub fn document() -> Value {
             "summary": route.summary,
             "parameters": parameters,
             "responses": responses,
+            "security": [{ "bearer": ["orders:write"] }],
         });
         if let Input::Body { schema, .. } = &route.input {
             operation["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema(&mut generator) } } });
@@ -107,10 +117,20 @@ pub fn document() -> Value {
         "info": {
             "title": "orderlog command API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Commands on orders. Each answer is sent once the command's result is committed to Kafka."
+            "description": "Commands on orders. Each answer is sent once the command's result is committed to Kafka. Every command needs a bearer JWT with the scope orders:write; a token with a customer_id claim commands only that customer's orders."
         },
         "servers": [{ "url": "http://127.0.0.1:8080" }],
         "paths": paths,
-        "components": { "schemas": schemas }
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "A JWT naming the configured issuer and audience, with exp and sub, and orders:write in its scope (or scp) claim."
+                }
+            }
+        }
     })
 }

@@ -6,9 +6,10 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use guard::Principal;
 use schemas::command::Command;
 use schemas::envelope::EventSummary;
-use schemas::values::OrderId;
+use schemas::values::{CustomerId, OrderId};
 use schemas::{CommandEnvelope, CommandOutcome};
 use serde::Serialize;
 use uuid::Uuid;
@@ -44,6 +45,7 @@ pub(super) async fn handle(
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let headers = parts.headers;
+    let acting_for = acting_for(parts.extensions.get::<Principal>())?;
     let command = match &route.input {
         Input::Body { command, .. } => {
             let bytes = read_json(&headers, body, state.max_body_bytes).await?;
@@ -51,13 +53,53 @@ pub(super) async fn handle(
         }
         Input::Path(command) => command(&params)?,
     };
+    if let (Some(customer), Command::PlaceOrder(place)) = (&acting_for, &command) {
+        if place.customer_id != *customer {
+            return Err(ApiError::CustomerMismatch);
+        }
+    }
     let order_id = match route.target {
-        Target::New => idempotency_key(&headers)?
-            .as_deref()
-            .map_or_else(OrderId::generate, order_id_for_key),
+        Target::New => {
+            idempotency_key(&headers)?
+                .as_deref()
+                .map_or_else(OrderId::generate, |key| match &acting_for {
+                    Some(customer) => order_id_for_customer_key(customer, key),
+                    None => order_id_for_key(key),
+                })
+        }
         Target::Path => order_id(params.get("id").map_or("", String::as_str))?,
     };
-    dispatch(&state, order_id, command, &headers, route.success).await
+    dispatch(
+        &state,
+        order_id,
+        command,
+        &headers,
+        route.success,
+        acting_for,
+    )
+    .await
+}
+
+/// The customer a customer-scoped token acts for. The admitting middleware always leaves
+/// the caller in the request; a route reached without one is a bug.
+fn acting_for(principal: Option<&Principal>) -> Result<Option<CustomerId>, ApiError> {
+    let principal =
+        principal.ok_or_else(|| ApiError::Internal("a command route without a caller".into()))?;
+    principal
+        .customer
+        .as_deref()
+        .map(CustomerId::parse)
+        .transpose()
+        .map_err(|_| ApiError::Denied(guard::Denial::Invalid("customer_id is not a customer id")))
+}
+
+/// The order a customer-scoped caller's PlaceOrder with this key creates: keys of two
+/// customers never meet on one order.
+fn order_id_for_customer_key(customer: &CustomerId, key: &str) -> OrderId {
+    OrderId::from_uuid(Uuid::new_v5(
+        &IDEMPOTENCY_NAMESPACE,
+        format!("order:{customer}:{key}").as_bytes(),
+    ))
 }
 
 /// The order a PlaceOrder with this `Idempotency-Key` creates: a retry lands on the same
@@ -115,6 +157,7 @@ async fn dispatch(
     command: Command,
     headers: &HeaderMap,
     success: StatusCode,
+    acting_for: Option<CustomerId>,
 ) -> Result<Response, ApiError> {
     let bus = state.bus.as_ref().ok_or(ApiError::NotFound)?;
     let expected_version = expected_version(headers)?;
@@ -141,6 +184,7 @@ async fn dispatch(
             .get("traceparent")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        acting_for,
         command,
     };
     let result = bus.send(&envelope).await.map_err(|error| match error {

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use chrono::{DateTime, Utc};
 use schemas::envelope::EventSummary;
 use schemas::order::{EvolveError, check_expected_version, decide, evolve};
-use schemas::{CommandEnvelope, CommandOutcome, EventEnvelope, OrderState};
+use schemas::{CommandEnvelope, CommandOutcome, EventEnvelope, OrderState, Rejection};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -44,6 +44,16 @@ impl OrderSlot {
         command: &CommandEnvelope,
         now: DateTime<Utc>,
     ) -> Result<Handled, EvolveError> {
+        if !self.serves(command) {
+            // Checked before the idempotency memory: another customer's retry of a key
+            // must not read this order's answers either.
+            return Ok(Handled {
+                outcome: CommandOutcome::Rejected {
+                    rejection: Rejection::OrderNotFound,
+                },
+                events: vec![],
+            });
+        }
         if let Some(previous) = self
             .recent
             .iter()
@@ -107,6 +117,15 @@ impl OrderSlot {
             outcome: handled.outcome.clone(),
         });
         Ok(handled)
+    }
+
+    /// Whether the command's caller may command this order: a caller acting for one
+    /// customer reaches only that customer's orders (and may place a new one).
+    fn serves(&self, command: &CommandEnvelope) -> bool {
+        match (&command.acting_for, self.state.order()) {
+            (Some(customer), Some(order)) => order.customer_id == *customer,
+            _ => true,
+        }
     }
 
     /// Folds an event read back from the log (when rebuilding without a snapshot). An event
@@ -176,6 +195,7 @@ mod tests {
             issued_at: Utc::now(),
             fingerprint: CommandEnvelope::fingerprint_of(order_id, &command, None),
             traceparent: None,
+            acting_for: None,
             command,
         }
     }
@@ -197,6 +217,69 @@ mod tests {
             .handle(&cancel(id, "other reason"), Utc::now())
             .expect("handled");
         assert_eq!(reused.outcome, CommandOutcome::IdempotencyKeyReused);
+    }
+
+    fn envelope(command: Command, acting_for: Option<&str>) -> CommandEnvelope {
+        let order_id = OrderId::from_uuid(Uuid::nil());
+        let command_id = Uuid::now_v7();
+        CommandEnvelope {
+            command_id,
+            order_id,
+            expected_version: None,
+            correlation_id: command_id,
+            issued_at: Utc::now(),
+            fingerprint: CommandEnvelope::fingerprint_of(order_id, &command, None),
+            traceparent: None,
+            acting_for: acting_for.map(|c| schemas::values::CustomerId::parse(c).expect("id")),
+            command,
+        }
+    }
+
+    #[test]
+    fn a_caller_acting_for_another_customer_finds_no_order_not_even_a_remembered_answer() {
+        let place: Command = serde_json::from_value(serde_json::json!({
+            "type": "PlaceOrder",
+            "data": {
+                "customer_id": "alice",
+                "currency": "EUR",
+                "lines": [{ "sku": "A-1", "quantity": 1, "unit_price": { "amount_minor": 100, "currency": "EUR" } }],
+                "shipping_address": { "name": "Ada", "line1": "1 Way", "city": "Berlin", "postal_code": "10115", "country": "DE" }
+            }
+        }))
+        .expect("a PlaceOrder");
+        let mut slot = OrderSlot::default();
+        let placed = envelope(place, Some("alice"));
+        let first = slot.handle(&placed, Utc::now()).expect("handled");
+        assert!(matches!(
+            first.outcome,
+            CommandOutcome::Accepted { version: 1, .. }
+        ));
+        // Bob replaying Alice's very command (same id) gets no answer of hers.
+        let mut replayed = placed.clone();
+        replayed.acting_for = Some(schemas::values::CustomerId::parse("bob").expect("id"));
+        let refused = slot.handle(&replayed, Utc::now()).expect("handled");
+        assert_eq!(
+            refused.outcome,
+            CommandOutcome::Rejected {
+                rejection: Rejection::OrderNotFound
+            }
+        );
+        let cancel = Command::CancelOrder(CancelOrder {
+            reason: CancelReason::parse("not mine").expect("reason"),
+        });
+        let by_bob = slot
+            .handle(&envelope(cancel.clone(), Some("bob")), Utc::now())
+            .expect("handled");
+        assert!(by_bob.events.is_empty());
+        assert_eq!(slot.state.version(), 1);
+        // Alice, and a service acting for no one, reach it.
+        let by_alice = slot
+            .handle(&envelope(cancel, Some("alice")), Utc::now())
+            .expect("handled");
+        assert!(matches!(
+            by_alice.outcome,
+            CommandOutcome::Accepted { version: 2, .. }
+        ));
     }
 
     #[test]

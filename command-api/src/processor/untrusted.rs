@@ -145,6 +145,7 @@ mod tests {
             issued_at: chrono::Utc::now(),
             fingerprint: String::new(),
             traceparent: None,
+            acting_for: None,
             command: schemas::Command::DeliverOrder(Default::default()),
         };
         serde_json::to_vec(&envelope).expect("json")

@@ -34,6 +34,7 @@ pub(crate) fn spawn_processor(prefix: &str, name: &str, extra: &[&str]) -> Child
             "50",
         ])
         .args(extra)
+        .envs(testkit::auth::env())
         .stdout(log.try_clone().expect("log file"))
         .stderr(log)
         .spawn()

@@ -1,5 +1,6 @@
 //! Black-box tests of command-api against the real Kafka broker started by `make infra`.
 
+mod auth;
 mod broker_restart;
 mod concurrency;
 mod contract;
@@ -11,6 +12,7 @@ mod openapi_properties;
 mod poison;
 mod position;
 mod screening;
+mod secrets;
 mod snapshots;
 mod support;
 mod takeover;

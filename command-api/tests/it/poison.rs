@@ -54,6 +54,7 @@ async fn poison_commands_are_dead_lettered_and_the_partition_goes_on() {
         issued_at: chrono::Utc::now(),
         fingerprint: String::new(),
         traceparent: None,
+        acting_for: None,
         command: schemas::Command::DeliverOrder(Default::default()),
     };
     let values: [Vec<u8>; 3] = [

@@ -23,7 +23,20 @@ pub(crate) fn test_config(prefix: &str, role: Role) -> Config {
     config.topic_prefix = prefix.to_owned();
     config.topic_partitions = PARTITIONS;
     config.result_timeout_ms = 20_000;
+    config.auth = testkit::auth::settings();
     config
+}
+
+/// A client that sends a token with every scope on each request.
+pub(crate) fn client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&testkit::auth::authorization())
+        .expect("a token is ASCII");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }
 
 pub(crate) fn unique_prefix() -> String {
@@ -68,7 +81,7 @@ impl TestApp {
         Self {
             base,
             prefix,
-            client: reqwest::Client::new(),
+            client: client(),
             stop: Some(stop),
             task: Some(task),
         }

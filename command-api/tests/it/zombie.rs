@@ -94,7 +94,7 @@ async fn a_resumed_zombie_fences_no_rightful_owner() {
             })
             .collect(),
     );
-    let client = reqwest::Client::new();
+    let client = crate::support::client();
     wait_partitions_shared(&client, ports).await;
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -107,7 +107,13 @@ async fn fresh_database(server: &str) -> anyhow::Result<String> {
     Ok(format!("{base}/{name}"))
 }
 
-fn platform(args: &Chaos, bin: &std::path::Path, prefix: &str, database_url: &str) -> Vec<Service> {
+fn platform(
+    args: &Chaos,
+    bin: &std::path::Path,
+    prefix: &str,
+    database_url: &str,
+    auth: &crate::auth::OwnAuth,
+) -> Vec<Service> {
     let common = |extra: &[(&str, String)]| -> Vec<(String, String)> {
         let mut env = vec![
             (
@@ -123,6 +129,7 @@ fn platform(args: &Chaos, bin: &std::path::Path, prefix: &str, database_url: &st
             ),
             ("ORDERLOG_LOG_FORMAT".to_owned(), "json".to_owned()),
         ];
+        env.extend(auth.env());
         env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
         env
     };
@@ -219,12 +226,14 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.log_dir)?;
     let prefix = format!("chaos-{}.", uuid::Uuid::new_v4().simple());
     let database_url = fresh_database(&args.database_url).await?;
+    let auth = crate::auth::OwnAuth::generate();
     let http = reqwest::Client::builder()
+        .default_headers(auth.headers()?)
         .pool_max_idle_per_host(0)
         .build()?;
     let started = Instant::now();
 
-    let mut services = platform(&args, &bin, &prefix, &database_url);
+    let mut services = platform(&args, &bin, &prefix, &database_url, &auth);
     // Processors first: they create the topics.
     services[0].start()?;
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -158,6 +158,7 @@ pub(crate) fn decide(histories: &[(OrderId, Vec<Command>)]) -> Vec<EventEnvelope
                 issued_at: Utc::now(),
                 fingerprint: String::new(),
                 traceparent: None,
+                acting_for: None,
                 command: command.clone(),
             };
             decided.extend(slot.handle(&envelope, Utc::now()).expect("decides").events);

@@ -13,6 +13,7 @@ use async_graphql::{Context, EmptyMutation, ID, Object, Schema};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
+use crate::access;
 use crate::changes::ChangeFeed;
 use crate::errors::{ApiResult, loaded};
 use crate::freshness::{Freshness, Model, WaitBudget, Wanted};
@@ -125,15 +126,21 @@ impl QueryRoot {
                 .wait(ctx.data_opt::<WaitBudget>(), Model::Orders, wanted)
                 .await?;
         }
-        if ctx.look_ahead().field("lines").exists() {
-            return Ok(order::order_with_lines(ctx.data::<PgPool>()?, order_id, wanted).await?);
+        let found = if ctx.look_ahead().field("lines").exists() {
+            order::order_with_lines(ctx.data::<PgPool>()?, order_id, wanted).await?
+        } else {
+            let row = loaded(
+                ctx.data::<DataLoader<OrderLoader>>()?
+                    .load_one(order_id)
+                    .await,
+            )?;
+            row.map(|row| Order::from_row(row, wanted)).transpose()?
+        };
+        // Another customer's order is, to a customer's token, no order at all.
+        match found {
+            Some(order) if access::sees(ctx, &order.customer_id)? => Ok(Some(order)),
+            _ => Ok(None),
         }
-        let row = loaded(
-            ctx.data::<DataLoader<OrderLoader>>()?
-                .load_one(order_id)
-                .await,
-        )?;
-        Ok(row.map(|row| Order::from_row(row, wanted)).transpose()?)
     }
 
     /// Orders matching `filter`, as a Relay connection with keyset cursors. Newest first by
@@ -164,8 +171,16 @@ impl QueryRoot {
             last,
             before,
         };
+        let mut filter = filter.unwrap_or_default();
+        if let Some(own) = access::own_customer(ctx)? {
+            match &filter.customer_id {
+                // Asking for another customer's orders finds none: `customerId` narrows.
+                Some(asked) if asked != own => filter.customer_id = Some(String::new()),
+                _ => filter.customer_id = Some(own.to_owned()),
+            }
+        }
         let query = OrdersQuery::new(
-            filter.unwrap_or_default(),
+            filter,
             order_by.unwrap_or_default(),
             &args,
             limits.max_page_size,
@@ -188,6 +203,9 @@ impl QueryRoot {
             freshness.wait(budget, Model::Sales, wanted).await?;
             freshness.wait(budget, Model::Orders, wanted).await?;
         }
+        if !access::sees(ctx, &id)? {
+            return Ok(None);
+        }
         Ok(Customer::load(ctx, id).await?)
     }
 
@@ -199,6 +217,7 @@ impl QueryRoot {
         to: Date,
         currency: Option<String>,
     ) -> ApiResult<Vec<DailySales>> {
+        access::across_customers(ctx, "dailySales")?;
         Ok(sales::daily_sales(ctx.data::<PgPool>()?, from.0, to.0, currency).await?)
     }
 
@@ -213,6 +232,7 @@ impl QueryRoot {
         to: Option<DateTime<Utc>>,
         currency: Option<String>,
     ) -> ApiResult<Vec<ProductSales>> {
+        access::across_customers(ctx, "topProducts")?;
         Ok(sales::top_products(ctx.data::<PgPool>()?, limit, from, to, currency).await?)
     }
 

@@ -11,8 +11,10 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::order::{ORDER_COLUMNS, Order, OrderRow, parse_order_id};
+use crate::access;
 use crate::changes::{Change, ChangeFeed};
 use crate::errors::{ApiError, GraphqlError};
+use crate::ws::{Slot, Slots};
 
 pub struct SubscriptionRoot;
 
@@ -25,12 +27,18 @@ impl SubscriptionRoot {
         id: ID,
     ) -> async_graphql::Result<BoxStream<'static, Order>> {
         let order_id = parse_order_id(&id).map_err(GraphqlError::from)?;
+        let slot = taken_slot(ctx)?;
+        let caller = access::caller(ctx).map_err(GraphqlError::from)?.clone();
         let pool = ctx.data::<PgPool>()?.clone();
         let mut changes = ctx.data::<ChangeFeed>()?.subscribe();
-        Ok(Box::pin(async_stream(move |sender| async move {
+        Ok(Box::pin(async_stream(slot, move |sender| async move {
             let mut seen = current_version(&pool, order_id).await.unwrap_or(0);
             loop {
-                let relevant = match changes.recv().await {
+                let change = tokio::select! {
+                    () = sender.closed() => return,
+                    change = changes.recv() => change,
+                };
+                let relevant = match change {
                     Ok(change) => change.may_touch("orders", order_id),
                     Err(RecvError::Lagged(_)) => true,
                     Err(RecvError::Closed) => return,
@@ -44,7 +52,8 @@ impl SubscriptionRoot {
                 else {
                     continue;
                 };
-                if row.version > seen {
+                // Another customer's order never changes, to a customer's token.
+                if row.version > seen && caller.sees_customer(&row.customer_id) {
                     seen = row.version;
                     let Ok(order) = Order::from_row(row, None) else {
                         continue;
@@ -69,13 +78,24 @@ impl SubscriptionRoot {
                 GraphqlError::from(ApiError::BadInput("`customerId` is empty".to_owned())).into(),
             );
         }
+        if !access::sees(ctx, &customer_id).map_err(GraphqlError::from)? {
+            return Err(GraphqlError::from(ApiError::Forbidden(
+                "a token for one customer cannot follow another customer's orders".to_owned(),
+            ))
+            .into());
+        }
+        let slot = taken_slot(ctx)?;
         let pool = ctx.data::<PgPool>()?.clone();
         let mut changes = ctx.data::<ChangeFeed>()?.subscribe();
-        Ok(Box::pin(async_stream(move |sender| async move {
+        Ok(Box::pin(async_stream(slot, move |sender| async move {
             let mut seen: HashMap<Uuid, i64> = HashMap::new();
             let mut since: DateTime<Utc> = Utc::now();
             loop {
-                let change = match changes.recv().await {
+                let change = tokio::select! {
+                    () = sender.closed() => return,
+                    change = changes.recv() => change,
+                };
+                let change = match change {
                     Ok(change) => change,
                     Err(RecvError::Lagged(_)) => std::sync::Arc::new(Change {
                         projection: "orders".to_owned(),
@@ -113,15 +133,46 @@ impl SubscriptionRoot {
     }
 }
 
-/// A stream fed by a task; the task ends when the subscriber goes away.
-fn async_stream<F, Fut>(produce: F) -> impl Stream<Item = Order>
+/// The connection's subscription slot this subscription holds (none over plain HTTP).
+fn taken_slot(ctx: &Context<'_>) -> async_graphql::Result<Option<Slot>> {
+    ctx.data_opt::<Slots>()
+        .map(Slots::take)
+        .transpose()
+        .map_err(|e| GraphqlError::from(e).into())
+}
+
+/// A stream fed by a task. The task ends when the subscriber goes away, whether or not
+/// anything was ever sent (its loop waits on `sender.closed()` beside the change feed),
+/// and gives its slot back then.
+fn async_stream<F, Fut>(slot: Option<Slot>, produce: F) -> impl Stream<Item = Order>
 where
     F: FnOnce(tokio::sync::mpsc::Sender<Order>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let (sender, receiver) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(produce(sender));
+    let task = produce(sender);
+    tokio::spawn(async move {
+        let _open = OpenSubscription::new();
+        task.await;
+        drop(slot);
+    });
     tokio_stream::wrappers::ReceiverStream::new(receiver)
+}
+
+/// Counts a subscription's task in `orderlog_query_subscriptions_open` while it lives.
+struct OpenSubscription;
+
+impl OpenSubscription {
+    fn new() -> Self {
+        metrics::gauge!("orderlog_query_subscriptions_open").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for OpenSubscription {
+    fn drop(&mut self) {
+        metrics::gauge!("orderlog_query_subscriptions_open").decrement(1.0);
+    }
 }
 
 async fn current_version(pool: &PgPool, order_id: Uuid) -> Result<i64, sqlx::Error> {

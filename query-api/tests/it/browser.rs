@@ -110,7 +110,16 @@ async fn graphiql_loads_and_runs_a_query_in_a_headless_browser() {
         graphiql_assets().join("graphiql.min.js").is_file(),
         "GraphiQL's assets are missing: run compose/local/graphiql.sh"
     );
-    let platform = Platform::start().await;
+    // The development mode (with the tests' secret): the page starts with its token.
+    let dev_dir = std::env::temp_dir().join(format!("orderlog-graphiql-{}", uuid::Uuid::new_v4()));
+    let platform = {
+        let dev_dir = dev_dir.clone();
+        Platform::start_with(move |config| {
+            config.auth.dev = true;
+            config.auth.dev_dir = dev_dir;
+        })
+        .await
+    };
     let placed = platform.place("browser", "EUR", &[("G-1", 1, 4200)]).await;
     let id = placed["order_id"].as_str().expect("id").to_owned();
     platform
@@ -168,4 +177,5 @@ async fn graphiql_loads_and_runs_a_query_in_a_headless_browser() {
     );
     driver.quit().await;
     platform.stop().await;
+    let _ = std::fs::remove_dir_all(dev_dir);
 }

@@ -39,10 +39,18 @@ fn host_port(base: &str) -> &str {
 fn start_prometheus(targets: &[(&str, &str)]) -> Prometheus {
     let dir = std::env::temp_dir().join(format!("orderlog-prom-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(dir.join("data")).expect("dir");
+    // Prometheus scrapes with an operator's token, as the local stack's configuration does.
+    let token = dir.join("token");
+    std::fs::write(
+        &token,
+        testkit::auth::token("prometheus", &[guard::Scope::Admin], None),
+    )
+    .expect("token");
     let mut config = String::from("global:\n  scrape_interval: 1s\nscrape_configs:\n");
     for (job, base) in targets {
         config.push_str(&format!(
-            "  - job_name: {job}\n    static_configs:\n      - targets: [\"{}\"]\n",
+            "  - job_name: {job}\n    authorization:\n      credentials_file: {}\n    static_configs:\n      - targets: [\"{}\"]\n",
+            token.display(),
             host_port(base)
         ));
     }

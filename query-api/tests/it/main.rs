@@ -1,6 +1,7 @@
 //! query-api against the real stack: Kafka, the command-api and projectors writing the read
 //! models, PostgreSQL, and a real browser for GraphiQL.
 
+mod auth;
 mod browser;
 mod contract;
 mod dashboard;

@@ -1,10 +1,11 @@
-//! The database URLs' passwords never appear in `--help`, nor in what the binary prints
+//! The database URLs' passwords and the token secret never appear in `--help`, nor in what the binary prints
 //! when it cannot connect.
 
 const BINARY: &str = env!("CARGO_BIN_EXE_query-api");
-const SECRETS: [&str; 2] = [
+const SECRETS: [&str; 3] = [
     "ORDERLOG_QUERY_DATABASE_URL",
     "ORDERLOG_QUERY_NOTIFY_DATABASE_URL",
+    "ORDERLOG_AUTH_HS256_SECRET",
 ];
 
 #[test]
@@ -23,4 +24,8 @@ fn help_and_a_failed_start_never_print_the_database_passwords() {
         std::time::Duration::from_secs(10),
     );
     assert!(!failed.contains("unexpected argument"), "{failed}");
+    assert!(
+        !failed.contains("no authentication is configured"),
+        "{failed}"
+    );
 }

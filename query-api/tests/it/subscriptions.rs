@@ -10,10 +10,26 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::support::*;
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn subscribe(platform: &Platform, query: &str) -> Socket {
+    let mut socket = connect(
+        platform,
+        json!({ "Authorization": testkit::auth::authorization() }),
+    )
+    .await;
+    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query } });
+    socket
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .expect("subscribe");
+    socket
+}
+
+/// A graphql-transport-ws connection that has sent `connection_init` with `payload`.
+pub(crate) async fn connect(platform: &Platform, payload: Value) -> Socket {
     let url = format!(
         "{}/graphql/ws",
         platform.query.replacen("http://", "ws://", 1)
@@ -28,20 +44,14 @@ async fn subscribe(platform: &Platform, query: &str) -> Socket {
         .expect("websocket connects");
     socket
         .send(Message::text(
-            json!({ "type": "connection_init" }).to_string(),
+            json!({ "type": "connection_init", "payload": payload }).to_string(),
         ))
         .await
         .expect("init");
-    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
-    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query } });
-    socket
-        .send(Message::text(subscribe.to_string()))
-        .await
-        .expect("subscribe");
     socket
 }
 
-async fn next_json(socket: &mut Socket) -> Value {
+pub(crate) async fn next_json(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(30), socket.next())
             .await

@@ -1,0 +1,83 @@
+//! The bearer token loadgen sends. Against a running platform: `--token`, or the file
+//! `make up`'s development mode wrote. For the services loadgen starts itself (takeover,
+//! chaos): a secret of their own, and tokens signed with it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use guard::token::Mint;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TokenArgs {
+    /// Bearer token sent with every request (needs orders:write for commands, orders:read
+    /// for queries). Defaults to the token in --token-file.
+    #[arg(long, env = "ORDERLOG_TOKEN", hide_env_values = true)]
+    token: Option<telemetry::Secret>,
+    /// Where the development mode (`make up`) wrote its token.
+    #[arg(long, env = "ORDERLOG_TOKEN_FILE", default_value = ".local/dev-token")]
+    token_file: PathBuf,
+}
+
+impl TokenArgs {
+    /// Default headers carrying the token.
+    pub(crate) fn headers(&self) -> anyhow::Result<HeaderMap> {
+        let token = match &self.token {
+            Some(token) => token.expose().to_owned(),
+            None => std::fs::read_to_string(&self.token_file)
+                .with_context(|| {
+                    format!(
+                        "no token: pass --token (or ORDERLOG_TOKEN), or run `make up`, which \
+                         writes one to {}",
+                        self.token_file.display()
+                    )
+                })?
+                .trim()
+                .to_owned(),
+        };
+        bearer(&token)
+    }
+}
+
+/// Default headers with `Authorization: Bearer <token>`.
+pub(crate) fn bearer(token: &str) -> anyhow::Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {token}")).context("the token is not ASCII")?,
+    );
+    Ok(headers)
+}
+
+/// The auth of services loadgen starts: their environment and a token with every scope.
+pub(crate) struct OwnAuth {
+    secret: String,
+}
+
+impl OwnAuth {
+    pub(crate) fn generate() -> Self {
+        Self {
+            secret: format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
+        }
+    }
+
+    pub(crate) fn env(&self) -> [(String, String); 1] {
+        [("ORDERLOG_AUTH_HS256_SECRET".to_owned(), self.secret.clone())]
+    }
+
+    pub(crate) fn headers(&self) -> anyhow::Result<HeaderMap> {
+        let token = Mint::all_scopes(
+            "orderlog",
+            "orderlog",
+            "loadgen",
+            Duration::from_secs(24 * 3600),
+        )
+        .hs256(self.secret.as_bytes())?;
+        bearer(&token)
+    }
+}
