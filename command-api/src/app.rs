@@ -17,6 +17,7 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     processor: Option<Processor>,
+    limits: telemetry::server::HttpLimits,
 }
 
 impl Application {
@@ -85,8 +86,9 @@ impl Application {
         tracing::info!(address = %listener.local_addr()?, role = ?config.role, partitions, "command-api started");
         Ok(Self {
             listener,
-            router: http::router(state),
+            router: config.http.apply(http::router(state)),
             processor,
+            limits: config.http.clone(),
         })
     }
 
@@ -109,9 +111,7 @@ impl Application {
                 None => shutdown.await,
             }
         };
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(stopping)
-            .await?;
+        telemetry::server::serve(self.listener, self.router, &self.limits, stopping).await?;
         if let Some(processor) = self.processor {
             tokio::task::spawn_blocking(move || processor.stop()).await??;
         }

@@ -20,9 +20,11 @@ install() {
 
 check() {
   install
+  # Syntax only: the token files the scrapes send (.local/dev-token) exist once `make up` ran.
   for config in prometheus.yml prometheus.docker.yml; do
-    promtool check config "$PROM_DIR/$config" >/dev/null || fail "prometheus: $config or its rules are invalid"
+    promtool check config --syntax-only "$PROM_DIR/$config" >/dev/null || fail "prometheus: $config is invalid"
   done
+  promtool check rules "$PROM_DIR/alerts.yml" >/dev/null || fail "prometheus: alerts.yml is invalid"
   promtool test rules "$PROM_DIR/alerts.test.yml" || fail "prometheus: an alert rule's unit test failed"
   say "prometheus: config valid, alert rules pass their unit tests"
 }

@@ -21,6 +21,7 @@ pub struct Application {
     router: Router,
     workers: Vec<Worker>,
     lag: (Arc<AtomicBool>, std::thread::JoinHandle<()>),
+    limits: telemetry::server::HttpLimits,
 }
 
 #[derive(Clone)]
@@ -90,9 +91,10 @@ impl Application {
         tracing::info!(address = %listener.local_addr()?, "projectors started");
         Ok(Self {
             listener,
-            router,
+            router: config.http.apply(router),
             workers,
             lag: (stop_lag, lag),
+            limits: config.http.clone(),
         })
     }
 
@@ -105,9 +107,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        telemetry::server::serve(self.listener, self.router, &self.limits, shutdown).await?;
         for worker in self.workers {
             tokio::task::spawn_blocking(move || worker.stop()).await??;
         }

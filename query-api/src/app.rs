@@ -16,6 +16,7 @@ use crate::ws::{WsLimits, WsState};
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    limits: telemetry::server::HttpLimits,
 }
 
 impl Application {
@@ -75,7 +76,11 @@ impl Application {
         );
         let listener = TcpListener::bind(config.listen).await?;
         tracing::info!(address = %listener.local_addr()?, "query-api started");
-        Ok(Self { listener, router })
+        Ok(Self {
+            listener,
+            router: config.http.apply(router),
+            limits: config.http.clone(),
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -86,9 +91,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        telemetry::server::serve(self.listener, self.router, &self.limits, shutdown).await?;
         tracing::info!("query-api stopped");
         Ok(())
     }

@@ -107,6 +107,10 @@ pub struct Config {
     #[command(flatten)]
     pub auth: guard::AuthSettings,
 
+    /// Timeouts, the cap on requests in flight and the shutdown grace of the HTTP server.
+    #[command(flatten)]
+    pub http: telemetry::server::HttpLimits,
+
     /// Log format: json for machines, pretty for people.
     #[arg(long, env = "ORDERLOG_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: telemetry::LogFormat,

@@ -97,7 +97,10 @@ async fn a_thousand_closed_subscriptions_leave_nothing_behind() {
     let order = placed["order_id"].as_str().expect("id").to_owned();
     // The read model holds the order before anyone subscribes: nothing changes after.
     platform
-        .caught_up(placed["consistency_token"].as_str().expect("token"), "quiet")
+        .caught_up(
+            placed["consistency_token"].as_str().expect("token"),
+            "quiet",
+        )
         .await;
     let baseline = open_subscriptions(&platform).await;
 

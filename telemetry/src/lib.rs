@@ -5,11 +5,13 @@
 //!
 //! Layout: this file (logs, metrics recorder, shutdown signal); [`http`] (request ids and
 //! bounded request metrics); [`operations`] (`/healthz`,
-//! `/readyz`, `/metrics`); `secret` (settings that never print).
+//! `/readyz`, `/metrics`); [`server`] (serving HTTP with timeouts, a cap on requests in
+//! flight and a bounded shutdown); `secret` (settings that never print).
 
 pub mod http;
 pub mod operations;
 mod secret;
+pub mod server;
 
 pub use secret::Secret;
 

@@ -8,6 +8,7 @@
 //!   per test.
 //! - [`auth`]: the tests' tokens and the services' auth settings.
 //! - [`broker`]: a private Kafka broker that a test can kill and start again.
+//! - [`slow`]: slow and idle HTTP clients.
 //! - [`postgres`]: a private PostgreSQL server that a test can stop and start again.
 //! - `platform` (feature `services`): command-api, projectors and query-api started in the
 //!   test's process.
@@ -17,6 +18,7 @@ pub mod broker;
 #[cfg(feature = "services")]
 pub mod platform;
 pub mod postgres;
+pub mod slow;
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 

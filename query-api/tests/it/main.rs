@@ -6,6 +6,7 @@ mod browser;
 mod contract;
 mod dashboard;
 mod freshness;
+mod http_bounds;
 mod limits;
 mod outage;
 mod pagination;
