@@ -64,18 +64,19 @@ async fn subscribe(socket: &mut Socket, id: &str, order: &str) {
         .expect("subscribe");
 }
 
-async fn open_subscriptions(platform: &Platform) -> f64 {
+/// The gauge, a whole number rendered as a float.
+async fn open_subscriptions(platform: &Platform) -> i64 {
     let page = platform.metrics_page().await;
     page.lines()
         .find_map(|line| line.strip_prefix("orderlog_query_subscriptions_open "))
-        .map_or(0.0, |value| value.trim().parse().expect("a number"))
+        .map_or(0, |value| value.trim().parse::<f64>().expect("a number") as i64)
 }
 
-async fn wait_open(platform: &Platform, want: f64, what: &str) {
+async fn wait_open(platform: &Platform, want: i64, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let open = open_subscriptions(platform).await;
-        if (open - want).abs() < 0.5 {
+        if open == want {
             return;
         }
         assert!(
@@ -114,7 +115,7 @@ async fn a_thousand_closed_subscriptions_leave_nothing_behind() {
         }
         sockets.push(socket);
     }
-    wait_open(&platform, baseline + 1000.0, "after subscribing").await;
+    wait_open(&platform, baseline + 1000, "after subscribing").await;
 
     // The 101st subscription of a connection is refused with a code.
     subscribe(&mut sockets[0], "one-too-many", &order).await;
