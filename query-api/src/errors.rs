@@ -63,9 +63,21 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
+        let transient = match &error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            // The server going away (57: operator intervention such as a shutdown, 08: the
+            // connection, 53: out of resources) or a standby cancelling for recovery (40001).
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                ["57", "08", "53"].iter().any(|class| code.starts_with(class)) || code == "40001"
+            }),
+            _ => false,
+        };
         match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::warn!(%error, "read pool unavailable");
+            error if transient => {
+                tracing::warn!(%error, "read models unavailable");
                 ApiError::Unavailable
             }
             error => {

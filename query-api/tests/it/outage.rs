@@ -31,7 +31,18 @@ async fn queries_answer_again_once_postgresql_is_back() {
     )
     .await
     .expect("an answer, not a hang, while the database is down");
-    assert!(down.get("errors").is_some(), "{down}");
+    assert_eq!(error_code(&down), "DATABASE_UNAVAILABLE", "{down}");
+    // Several kinds of queries, each with the same stable code (never INTERNAL).
+    for query in [
+        "{ orders(first: 5) { totalCount nodes { id } } }",
+        r#"{ customer(id: "cust-out") { id stats { orders } } }"#,
+        r#"{ dailySales(from: "2026-01-01", to: "2026-01-03") { day } }"#,
+        "{ topProducts(limit: 3) { sku } }",
+        "{ projections { name } }",
+    ] {
+        let body = platform.graphql(query, json!({})).await;
+        assert_eq!(error_code(&body), "DATABASE_UNAVAILABLE", "{query}: {body}");
+    }
 
     tokio::task::block_in_place(|| server.start());
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -41,6 +52,7 @@ async fn queries_answer_again_once_postgresql_is_back() {
             assert_eq!(body["data"]["order"]["total"]["minorUnits"], 700);
             break;
         }
+        assert_eq!(error_code(&body), "DATABASE_UNAVAILABLE", "while it comes back: {body}");
         assert!(
             Instant::now() < deadline,
             "still failing after PostgreSQL came back: {body}"
