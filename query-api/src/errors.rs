@@ -71,7 +71,10 @@ impl From<sqlx::Error> for ApiError {
             // The server going away (57: operator intervention such as a shutdown, 08: the
             // connection, 53: out of resources) or a standby cancelling for recovery (40001).
             sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-                ["57", "08", "53"].iter().any(|class| code.starts_with(class)) || code == "40001"
+                ["57", "08", "53"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
+                    || code == "40001"
             }),
             _ => false,
         };

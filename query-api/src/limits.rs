@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
 
 pub struct ErrorCodes {
     pub max_query_bytes: usize,
@@ -78,10 +78,11 @@ impl ParseCache {
     }
 }
 
+/// `error` with `code`, unless it has a code already (then it was counted already too).
 fn with_code(mut error: ServerError, code: &'static str) -> ServerError {
-    metrics::counter!("orderlog_query_errors_total", "code" => code).increment(1);
     let mut extensions = error.extensions.take().unwrap_or_default();
     if extensions.get("code").is_none() {
+        metrics::counter!("orderlog_query_errors_total", "code" => code).increment(1);
         extensions.set("code", code);
     }
     error.extensions = Some(extensions);
@@ -144,6 +145,19 @@ impl Extension for ErrorCodesExtension {
             ));
         }
         Ok(document)
+    }
+
+    /// Every error of ours carries its code; one without comes from async-graphql about the
+    /// request itself: an argument or variable that is not of its input type (`Expected
+    /// input type "ID", found null`), an unknown `operationName`. The caller's input,
+    /// `BAD_USER_INPUT`.
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        response.errors = std::mem::take(&mut response.errors)
+            .into_iter()
+            .map(|e| with_code(e, "BAD_USER_INPUT"))
+            .collect();
+        response
     }
 
     async fn validation(

@@ -69,7 +69,9 @@ async fn open_subscriptions(platform: &Platform) -> i64 {
     let page = platform.metrics_page().await;
     page.lines()
         .find_map(|line| line.strip_prefix("orderlog_query_subscriptions_open "))
-        .map_or(0, |value| value.trim().parse::<f64>().expect("a number") as i64)
+        .map_or(0, |value| {
+            value.trim().parse::<f64>().expect("a number") as i64
+        })
 }
 
 async fn wait_open(platform: &Platform, want: i64, what: &str) {

@@ -5,6 +5,7 @@ mod broker_restart;
 mod concurrency;
 mod contract;
 mod failover;
+mod hostile;
 mod http_bounds;
 mod idempotency;
 mod lifecycle;

@@ -6,6 +6,7 @@ mod browser;
 mod contract;
 mod dashboard;
 mod freshness;
+mod hostile;
 mod http_bounds;
 mod limits;
 mod outage;

@@ -52,7 +52,11 @@ async fn queries_answer_again_once_postgresql_is_back() {
             assert_eq!(body["data"]["order"]["total"]["minorUnits"], 700);
             break;
         }
-        assert_eq!(error_code(&body), "DATABASE_UNAVAILABLE", "while it comes back: {body}");
+        assert_eq!(
+            error_code(&body),
+            "DATABASE_UNAVAILABLE",
+            "while it comes back: {body}"
+        );
         assert!(
             Instant::now() < deadline,
             "still failing after PostgreSQL came back: {body}"
