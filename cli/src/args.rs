@@ -41,6 +41,9 @@ pub struct KafkaArgs {
     /// How long to wait for Kafka to answer before giving up, in seconds.
     #[arg(long, global = true, default_value_t = 10)]
     pub timeout: u64,
+    /// How the CLI authenticates to Kafka (an analyst's principal reads the topics).
+    #[command(flatten)]
+    pub security: event_store::KafkaSecurity,
 }
 
 #[derive(Debug, Subcommand)]

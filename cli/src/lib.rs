@@ -37,7 +37,8 @@ pub struct Context {
 /// Runs a parsed command line; errors come back for `main` to print.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = Context {
-        kafka: KafkaConfig::new(cli.kafka.bootstrap, cli.kafka.topic_prefix),
+        kafka: KafkaConfig::new(cli.kafka.bootstrap, cli.kafka.topic_prefix)
+            .secured(cli.kafka.security),
         timeout: Duration::from_secs(cli.kafka.timeout.max(1)),
     };
     let stop = Arc::new(AtomicBool::new(false));

@@ -25,7 +25,8 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         // First: a service nobody could call (or anyone could) is not started at all.
         let guard = guard::Guard::new(&config.auth)?;
-        let kafka = KafkaConfig::new(&config.kafka_bootstrap, &config.topic_prefix);
+        let kafka = KafkaConfig::new(&config.kafka_bootstrap, &config.topic_prefix)
+            .secured(config.kafka_security.clone());
         let topics = TopicSet::new(&config.topic_prefix);
         let spec = TopicSpec {
             partitions: config.topic_partitions,

@@ -31,6 +31,10 @@ pub struct Config {
     )]
     pub kafka_bootstrap: String,
 
+    /// How the Kafka clients authenticate (SASL/SCRAM) and protect the wire (TLS).
+    #[command(flatten)]
+    pub kafka_security: event_store::KafkaSecurity,
+
     /// Prefix of every topic name.
     #[arg(long, env = "ORDERLOG_TOPIC_PREFIX", default_value = "")]
     pub topic_prefix: String,

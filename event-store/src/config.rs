@@ -2,13 +2,18 @@
 
 use rdkafka::ClientConfig;
 
-/// Where the brokers are and how the platform's topics are named and sized.
+use crate::security::KafkaSecurity;
+
+/// Where the brokers are, how clients authenticate, and how the platform's topics are
+/// named and sized.
 #[derive(Debug, Clone)]
 pub struct KafkaConfig {
     /// `host:port[,host:port...]` of the brokers.
     pub bootstrap: String,
     /// Prefix for every topic name, so several platforms (or tests) share one cluster.
     pub topic_prefix: String,
+    /// SASL and TLS settings of every client.
+    pub security: KafkaSecurity,
 }
 
 impl KafkaConfig {
@@ -16,7 +21,15 @@ impl KafkaConfig {
         Self {
             bootstrap: bootstrap.into(),
             topic_prefix: topic_prefix.into(),
+            security: KafkaSecurity::default(),
         }
+    }
+
+    /// The same, with clients authenticating as `security` says.
+    #[must_use]
+    pub fn secured(mut self, security: KafkaSecurity) -> Self {
+        self.security = security;
+        self
     }
 
     /// A client configuration with the bootstrap servers and sane shared settings.
@@ -26,6 +39,7 @@ impl KafkaConfig {
             .set("bootstrap.servers", &self.bootstrap)
             .set("client.dns.lookup", "use_all_dns_ips")
             .set("socket.keepalive.enable", "true");
+        self.security.apply(&mut config);
         config
     }
 

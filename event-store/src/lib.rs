@@ -7,6 +7,7 @@
 //! Layout:
 //! - [`backoff`]: capped exponential backoff with jitter, for waiting out outages.
 //! - [`config`]: connection settings and the rdkafka client configurations built from them.
+//! - [`security`]: SASL/SCRAM and TLS settings every client carries.
 //! - [`partitioner`]: which partition an order lives in (Kafka's default partitioner).
 //! - [`topics`]: the topic set, its names, and creating/checking it at start-up.
 //! - [`wire`]: CloudEvents records to and from rdkafka headers and messages.
@@ -19,6 +20,7 @@ pub mod backoff;
 pub mod config;
 pub mod partitioner;
 pub mod reader;
+pub mod security;
 pub mod topics;
 pub mod transactional;
 pub mod wire;
@@ -26,5 +28,6 @@ pub mod wire;
 pub use backoff::Backoff;
 pub use config::KafkaConfig;
 pub use reader::{ReadError, Start, read_record, read_to_end, wait_settled, watermarks};
+pub use security::KafkaSecurity;
 pub use topics::{TopicError, TopicSet, TopicSpec};
 pub use transactional::TransactionalProducer;

@@ -39,7 +39,8 @@ impl Application {
         )
         .await?;
         db::migrate(&pool).await?;
-        let kafka = KafkaConfig::new(&config.kafka_bootstrap, &config.topic_prefix);
+        let kafka = KafkaConfig::new(&config.kafka_bootstrap, &config.topic_prefix)
+            .secured(config.kafka_security.clone());
         let topics = TopicSet::new(&config.topic_prefix);
         let settings = WorkerSettings {
             events_topic: topics.events.clone(),

@@ -61,7 +61,8 @@ pub async fn run(
         .connect_with(options)
         .await?;
 
-    let kafka = KafkaConfig::new(&config.kafka_bootstrap, &config.topic_prefix);
+    let kafka = KafkaConfig::new(&config.kafka_bootstrap, &config.topic_prefix)
+        .secured(config.kafka_security.clone());
     let topics = TopicSet::new(&config.topic_prefix);
     let settings = WorkerSettings {
         events_topic: topics.events.clone(),

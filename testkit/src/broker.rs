@@ -1,6 +1,8 @@
 //! A private single-node Apache Kafka (KRaft) for tests that inject broker faults: it runs
 //! from the jars the local stack fetched, on ports of its own, with a data directory that
 //! survives [`Broker::kill`] so [`Broker::start`] brings the same broker back.
+//! [`Broker::start_secured`] makes one that authenticates clients with SASL/SCRAM-SHA-512
+//! and authorizes them with ACLs (`compose/local/kafka/secure.properties.in`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,6 +17,8 @@ pub struct Broker {
     jars: PathBuf,
     port: u16,
     child: Option<Child>,
+    /// The admin user's password, on a secured broker.
+    admin_password: Option<String>,
 }
 
 impl Broker {
@@ -24,6 +28,20 @@ impl Broker {
     /// When the Kafka jars are missing (`make test` fetches them) or the broker does not
     /// answer within a minute.
     pub fn start_fresh(name: &str) -> Self {
+        Self::format_and_start(name, None)
+    }
+
+    /// Formats a broker that takes only SASL/SCRAM-SHA-512 clients, with `users` (and an
+    /// `admin` super user) and the standard authorizer, and starts it. Nobody but the
+    /// admin may do anything until [`Self::grant_orderlog_acls`].
+    ///
+    /// # Panics
+    /// As [`Self::start_fresh`].
+    pub fn start_secured(name: &str, users: &[(&str, &str)]) -> Self {
+        Self::format_and_start(name, Some(users))
+    }
+
+    fn format_and_start(name: &str, users: Option<&[(&str, &str)]>) -> Self {
         let jars = kafka_jars();
         let dir = std::env::temp_dir().join(format!(
             "orderlog-broker-{name}-{}",
@@ -34,11 +52,28 @@ impl Broker {
         let template =
             std::fs::read_to_string(repo_root().join("compose/local/kafka/server.properties.in"))
                 .expect("broker configuration template");
+        let admin_password = users.map(|_| uuid::Uuid::new_v4().simple().to_string());
+        let mut template = template;
+        if let Some(password) = &admin_password {
+            let secure = std::fs::read_to_string(
+                repo_root().join("compose/local/kafka/secure.properties.in"),
+            )
+            .expect("secured broker template");
+            template.push('\n');
+            template.push_str(&secure.replace("@ADMIN_PASSWORD@", password));
+        }
         let properties = template
             .replace("@PORT@", &port.to_string())
             .replace("@CONTROLLER_PORT@", &controller.to_string())
             .replace("@DATA@", &dir.join("data").display().to_string());
         std::fs::write(dir.join("server.properties"), properties).expect("broker configuration");
+        let mut scram = Vec::new();
+        if let (Some(users), Some(password)) = (users, &admin_password) {
+            for (user, secret) in std::iter::once(&("admin", password.as_str())).chain(users) {
+                scram.push("--add-scram".to_owned());
+                scram.push(format!("SCRAM-SHA-512=[name={user},password={secret}]"));
+            }
+        }
         let formatted = Command::new("java")
             .arg("-cp")
             .arg(jars.join("*"))
@@ -50,6 +85,7 @@ impl Broker {
                 "-c",
             ])
             .arg(dir.join("server.properties"))
+            .args(&scram)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -63,6 +99,7 @@ impl Broker {
             jars,
             port,
             child: None,
+            admin_password,
         };
         broker.start();
         broker
@@ -108,7 +145,57 @@ impl Broker {
             .spawn()
             .expect("the broker starts");
         self.child = Some(child);
-        wait_answering(&self.bootstrap(), Duration::from_secs(60));
+        wait_answering_as(
+            &self.bootstrap(),
+            &self.admin_properties(),
+            Duration::from_secs(60),
+        );
+    }
+
+    /// Client properties of the admin user (none on a broker that is not secured).
+    pub fn admin_properties(&self) -> Vec<(String, String)> {
+        match &self.admin_password {
+            Some(password) => vec![
+                ("security.protocol".into(), "sasl_plaintext".into()),
+                ("sasl.mechanism".into(), "SCRAM-SHA-512".into()),
+                ("sasl.username".into(), "admin".into()),
+                ("sasl.password".into(), password.clone()),
+            ],
+            None => Vec::new(),
+        }
+    }
+
+    /// Grants orderlog's roles (`processor`, `http`, `projector`, `analyst`) their ACLs on
+    /// the topics of `prefix`, with `compose/local/kafka/KafkaAcls.java`.
+    ///
+    /// # Panics
+    /// On a broker that is not secured, or when the grant fails.
+    pub fn grant_orderlog_acls(&self, prefix: &str) {
+        let password = self.admin_password.as_ref().expect("a secured broker");
+        let config = self.dir.join("admin.properties");
+        std::fs::write(
+            &config,
+            format!(
+                "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n\
+                 sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule \
+                 required username=\"admin\" password=\"{password}\";\n"
+            ),
+        )
+        .expect("admin properties");
+        let output = Command::new("java")
+            .arg("-cp")
+            .arg(self.jars.join("*"))
+            .arg(repo_root().join("compose/local/kafka/KafkaAcls.java"))
+            .arg(self.bootstrap())
+            .arg(&config)
+            .arg(prefix)
+            .output()
+            .expect("java runs");
+        assert!(
+            output.status.success(),
+            "granting the ACLs failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 
     /// SIGKILL: no shutdown, no flush beyond what the OS already has.
@@ -132,10 +219,20 @@ impl Drop for Broker {
 /// # Panics
 /// After `patience` without an answer.
 pub fn wait_answering(bootstrap: &str, patience: Duration) {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("metadata client");
+    wait_answering_as(bootstrap, &[], patience);
+}
+
+/// [`wait_answering`] with client `properties` (credentials).
+///
+/// # Panics
+/// After `patience` without an answer.
+pub fn wait_answering_as(bootstrap: &str, properties: &[(String, String)], patience: Duration) {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    for (key, value) in properties {
+        config.set(key, value);
+    }
+    let consumer: BaseConsumer = config.create().expect("metadata client");
     let deadline = Instant::now() + patience;
     loop {
         match consumer.fetch_metadata(None, Duration::from_secs(2)) {

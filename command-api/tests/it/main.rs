@@ -15,6 +15,7 @@ mod poison;
 mod position;
 mod screening;
 mod secrets;
+mod secured;
 mod snapshots;
 mod support;
 mod takeover;
