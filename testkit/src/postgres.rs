@@ -20,6 +20,8 @@ pub struct Postgres {
     dir: PathBuf,
     bin: PathBuf,
     port: u16,
+    /// Whether the server takes only TLS connections (see [`Postgres::start_tls`]).
+    tls: bool,
 }
 
 impl Postgres {
@@ -29,6 +31,24 @@ impl Postgres {
     /// When Debian's PostgreSQL server is not installed (`make test` installs it) or the
     /// server does not start.
     pub fn start_fresh() -> Self {
+        Self::init(false)
+    }
+
+    /// A fresh server that refuses every connection not over TLS, with a self-signed
+    /// certificate for `127.0.0.1` ([`Self::ca_file`] verifies it).
+    ///
+    /// # Panics
+    /// As [`Self::start_fresh`], and when openssl cannot make the certificate.
+    pub fn start_tls() -> Self {
+        Self::init(true)
+    }
+
+    /// The certificate a client verifies the server with (`sslrootcert`).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("server.crt")
+    }
+
+    fn init(tls: bool) -> Self {
         let bin = server_bin();
         let dir =
             std::env::temp_dir().join(format!("orderlog-pg-{}", uuid::Uuid::new_v4().simple()));
@@ -37,7 +57,12 @@ impl Postgres {
         std::fs::write(&password, "orderlog\n").expect("password file");
         chown_postgres(&dir);
         let port = super::free_port();
-        let server = Self { dir, bin, port };
+        let server = Self {
+            dir,
+            bin,
+            port,
+            tls,
+        };
         server.run(
             "initdb",
             &[
@@ -52,8 +77,43 @@ impl Postgres {
                 "UTF8",
             ],
         );
+        if tls {
+            server.make_certificate();
+        }
         server.start();
         server
+    }
+
+    /// A self-signed certificate for 127.0.0.1, and a pg_hba.conf that takes only TLS.
+    fn make_certificate(&self) {
+        let (crt, key) = (self.dir.join("server.crt"), self.dir.join("server.key"));
+        let status = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=127.0.0.1",
+            ])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&crt)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(status.success(), "openssl could not make a certificate");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("key mode");
+        let hba = "hostnossl all all 0.0.0.0/0 reject\nhostssl all all 127.0.0.1/32 scram-sha-256\nlocal all all trust\n";
+        std::fs::write(self.dir.join("pg_hba.conf"), hba).expect("pg_hba.conf");
+        chown_postgres(&self.dir);
     }
 
     /// `postgres://orderlog:orderlog@127.0.0.1:<port>/postgres`.
@@ -66,11 +126,17 @@ impl Postgres {
 
     /// Starts the server (again) on its data and waits until it accepts connections.
     pub fn start(&self) {
-        let options = format!(
+        let mut options = format!(
             "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} -c fsync=off",
             self.port,
             self.dir.display()
         );
+        if self.tls {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key -c hba_file={dir}/pg_hba.conf",
+                dir = self.dir.display()
+            ));
+        }
         let log = self.dir.join("server.log").display().to_string();
         self.run(
             "pg_ctl",

@@ -11,6 +11,7 @@ mod http_bounds;
 mod limits;
 mod outage;
 mod pagination;
+mod postgres_tls;
 mod queries;
 mod secrets;
 mod subscriptions;
