@@ -238,6 +238,9 @@ impl Drop for ListenerGuard {
 
 /// Assigns every results partition at its current end (so no result committed after this
 /// returns can be missed) and dispatches results to their waiters on a dedicated thread.
+///
+/// Results are input too: one that is too large, does not parse, or arrived on a partition
+/// its order does not live in (no processor writes it there) answers nobody.
 fn start_listener(
     kafka: &KafkaConfig,
     topic: &str,
@@ -266,11 +269,16 @@ fn start_listener(
             while !stopping.load(Ordering::SeqCst) {
                 match consumer.poll(Duration::from_millis(100)) {
                     Some(Ok(message)) => {
-                        let Some(result) = message
-                            .payload()
-                            .and_then(|p| serde_json::from_slice::<CommandResult>(p).ok())
-                        else {
-                            continue;
+                        let result = match trusted_result(
+                            message.payload().unwrap_or_default(),
+                            message.partition(),
+                            partitions,
+                        ) {
+                            Ok(result) => result,
+                            Err(reason) => {
+                                metrics::counter!("orderlog_command_results_untrusted_total", "reason" => reason).increment(1);
+                                continue;
+                            }
                         };
                         let key = (result.command_id, result.fingerprint.clone());
                         let waiting = waiters
@@ -289,4 +297,60 @@ fn start_listener(
         })
         .map_err(|e| KafkaError::ClientCreation(e.to_string()))?;
     Ok(ListenerGuard { stop })
+}
+
+/// The largest result record read; a processor's are a few hundred bytes.
+const MAX_RESULT_BYTES: usize = 64 * 1024;
+
+/// A result record that may answer a waiting request, or why it may not.
+fn trusted_result(
+    payload: &[u8],
+    partition: i32,
+    partitions: i32,
+) -> Result<CommandResult, &'static str> {
+    if payload.len() > MAX_RESULT_BYTES {
+        return Err("too_large");
+    }
+    let result: CommandResult = serde_json::from_slice(payload).map_err(|_| "unreadable")?;
+    let home =
+        event_store::partitioner::partition_of(result.order_id.to_string().as_bytes(), partitions);
+    if home != partition {
+        return Err("wrong_partition");
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod result_tests {
+    use super::*;
+    use schemas::CommandOutcome;
+    use schemas::values::OrderId;
+
+    fn result_for(order_id: OrderId) -> Vec<u8> {
+        serde_json::to_vec(&CommandResult {
+            command_id: uuid::Uuid::now_v7(),
+            order_id,
+            fingerprint: "f".into(),
+            processed_at: chrono::Utc::now(),
+            outcome: CommandOutcome::IdempotencyKeyReused,
+        })
+        .expect("json")
+    }
+
+    #[test]
+    fn only_a_readable_result_on_its_orders_partition_answers() {
+        let order = OrderId::generate();
+        let home = event_store::partitioner::partition_of(order.to_string().as_bytes(), 6);
+        let payload = result_for(order);
+        assert!(trusted_result(&payload, home, 6).is_ok());
+        assert_eq!(
+            trusted_result(&payload, (home + 1) % 6, 6).err(),
+            Some("wrong_partition")
+        );
+        assert_eq!(trusted_result(b"{", home, 6).err(), Some("unreadable"));
+        assert_eq!(
+            trusted_result(&vec![b' '; MAX_RESULT_BYTES + 1], home, 6).err(),
+            Some("too_large")
+        );
+    }
 }

@@ -146,7 +146,45 @@ fn from_snapshots(
         screen.unusable(message, "a snapshot not keyed by an order id");
     }
     screen.read(&topics.snapshots, end);
-    Ok((orders, position.map(|p| p.next_offset)))
+    let next_offset = match position {
+        Some(position) => trusted_position(kafka, topics, partition, position.next_offset)?,
+        None => None,
+    };
+    Ok((orders, next_offset))
+}
+
+/// A recorded position is input too: one beyond the end of the commands log (which no
+/// processor can have written) would skip the commands that arrive up to it. It is not
+/// trusted; the consumer group's committed offset is the position then.
+fn trusted_position(
+    kafka: &KafkaConfig,
+    topics: &TopicSet,
+    partition: i32,
+    next_offset: i64,
+) -> Result<Option<i64>, RebuildError> {
+    let read_error = |error: rdkafka::error::KafkaError| RebuildError::Read {
+        topic: topics.commands.clone(),
+        error: error.to_string(),
+    };
+    let consumer: rdkafka::consumer::BaseConsumer = kafka.client().create().map_err(read_error)?;
+    let (_, high) = event_store::watermarks(
+        &consumer,
+        &topics.commands,
+        partition,
+        std::time::Duration::from_secs(10),
+    )
+    .map_err(read_error)?;
+    if (0..=high).contains(&next_offset) {
+        return Ok(Some(next_offset));
+    }
+    tracing::warn!(
+        partition,
+        next_offset,
+        commands_end = high,
+        "the recorded position is not within the commands log; not trusted"
+    );
+    metrics::counter!("orderlog_processor_untrusted_positions_total").increment(1);
+    Ok(None)
 }
 
 /// The order id a snapshot record is keyed by.

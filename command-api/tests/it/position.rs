@@ -123,3 +123,68 @@ async fn a_new_processor_resumes_at_the_recorded_position_not_the_group_offset()
     processor.stop().await;
     intake.stop().await;
 }
+
+/// Writes a position record on a snapshots partition, as a client that should not might.
+fn forge_position(prefix: &str, partition: i32, next_offset: i64) {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("producer");
+    let value = serde_json::to_vec(&json!({ "next_offset": next_offset })).expect("json");
+    let topic = format!("{prefix}order-snapshots");
+    producer
+        .send(
+            BaseRecord::to(&topic)
+                .partition(partition)
+                .key(POSITION_KEY)
+                .payload(&value),
+        )
+        .map_err(|(e, _)| e)
+        .expect("send");
+    producer
+        .flush(std::time::Duration::from_secs(10))
+        .expect("flush");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_position_beyond_the_log_does_not_make_a_processor_skip_commands() {
+    let prefix = unique_prefix();
+    let app = TestApp::spawn_with(test_config(&prefix, Role::All)).await;
+    let id = app.place_default().await;
+    let (partition, _) = recorded_positions(&prefix)[0];
+    app.stop().await;
+
+    // Someone writes a position far past the end of the commands log...
+    forge_position(&prefix, partition, 1_000_000);
+    // ...and a command arrives while no processor runs.
+    let intake = TestApp::spawn_with(test_config(&prefix, Role::Http)).await;
+    let pending = tokio::spawn({
+        let (client, url) = (
+            intake.client.clone(),
+            format!("{}/v1/orders/{id}/lines", intake.base),
+        );
+        async move {
+            client
+                .post(url)
+                .json(&json!({"sku": "SKU-9", "quantity": 1, "unit_price": money(300)}))
+                .send()
+                .await
+                .expect("request sent")
+        }
+    });
+    let end = tokio::task::spawn_blocking({
+        let prefix = prefix.clone();
+        move || commands_end(&prefix, partition, 2)
+    });
+    assert_eq!(end.await.expect("join"), 2, "the command is in the log");
+    let processor = TestApp::spawn_with(test_config(&prefix, Role::Processor)).await;
+    let reply = pending.await.expect("join");
+    let status = reply.status();
+    let body: serde_json::Value = reply.json().await.expect("json");
+    assert_eq!(status, 200, "the command was skipped: {body}");
+    assert_eq!(body["version"], 2);
+    assert_eq!(recorded_positions(&prefix), vec![(partition, 2)]);
+    processor.stop().await;
+    intake.stop().await;
+}

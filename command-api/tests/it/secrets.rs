@@ -2,7 +2,7 @@
 //! cannot start.
 
 const BINARY: &str = env!("CARGO_BIN_EXE_command-api");
-const SECRETS: [&str; 1] = ["ORDERLOG_AUTH_HS256_SECRET"];
+const SECRETS: [&str; 2] = ["ORDERLOG_AUTH_HS256_SECRET", "ORDERLOG_KAFKA_SASL_PASSWORD"];
 
 #[test]
 fn help_and_a_failed_start_never_print_the_token_secret() {
