@@ -89,6 +89,24 @@ pub async fn wait_ready(client: &reqwest::Client, base: &str) {
     }
 }
 
+/// Every environment variable each service binary reads, by binary name, from its
+/// configuration's own definition (for tests that check deployment files against them).
+pub fn service_settings() -> Vec<(&'static str, Vec<String>)> {
+    use clap::CommandFactory;
+    let envs = |command: clap::Command| -> Vec<String> {
+        command
+            .get_arguments()
+            .filter_map(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect()
+    };
+    vec![
+        ("command-api", envs(command_api::config::Config::command())),
+        ("projectors", envs(projectors::config::Config::command())),
+        ("query-api", envs(query_api::config::Config::command())),
+    ]
+}
+
 /// command-api with both roles on a random port, on the shared Kafka with `prefix`.
 pub fn command_api_config(prefix: &str, partitions: i32) -> command_api::config::Config {
     let mut config = command_api::config::Config::defaults();

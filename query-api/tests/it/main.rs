@@ -3,6 +3,7 @@
 
 mod auth;
 mod browser;
+mod compose;
 mod contract;
 mod dashboard;
 mod freshness;
