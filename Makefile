@@ -16,8 +16,9 @@ up: ## Provision Kafka and PostgreSQL if missing, start them and every service
 infra: ## Provision and start only Kafka and PostgreSQL
 	@compose/local/up.sh --infra
 
-observe: ## Prometheus on 127.0.0.1:9090 scraping the services, with the alert rules
+observe: ## Prometheus on 127.0.0.1:9090 scraping the services, with the alert rules; Jaeger for traces
 	@compose/local/prometheus.sh up
+	@compose/local/jaeger.sh up
 
 down: ## Stop what `make up` started
 	@compose/local/down.sh

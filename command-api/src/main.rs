@@ -5,7 +5,9 @@ use command_api::config::Config;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    telemetry::init_logs(config.log_format);
+    telemetry::init(config.log_format, "command-api", &config.traces);
     let app = Application::build(config).await?;
-    app.run_until_stopped(telemetry::shutdown_signal()).await
+    let stopped = app.run_until_stopped(telemetry::shutdown_signal()).await;
+    telemetry::trace::flush();
+    stopped
 }

@@ -4,6 +4,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 "$COMPOSE_LOCAL/prometheus.sh" down
+"$COMPOSE_LOCAL/jaeger.sh" down
 "$COMPOSE_LOCAL/services.sh" down
 "$COMPOSE_LOCAL/kafka.sh" down
 "$COMPOSE_LOCAL/cluster.sh" down

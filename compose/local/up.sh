@@ -11,7 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 case "${1:-}" in
   --infra) exit 0 ;;
   # What the tests need beyond the stack: GraphiQL's assets, a headless browser, DuckDB.
-  --test) "$COMPOSE_LOCAL/graphiql.sh"; "$COMPOSE_LOCAL/chromium.sh"; "$COMPOSE_LOCAL/duckdb.sh"; exit 0 ;;
+  --test) "$COMPOSE_LOCAL/graphiql.sh"; "$COMPOSE_LOCAL/chromium.sh"; "$COMPOSE_LOCAL/duckdb.sh"; "$COMPOSE_LOCAL/jaeger.sh" install; exit 0 ;;
 esac
 "$COMPOSE_LOCAL/graphiql.sh"
 "$COMPOSE_LOCAL/services.sh" up

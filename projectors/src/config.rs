@@ -72,6 +72,10 @@ pub struct Config {
     #[command(flatten)]
     pub http: telemetry::server::HttpLimits,
 
+    /// Where spans are exported (OTLP/HTTP); off unless set.
+    #[command(flatten)]
+    pub traces: telemetry::trace::TraceSettings,
+
     /// Log format: json for machines, pretty for people.
     #[arg(long, env = "ORDERLOG_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: telemetry::LogFormat,

@@ -5,7 +5,7 @@ use projectors::config::Config;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    telemetry::init_logs(config.log_format);
+    telemetry::init(config.log_format, "projectors", &config.traces);
     if let Some(projectors::config::Command::Rebuild { projection }) = config.command {
         let events = projectors::rebuild::run(&config, projection, |p| {
             let eta = p
@@ -27,5 +27,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let app = Application::build(config).await?;
-    app.run_until_stopped(telemetry::shutdown_signal()).await
+    let stopped = app.run_until_stopped(telemetry::shutdown_signal()).await;
+    telemetry::trace::flush();
+    stopped
 }

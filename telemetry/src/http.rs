@@ -27,7 +27,23 @@ pub async fn track(mut request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = method_label(request.method());
-    let span = tracing::info_span!("http_request", request_id = %id, %method, %route, subject = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "http_request",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        request_id = %id,
+        %method,
+        %route,
+        subject = tracing::field::Empty,
+    );
+    // The caller's W3C trace context, when it sent one, is this request's parent.
+    crate::trace::set_parent(
+        &span,
+        request
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok()),
+    );
     let mut response = next.run(request).instrument(span).await;
     let status = response.status().as_u16().to_string();
     metrics::histogram!("orderlog_http_request_seconds", "route" => route.clone(), "method" => method, "status" => status.clone())

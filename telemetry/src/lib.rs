@@ -6,12 +6,14 @@
 //! Layout: this file (logs, metrics recorder, shutdown signal); [`http`] (request ids and
 //! bounded request metrics); [`operations`] (`/healthz`,
 //! `/readyz`, `/metrics`); [`server`] (serving HTTP with timeouts, a cap on requests in
-//! flight and a bounded shutdown); `secret` (settings that never print).
+//! flight and a bounded shutdown); [`trace`] (spans exported over OTLP, the W3C context
+//! carried with the work); `secret` (settings that never print).
 
 pub mod http;
 pub mod operations;
 mod secret;
 pub mod server;
+pub mod trace;
 
 pub use secret::Secret;
 
@@ -31,14 +33,39 @@ pub enum LogFormat {
 
 /// Installs the log subscriber (`RUST_LOG` filters; default `info`). A second call is a no-op.
 pub fn init_logs(format: LogFormat) {
+    init(format, "orderlog", &trace::TraceSettings::default());
+}
+
+/// Installs the log subscriber and, when `traces` names an OTLP endpoint, the span exporter
+/// reporting as `service`. A second call is a no-op.
+pub fn init(format: LogFormat, service: &str, traces: &trace::TraceSettings) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.try_init(),
+    let logs = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_target(false)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(false).boxed(),
     };
+    let mut problem = None;
+    let spans = traces.otlp_endpoint.as_deref().and_then(|endpoint| {
+        trace::layer(service, endpoint)
+            .map_err(|e| problem = Some(e))
+            .ok()
+    });
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(logs)
+        .with(spans)
+        .try_init()
+        .is_ok();
+    if let (true, Some(problem)) = (installed, problem) {
+        tracing::warn!(%problem, "traces are not exported");
+    }
 }
 
 /// Latency buckets, in seconds, shared by every histogram: half a millisecond to ten seconds.

@@ -8,6 +8,7 @@
 //!   per test.
 //! - [`auth`]: the tests' tokens and the services' auth settings.
 //! - [`broker`]: a private Kafka broker that a test can kill and start again.
+//! - [`jaeger`]: a private Jaeger that keeps traces in memory.
 //! - [`slow`]: slow and idle HTTP clients.
 //! - [`postgres`]: a private PostgreSQL server that a test can stop and start again.
 //! - `platform` (feature `services`): command-api, projectors and query-api started in the
@@ -15,6 +16,7 @@
 
 pub mod auth;
 pub mod broker;
+pub mod jaeger;
 #[cfg(feature = "services")]
 pub mod platform;
 pub mod postgres;

@@ -180,10 +180,14 @@ async fn dispatch(
         correlation_id,
         issued_at: Utc::now(),
         fingerprint: CommandEnvelope::fingerprint_of(order_id, &command, expected_version),
-        traceparent: headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        // This request's span when traces are exported (a child of the caller's), else the
+        // caller's context as it came.
+        traceparent: telemetry::trace::traceparent(&tracing::Span::current()).or_else(|| {
+            headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        }),
         acting_for,
         command,
     };

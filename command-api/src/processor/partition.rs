@@ -131,8 +131,10 @@ impl PartitionWorker {
             .begin_transaction()
             .map_err(|e| self.classify(e))?;
         let mut written = 0;
+        // One span per command, open until the transaction ends: its trip through it.
+        let mut spans = Vec::new();
         for (message, command) in batch.iter().zip(commands) {
-            let command = match command {
+            let mut command = match command {
                 Ok(command) => command,
                 Err(unusable) => {
                     tracing::warn!(partition = self.partition, offset = message.offset(), reason = %unusable, "command dead-lettered");
@@ -148,6 +150,20 @@ impl PartitionWorker {
                     continue;
                 }
             };
+            if telemetry::trace::enabled() {
+                let span = tracing::info_span!(
+                    "process command",
+                    otel.kind = "consumer",
+                    partition = self.partition,
+                    offset = message.offset(),
+                    command_id = %command.command_id,
+                    order_id = %command.order_id,
+                );
+                telemetry::trace::set_parent(&span, command.traceparent.as_deref());
+                // The events carry this span's context onwards, to the projectors.
+                command.traceparent = telemetry::trace::traceparent(&span).or(command.traceparent);
+                spans.push(span);
+            }
             backup
                 .entry(command.order_id)
                 .or_insert_with(|| self.orders.get(&command.order_id).cloned());
@@ -227,6 +243,7 @@ impl PartitionWorker {
         let since = Instant::now();
         self.commit(stopping)?;
         phase("commit", since);
+        drop(spans);
         metrics::counter!("orderlog_processor_events_total").increment(written as u64);
         Ok(next_offset)
     }

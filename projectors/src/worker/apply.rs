@@ -279,6 +279,30 @@ async fn apply_batch(
             end.last_event_at = Some(event.occurred_at);
         }
     }
+    // With traces exported: a span per event, a child of the processor's span that wrote
+    // it, open until the batch's transaction ends.
+    let _spans: Vec<tracing::Span> = if telemetry::trace::enabled() {
+        batch
+            .iter()
+            .filter_map(|record| match &record.read {
+                Read::Event(event) => {
+                    let span = tracing::info_span!(
+                        "apply event",
+                        otel.kind = "consumer",
+                        projection = projection.name(),
+                        order_id = %event.order_id,
+                        version = event.order_version,
+                        batch = batch.len(),
+                    );
+                    telemetry::trace::set_parent(&span, event.traceparent.as_deref());
+                    Some(span)
+                }
+                _ => None,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut tx = connection.begin().await?;
     let outcome = apply_in(&mut tx, projection, topic, batch, ends, last_stored).await;
     match outcome {
