@@ -1,7 +1,6 @@
 //! Black-box tests of command-api against the real Kafka broker started by `make infra`.
 
 mod auth;
-mod broker_restart;
 mod concurrency;
 mod contract;
 mod failover;

@@ -324,7 +324,9 @@ pub(crate) fn assert_versions_run_1_to_n(log: &[PlainEvent], context: &str) {
 }
 
 /// An event as a plain Kafka consumer sees it: headers and JSON value, nothing else.
+/// (Where it sits is read by the `broker_restart` test binary, which shares this file.)
 #[derive(Debug, Clone)]
+#[allow(dead_code)]
 pub(crate) struct PlainEvent {
     pub(crate) partition: i32,
     pub(crate) offset: i64,

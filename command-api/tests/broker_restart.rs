@@ -2,6 +2,14 @@
 //! outcome the processor did not learn must never make it decide a command twice. Every
 //! acknowledged command's events are in the log exactly once, every order's versions run
 //! 1..n, and no command id caused two sets of events.
+//!
+//! Its own test binary: it restarts a broker on a timetable, and beside the other
+//! integration tests (one of which runs a broker of its own) two cores were too few for
+//! its patience.
+
+#[allow(dead_code)]
+#[path = "it/support.rs"]
+mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -13,7 +21,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use testkit::broker::Broker;
 
-use crate::support::*;
+use support::*;
 
 /// One order's life, each command with its own Idempotency-Key, retried until definite.
 async fn order_flow(app: &TestApp, key: &str) -> Vec<Value> {
