@@ -33,6 +33,15 @@ pub fn token(subject: &str, scopes: &[Scope], customer: Option<&str>) -> String 
     mint.hs256(SECRET.as_bytes()).unwrap_or_default()
 }
 
+/// `Bearer <token>` with every scope and the right claims, signed with a secret the
+/// services do not know: refused as a bad signature.
+pub fn forged_authorization() -> String {
+    let token = Mint::all_scopes("orderlog", "orderlog", "forger", Duration::from_secs(60))
+        .hs256(b"not the services' secret, but 32 bytes long")
+        .unwrap_or_default();
+    format!("Bearer {token}")
+}
+
 /// `Bearer <token>` with every scope: what the tests' clients send by default.
 pub fn authorization() -> String {
     format!("Bearer {}", token("tests", &Scope::ALL, None))

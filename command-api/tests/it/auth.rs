@@ -83,11 +83,7 @@ async fn every_route_refuses_a_caller_without_a_good_token_with_the_write_scope(
         &[Scope::Read, Scope::Admin],
         None,
     ));
-    let forged = bearer(
-        &guard::token::Mint::all_scopes("orderlog", "orderlog", "x", Duration::from_secs(60))
-            .hs256(b"not the services' secret, but 32 bytes long")
-            .expect("sign"),
-    );
+    let forged = testkit::auth::forged_authorization();
     let wrong_audience = {
         let mut mint =
             guard::token::Mint::all_scopes("orderlog", "another-api", "x", Duration::from_secs(60));

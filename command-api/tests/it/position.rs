@@ -74,6 +74,36 @@ fn commands_end(prefix: &str, partition: i32, at_least: i64) -> i64 {
     }
 }
 
+/// Starts an HTTP tier alone and sends AddLine to order `id`, whose partition's second
+/// command it is; returns once the command is in the log, with the request still waiting.
+async fn add_line_while_no_processor_runs(
+    prefix: &str,
+    id: &str,
+    partition: i32,
+) -> (TestApp, tokio::task::JoinHandle<reqwest::Response>) {
+    let intake = TestApp::spawn_with(test_config(prefix, Role::Http)).await;
+    let pending = tokio::spawn({
+        let (client, url) = (
+            intake.client.clone(),
+            format!("{}/v1/orders/{id}/lines", intake.base),
+        );
+        async move {
+            client
+                .post(url)
+                .json(&json!({"sku": "SKU-9", "quantity": 1, "unit_price": money(300)}))
+                .send()
+                .await
+                .expect("request sent")
+        }
+    });
+    let end = tokio::task::spawn_blocking({
+        let prefix = prefix.to_owned();
+        move || commands_end(&prefix, partition, 2)
+    });
+    assert_eq!(end.await.expect("join"), 2, "the command is in the log");
+    (intake, pending)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_processor_resumes_at_the_recorded_position_not_the_group_offset() {
     let prefix = unique_prefix();
@@ -90,26 +120,7 @@ async fn a_new_processor_resumes_at_the_recorded_position_not_the_group_offset()
     app.stop().await;
 
     // A command arrives while no processor runs...
-    let intake = TestApp::spawn_with(test_config(&prefix, Role::Http)).await;
-    let pending = tokio::spawn({
-        let (client, url) = (
-            intake.client.clone(),
-            format!("{}/v1/orders/{id}/lines", intake.base),
-        );
-        async move {
-            client
-                .post(url)
-                .json(&json!({"sku": "SKU-9", "quantity": 1, "unit_price": money(300)}))
-                .send()
-                .await
-                .expect("request sent")
-        }
-    });
-    let end = tokio::task::spawn_blocking({
-        let prefix = prefix.clone();
-        move || commands_end(&prefix, partition, 2)
-    });
-    assert_eq!(end.await.expect("join"), 2, "the command is in the log");
+    let (intake, pending) = add_line_while_no_processor_runs(&prefix, &id, partition).await;
     // ...and the group's offset says it was already processed (a stale tool, a bug).
     // A processor trusting the group would skip it, and the request would time out.
     commit_group_offsets(&prefix, 2);
@@ -158,26 +169,7 @@ async fn a_forged_position_beyond_the_log_does_not_make_a_processor_skip_command
     // Someone writes a position far past the end of the commands log...
     forge_position(&prefix, partition, 1_000_000);
     // ...and a command arrives while no processor runs.
-    let intake = TestApp::spawn_with(test_config(&prefix, Role::Http)).await;
-    let pending = tokio::spawn({
-        let (client, url) = (
-            intake.client.clone(),
-            format!("{}/v1/orders/{id}/lines", intake.base),
-        );
-        async move {
-            client
-                .post(url)
-                .json(&json!({"sku": "SKU-9", "quantity": 1, "unit_price": money(300)}))
-                .send()
-                .await
-                .expect("request sent")
-        }
-    });
-    let end = tokio::task::spawn_blocking({
-        let prefix = prefix.clone();
-        move || commands_end(&prefix, partition, 2)
-    });
-    assert_eq!(end.await.expect("join"), 2, "the command is in the log");
+    let (intake, pending) = add_line_while_no_processor_runs(&prefix, &id, partition).await;
     let processor = TestApp::spawn_with(test_config(&prefix, Role::Processor)).await;
     let reply = pending.await.expect("join");
     let status = reply.status();

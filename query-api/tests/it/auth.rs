@@ -87,11 +87,7 @@ async fn every_query_and_subscription_refuses_callers_without_a_good_read_token(
         &[Scope::Write, Scope::Admin],
         None,
     ));
-    let forged = bearer(
-        &guard::token::Mint::all_scopes("orderlog", "orderlog", "x", Duration::from_secs(60))
-            .hs256(b"not the services' secret, but 32 bytes long")
-            .expect("sign"),
-    );
+    let forged = testkit::auth::forged_authorization();
     let schema_fields = platform
         .data("{ __schema { queryType { fields { name } } } }", json!({}))
         .await;
