@@ -3,6 +3,8 @@
 # dependencies), from crates.io into .local/tools. Installed only if missing.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+"$COMPOSE_LOCAL/build-deps.sh"
+
 MACHETE_VERSION="${MACHETE_VERSION:-0.9.2}"
 TOOLS="$ORDERLOG_LOCAL/tools"
 if [ -x "$TOOLS/bin/cargo-machete" ] && "$TOOLS/bin/cargo-machete" --version 2>/dev/null | grep -q "$MACHETE_VERSION"; then exit 0; fi
