@@ -136,6 +136,20 @@ impl TestApp {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Reply {
+        self.try_send_with(method, path, body, headers)
+            .await
+            .expect("request sent")
+    }
+
+    /// [`Self::send_with`], with a transport error (a keep-alive connection the server
+    /// closed as the request left, for example) returned rather than panicking.
+    async fn try_send_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, reqwest::Error> {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(body) = body {
             request = request.json(&body);
@@ -143,7 +157,7 @@ impl TestApp {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        Reply::from(request.send().await.expect("request sent")).await
+        Ok(Reply::from(request.send().await?).await)
     }
 
     /// Sends a command with an `Idempotency-Key`.
@@ -181,13 +195,20 @@ impl TestApp {
     ) -> Reply {
         let deadline = Instant::now() + patience;
         loop {
+            // No answer at all is as indefinite as a 503: the same key makes the retry safe.
             let reply = self
-                .send_keyed(method.clone(), path, body.clone(), key)
+                .try_send_with(
+                    method.clone(),
+                    path,
+                    body.clone(),
+                    &[("Idempotency-Key", key)],
+                )
                 .await;
-            if reply.status != 503 || Instant::now() > deadline {
-                return reply;
+            match reply {
+                Ok(reply) if reply.status != 503 || Instant::now() > deadline => return reply,
+                Err(error) if Instant::now() > deadline => panic!("no answer: {error}"),
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
