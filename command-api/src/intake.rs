@@ -29,6 +29,10 @@ struct BusContext {
 }
 
 impl rdkafka::ClientContext for BusContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        event_store::statistics::record("command-intake", &statistics);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
             if self.availability.down(Instant::now()) {
@@ -98,6 +102,10 @@ impl CommandBus {
             .set(
                 "message.timeout.ms",
                 produce_timeout.as_millis().to_string(),
+            )
+            .set(
+                "statistics.interval.ms",
+                event_store::statistics::INTERVAL_MS,
             )
             .create_with_context(BusContext {
                 availability: availability.clone(),

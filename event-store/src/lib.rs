@@ -13,6 +13,7 @@
 //! - [`wire`]: CloudEvents records to and from rdkafka headers and messages.
 //! - [`reader`]: reading a partition from an offset or a time up to its end, or one record;
 //!   waiting until no transaction is open on a partition.
+//! - [`statistics`]: librdkafka's statistics as Prometheus metrics.
 //! - [`transactional`]: a transactional producer that waits for acknowledgements without
 //!   polling.
 
@@ -21,6 +22,7 @@ pub mod config;
 pub mod partitioner;
 pub mod reader;
 pub mod security;
+pub mod statistics;
 pub mod topics;
 pub mod transactional;
 pub mod wire;

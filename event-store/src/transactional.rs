@@ -26,12 +26,21 @@ struct Counts {
     reported: u64,
 }
 
-impl ClientContext for DeliveryCounter {}
+impl ClientContext for DeliveryCounter {
+    /// Reports arrive only from producers configured with `statistics.interval.ms`: the
+    /// processor's, whose statistics are labelled `command-transactions`.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        crate::statistics::record("command-transactions", &statistics);
+    }
+}
 
 impl ProducerContext for DeliveryCounter {
     type DeliveryOpaque = ();
 
-    fn delivery(&self, _: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
+    fn delivery(&self, result: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
+        if result.is_err() {
+            metrics::counter!("orderlog_kafka_delivery_failures_total").increment(1);
+        }
         if let Ok(mut counts) = self.counts.lock() {
             counts.reported += 1;
             if counts.reported >= counts.sent {

@@ -39,6 +39,14 @@ impl Application {
         )
         .await?;
         db::migrate(&pool).await?;
+        let watched = pool.clone();
+        telemetry::pool::watch("projectors", move || {
+            (!watched.is_closed()).then(|| telemetry::pool::PoolUse {
+                open: watched.size(),
+                idle: u32::try_from(watched.num_idle()).unwrap_or(u32::MAX),
+                max: watched.options().get_max_connections(),
+            })
+        });
         let kafka = KafkaConfig::new(&config.kafka_bootstrap, &config.topic_prefix)
             .secured(config.kafka_security.clone());
         let topics = TopicSet::new(&config.topic_prefix);

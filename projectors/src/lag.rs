@@ -2,16 +2,19 @@
 //! each events partition is read from Kafka and recorded beside every projection's stored
 //! offsets, and the `orderlog_projection_lag` gauge is set from both. A worker that stopped
 //! or waits out an outage still shows its lag growing, in `/metrics` and in the
-//! `projection_lag` view query-api serves.
+//! `projection_lag` view query-api serves. `orderlog_projection_lag_seconds` says how long
+//! the oldest unapplied event has waited (`lag_history`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use event_store::KafkaConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use sqlx::PgPool;
 use tokio::runtime::Handle;
+
+use crate::lag_history::EndHistory;
 
 const EVERY: Duration = Duration::from_secs(1);
 
@@ -38,12 +41,18 @@ pub(crate) fn spawn(
                 );
                 return;
             };
+            let mut history = EndHistory::default();
             while !stop.load(Ordering::SeqCst) {
                 std::thread::sleep(EVERY);
                 let Some(ends) = log_ends(&consumer, &topic) else {
                     continue;
                 };
-                if let Err(error) = runtime.block_on(record(&pool, &projections, &topic, &ends)) {
+                let now = Instant::now();
+                for (partition, end) in &ends {
+                    history.observe(*partition, *end, now);
+                }
+                let recorded = record(&pool, &projections, &topic, &ends, &history);
+                if let Err(error) = runtime.block_on(recorded) {
                     tracing::debug!(%error, "recording the log's end failed; retrying in a second");
                 }
             }
@@ -82,6 +91,7 @@ async fn record(
     projections: &[&'static str],
     topic: &str,
     ends: &[(i32, i64)],
+    history: &EndHistory,
 ) -> Result<(), sqlx::Error> {
     let partitions: Vec<i32> = ends.iter().map(|(p, _)| *p).collect();
     sqlx::query(
@@ -110,8 +120,16 @@ async fn record(
             .bind(topic)
             .fetch_all(pool)
             .await?;
+    let now = Instant::now();
     for (projection, partition, lag) in rows {
-        metrics::gauge!("orderlog_projection_lag", "projection" => projection, "partition" => partition.to_string())
+        let waiting = ends
+            .iter()
+            .find(|(p, _)| *p == partition)
+            .map_or(Duration::ZERO, |(_, end)| history.waiting(partition, end - lag, now));
+        let partition = partition.to_string();
+        metrics::gauge!("orderlog_projection_lag_seconds", "projection" => projection.clone(), "partition" => partition.clone())
+            .set(waiting.as_secs_f64());
+        metrics::gauge!("orderlog_projection_lag", "projection" => projection, "partition" => partition)
             .set(lag as f64);
     }
     Ok(())

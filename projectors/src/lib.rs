@@ -9,7 +9,8 @@
 //! - `dead_letters`: poison events to the dead-letter topic, copied or by reference.
 //! - [`projections`]: the read models, one file each, in set-based SQL.
 //! - [`offsets`]: positions stored beside the rows.
-//! - `lag`: the lag from the log's end, observed whatever the workers do.
+//! - `lag`: the lag from the log's end, observed whatever the workers do; `lag_history`:
+//!   how long the oldest unapplied event has waited.
 //! - `copy`: new rows in PostgreSQL's binary `COPY` format.
 //! - [`rebuild`]: replaying a projection into new tables and switching without downtime.
 //! - [`db`]: connecting and migrating.
@@ -21,6 +22,7 @@ mod copy;
 pub mod db;
 mod dead_letters;
 mod lag;
+mod lag_history;
 pub mod notify;
 pub mod offsets;
 pub mod projections;

@@ -24,8 +24,18 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         // First: a service nobody could call (or anyone could) is not started at all.
         let guard = guard::Guard::new(&config.auth)?;
+        // The recorder before anything registers a metric, or the metric goes nowhere.
+        telemetry::metrics_handle();
         let pool =
             crate::db::connect_read_only(config.database_url.expose(), config.pool_size).await?;
+        let watched = pool.clone();
+        telemetry::pool::watch("read", move || {
+            (!watched.is_closed()).then(|| telemetry::pool::PoolUse {
+                open: watched.size(),
+                idle: u32::try_from(watched.num_idle()).unwrap_or(u32::MAX),
+                max: watched.options().get_max_connections(),
+            })
+        });
         let feed = ChangeFeed::start(
             config
                 .notify_database_url

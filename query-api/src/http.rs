@@ -1,7 +1,6 @@
 //! The HTTP surface: GraphQL over POST and GET, subscriptions over websockets, GraphiQL,
 //! health and metrics.
 
-use std::time::Instant;
 
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::Router;
@@ -91,20 +90,12 @@ async fn graphql(
         Err(denial) => return denied(&denial),
     };
     tracing::Span::current().record("subject", principal.subject.as_str());
-    let started = Instant::now();
     // One freshness budget per request, shared by all its consistency waits.
     let request = request
         .into_inner()
         .data(WaitBudget::default())
         .data(principal);
     let response = state.schema.execute(request).await;
-    let outcome = if response.errors.is_empty() {
-        "ok"
-    } else {
-        "error"
-    };
-    metrics::histogram!("orderlog_query_request_seconds", "outcome" => outcome)
-        .record(started.elapsed().as_secs_f64());
     GraphQLResponse::from(response).into_response()
 }
 

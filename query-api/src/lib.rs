@@ -9,6 +9,7 @@
 //! - [`freshness`]: read-your-writes waits on consistency tokens.
 //! - [`changes`]: the projectors' change signal, fanned out in process.
 //! - [`errors`], [`limits`]: stable error codes and query limits.
+//! - [`operation_metrics`]: requests by operation name and outcome, bounded.
 //! - `access`: who asks, and which customers' orders they see.
 //! - [`http`], [`ws`], [`graphiql`], [`app`]: the HTTP service and its WebSocket.
 
@@ -22,6 +23,7 @@ pub mod freshness;
 pub mod graphiql;
 pub mod http;
 pub mod limits;
+pub mod operation_metrics;
 pub mod pagination;
 pub mod schema;
 pub mod ws;

@@ -5,12 +5,13 @@
 //!
 //! Layout: this file (logs, metrics recorder, shutdown signal); [`http`] (request ids and
 //! bounded request metrics); [`operations`] (`/healthz`,
-//! `/readyz`, `/metrics`); [`server`] (serving HTTP with timeouts, a cap on requests in
+//! `/readyz`, `/metrics`); [`pool`] (database pool gauges); [`server`] (serving HTTP with timeouts, a cap on requests in
 //! flight and a bounded shutdown); [`trace`] (spans exported over OTLP, the W3C context
 //! carried with the work); `secret` (settings that never print).
 
 pub mod http;
 pub mod operations;
+pub mod pool;
 mod secret;
 pub mod server;
 pub mod trace;
@@ -73,7 +74,8 @@ const BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
 ];
 
-/// Buckets for histograms of counts (metrics named `*_keys`, such as keys per batch).
+/// Buckets for histograms of counts (metrics named `*_keys` or `*_batch_size`, such as keys
+/// per DataLoader batch or commands per transaction).
 const COUNT_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
 
 /// The process's Prometheus recorder, installed on first use. Every service in the process
@@ -86,6 +88,12 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .set_buckets(BUCKETS)
                 .and_then(|b| {
                     b.set_buckets_for_metric(Matcher::Suffix("_keys".to_owned()), COUNT_BUCKETS)
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Suffix("_batch_size".to_owned()),
+                        COUNT_BUCKETS,
+                    )
                 })
                 .map(PrometheusBuilder::build_recorder)
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());

@@ -180,6 +180,10 @@ fn run(
         // An idle fetch waits this long at the broker, but the broker answers as soon as
         // records arrive, so a longer wait costs no latency and far fewer idle fetches.
         .set("fetch.wait.max.ms", "100")
+        .set(
+            "statistics.interval.ms",
+            event_store::statistics::INTERVAL_MS,
+        )
         .create_with_context(RebalanceContext::default())?;
     consumer.subscribe(&[&topics.commands])?;
     let (failures, failed) = mpsc::channel();

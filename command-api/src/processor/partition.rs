@@ -36,9 +36,12 @@ pub(crate) fn new_producer(
     topics: &TopicSet,
     partition: i32,
 ) -> Result<TransactionalProducer, KafkaError> {
-    let producer = TransactionalProducer::create(
-        &kafka.transactional_producer(&transactional_id(topics, partition)),
-    )?;
+    let mut config = kafka.transactional_producer(&transactional_id(topics, partition));
+    config.set(
+        "statistics.interval.ms",
+        event_store::statistics::INTERVAL_MS,
+    );
+    let producer = TransactionalProducer::create(&config)?;
     producer.init_transactions(TXN_TIMEOUT)?;
     Ok(producer)
 }
@@ -103,6 +106,7 @@ impl PartitionWorker {
         }
         metrics::histogram!("orderlog_processor_transaction_seconds")
             .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("orderlog_processor_batch_size").record(batch.len() as f64);
         result
     }
 

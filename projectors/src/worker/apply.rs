@@ -207,6 +207,8 @@ impl Applier {
                             .count();
                         metrics::counter!("orderlog_projection_events_total", "projection" => name)
                             .increment(events as u64);
+                        metrics::histogram!("orderlog_projection_batch_size", "projection" => name)
+                            .record(events as f64);
                     }
                     return Ok(Some(outcome));
                 }

@@ -32,6 +32,8 @@ pub(super) struct StartAtStoredOffsets {
     pub(super) pool: PgPool,
     pub(super) runtime: Handle,
     pub(super) status: Arc<WorkerStatus>,
+    /// The `client` label of this consumer's librdkafka statistics.
+    client: String,
     /// Partitions the group gave this worker whose stored offsets could not be read yet.
     pending: Mutex<Pending>,
 }
@@ -57,6 +59,7 @@ impl StartAtStoredOffsets {
             pool,
             runtime,
             status,
+            client: format!("projection-{}", projection.name()),
             pending: Mutex::default(),
         }
     }
@@ -129,7 +132,11 @@ fn schedule(pending: &mut Pending) {
     pending.next_try = Some(Instant::now() + backoff.next_delay());
 }
 
-impl ClientContext for StartAtStoredOffsets {}
+impl ClientContext for StartAtStoredOffsets {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        event_store::statistics::record(&self.client, &statistics);
+    }
+}
 
 impl ConsumerContext for StartAtStoredOffsets {
     fn rebalance(

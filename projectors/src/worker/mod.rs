@@ -161,6 +161,10 @@ fn run(shared: &Shared) -> Result<(), WorkerError> {
             projection.name()
         ))
         .set("enable.partition.eof", "false")
+        .set(
+            "statistics.interval.ms",
+            event_store::statistics::INTERVAL_MS,
+        )
         // An idle fetch waits this long at the broker, which answers as soon as records
         // arrive: no latency, far fewer idle fetches.
         .set("fetch.wait.max.ms", "100")

@@ -70,6 +70,8 @@ pub fn build(
     freshness: Freshness,
     limits: Limits,
 ) -> OrderlogSchema {
+    // Served from the start, before the first subscription.
+    metrics::gauge!("orderlog_query_subscriptions_open").increment(0.0);
     let spawner = |future| {
         tokio::spawn(future);
     };
@@ -89,7 +91,8 @@ pub fn build(
             limits.max_query_bytes,
             limits.max_depth,
             limits.introspection,
-        ));
+        ))
+        .extension(crate::operation_metrics::OperationMetrics::default());
     if !limits.introspection {
         builder = builder.disable_introspection();
     }

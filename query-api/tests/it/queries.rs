@@ -324,9 +324,20 @@ async fn health_and_metrics_are_served() {
         json!({ "ready": true, "database": true, "change_signal": true })
     );
     platform.data("{ projections { name } }", json!({})).await;
+    platform
+        .data("query ProjectionNames { projections { name } }", json!({}))
+        .await;
     let metrics = platform.metrics_page().await;
+    // requests by operation name (the executed operation's, or anonymous) and outcome
+    for operation in ["ProjectionNames", "anonymous"] {
+        let series = format!(
+            "orderlog_query_request_seconds_count{{operation=\"{operation}\",outcome=\"ok\"}}"
+        );
+        assert!(metrics.contains(&series), "{series} in {metrics}");
+    }
+    // and the read pool's gauges
     assert!(
-        metrics.contains("orderlog_query_request_seconds"),
+        metrics.contains("orderlog_db_pool_max_connections{pool=\"read\"}"),
         "{metrics}"
     );
     platform.stop().await;
