@@ -141,11 +141,21 @@ pub fn record(client: &str, stats: &Statistics) {
     let count = |name: &'static str, by: u64| {
         metrics::counter!(name, "client" => client.clone()).increment(by);
     };
-    count("orderlog_kafka_transmit_errors_total", grown.transmit_errors);
-    count("orderlog_kafka_transmit_retries_total", grown.transmit_retries);
-    count("orderlog_kafka_request_timeouts_total", grown.request_timeouts);
+    count(
+        "orderlog_kafka_transmit_errors_total",
+        grown.transmit_errors,
+    );
+    count(
+        "orderlog_kafka_transmit_retries_total",
+        grown.transmit_retries,
+    );
+    count(
+        "orderlog_kafka_request_timeouts_total",
+        grown.request_timeouts,
+    );
     count("orderlog_kafka_receive_errors_total", grown.receive_errors);
-    metrics::gauge!("orderlog_kafka_messages_queued", "client" => client.clone()).set(queued as f64);
+    metrics::gauge!("orderlog_kafka_messages_queued", "client" => client.clone())
+        .set(queued as f64);
     metrics::gauge!("orderlog_kafka_broker_rtt_p99_seconds", "client" => client.clone()).set(rtt);
     for (topic, partition, lag) in consumer_lags(stats) {
         metrics::gauge!(

@@ -125,7 +125,9 @@ async fn record(
         let waiting = ends
             .iter()
             .find(|(p, _)| *p == partition)
-            .map_or(Duration::ZERO, |(_, end)| history.waiting(partition, end - lag, now));
+            .map_or(Duration::ZERO, |(_, end)| {
+                history.waiting(partition, end - lag, now)
+            });
         let partition = partition.to_string();
         metrics::gauge!("orderlog_projection_lag_seconds", "projection" => projection.clone(), "partition" => partition.clone())
             .set(waiting.as_secs_f64());

@@ -23,7 +23,11 @@ impl EndHistory {
         if moves.back().is_none_or(|(_, last)| end > *last) {
             moves.push_back((at, end));
         }
-        while moves.len() > 1 && moves.front().is_some_and(|(t, _)| at.duration_since(*t) > KEEP) {
+        while moves.len() > 1
+            && moves
+                .front()
+                .is_some_and(|(t, _)| at.duration_since(*t) > KEEP)
+        {
             moves.pop_front();
         }
     }

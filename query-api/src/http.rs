@@ -1,7 +1,6 @@
 //! The HTTP surface: GraphQL over POST and GET, subscriptions over websockets, GraphiQL,
 //! health and metrics.
 
-
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};

@@ -151,6 +151,9 @@ mod tests {
         for bad in ["", "1st", "a b", "é", "x\"}", &"a".repeat(NAME_MAX + 1)] {
             assert_eq!(names.label(Some(bad)), "other", "{bad:?}");
         }
-        assert_eq!(names.label(Some(&"a".repeat(NAME_MAX))), "a".repeat(NAME_MAX));
+        assert_eq!(
+            names.label(Some(&"a".repeat(NAME_MAX))),
+            "a".repeat(NAME_MAX)
+        );
     }
 }

@@ -54,10 +54,18 @@ mod tests {
 
     #[test]
     fn busy_is_open_minus_idle_and_never_negative() {
-        let reading = PoolUse { open: 5, idle: 2, max: 8 };
+        let reading = PoolUse {
+            open: 5,
+            idle: 2,
+            max: 8,
+        };
         assert_eq!(reading.busy(), 3);
         // sqlx reads size and idle count apart: idle can briefly exceed the size read before
-        let racing = PoolUse { open: 1, idle: 2, max: 8 };
+        let racing = PoolUse {
+            open: 1,
+            idle: 2,
+            max: 8,
+        };
         assert_eq!(racing.busy(), 0);
     }
 }

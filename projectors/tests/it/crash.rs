@@ -138,10 +138,10 @@ pub(crate) async fn assert_read_models_equal_the_log(stack: &Stack, events: &[Ev
 }
 
 /// A projectors process, killed (SIGKILL) when dropped: a failing test leaves none behind.
-struct Worker(Child);
+pub(crate) struct Worker(pub(crate) Child);
 
 impl Worker {
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         self.0.kill().expect("SIGKILL");
         self.0.wait().expect("reaped");
     }
@@ -155,10 +155,16 @@ impl Drop for Worker {
 }
 
 fn spawn_binary(stack: &Stack) -> Worker {
+    spawn_binary_on(stack, "127.0.0.1:0", &[])
+}
+
+/// The projectors binary listening on `listen`, with `env` beside the test's settings.
+pub(crate) fn spawn_binary_on(stack: &Stack, listen: &str, env: &[(&str, &str)]) -> Worker {
     let child = Process::new(env!("CARGO_BIN_EXE_projectors"))
+        .envs(env.iter().copied())
         .args([
             "--listen",
-            "127.0.0.1:0",
+            listen,
             "--topic-prefix",
             &stack.prefix,
             "--kafka-bootstrap",

@@ -9,4 +9,5 @@ mod read_models;
 mod rebuild;
 mod replay;
 mod secrets;
+mod shutdown;
 mod support;
