@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 export ORDERLOG_KAFKA_BOOTSTRAP ?= 127.0.0.1:9092
 export ORDERLOG_DATABASE_URL ?= postgres://orderlog:orderlog@127.0.0.1:5432/orderlog
 
-.PHONY: help up infra down status observe test test-unit chaos chaos-short lint bench clean-bench
+.PHONY: help up infra down status observe replica test test-unit chaos chaos-short lint bench clean-bench
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-12s %s\n", $$1, $$2 }'
@@ -19,6 +19,10 @@ infra: ## Provision and start only Kafka and PostgreSQL
 observe: ## Prometheus on 127.0.0.1:9090 scraping the services, with the alert rules; Jaeger for traces
 	@compose/local/prometheus.sh up
 	@compose/local/jaeger.sh up
+
+replica: ## A streaming PostgreSQL replica on 127.0.0.1:5433, and query-api reading it (its change signal on the primary)
+	@compose/local/postgres.sh replica up
+	@compose/local/services.sh query-on-replica
 
 down: ## Stop what `make up` started
 	@compose/local/down.sh

@@ -8,4 +8,5 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$COMPOSE_LOCAL/services.sh" down
 "$COMPOSE_LOCAL/kafka.sh" down
 "$COMPOSE_LOCAL/cluster.sh" down
+"$COMPOSE_LOCAL/postgres.sh" replica down
 "$COMPOSE_LOCAL/postgres.sh" down

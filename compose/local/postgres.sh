@@ -3,9 +3,12 @@
 #   postgres.sh up      install if missing, start the cluster if stopped, ensure role and database
 #   postgres.sh down    stop the cluster, only if this script started it
 #   postgres.sh status
+#   postgres.sh replica up|down|status   a streaming replica of it (hot standby) on
+#                                        $PG_REPLICA_PORT (5433), for query-api's reads
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STARTED_MARK="$PIDS/postgres.started-by-orderlog"
+PG_REPLICA_PORT="${PG_REPLICA_PORT:-5433}"
 PG_LOG="$LOGS/postgres-setup.log"
 
 install() {
@@ -95,10 +98,62 @@ restart() {
     || fail "postgres: restart -m $mode failed; read $PG_LOG"
 }
 
+replica_port() {
+  pg_lsclusters --no-header | awk -v v="$1" '$1 == v && $2 == "replica" { print $3 }'
+}
+
+# A hot standby of main made with pg_basebackup (-R writes its primary_conninfo and
+# standby.signal): it streams main's write-ahead log and answers read-only queries.
+replica_up() {
+  up
+  local version; version="$(pg_version)"
+  local data="/var/lib/postgresql/$version/replica"
+  if [ -z "$(replica_port "$version")" ]; then
+    say "postgres: creating the replica $version/replica on port $PG_REPLICA_PORT (pg_basebackup from $PG_PORT)"
+    run_as_root pg_createcluster -p "$PG_REPLICA_PORT" "$version" replica >>"$PG_LOG" 2>&1 \
+      || fail "postgres: creating the replica cluster failed; read $PG_LOG"
+    run_as_root find "$data" -mindepth 1 -delete
+    # Over main's Unix socket as the postgres superuser: Debian's pg_hba.conf lets it
+    # replicate by peer authentication.
+    run_as_root su postgres -c "pg_basebackup -p $PG_PORT -D $data -R -X stream -c fast" >>"$PG_LOG" 2>&1 \
+      || fail "postgres: pg_basebackup failed; read $PG_LOG"
+  fi
+  if ! pg_lsclusters --no-header | awk -v v="$version" '$1 == v && $2 == "replica" { print $4 }' | grep -q online; then
+    say "postgres: starting the replica on $PG_HOST:$PG_REPLICA_PORT"
+    run_as_root pg_ctlcluster "$version" replica start >>"$PG_LOG" 2>&1 \
+      || fail "postgres: starting the replica failed; read /var/log/postgresql/postgresql-$version-replica.log"
+  fi
+  wait_for "postgres replica" 60 pg_isready -h "$PG_HOST" -p "$PG_REPLICA_PORT" \
+    || fail "postgres: the replica is not accepting connections; read /var/log/postgresql/postgresql-$version-replica.log"
+  replica_status
+}
+
+replica_down() {
+  local version; version="$(pg_version)"
+  [ -n "$(replica_port "$version")" ] || return 0
+  say "postgres: stopping the replica"
+  run_as_root pg_ctlcluster "$version" replica stop >>"$PG_LOG" 2>&1 || true
+}
+
+replica_status() {
+  local lag
+  if lag="$(PGPASSWORD="$PG_PASSWORD" psql -h "$PG_HOST" -p "$PG_REPLICA_PORT" -U "$PG_USER" -d "$PG_DATABASE" -qtAc \
+      "SELECT CASE WHEN pg_is_in_recovery() THEN coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::int::text || ' s since the last replayed commit', 'nothing replayed yet') ELSE 'NOT in recovery' END" 2>/dev/null)"; then
+    echo "postgres replica: running, $PG_HOST:$PG_REPLICA_PORT, $lag"
+  else echo "postgres replica: not running"; fi
+}
+
 case "${1:-up}" in
   up) up ;;
+  replica)
+    case "${2:-up}" in
+      up) replica_up ;;
+      down) replica_down ;;
+      status) replica_status ;;
+      *) fail "usage: postgres.sh replica up|down|status" ;;
+    esac ;;
   down) down ;;
   status) status ;;
   restart) restart "${2:-fast}" ;;
-  *) fail "usage: postgres.sh up|down|status|restart fast|immediate" ;;
+  *) fail "usage: postgres.sh up|down|status|restart fast|immediate|replica up|down|status" ;;
 esac

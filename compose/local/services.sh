@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The orderlog services, built in release mode and run in the background against the local stack.
-#   services.sh up | down | status
+#   services.sh up | down | status | query-on-replica
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # name|binary|health-url, in start order. A service joins this list when it exists.
@@ -21,18 +21,36 @@ up() {
   build
   for entry in "${SERVICES[@]}"; do
     IFS='|' read -r name bin health <<<"$entry"
-    local pidfile="$PIDS/$name.pid"
-    if pid_alive "$pidfile"; then say "$name: already running (pid $(cat "$pidfile"))"; continue; fi
-    say "$name: starting (log: $LOGS/$name.log)"
-    # The development mode: a generated secret and a ready token in $ORDERLOG_LOCAL/dev-token.
-    ORDERLOG_AUTH_DEV=true ORDERLOG_AUTH_DEV_DIR="$ORDERLOG_LOCAL" \
-      ORDERLOG_GRAPHIQL_ASSETS="$ORDERLOG_LOCAL/graphiql" nohup setsid "$ORDERLOG_ROOT/target/release/$bin" >>"$LOGS/$name.log" 2>&1 </dev/null &
-    echo $! >"$pidfile"
-    wait_for "$name" 60 curl -fsS "http://$health" \
-      || fail "$name: not healthy at http://$health within 60 s; read $LOGS/$name.log"
+    start_service "$name" "$bin" "$health"
   done
   status
   next_steps
+}
+
+# start_service NAME BINARY HEALTH [VAR=value...]: start one service unless it runs.
+start_service() {
+  local name="$1" bin="$2" health="$3"; shift 3
+  local pidfile="$PIDS/$name.pid"
+  if pid_alive "$pidfile"; then say "$name: already running (pid $(cat "$pidfile"))"; return 0; fi
+  say "$name: starting (log: $LOGS/$name.log)"
+  # The development mode: a generated secret and a ready token in $ORDERLOG_LOCAL/dev-token.
+  env ORDERLOG_AUTH_DEV=true ORDERLOG_AUTH_DEV_DIR="$ORDERLOG_LOCAL" \
+    ORDERLOG_GRAPHIQL_ASSETS="$ORDERLOG_LOCAL/graphiql" "$@" \
+    nohup setsid "$ORDERLOG_ROOT/target/release/$bin" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  wait_for "$name" 60 curl -fsS "http://$health" \
+    || fail "$name: not healthy at http://$health within 60 s; read $LOGS/$name.log"
+}
+
+# query-api again, its read pool on the replica (postgres.sh replica up) and its change
+# signal on the primary: what `make replica` runs.
+on_replica() {
+  local replica_port="${PG_REPLICA_PORT:-5433}"
+  stop_pidfile query-api
+  start_service query-api query-api 127.0.0.1:8081/readyz \
+    "ORDERLOG_QUERY_DATABASE_URL=postgres://$PG_USER:$PG_PASSWORD@$PG_HOST:$replica_port/$PG_DATABASE" \
+    "ORDERLOG_QUERY_NOTIFY_DATABASE_URL=postgres://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_PORT/$PG_DATABASE"
+  say "query-api: reads the replica on $PG_HOST:$replica_port, listens on the primary $PG_HOST:$PG_PORT"
 }
 
 # What a newcomer does next: where to point a browser, and one command to try.
@@ -76,5 +94,6 @@ case "${1:-up}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) fail "usage: services.sh up|down|status" ;;
+  query-on-replica) build; on_replica ;;
+  *) fail "usage: services.sh up|down|status|query-on-replica" ;;
 esac

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::freshness::Freshness;
 use crate::graphiql::Assets;
 use crate::http::{self, AppState};
+use crate::replica::ReplicaGate;
 use crate::schema::{self, Limits};
 use crate::ws::{WsLimits, WsState};
 
@@ -36,6 +37,12 @@ impl Application {
                 max: watched.options().get_max_connections(),
             })
         });
+        // A LISTEN URL of its own means the read pool may be a replica: signals then wait
+        // for it to replay them.
+        let gate = config
+            .notify_database_url
+            .is_some()
+            .then(|| ReplicaGate::new(pool.clone()));
         let feed = ChangeFeed::start(
             config
                 .notify_database_url
@@ -43,6 +50,7 @@ impl Application {
                 .unwrap_or_else(|| config.database_url.clone())
                 .expose()
                 .to_owned(),
+            gate,
         );
         let freshness = Freshness {
             pool: pool.clone(),

@@ -5,6 +5,9 @@
 //! hot standby), which is why its URL is configured apart from the read pool's. When the
 //! connection drops, listeners are told that they may have missed changes (`missed`), so
 //! they re-read what they watch.
+//!
+//! When the read pool is a replica, each signal is held until the replica has replayed
+//! what it announces ([`crate::replica`]), so whoever reads on a signal sees its rows.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +17,8 @@ use serde::Deserialize;
 use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
 use uuid::Uuid;
+
+use crate::replica::ReplicaGate;
 
 pub const CHANNEL: &str = "orderlog_changes";
 
@@ -71,16 +76,19 @@ impl Change {
 pub struct ChangeFeed {
     sender: broadcast::Sender<Arc<Change>>,
     connected: Arc<AtomicBool>,
+    /// The replica readers read, when they do not read the primary the signal comes from.
+    gate: Option<ReplicaGate>,
 }
 
 impl ChangeFeed {
     /// Starts listening on `url` in the background, reconnecting for as long as the
-    /// process lives.
-    pub fn start(url: String) -> Self {
+    /// process lives. With a `gate`, signals wait for that replica to replay them.
+    pub fn start(url: String, gate: Option<ReplicaGate>) -> Self {
         let (sender, _) = broadcast::channel(4096);
         let feed = Self {
             sender,
             connected: Arc::new(AtomicBool::new(false)),
+            gate,
         };
         tokio::spawn(feed.clone().listen_forever(url));
         feed
@@ -119,17 +127,40 @@ impl ChangeFeed {
             let _ = self.sender.send(Arc::new(Change::everything_missed()));
         }
         loop {
-            let notification = match listener.recv().await {
+            let first = match listener.recv().await {
                 Ok(notification) => notification,
                 Err(error) => return error,
             };
-            let Some(change) = Change::parse(notification.payload()) else {
-                tracing::warn!(payload = notification.payload(), "unreadable change signal");
-                continue;
-            };
-            metrics::counter!("orderlog_query_change_signals_total").increment(1);
-            // No receiver is not an error: nobody is waiting right now.
-            let _ = self.sender.send(Arc::new(change));
+            // Everything already received shares one wait for the replica.
+            let mut changes = Vec::new();
+            for notification in
+                std::iter::once(first).chain(std::iter::from_fn(|| listener.next_buffered()))
+            {
+                match Change::parse(notification.payload()) {
+                    Some(change) => changes.push(change),
+                    None => {
+                        tracing::warn!(
+                            payload = notification.payload(),
+                            "unreadable change signal"
+                        );
+                    }
+                }
+            }
+            if let Some(gate) = &self.gate {
+                let position = match ReplicaGate::primary_position(&mut listener).await {
+                    Ok(position) => position,
+                    Err(error) => return error,
+                };
+                if let Err(error) = gate.wait_replayed(&position).await {
+                    // Readers re-check on their own; the signal is not lost for this.
+                    tracing::warn!(%error, "could not ask the replica how far it replayed");
+                }
+            }
+            for change in changes {
+                metrics::counter!("orderlog_query_change_signals_total").increment(1);
+                // No receiver is not an error: nobody is waiting right now.
+                let _ = self.sender.send(Arc::new(change));
+            }
         }
     }
 }

@@ -7,7 +7,8 @@
 //! - [`schema`]: the GraphQL schema (queries, subscriptions), its types and loaders.
 //! - [`pagination`]: keyset cursors and pages, pure.
 //! - [`freshness`]: read-your-writes waits on consistency tokens.
-//! - [`changes`]: the projectors' change signal, fanned out in process.
+//! - [`changes`]: the projectors' change signal, fanned out in process; [`replica`]: the
+//!   signal held until a replica read pool has replayed it, and the replica's lag.
 //! - [`errors`], [`limits`]: stable error codes and query limits.
 //! - [`operation_metrics`]: requests by operation name and outcome, bounded.
 //! - `access`: who asks, and which customers' orders they see.
@@ -25,5 +26,6 @@ pub mod http;
 pub mod limits;
 pub mod operation_metrics;
 pub mod pagination;
+pub mod replica;
 pub mod schema;
 pub mod ws;

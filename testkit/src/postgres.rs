@@ -22,6 +22,8 @@ pub struct Postgres {
     port: u16,
     /// Whether the server takes only TLS connections (see [`Postgres::start_tls`]).
     tls: bool,
+    /// More `-c name=value` settings at every start.
+    settings: String,
 }
 
 impl Postgres {
@@ -62,6 +64,7 @@ impl Postgres {
             bin,
             port,
             tls,
+            settings: String::new(),
         };
         server.run(
             "initdb",
@@ -116,6 +119,49 @@ impl Postgres {
         chown_postgres(&self.dir);
     }
 
+    /// A streaming replica of this server (`pg_basebackup -R`: a hot standby on a port of
+    /// its own), started, that applies each commit `apply_delay` after the primary made it
+    /// (`recovery_min_apply_delay`), so a test can see a reader run ahead of it.
+    ///
+    /// # Panics
+    /// When the base backup or the start fails.
+    pub fn start_replica(&self, apply_delay: Duration) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("orderlog-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("server directory");
+        chown_postgres(&dir);
+        let replica = Self {
+            dir,
+            bin: self.bin.clone(),
+            port: super::free_port(),
+            tls: false,
+            settings: format!(
+                " -c hot_standby=on -c recovery_min_apply_delay={}ms",
+                apply_delay.as_millis()
+            ),
+        };
+        let source = format!(
+            "host=127.0.0.1 port={} user=orderlog password=orderlog",
+            self.port
+        );
+        replica.run(
+            "pg_basebackup",
+            &[
+                "-d",
+                &source,
+                "-D",
+                &replica.data(),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ],
+        );
+        replica.start();
+        replica
+    }
+
     /// `postgres://orderlog:orderlog@127.0.0.1:<port>/postgres`.
     pub fn url(&self) -> String {
         format!(
@@ -131,6 +177,7 @@ impl Postgres {
             self.port,
             self.dir.display()
         );
+        options.push_str(&self.settings);
         if self.tls {
             options.push_str(&format!(
                 " -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key -c hba_file={dir}/pg_hba.conf",

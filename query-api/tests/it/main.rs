@@ -14,6 +14,7 @@ mod outage;
 mod pagination;
 mod postgres_tls;
 mod queries;
+mod replica;
 mod secrets;
 mod subscriptions;
 mod support;

@@ -13,7 +13,7 @@ use crate::support::*;
 pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn subscribe(platform: &Platform, query: &str) -> Socket {
+pub(crate) async fn subscribe(platform: &Platform, query: &str) -> Socket {
     let mut socket = connect(
         platform,
         json!({ "Authorization": testkit::auth::authorization() }),
