@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 export ORDERLOG_KAFKA_BOOTSTRAP ?= 127.0.0.1:9092
 export ORDERLOG_DATABASE_URL ?= postgres://orderlog:orderlog@127.0.0.1:5432/orderlog
 
-.PHONY: help up infra down status observe replica test test-unit chaos chaos-short lint bench clean-bench
+.PHONY: help up infra down status observe replica test test-unit chaos chaos-short scale scale-short lint bench clean-bench
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-12s %s\n", $$1, $$2 }'
@@ -33,10 +33,12 @@ status: ## Show what runs where
 test: ## Provision what the tests need, run every test in the workspace, then the short fault suite
 	@compose/local/up.sh --test
 	@compose/local/prometheus.sh check
+	@compose/local/haproxy.sh check
 	@status=0; cargo test --workspace --locked || status=$$?; \
 	  cargo run -q --locked -p loadgen -- clean --tests || true; \
 	  exit $$status
 	@$(MAKE) --no-print-directory chaos-short
+	@$(MAKE) --no-print-directory scale-short
 
 chaos: ## The fault suite on a 3-broker cluster (about 10 min); writes docs/reliability.md
 	@compose/local/up.sh --infra
@@ -49,6 +51,18 @@ chaos-short: ## The short fault suite (a few faults, a few minutes), as `make te
 	@compose/local/cluster.sh up
 	cargo build --locked -p command-api -p projectors -p query-api -p orderlog-cli -p loadgen
 	target/debug/loadgen chaos --short --bin-dir target/debug
+
+scale: ## Every tier scaled out behind HAProxy under load, instances added and removed, checked; commands/s against one instance each
+	@compose/local/up.sh --infra
+	@compose/local/haproxy.sh install
+	cargo build --release --locked -p command-api -p projectors -p query-api -p orderlog-cli -p loadgen
+	target/release/loadgen scale --compare --bin-dir target/release
+
+scale-short: ## The scale-out check alone (about 90 s), as `make test` runs it
+	@compose/local/up.sh --infra
+	@compose/local/haproxy.sh install
+	cargo build --locked -p command-api -p projectors -p query-api -p orderlog-cli -p loadgen
+	target/debug/loadgen scale --bin-dir target/debug
 
 clean-bench: ## Remove the topics and databases benchmarks and tests left on the local stack
 	cargo run -q --locked --release -p loadgen -- clean --tests

@@ -16,6 +16,8 @@
 //! - `query`: GraphQL reads against query-api, or the same SQL straight to PostgreSQL
 //!   (the ceiling).
 //! - `chaos`: the fault suite (`make chaos`; docs/reliability.md).
+//! - `scale`: every tier scaled out behind HAProxy, instances added and removed under
+//!   load, and the checks; `--compare` measures commands/s against one instance each.
 
 // Benchmarks compute rates and percentiles; money never passes through here.
 #![allow(clippy::float_arithmetic)]
@@ -28,6 +30,7 @@ mod project;
 mod query_load;
 mod rebuild;
 mod replay;
+mod scale;
 mod stack;
 mod stats;
 mod takeover;
@@ -64,6 +67,8 @@ enum Mode {
     Txn(txn::Txn),
     /// The fault suite: a workload, a nemesis on the 3-broker cluster, and the checks.
     Chaos(chaos::Chaos),
+    /// Every tier scaled out behind HAProxy; one instance of each added and one removed under load.
+    Scale(scale::Scale),
 }
 
 #[tokio::main]
@@ -79,6 +84,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::Clean(args) => clean::run(args).await,
         Mode::Takeover(args) => takeover::run(args).await,
         Mode::Chaos(args) => chaos::run(args).await,
+        Mode::Scale(args) => scale::run(args).await,
     }
 }
 

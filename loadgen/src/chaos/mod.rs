@@ -8,11 +8,11 @@
 //! Layout: `services` (the processes), `workload` (the clients), `nemesis` (the faults),
 //! `check` (the invariants), `report` (docs/reliability.md).
 
-mod check;
+pub(crate) mod check;
 mod nemesis;
 mod report;
-mod services;
-mod workload;
+pub(crate) mod services;
+pub(crate) mod workload;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -314,17 +314,7 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
     stop.store(true, Ordering::SeqCst);
     let mut record = workload::Record::default();
     for client in clients {
-        let r = client.await?;
-        record.acknowledged_events.extend(r.acknowledged_events);
-        record.commands_acknowledged += r.commands_acknowledged;
-        record.commands_rejected += r.commands_rejected;
-        for (code, n) in r.refusals {
-            *record.refusals.entry(code).or_default() += n;
-        }
-        record.retried += r.retried;
-        record.unresolved += r.unresolved;
-        record.duplicates_sent += r.duplicates_sent;
-        record.duplicate_mismatches.extend(r.duplicate_mismatches);
+        record.absorb(client.await?);
     }
     println!(
         "chaos: {} commands acknowledged; checking",

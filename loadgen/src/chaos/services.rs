@@ -105,6 +105,11 @@ impl Service {
             .status()
     }
 
+    /// Started and not stopped by this process (it may have exited by itself).
+    pub(crate) fn started(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// Still running (not exited by itself).
     pub(crate) fn alive(&mut self) -> bool {
         self.child

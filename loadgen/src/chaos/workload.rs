@@ -27,6 +27,22 @@ pub(crate) struct Record {
     pub(crate) duplicate_mismatches: Vec<String>,
 }
 
+impl Record {
+    /// Adds another client's record to this one.
+    pub(crate) fn absorb(&mut self, other: Self) {
+        self.acknowledged_events.extend(other.acknowledged_events);
+        self.commands_acknowledged += other.commands_acknowledged;
+        self.commands_rejected += other.commands_rejected;
+        for (code, n) in other.refusals {
+            *self.refusals.entry(code).or_default() += n;
+        }
+        self.retried += other.retried;
+        self.unresolved += other.unresolved;
+        self.duplicates_sent += other.duplicates_sent;
+        self.duplicate_mismatches.extend(other.duplicate_mismatches);
+    }
+}
+
 /// Shared counters the nemesis reads for the report.
 #[derive(Debug, Default)]
 pub(crate) struct Progress {

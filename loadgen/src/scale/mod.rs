@@ -1,0 +1,634 @@
+//! `loadgen scale`: every tier scaled out behind a real load balancer, under load. Three
+//! processors (`ORDERLOG_ROLE=processor`), two HTTP tiers and two query-apis behind HAProxy
+//! (health checks on `/readyz`), two projector processes (two workers per projection);
+//! the chaos workload's clients send order flows through the balancer and GraphQL readers
+//! read through it. A quarter into the load one more instance of each tier starts; later
+//! one of the first instances of each tier gets SIGTERM. Then the checks: every
+//! acknowledged command's events in the log once, every 503 resolved, `orderlog verify`
+//! equal, every removed instance exited 0, every added one took work, every read answered.
+//!
+//! `--compare` first measures commands/s with one instance of each tier and with the
+//! scaled-out platform (no changes), each on fresh topics, for docs/performance.md.
+
+mod balancer;
+mod readers;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+
+use crate::chaos::check::{self, Outcome};
+use crate::chaos::services::{self, Service};
+use crate::chaos::workload;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Scale {
+    /// The Kafka bootstrap servers.
+    #[arg(
+        long,
+        env = "ORDERLOG_KAFKA_BOOTSTRAP",
+        default_value = "127.0.0.1:9092"
+    )]
+    bootstrap: String,
+    /// Replicas of each topic (1 on the local single broker).
+    #[arg(long, default_value_t = 1)]
+    replication: u16,
+    /// A PostgreSQL server URL; each run creates a database of its own on it.
+    #[arg(
+        long,
+        env = "ORDERLOG_DATABASE_URL",
+        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog",
+        hide_default_value = true,
+        hide_env_values = true
+    )]
+    database_url: String,
+    /// Where the service binaries are (default: next to this one).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// Concurrent command clients.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Concurrent GraphQL readers.
+    #[arg(long, default_value_t = 2)]
+    readers: usize,
+    /// Seconds of load in the run with instances added and removed.
+    #[arg(long, default_value_t = 40)]
+    seconds: u64,
+    /// Also measure commands/s with one instance of each tier and scaled out.
+    #[arg(long)]
+    compare: bool,
+    /// Seconds of load in each `--compare` run.
+    #[arg(long, default_value_t = 30)]
+    compare_seconds: u64,
+    /// First of 17 consecutive ports (services, then the balancer's two frontends).
+    #[arg(long, default_value_t = 18_400)]
+    first_port: u16,
+    /// Where the services and HAProxy write their logs and its config.
+    #[arg(long, default_value = ".local/logs")]
+    log_dir: PathBuf,
+}
+
+/// Instances of each tier: the slots' sizes are these plus one (the instance added).
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    processors: usize,
+    http: usize,
+    projectors: usize,
+    query: usize,
+}
+
+const ONE_EACH: Counts = Counts {
+    processors: 1,
+    http: 1,
+    projectors: 1,
+    query: 1,
+};
+const SCALED: Counts = Counts {
+    processors: 3,
+    http: 2,
+    projectors: 2,
+    query: 2,
+};
+const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
+
+/// The tiers' instances: `[processors, http, projectors, query]`, each tier one slot
+/// larger than it starts.
+struct Platform {
+    tiers: [Vec<Service>; 4],
+    _balancer: balancer::Balancer,
+    commands_url: String,
+    queries_url: String,
+    prefix: String,
+    database_url: String,
+}
+
+const TIER_NAMES: [&str; 4] = ["processor", "http", "projectors", "query-api"];
+
+impl Platform {
+    fn start(
+        args: &Scale,
+        bin: &Path,
+        counts: Counts,
+        auth: &crate::auth::OwnAuth,
+        database_url: String,
+    ) -> anyhow::Result<Self> {
+        let prefix = format!("scale-{}.", uuid::Uuid::new_v4().simple());
+        let (commands_port, queries_port) = (args.first_port + 15, args.first_port + 16);
+        let queries_url = format!("http://127.0.0.1:{queries_port}");
+        let common = |extra: Vec<(&str, String)>| -> Vec<(String, String)> {
+            let mut env = vec![
+                (
+                    "ORDERLOG_KAFKA_BOOTSTRAP".to_owned(),
+                    args.bootstrap.clone(),
+                ),
+                ("ORDERLOG_TOPIC_PREFIX".to_owned(), prefix.clone()),
+                (
+                    "ORDERLOG_TOPIC_REPLICATION".to_owned(),
+                    args.replication.to_string(),
+                ),
+                ("ORDERLOG_TOPIC_PARTITIONS".to_owned(), "6".to_owned()),
+                (
+                    "ORDERLOG_PROCESSOR_SESSION_TIMEOUT_MS".to_owned(),
+                    SESSION_TIMEOUT.as_millis().to_string(),
+                ),
+                ("ORDERLOG_LOG_FORMAT".to_owned(), "json".to_owned()),
+            ];
+            env.extend(auth.env());
+            env.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
+            env
+        };
+        let logs = args.log_dir.as_path();
+        let slots = |tier: usize, count: usize, port: &mut dyn FnMut() -> u16| {
+            (0..=count)
+                .map(|i| {
+                    let p = port();
+                    let listen = format!("127.0.0.1:{p}");
+                    let (binary, env) = match tier {
+                        0 => (
+                            "command-api",
+                            common(vec![
+                                ("ORDERLOG_ROLE", "processor".into()),
+                                ("ORDERLOG_COMMAND_API_LISTEN", listen),
+                            ]),
+                        ),
+                        1 => (
+                            "command-api",
+                            common(vec![
+                                ("ORDERLOG_ROLE", "http".into()),
+                                ("ORDERLOG_COMMAND_API_LISTEN", listen),
+                                ("ORDERLOG_QUERY_API_URL", queries_url.clone()),
+                            ]),
+                        ),
+                        2 => (
+                            "projectors",
+                            common(vec![
+                                ("ORDERLOG_PROJECTORS_LISTEN", listen),
+                                ("ORDERLOG_DATABASE_URL", database_url.clone()),
+                            ]),
+                        ),
+                        _ => (
+                            "query-api",
+                            common(vec![
+                                ("ORDERLOG_QUERY_LISTEN", listen),
+                                ("ORDERLOG_QUERY_DATABASE_URL", database_url.clone()),
+                            ]),
+                        ),
+                    };
+                    let name = format!("scale-{}-{}", TIER_NAMES[tier], i + 1);
+                    Service::new(&name, bin.join(binary), &[], env, p, logs)
+                })
+                .collect::<Vec<_>>()
+        };
+        // Fixed ports per tier whatever the counts: four slots each, at most.
+        let mut tiers: [Vec<Service>; 4] = Default::default();
+        let sizes = [
+            counts.processors,
+            counts.http,
+            counts.projectors,
+            counts.query,
+        ];
+        for (tier, size) in sizes.into_iter().enumerate() {
+            let mut tier_port = {
+                let mut base = args.first_port + u16::try_from(tier * 4)?;
+                move || {
+                    base += 1;
+                    base - 1
+                }
+            };
+            tiers[tier] = slots(tier, size, &mut tier_port);
+        }
+        let ports = |tier: usize| tiers[tier].iter().map(|s| s.port).collect::<Vec<_>>();
+        let config = balancer::config(commands_port, &ports(1), queries_port, &ports(3));
+        let balancer = balancer::Balancer::start(&config, logs)?;
+        Ok(Self {
+            tiers,
+            _balancer: balancer,
+            commands_url: format!("http://127.0.0.1:{commands_port}"),
+            queries_url,
+            prefix,
+            database_url,
+        })
+    }
+
+    /// Starts each tier's first `counts` instances, the first processor alone first (it
+    /// creates the topics); waits for them to be ready.
+    async fn start_initial(&mut self, http: &reqwest::Client) -> anyhow::Result<Duration> {
+        self.tiers[0][0].start()?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        for tier in &mut self.tiers {
+            let initial = tier.len() - 1;
+            for service in tier.iter_mut().take(initial) {
+                if !service.alive() {
+                    service.start()?;
+                }
+            }
+        }
+        self.wait_running_ready(http).await
+    }
+
+    async fn wait_running_ready(&mut self, http: &reqwest::Client) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        for tier in &mut self.tiers {
+            let first = tier.iter().position(Service::started).unwrap_or(0);
+            let last = tier
+                .iter()
+                .rposition(Service::started)
+                .map_or(first, |i| i + 1);
+            services::wait_ready(http, &mut tier[first..last], Duration::from_secs(240)).await?;
+        }
+        Ok(started.elapsed())
+    }
+}
+
+/// What one run under load saw.
+struct Run {
+    record: workload::Record,
+    reads: readers::Reads,
+    load: Duration,
+}
+
+impl Run {
+    fn commands_per_second(&self) -> f64 {
+        self.record.commands_acknowledged as f64 / self.load.as_secs_f64()
+    }
+}
+
+/// Clients and readers running through the balancer.
+struct Load {
+    stop: Arc<AtomicBool>,
+    started: Instant,
+    clients: Vec<tokio::task::JoinHandle<workload::Record>>,
+    readers: Vec<tokio::task::JoinHandle<readers::Reads>>,
+}
+
+impl Load {
+    fn start(
+        http: &reqwest::Client,
+        platform: &Platform,
+        clients: usize,
+        readers_n: usize,
+    ) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let progress = Arc::new(workload::Progress::default());
+        let clients = (0..clients)
+            .map(|id| {
+                tokio::spawn(workload::client(
+                    http.clone(),
+                    platform.commands_url.clone(),
+                    id,
+                    stop.clone(),
+                    Duration::from_secs(180),
+                    progress.clone(),
+                ))
+            })
+            .collect();
+        let readers = (0..readers_n)
+            .map(|_| {
+                tokio::spawn(readers::reader(
+                    http.clone(),
+                    platform.queries_url.clone(),
+                    stop.clone(),
+                ))
+            })
+            .collect();
+        Self {
+            stop,
+            started: Instant::now(),
+            clients,
+            readers,
+        }
+    }
+
+    /// Waits until `seconds` after the start, stops the clients and collects what they saw
+    /// (commands in flight are finished first).
+    async fn finish(self, seconds: u64) -> anyhow::Result<Run> {
+        tokio::time::sleep_until((self.started + Duration::from_secs(seconds)).into()).await;
+        let load = self.started.elapsed();
+        self.stop.store(true, Ordering::SeqCst);
+        let mut record = workload::Record::default();
+        for client in self.clients {
+            record.absorb(client.await?);
+        }
+        let mut reads = readers::Reads::default();
+        for reader in self.readers {
+            let r = reader.await?;
+            reads.answered += r.answered;
+            reads.retried += r.retried;
+            reads.failed.extend(r.failed);
+        }
+        Ok(Run {
+            record,
+            reads,
+            load,
+        })
+    }
+}
+
+fn binaries(args: &Scale) -> anyhow::Result<PathBuf> {
+    let bin = match &args.bin_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .map(Path::to_path_buf)
+            .ok_or_else(|| anyhow::anyhow!("no directory for this binary"))?,
+    };
+    for name in ["command-api", "projectors", "query-api", "orderlog"] {
+        anyhow::ensure!(
+            bin.join(name).exists(),
+            "{} not found: build the workspace's binaries first",
+            bin.join(name).display()
+        );
+    }
+    Ok(bin)
+}
+
+async fn fresh_database(server: &str) -> anyhow::Result<String> {
+    let name = format!("scale_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(server).await?;
+    admin
+        .execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+        .await?;
+    let (base, _) = server
+        .rsplit_once('/')
+        .ok_or_else(|| anyhow::anyhow!("{server} has no database path"))?;
+    Ok(format!("{base}/{name}"))
+}
+
+async fn drop_run(args: &Scale, platform: Platform) -> anyhow::Result<()> {
+    let Platform {
+        mut tiers,
+        prefix,
+        database_url,
+        ..
+    } = platform;
+    tokio::task::block_in_place(|| {
+        for service in tiers.iter_mut().rev().flatten() {
+            service.terminate(Duration::from_secs(20));
+        }
+    });
+    crate::clean::remove_topics(&args.bootstrap, &[prefix.as_str()]).await?;
+    let name = database_url
+        .rsplit_once('/')
+        .map_or("", |(_, name)| name)
+        .to_owned();
+    let mut admin = PgConnection::connect(&args.database_url).await?;
+    admin
+        .execute(AssertSqlSafe(format!(
+            r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+        )))
+        .await?;
+    Ok(())
+}
+
+/// Commands/s with `counts` instances and no changes, on fresh topics.
+async fn throughput(
+    args: &Scale,
+    bin: &Path,
+    auth: &crate::auth::OwnAuth,
+    http: &reqwest::Client,
+    counts: Counts,
+) -> anyhow::Result<f64> {
+    let database_url = fresh_database(&args.database_url).await?;
+    let mut platform = Platform::start(args, bin, counts, auth, database_url)?;
+    platform.start_initial(http).await?;
+    // The balancer's first health checks, and the platform warmed by a few seconds of load.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Load::start(http, &platform, args.clients, 0)
+        .finish(5)
+        .await?;
+    let run = Load::start(http, &platform, args.clients, 0)
+        .finish(args.compare_seconds)
+        .await?;
+    let rate = run.commands_per_second();
+    drop_run(args, platform).await?;
+    Ok(rate)
+}
+
+pub(crate) async fn run(args: Scale) -> anyhow::Result<()> {
+    let bin = binaries(&args)?;
+    std::fs::create_dir_all(&args.log_dir)?;
+    let auth = crate::auth::OwnAuth::generate();
+    let http = reqwest::Client::builder()
+        .default_headers(auth.headers()?)
+        .build()?;
+    let started = Instant::now();
+
+    let mut compared = None;
+    if args.compare {
+        let one = throughput(&args, &bin, &auth, &http, ONE_EACH).await?;
+        println!("scale: one instance of each tier: {one:.0} commands/s");
+        let many = throughput(&args, &bin, &auth, &http, SCALED).await?;
+        println!(
+            "scale: 3 processors, 2 HTTP tiers, 2 projector processes, 2 query-apis: {many:.0} commands/s ({:.2}x)",
+            many / one
+        );
+        compared = Some((one, many));
+    }
+
+    let database_url = fresh_database(&args.database_url).await?;
+    let mut platform = Platform::start(&args, &bin, SCALED, &auth, database_url)?;
+    let ready = platform.start_initial(&http).await?;
+    println!(
+        "scale: 3 processors, 2 HTTP tiers, 2 projector processes, 2 query-apis behind HAProxy ready after {:.1} s (topics {}*)",
+        ready.as_secs_f64(),
+        platform.prefix
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let seconds = args.seconds;
+    let load = Load::start(&http, &platform, args.clients, args.readers);
+    let exits = change_instances(&http, &mut platform, load.started, seconds).await;
+    let run = load.finish(seconds).await?;
+    let exits = exits?;
+    println!(
+        "scale: {} commands acknowledged in {:.0} s ({:.0}/s), {} reads answered",
+        run.record.commands_acknowledged,
+        run.load.as_secs_f64(),
+        run.commands_per_second(),
+        run.reads.answered
+    );
+
+    let outcomes = checks(&args, &bin, &http, &mut platform, &run, &exits).await?;
+    for outcome in &outcomes {
+        println!(
+            "scale: [{}] {}: {}",
+            if outcome.passed { "pass" } else { "FAIL" },
+            outcome.name,
+            outcome.detail
+        );
+    }
+    if let Some((one, many)) = compared {
+        println!(
+            "scale: throughput scaled out / one instance each: {:.2} ({many:.0} / {one:.0} commands/s)",
+            many / one
+        );
+    }
+    let failed: Vec<_> = outcomes
+        .iter()
+        .filter(|o| !o.passed)
+        .map(|o| o.name)
+        .collect();
+    anyhow::ensure!(
+        failed.is_empty(),
+        "scale: checks failed: {failed:?} (topics {}* and database {} kept; logs in {})",
+        platform.prefix,
+        platform.database_url,
+        args.log_dir.display()
+    );
+    drop_run(&args, platform).await?;
+    println!(
+        "scale: every check passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// A quarter into the load, one more instance of each tier; at five eighths, SIGTERM to
+/// the first instance of each. The removed instances' exit codes.
+async fn change_instances(
+    http: &reqwest::Client,
+    platform: &mut Platform,
+    load_started: Instant,
+    seconds: u64,
+) -> anyhow::Result<Vec<(String, Option<i32>)>> {
+    tokio::time::sleep_until((load_started + Duration::from_secs(seconds / 4)).into()).await;
+    for tier in &mut platform.tiers {
+        let added = tier.last_mut().expect("a slot to add");
+        println!("scale: adding {}", added.name);
+        added.start()?;
+    }
+    for tier in &mut platform.tiers {
+        let last = tier.len() - 1;
+        services::wait_ready(http, &mut tier[last..], Duration::from_secs(120)).await?;
+    }
+    tokio::time::sleep_until((load_started + Duration::from_secs(seconds * 5 / 8)).into()).await;
+    let mut exits = Vec::new();
+    for tier in &mut platform.tiers {
+        let removed = &mut tier[0];
+        println!("scale: removing {} (SIGTERM)", removed.name);
+        let name = removed.name.clone();
+        let code = tokio::task::block_in_place(|| removed.terminate(Duration::from_secs(30)));
+        exits.push((name, code));
+    }
+    Ok(exits)
+}
+
+/// A counter's sum over its series on a service's `/metrics`.
+async fn metric_sum(http: &reqwest::Client, url: &str, name: &str) -> f64 {
+    let Ok(response) = http.get(format!("{url}/metrics")).send().await else {
+        return 0.0;
+    };
+    let text = response.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn checks(
+    args: &Scale,
+    bin: &Path,
+    http: &reqwest::Client,
+    platform: &mut Platform,
+    run: &Run,
+    exits: &[(String, Option<i32>)],
+) -> anyhow::Result<Vec<Outcome>> {
+    let mut outcomes = vec![Outcome {
+        name: "every removed instance exited 0 on SIGTERM",
+        passed: exits.len() == 4 && exits.iter().all(|(_, code)| *code == Some(0)),
+        detail: format!("{exits:?}"),
+    }];
+    let record = &run.record;
+    outcomes.push(Outcome {
+        name: "every 503 resolved by a retry with the same key",
+        passed: record.unresolved == 0 && record.duplicate_mismatches.is_empty(),
+        detail: format!(
+            "{} retries, {} unresolved, {} duplicate submissions, mismatches {:?}",
+            record.retried, record.unresolved, record.duplicates_sent, record.duplicate_mismatches
+        ),
+    });
+    outcomes.push(Outcome {
+        name: "every GraphQL read through the balancer answered",
+        passed: run.reads.failed.is_empty() && run.reads.answered > 0,
+        detail: format!(
+            "{} answered, {} on a second try, failed: {:?}",
+            run.reads.answered,
+            run.reads.retried,
+            run.reads.failed.iter().take(3).collect::<Vec<_>>()
+        ),
+    });
+    // Each added instance took work: requests through the balancer, partitions, events.
+    let added = |tier: usize| {
+        platform.tiers[tier]
+            .last()
+            .map(Service::url)
+            .unwrap_or_default()
+    };
+    let took = [
+        (
+            "processor",
+            metric_sum(http, &added(0), "orderlog_processor_commands_total").await,
+        ),
+        (
+            "http",
+            metric_sum(http, &added(1), "orderlog_http_requests_total").await,
+        ),
+        (
+            "projectors",
+            metric_sum(http, &added(2), "orderlog_projection_events_total").await,
+        ),
+        (
+            "query-api",
+            metric_sum(http, &added(3), "orderlog_query_request_seconds_count").await,
+        ),
+    ];
+    outcomes.push(Outcome {
+        name: "every added instance took work",
+        passed: took.iter().all(|(_, n)| *n > 0.0),
+        detail: format!("{took:?}"),
+    });
+    let ready = platform.wait_running_ready(http).await;
+    outcomes.push(Outcome {
+        name: "every remaining instance ready",
+        passed: ready.is_ok(),
+        detail: ready.map_or_else(|e| e.to_string(), |d| format!("after {d:?}")),
+    });
+
+    let events_topic = format!("{}order-events", platform.prefix);
+    let committed = {
+        let (bootstrap, topic) = (args.bootstrap.clone(), events_topic);
+        tokio::task::spawn_blocking(move || check::committed_event_ids(&bootstrap, &topic))
+            .await??
+    };
+    let missing = record
+        .acknowledged_events
+        .iter()
+        .filter(|id| !committed.contains_key(*id))
+        .count();
+    let twice = committed.values().filter(|n| **n > 1).count();
+    outcomes.push(Outcome {
+        name: "every acknowledged command's events in the log exactly once",
+        passed: missing == 0 && twice == 0 && record.commands_acknowledged > 0,
+        detail: format!(
+            "{} acknowledged events, {} committed; {missing} missing, {twice} twice",
+            record.acknowledged_events.len(),
+            committed.len()
+        ),
+    });
+    let verified = {
+        let (cli, bootstrap, prefix, url) = (
+            bin.join("orderlog"),
+            args.bootstrap.clone(),
+            platform.prefix.clone(),
+            platform.database_url.clone(),
+        );
+        tokio::task::spawn_blocking(move || check::verify(&cli, &bootstrap, &prefix, &url)).await?
+    };
+    outcomes.push(verified);
+    Ok(outcomes)
+}
