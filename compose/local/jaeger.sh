@@ -34,7 +34,7 @@ up() {
   echo $! >"$pidfile"
   wait_for jaeger 30 curl -fsS "http://127.0.0.1:13133/status" \
     || fail "jaeger: not ready within 30 s; read $LOGS/jaeger.log"
-  say "jaeger: start the services with ORDERLOG_OTLP_ENDPOINT=http://127.0.0.1:4318 to send it their spans"
+  say "jaeger: services started from now on (make up) send it their spans; ones already running need a restart (make down, make demo)"
 }
 
 down() { stop_pidfile jaeger; }

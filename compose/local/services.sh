@@ -33,9 +33,14 @@ start_service() {
   local pidfile="$PIDS/$name.pid"
   if pid_alive "$pidfile"; then say "$name: already running (pid $(cat "$pidfile"))"; return 0; fi
   say "$name: starting (log: $LOGS/$name.log)"
+  # Traces go to Jaeger when it runs (make observe), unless an endpoint was chosen.
+  local otlp=()
+  if [ -z "${ORDERLOG_OTLP_ENDPOINT:-}" ] && port_open 4318; then
+    otlp=("ORDERLOG_OTLP_ENDPOINT=http://127.0.0.1:4318")
+  fi
   # The development mode: a generated secret and a ready token in $ORDERLOG_LOCAL/dev-token.
   env ORDERLOG_AUTH_DEV=true ORDERLOG_AUTH_DEV_DIR="$ORDERLOG_LOCAL" \
-    ORDERLOG_GRAPHIQL_ASSETS="$ORDERLOG_LOCAL/graphiql" "$@" \
+    ORDERLOG_GRAPHIQL_ASSETS="$ORDERLOG_LOCAL/graphiql" "${otlp[@]}" "$@" \
     nohup setsid "$ORDERLOG_ROOT/target/release/$bin" >>"$LOGS/$name.log" 2>&1 </dev/null &
   echo $! >"$pidfile"
   wait_for "$name" 60 curl -fsS "http://$health" \

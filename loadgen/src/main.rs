@@ -16,6 +16,7 @@
 //! - `query`: GraphQL reads against query-api, or the same SQL straight to PostgreSQL
 //!   (the ceiling).
 //! - `chaos`: the fault suite (`make chaos`; docs/reliability.md).
+//! - `demo`: realistic traffic for a newcomer to watch (`make demo`).
 //! - `scale`: every tier scaled out behind HAProxy, instances added and removed under
 //!   load, and the checks; `--compare` measures commands/s against one instance each.
 
@@ -25,6 +26,7 @@
 mod auth;
 mod chaos;
 mod clean;
+mod demo;
 mod http_load;
 mod project;
 mod query_load;
@@ -67,6 +69,8 @@ enum Mode {
     Txn(txn::Txn),
     /// The fault suite: a workload, a nemesis on the 3-broker cluster, and the checks.
     Chaos(chaos::Chaos),
+    /// Realistic traffic to watch: order flows, cancellations, refused commands (`make demo`).
+    Demo(demo::Demo),
     /// Every tier scaled out behind HAProxy; one instance of each added and one removed under load.
     Scale(scale::Scale),
 }
@@ -85,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::Takeover(args) => takeover::run(args).await,
         Mode::Chaos(args) => chaos::run(args).await,
         Mode::Scale(args) => scale::run(args).await,
+        Mode::Demo(args) => demo::run(args).await,
     }
 }
 

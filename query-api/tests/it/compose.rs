@@ -102,6 +102,54 @@ fn compose_services_ports_and_environment_match_the_binaries() {
         );
     }
 
+    // The extra processors are processors of the same command-api.
+    let processor = &services["processor"];
+    assert_eq!(processor["command"][0].as_str(), Some("command-api"));
+    assert_eq!(
+        processor["environment"]["ORDERLOG_ROLE"].as_str(),
+        Some("processor")
+    );
+
+    // The balancer's config is the one in compose/haproxy, and its backends are the
+    // services on their listening ports, health-checked on /readyz.
+    let balancer = &services["loadbalancer"];
+    assert!(
+        balancer["image"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("haproxy:")),
+        "the official image"
+    );
+    assert!(
+        balancer["volumes"][0]
+            .as_str()
+            .is_some_and(|v| v.starts_with("./haproxy/haproxy.cfg:")),
+        "{:?}",
+        balancer["volumes"]
+    );
+    let haproxy = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../compose/haproxy/haproxy.cfg"
+    ))
+    .expect("haproxy.cfg");
+    for (name, listen_var) in [
+        ("command-api", "ORDERLOG_COMMAND_API_LISTEN"),
+        ("query-api", "ORDERLOG_QUERY_LISTEN"),
+    ] {
+        let port = port_of(
+            services[name]["environment"][listen_var]
+                .as_str()
+                .expect("listen"),
+        );
+        assert!(
+            haproxy
+                .lines()
+                .any(|l| l.trim().starts_with("server-template")
+                    && l.trim().ends_with(&format!(" {name}:{port}"))),
+            "haproxy.cfg balances {name}:{port}"
+        );
+    }
+    assert_eq!(haproxy.matches("option httpchk GET /readyz").count(), 2);
+
     // The Kafka image is the local stack's version.
     let lib = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
