@@ -25,7 +25,7 @@ demo: ## Prometheus, Jaeger and the platform (traced), then two minutes of reali
 	@compose/local/jaeger.sh up
 	@compose/local/up.sh
 	@cargo build -q --release --locked -p loadgen
-	target/release/loadgen demo --seconds $${DEMO_SECONDS:-120}
+	target/release/loadgen demo
 
 replica: ## A streaming PostgreSQL replica on 127.0.0.1:5433, and query-api reading it (its change signal on the primary)
 	@compose/local/postgres.sh replica up

@@ -156,9 +156,9 @@ pub(crate) async fn latency(args: Latency) -> anyhow::Result<()> {
         let (client, url) = (client.clone(), args.url.clone());
         tasks.push(tokio::spawn(async move {
             let mut order = None;
-            let sent = Instant::now();
             let result = one(&client, &url, &mut order, 0).await;
-            result.map(|()| sent.elapsed())
+            // From the intended start: a command held up behind a slow one counts its wait.
+            result.map(|()| due.elapsed())
         }));
     }
     let mut samples = Vec::new();

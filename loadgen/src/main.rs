@@ -13,6 +13,8 @@
 //! - `clean`: removes the topics and databases benchmarks (and tests) left behind.
 //! - `txn`: bare Kafka transactions shaped like a processor's, timed by phase (the floor
 //!   under a command's latency).
+//! - `floor`: only the Kafka work of a command (produce, consume, one transaction to every
+//!   topic a command writes, commit, read the result), at a fixed rate: the latency floor.
 //! - `query`: GraphQL reads against query-api, or the same SQL straight to PostgreSQL
 //!   (the ceiling).
 //! - `chaos`: the fault suite (`make chaos`; docs/reliability.md).
@@ -27,6 +29,7 @@ mod auth;
 mod chaos;
 mod clean;
 mod demo;
+mod floor;
 mod http_load;
 mod project;
 mod query_load;
@@ -67,6 +70,8 @@ enum Mode {
     Takeover(takeover::Takeover),
     /// The floor under command latency: bare Kafka transactions shaped like a processor's, by phase.
     Txn(txn::Txn),
+    /// The latency floor end to end: a command's Kafka work alone, at a fixed rate, open loop.
+    Floor(floor::Floor),
     /// The fault suite: a workload, a nemesis on the 3-broker cluster, and the checks.
     Chaos(chaos::Chaos),
     /// Realistic traffic to watch: order flows, cancellations, refused commands (`make demo`).
@@ -90,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::Chaos(args) => chaos::run(args).await,
         Mode::Scale(args) => scale::run(args).await,
         Mode::Demo(args) => demo::run(args).await,
+        Mode::Floor(args) => floor::run(args).await,
     }
 }
 

@@ -105,6 +105,17 @@ impl Service {
             .status()
     }
 
+    /// CPU time the process has used so far, user and system (Linux `/proc`).
+    pub(crate) fn cpu_time(&self) -> Option<Duration> {
+        let pid = self.child.as_ref()?.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        // USER_HZ is 100 on Linux.
+        Some(Duration::from_millis(ticks * 10))
+    }
+
     /// Started and not stopped by this process (it may have exited by itself).
     pub(crate) fn started(&self) -> bool {
         self.child.is_some()

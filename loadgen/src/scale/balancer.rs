@@ -100,6 +100,6 @@ mod tests {
         assert!(text.contains("    server http-1 127.0.0.1:1\n    server http-2 127.0.0.1:2\n"));
         assert!(text.contains("    server query-1 127.0.0.1:3\n"));
         assert!(text.contains("option httpchk GET /readyz"));
-        assert_eq!(text.matches("server ").count(), 3);
+        assert_eq!(text.matches("\n    server ").count(), 3);
     }
 }

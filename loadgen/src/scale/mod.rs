@@ -60,6 +60,13 @@ pub(crate) struct Scale {
     /// Also measure commands/s with one instance of each tier and scaled out.
     #[arg(long)]
     compare: bool,
+    /// The scaled-out instance counts `--compare` measures: processors, HTTP tiers,
+    /// projector processes, query-apis.
+    #[arg(long, value_delimiter = ',', default_value = "3,2,2,2")]
+    compare_counts: Vec<usize>,
+    /// Only `--compare`: skip the run with instances added and removed.
+    #[arg(long)]
+    compare_only: bool,
     /// Seconds of load in each `--compare` run.
     #[arg(long, default_value_t = 30)]
     compare_seconds: u64,
@@ -399,10 +406,34 @@ async fn throughput(
     Load::start(http, &platform, args.clients, 0)
         .finish(5)
         .await?;
+    let cpu = |platform: &Platform| {
+        platform
+            .tiers
+            .each_ref()
+            .map(|tier| tier.iter().filter_map(Service::cpu_time).sum::<Duration>())
+    };
+    let before = cpu(&platform);
     let run = Load::start(http, &platform, args.clients, 0)
         .finish(args.compare_seconds)
         .await?;
+    let after = cpu(&platform);
     let rate = run.commands_per_second();
+    // Where the CPU went: each tier's processes together, per 1,000 commands.
+    let per_thousand: Vec<String> = TIER_NAMES
+        .iter()
+        .zip(before.iter().zip(after.iter()))
+        .map(|(name, (b, a))| {
+            let used = a.saturating_sub(*b).as_secs_f64();
+            format!(
+                "{name} {:.2} s",
+                used * 1000.0 / run.record.commands_acknowledged.max(1) as f64
+            )
+        })
+        .collect();
+    println!(
+        "scale:   {rate:.0} commands/s; CPU per 1,000 commands: {}",
+        per_thousand.join(", ")
+    );
     drop_run(args, platform).await?;
     Ok(rate)
 }
@@ -420,12 +451,39 @@ pub(crate) async fn run(args: Scale) -> anyhow::Result<()> {
     if args.compare {
         let one = throughput(&args, &bin, &auth, &http, ONE_EACH).await?;
         println!("scale: one instance of each tier: {one:.0} commands/s");
-        let many = throughput(&args, &bin, &auth, &http, SCALED).await?;
+        let counts = match args.compare_counts[..] {
+            [processors, http, projectors, query] => Counts {
+                processors,
+                http,
+                projectors,
+                query,
+            },
+            _ => anyhow::bail!("--compare-counts takes four numbers"),
+        };
+        anyhow::ensure!(
+            [
+                counts.processors,
+                counts.http,
+                counts.projectors,
+                counts.query
+            ]
+            .iter()
+            .all(|n| (1..=3).contains(n)),
+            "--compare-counts: 1 to 3 instances per tier"
+        );
+        let many = throughput(&args, &bin, &auth, &http, counts).await?;
         println!(
-            "scale: 3 processors, 2 HTTP tiers, 2 projector processes, 2 query-apis: {many:.0} commands/s ({:.2}x)",
+            "scale: {} processors, {} HTTP tiers, {} projector processes, {} query-apis: {many:.0} commands/s ({:.2}x)",
+            counts.processors,
+            counts.http,
+            counts.projectors,
+            counts.query,
             many / one
         );
         compared = Some((one, many));
+        if args.compare_only {
+            return Ok(());
+        }
     }
 
     let database_url = fresh_database(&args.database_url).await?;
