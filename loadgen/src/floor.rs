@@ -34,6 +34,9 @@ pub(crate) struct Floor {
 }
 
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// Commands sent before the measured ones, so the new topics' leaders, the writers'
+/// first transactions and the readers' first fetches are behind: not recorded.
+const WARM_UP: Duration = Duration::from_secs(3);
 /// About the sizes of the platform's records: a command, an event, a result, a snapshot.
 const COMMAND_BYTES: usize = 450;
 const EVENT_BYTES: usize = 400;
@@ -56,7 +59,8 @@ pub(crate) async fn measure(
             std::thread::spawn(move || processor(&kafka, &topics, partition, &stop))
         })
         .collect();
-    let total = rate * seconds;
+    let warm_up = rate * WARM_UP.as_secs();
+    let total = rate * seconds + warm_up;
     let interval = Duration::from_secs(1) / u32::try_from(rate.max(1))?;
     let reader = {
         let (kafka, topics) = (kafka.clone(), topics.clone());
@@ -98,7 +102,7 @@ pub(crate) async fn measure(
     }
     let mut histogram = stats::histogram();
     let mut missing = 0;
-    for (n, arrived) in arrivals.iter().enumerate() {
+    for (n, arrived) in arrivals.iter().enumerate().skip(usize::try_from(warm_up)?) {
         match arrived {
             Some(at) => {
                 let due = started + interval * u32::try_from(n)?;

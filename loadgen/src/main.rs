@@ -15,6 +15,7 @@
 //!   under a command's latency).
 //! - `floor`: only the Kafka work of a command (produce, consume, one transaction to every
 //!   topic a command writes, commit, read the result), at a fixed rate: the latency floor.
+//! - `freshness`: time from a command's answer until GraphQL shows its version.
 //! - `query`: GraphQL reads against query-api, or the same SQL straight to PostgreSQL
 //!   (the ceiling).
 //! - `chaos`: the fault suite (`make chaos`; docs/reliability.md).
@@ -30,6 +31,7 @@ mod chaos;
 mod clean;
 mod demo;
 mod floor;
+mod freshness;
 mod http_load;
 mod project;
 mod query_load;
@@ -72,6 +74,8 @@ enum Mode {
     Txn(txn::Txn),
     /// The latency floor end to end: a command's Kafka work alone, at a fixed rate, open loop.
     Floor(floor::Floor),
+    /// Freshness: time from a command's answer until GraphQL shows that version (idle or at a rate).
+    Freshness(freshness::Freshness),
     /// The fault suite: a workload, a nemesis on the 3-broker cluster, and the checks.
     Chaos(chaos::Chaos),
     /// Realistic traffic to watch: order flows, cancellations, refused commands (`make demo`).
@@ -96,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::Scale(args) => scale::run(args).await,
         Mode::Demo(args) => demo::run(args).await,
         Mode::Floor(args) => floor::run(args).await,
+        Mode::Freshness(args) => freshness::run(args).await,
     }
 }
 
