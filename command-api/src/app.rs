@@ -39,8 +39,9 @@ impl Application {
             let settings = ProcessorSettings {
                 group_id: format!("{}{}", config.topic_prefix, config.processor_group),
                 batch_max: config.processor_batch_max,
-                transactions_per_second: config.processor_transactions_per_second,
-                pace_above_commands_per_second: config.processor_pace_above,
+                transaction_interval: std::time::Duration::from_millis(
+                    config.processor_transaction_interval_ms,
+                ),
                 session_timeout: std::time::Duration::from_millis(
                     config.processor_session_timeout_ms,
                 ),

@@ -89,20 +89,14 @@ pub struct Config {
     #[arg(long, env = "ORDERLOG_PROCESSOR_BATCH_MAX", default_value_t = 500)]
     pub processor_batch_max: usize,
 
-    /// Under load (see `processor_pace_above`), transactions a second this processor
-    /// starts, all its partitions together, before they wait their turn (and so carry more
-    /// commands each); a burst of 6 starts at once. 0: no limit.
+    /// Least time between the starts of two transactions of one partition, in ms, unless
+    /// a full batch waits: fewer, larger transactions under load; none when idle.
     #[arg(
         long,
-        env = "ORDERLOG_PROCESSOR_TRANSACTIONS_PER_SECOND",
-        default_value_t = 300
+        env = "ORDERLOG_PROCESSOR_TRANSACTION_INTERVAL_MS",
+        default_value_t = 20
     )]
-    pub processor_transactions_per_second: u32,
-
-    /// Commands a second this processor starts above which the transactions budget
-    /// applies; below it every command's transaction starts at once.
-    #[arg(long, env = "ORDERLOG_PROCESSOR_PACE_ABOVE", default_value_t = 600)]
-    pub processor_pace_above: u64,
+    pub processor_transaction_interval_ms: u64,
 
     /// How long the group waits for a silent processor before moving its partitions, in ms.
     #[arg(

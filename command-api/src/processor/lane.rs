@@ -3,16 +3,15 @@
 //! its previous one commits, whatever the other partitions are doing.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use event_store::TopicSet;
 use rdkafka::message::{Message, OwnedMessage};
 
-use super::budget::Budget;
 use super::partition::{BatchError, PartitionWorker};
 
 /// A batch that failed for good; the consumer thread recovers the partition from it.
@@ -176,26 +175,23 @@ impl Inbox {
 }
 
 /// How a partition's transactions follow each other.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Pacing {
     /// Most commands in one transaction.
     pub(crate) batch_max: usize,
-    /// The process's transactions budget ([`super::budget`]), shared by its lanes.
-    pub(crate) budget: Arc<Mutex<Budget>>,
+    /// Least time between the starts of two transactions, unless a full batch waits.
+    /// Every transaction costs the broker the same whatever its size, so under load
+    /// transactions back to back with a few commands each spent the shared cores on
+    /// transaction overhead; a command that finds its partition idle starts at once.
+    pub(crate) interval: Duration,
 }
 
 impl Pacing {
-    /// How long to wait before the next transaction, with `pending` commands waiting: its
-    /// turn in the budget, or none for a full batch (which still counts against it).
-    fn wait(&self, pending: usize) -> Duration {
-        let wait = self.budget.lock().map_or(Duration::ZERO, |mut budget| {
-            budget.reserve(Instant::now(), pending.min(self.batch_max) as u64)
-        });
-        if pending >= self.batch_max {
-            Duration::ZERO
-        } else {
-            wait
-        }
+    /// How long to wait before the next transaction, with `pending` commands waiting.
+    fn wait(&self, last_start: Option<std::time::Instant>, pending: usize) -> Option<Duration> {
+        let since = last_start?.elapsed();
+        let wait = self.interval.saturating_sub(since);
+        (!wait.is_zero() && pending < self.batch_max).then_some(wait)
     }
 }
 
@@ -209,16 +205,15 @@ struct LaneThread {
 
 impl LaneThread {
     fn run(&self, mut worker: PartitionWorker, mut inbox: Inbox, stop: &AtomicBool) {
+        let mut last_start: Option<std::time::Instant> = None;
         while inbox.fill() && !stop.load(Ordering::SeqCst) {
-            let wait = self.pacing.wait(inbox.pending.len());
-            if !wait.is_zero() {
-                metrics::histogram!("orderlog_processor_budget_wait_seconds")
-                    .record(wait.as_secs_f64());
+            if let Some(wait) = self.pacing.wait(last_start, inbox.pending.len()) {
                 std::thread::sleep(wait);
                 if !inbox.fill() || stop.load(Ordering::SeqCst) {
                     return;
                 }
             }
+            last_start = Some(std::time::Instant::now());
             let batch = inbox.take(self.pacing.batch_max);
             if batch.is_empty() {
                 continue;
@@ -299,18 +294,31 @@ mod tests {
     }
 
     #[test]
-    fn a_full_batch_never_waits_for_the_budget_but_counts_against_it() {
+    fn transactions_start_at_once_when_idle_and_no_closer_than_the_interval_otherwise() {
         let pacing = Pacing {
             batch_max: 10,
-            budget: Arc::new(Mutex::new(Budget::new(1, 0))),
+            interval: Duration::from_millis(500),
         };
-        for _ in 0..super::super::budget::BURST {
-            assert_eq!(pacing.wait(1), Duration::ZERO, "the burst starts at once");
-        }
-        assert_eq!(pacing.wait(10), Duration::ZERO, "a full batch goes at once");
-        assert!(
-            pacing.wait(1) > Duration::from_secs(1),
-            "after it, a small batch waits for its turn and the full batch's"
+        assert_eq!(
+            pacing.wait(None, 1),
+            None,
+            "the first transaction starts at once"
+        );
+        let just_now = Some(std::time::Instant::now());
+        let wait = pacing
+            .wait(just_now, 1)
+            .expect("waits after a recent start");
+        assert!(wait > Duration::from_millis(400) && wait <= Duration::from_millis(500));
+        assert_eq!(
+            pacing.wait(just_now, 10),
+            None,
+            "a full batch does not wait"
+        );
+        let long_ago = std::time::Instant::now().checked_sub(Duration::from_secs(1));
+        assert_eq!(
+            pacing.wait(long_ago, 1),
+            None,
+            "an idle partition starts at once"
         );
     }
 

@@ -14,7 +14,6 @@
 //! [`screen`] (unusable records a takeover reads), `settle` (what a new writer writes first), `rebalance` (assignment bookkeeping),
 //! `untrusted` (checking command records).
 
-mod budget;
 mod dispatch;
 mod lane;
 pub mod orders;
@@ -51,12 +50,9 @@ pub struct ProcessorSettings {
     pub group_id: String,
     /// Most commands handled in one transaction.
     pub batch_max: usize,
-    /// Transactions a second the process starts, its partitions together (0: no limit);
-    /// a full batch never waits.
-    pub transactions_per_second: u32,
-    /// Commands a second the process starts above which the budget applies; below it every
-    /// transaction starts at once.
-    pub pace_above_commands_per_second: u64,
+    /// Least time between the starts of a partition's transactions, unless a full batch
+    /// waits.
+    pub transaction_interval: Duration,
     /// How long the group waits for a silent processor before giving its partitions away.
     pub session_timeout: Duration,
     /// The topics' partition count.

@@ -8,9 +8,9 @@
 //! its writer would fence its new owner.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,6 @@ use event_store::{Backoff, KafkaConfig, TopicSet};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::budget::Budget;
 use super::lane::{Failure, Lane, Pacing};
 use super::partition::{BatchError, PartitionWorker, new_producer};
 use super::rebalance::{Change, RebalanceContext};
@@ -42,8 +41,6 @@ pub(super) struct Takeover<'a> {
     pub(super) consumer: &'a BaseConsumer<RebalanceContext>,
     pub(super) failures: &'a mpsc::Sender<Failure>,
     pending: HashMap<i32, Pending>,
-    /// The transactions budget every lane of this processor shares.
-    budget: Arc<Mutex<Budget>>,
 }
 
 impl<'a> Takeover<'a> {
@@ -61,10 +58,6 @@ impl<'a> Takeover<'a> {
             consumer,
             failures,
             pending: HashMap::new(),
-            budget: Arc::new(Mutex::new(Budget::new(
-                settings.transactions_per_second,
-                settings.pace_above_commands_per_second,
-            ))),
         }
     }
 
@@ -236,7 +229,7 @@ impl<'a> Takeover<'a> {
             self.topics.clone(),
             Pacing {
                 batch_max: self.settings.batch_max,
-                budget: self.budget.clone(),
+                interval: self.settings.transaction_interval,
             },
             self.failures.clone(),
         )
