@@ -179,7 +179,7 @@ fn run(shared: &Shared) -> Result<(), WorkerError> {
     // is applied already.
     let (batches, receiver) = std::sync::mpsc::sync_channel::<Work>(2);
     let applier = spawn_applier(shared, receiver)?;
-    let mut watermarks = Watermarks::default();
+    let mut watermarks = Watermarks::start(kafka, &settings.events_topic);
     let mut resync_backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     let mut resync_due = Instant::now();
     while !stop.load(Ordering::SeqCst) && !applier.is_finished() {
@@ -209,7 +209,7 @@ fn run(shared: &Shared) -> Result<(), WorkerError> {
                 .into_iter()
                 .filter(|r| assigned.contains(&r.partition))
                 .collect();
-            let highs = watermarks.refresh(&consumer, &settings.events_topic, &assigned);
+            let highs = watermarks.refresh(&assigned);
             Work::Batch {
                 epoch,
                 batch,
