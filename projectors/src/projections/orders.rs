@@ -12,7 +12,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{ApplyError, Poison, Step, by_order, step};
-use crate::copy::{BinaryRows, Jsonb};
+use crate::copy::{BinaryRows, COPY_FROM_ROWS, Jsonb};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct OrderRow {
@@ -244,8 +244,10 @@ async fn store(
 ) -> Result<(), sqlx::Error> {
     let (stored, new): (Vec<&OrderRow>, Vec<&OrderRow>) =
         rows.iter().partition(|r| existing.contains(&r.order_id));
-    if !new.is_empty() {
+    if new.len() >= COPY_FROM_ROWS {
         copy_new(tx, &new).await?;
+    } else if !new.is_empty() {
+        upsert(tx, &new).await?;
     }
     if !stored.is_empty() {
         upsert(tx, &stored).await?;
@@ -261,6 +263,10 @@ async fn store(
             .bind(&stale)
             .execute(&mut *tx)
             .await?;
+    }
+    let line_count: usize = rewritten.iter().map(|r| r.lines.len()).sum();
+    if line_count < COPY_FROM_ROWS {
+        return insert_lines(tx, &rewritten).await;
     }
     let mut lines = BinaryRows::new(6);
     for row in rewritten {
@@ -284,6 +290,31 @@ async fn store(
             )
             .await?;
     }
+    Ok(())
+}
+
+/// A few orders' lines in one statement ([`COPY_FROM_ROWS`]).
+async fn insert_lines(tx: &mut PgConnection, rows: &[&OrderRow]) -> Result<(), sqlx::Error> {
+    let lines: Vec<(i32, &LineRow)> = rows
+        .iter()
+        .flat_map(|r| r.lines.iter().enumerate())
+        .map(|(position, line)| (position as i32, line))
+        .collect();
+    if lines.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO order_lines (order_id, position, sku, quantity, unit_price_minor, line_total_minor)
+         SELECT * FROM UNNEST($1::uuid[], $2::int4[], $3::text[], $4::int4[], $5::int8[], $6::int8[])",
+    )
+    .bind(lines.iter().map(|(_, l)| l.order_id).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(p, _)| *p).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(_, l)| l.sku.as_str()).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(_, l)| l.quantity).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(_, l)| l.unit_price_minor).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(_, l)| l.line_total_minor).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 

@@ -175,6 +175,7 @@ impl Applier {
         loop {
             let connection = &mut self.connection;
             let (pool, topic) = (&self.pool, &self.settings.events_topic);
+            let started = std::time::Instant::now();
             let applied = self.local.block_on(async {
                 let connection = match connection {
                     Some(connection) => connection,
@@ -209,6 +210,9 @@ impl Applier {
                             .increment(events as u64);
                         metrics::histogram!("orderlog_projection_batch_size", "projection" => name)
                             .record(events as f64);
+                        // The batch's database transaction, begin to commit (and its connect).
+                        metrics::histogram!("orderlog_projection_batch_seconds", "projection" => name)
+                            .record(started.elapsed().as_secs_f64());
                     }
                     return Ok(Some(outcome));
                 }
