@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::stats::summarize;
+use crate::stats::{Summary, summarize};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Throughput {
@@ -90,18 +90,30 @@ pub(crate) async fn throughput(args: Throughput) -> anyhow::Result<()> {
         .default_headers(args.token.headers()?)
         .pool_max_idle_per_host(args.clients)
         .build()?;
+    let (rate, latency, failed) =
+        measure_throughput(&client, &args.url, args.clients, args.seconds).await?;
+    println!(
+        "throughput: {rate:.0} commands/s with {} clients for {} s ({failed} failed); latency {latency}",
+        args.clients, args.seconds
+    );
+    Ok(())
+}
+
+/// Commands/s `clients` closed-loop clients push for `seconds`, their latency, failures.
+pub(crate) async fn measure_throughput(
+    client: &reqwest::Client,
+    url: &str,
+    clients: usize,
+    seconds: u64,
+) -> anyhow::Result<(f64, Summary, u64)> {
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(args.seconds);
-    let tasks: Vec<_> = (0..args.clients)
+    let deadline = started + Duration::from_secs(seconds);
+    let tasks: Vec<_> = (0..clients)
         .map(|_| {
-            let (client, url, done, failed) = (
-                client.clone(),
-                args.url.clone(),
-                done.clone(),
-                failed.clone(),
-            );
+            let (client, url, done, failed) =
+                (client.clone(), url.to_owned(), done.clone(), failed.clone());
             tokio::spawn(async move {
                 let mut order = None;
                 let mut samples = Vec::new();
@@ -131,29 +143,42 @@ pub(crate) async fn throughput(args: Throughput) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let done = done.load(Ordering::Relaxed);
-    println!(
-        "throughput: {done} commands in {elapsed:.1} s = {:.0} commands/s with {} clients ({} failed); latency {}",
+    Ok((
         done as f64 / elapsed,
-        args.clients,
+        summarize(samples),
         failed.load(Ordering::Relaxed),
-        summarize(samples)
-    );
-    Ok(())
+    ))
 }
 
 pub(crate) async fn latency(args: Latency) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .default_headers(args.token.headers()?)
         .build()?;
-    let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
-    let total = args.rate * args.seconds;
+    let (summary, failed) = measure_latency(&client, &args.url, args.rate, args.seconds).await?;
+    println!(
+        "latency at {} commands/s for {} s ({failed} failed): {summary}",
+        args.rate, args.seconds
+    );
+    Ok(())
+}
+
+/// Latency at a fixed `rate` for `seconds`, open loop, each command timed from its
+/// intended start; and the failures.
+pub(crate) async fn measure_latency(
+    client: &reqwest::Client,
+    url: &str,
+    rate: u64,
+    seconds: u64,
+) -> anyhow::Result<(Summary, u64)> {
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+    let total = rate * seconds;
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(total as usize);
     // Open-loop: commands leave on schedule whether or not earlier ones have answered.
     for n in 0..total {
         let due = started + interval.mul_f64(n as f64);
         tokio::time::sleep_until(due.into()).await;
-        let (client, url) = (client.clone(), args.url.clone());
+        let (client, url) = (client.clone(), url.to_owned());
         tasks.push(tokio::spawn(async move {
             let mut order = None;
             let result = one(&client, &url, &mut order, 0).await;
@@ -169,11 +194,5 @@ pub(crate) async fn latency(args: Latency) -> anyhow::Result<()> {
             Err(_) => failed += 1,
         }
     }
-    println!(
-        "latency at {} commands/s for {} s ({failed} failed): {}",
-        args.rate,
-        args.seconds,
-        summarize(samples)
-    );
-    Ok(())
+    Ok((summarize(samples), failed))
 }

@@ -19,6 +19,8 @@
 //! - `query`: GraphQL reads against query-api, or the same SQL straight to PostgreSQL
 //!   (the ceiling).
 //! - `chaos`: the fault suite (`make chaos`; docs/reliability.md).
+//! - `bench`: the command-side benchmarks beside their floors and targets, one run, JSON
+//!   and the generated table of docs/performance.md (`make bench`).
 //! - `demo`: realistic traffic for a newcomer to watch (`make demo`).
 //! - `scale`: every tier scaled out behind HAProxy, instances added and removed under
 //!   load, and the checks; `--compare` measures commands/s against one instance each.
@@ -27,6 +29,7 @@
 #![allow(clippy::float_arithmetic)]
 
 mod auth;
+mod bench;
 mod chaos;
 mod clean;
 mod demo;
@@ -78,6 +81,8 @@ enum Mode {
     Freshness(freshness::Freshness),
     /// The fault suite: a workload, a nemesis on the 3-broker cluster, and the checks.
     Chaos(chaos::Chaos),
+    /// Command latency beside the floor, freshness, flat out: JSON and docs/performance.md's table.
+    Bench(bench::Bench),
     /// Realistic traffic to watch: order flows, cancellations, refused commands (`make demo`).
     Demo(demo::Demo),
     /// Every tier scaled out behind HAProxy; one instance of each added and one removed under load.
@@ -99,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::Chaos(args) => chaos::run(args).await,
         Mode::Scale(args) => scale::run(args).await,
         Mode::Demo(args) => demo::run(args).await,
+        Mode::Bench(args) => bench::run(args).await,
         Mode::Floor(args) => floor::run(args).await,
         Mode::Freshness(args) => freshness::run(args).await,
     }
