@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 export ORDERLOG_KAFKA_BOOTSTRAP ?= 127.0.0.1:9092
 export ORDERLOG_DATABASE_URL ?= postgres://orderlog:orderlog@127.0.0.1:5432/orderlog
 
-.PHONY: help up infra down status observe replica demo test test-unit chaos chaos-short scale scale-short lint bench clean-bench
+.PHONY: help up infra down status observe replica demo screenshots test test-unit chaos chaos-short scale scale-short lint bench clean-bench
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-12s %s\n", $$1, $$2 }'
@@ -26,6 +26,9 @@ demo: ## Prometheus, Jaeger and the platform (traced), then two minutes of reali
 	@compose/local/up.sh
 	@cargo build -q --release --locked -p loadgen
 	target/release/loadgen demo
+
+screenshots: ## docs/img/*.png: the key panels from Prometheus's graph page, headless Chromium (after make demo)
+	@compose/local/screenshots.sh
 
 replica: ## A streaming PostgreSQL replica on 127.0.0.1:5433, and query-api reading it (its change signal on the primary)
 	@compose/local/postgres.sh replica up
