@@ -95,8 +95,9 @@ fn faults(short: bool) -> Vec<Fault> {
     ]
 }
 
-async fn fresh_database(server: &str) -> anyhow::Result<String> {
-    let name = format!("chaos_{}", uuid::Uuid::new_v4().simple());
+/// A fresh database named `<label>_<uuid>` on `server`; its URL.
+pub(crate) async fn fresh_database(server: &str, label: &str) -> anyhow::Result<String> {
+    let name = format!("{label}_{}", uuid::Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(server).await?;
     admin
         .execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
@@ -225,7 +226,7 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&args.log_dir)?;
     let prefix = format!("chaos-{}.", uuid::Uuid::new_v4().simple());
-    let database_url = fresh_database(&args.database_url).await?;
+    let database_url = fresh_database(&args.database_url, "chaos").await?;
     let auth = crate::auth::OwnAuth::generate();
     let http = reqwest::Client::builder()
         .default_headers(auth.headers()?)

@@ -352,18 +352,6 @@ fn binaries(args: &Scale) -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
-async fn fresh_database(server: &str) -> anyhow::Result<String> {
-    let name = format!("scale_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(server).await?;
-    admin
-        .execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
-        .await?;
-    let (base, _) = server
-        .rsplit_once('/')
-        .ok_or_else(|| anyhow::anyhow!("{server} has no database path"))?;
-    Ok(format!("{base}/{name}"))
-}
-
 async fn drop_run(args: &Scale, platform: Platform) -> anyhow::Result<()> {
     let Platform {
         mut tiers,
@@ -398,7 +386,7 @@ async fn throughput(
     http: &reqwest::Client,
     counts: Counts,
 ) -> anyhow::Result<f64> {
-    let database_url = fresh_database(&args.database_url).await?;
+    let database_url = crate::chaos::fresh_database(&args.database_url, "scale").await?;
     let mut platform = Platform::start(args, bin, counts, auth, database_url)?;
     platform.start_initial(http).await?;
     // The balancer's first health checks, and the platform warmed by a few seconds of load.
@@ -486,7 +474,7 @@ pub(crate) async fn run(args: Scale) -> anyhow::Result<()> {
         }
     }
 
-    let database_url = fresh_database(&args.database_url).await?;
+    let database_url = crate::chaos::fresh_database(&args.database_url, "scale").await?;
     let mut platform = Platform::start(&args, &bin, SCALED, &auth, database_url)?;
     let ready = platform.start_initial(&http).await?;
     println!(
