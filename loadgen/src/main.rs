@@ -10,6 +10,8 @@
 //!   writing raw values (the ceiling).
 //! - `takeover`: kills the command-api process owning a partition with a long history and
 //!   times until another process answers a command.
+//! - `memory`: command-api's resident memory per order after taking over a partition of
+//!   live orders, and of final ones, against an empty partition.
 //! - `clean`: removes the topics and databases benchmarks (and tests) left behind.
 //! - `txn`: bare Kafka transactions shaped like a processor's, timed by phase (the floor
 //!   under a command's latency).
@@ -36,6 +38,7 @@ mod demo;
 mod floor;
 mod freshness;
 mod http_load;
+mod memory;
 mod project;
 mod query_load;
 mod rebuild;
@@ -69,6 +72,8 @@ enum Mode {
     Query(query_load::Query),
     /// Replay speed: `orderlog events replay` to JSON Lines and CSV, beside a plain consumer.
     Replay(replay::Replay),
+    /// Processor memory per order: RSS after taking over N live orders, N final ones, none.
+    Memory(memory::Memory),
     /// Removes the topics and databases benchmarks (and, with --tests, tests) left behind.
     Clean(clean::Clean),
     /// Takeover after a kill: two command-api processes, SIGKILL the owner, time the survivor's first answer.
@@ -101,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::Txn(args) => txn::run(args).await,
         Mode::Clean(args) => clean::run(args).await,
         Mode::Takeover(args) => takeover::run(args).await,
+        Mode::Memory(args) => memory::run(args).await,
         Mode::Chaos(args) => chaos::run(args).await,
         Mode::Scale(args) => scale::run(args).await,
         Mode::Demo(args) => demo::run(args).await,

@@ -25,7 +25,7 @@ pub(crate) struct Rebuild {
     events: u64,
 }
 
-fn commands(order_id: OrderId) -> anyhow::Result<Vec<Command>> {
+pub(crate) fn commands(order_id: OrderId) -> anyhow::Result<Vec<Command>> {
     let eur = Currency::parse("EUR")?;
     let line = |sku: &str| -> anyhow::Result<NewLine> {
         Ok(NewLine {
@@ -182,7 +182,7 @@ pub(crate) fn fill(kafka: &KafkaConfig, topics: &TopicSet, events: u64) -> anyho
     Ok(())
 }
 
-fn send<'a>(
+pub(crate) fn send<'a>(
     producer: &ThreadedProducer<DefaultProducerContext>,
     mut record: BaseRecord<'a, [u8], [u8]>,
 ) {

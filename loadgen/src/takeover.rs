@@ -28,9 +28,50 @@ pub(crate) struct Takeover {
 }
 
 /// A command-api process, killed when dropped.
-struct Service {
-    child: Child,
-    url: String,
+pub(crate) struct Service {
+    pub(crate) child: Child,
+    pub(crate) url: String,
+}
+
+/// The command-api binary: `--command-api`, or the one next to this binary.
+pub(crate) fn command_api_binary(given: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+    let binary = match given {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("command-api"),
+    };
+    anyhow::ensure!(
+        binary.exists(),
+        "{} not found: build it with `cargo build --release -p command-api` or pass --command-api",
+        binary.display()
+    );
+    Ok(binary)
+}
+
+/// Starts command-api on one-partition topics under `prefix`, every role in the process.
+pub(crate) fn spawn_command_api(
+    binary: &std::path::Path,
+    bootstrap: &str,
+    prefix: &str,
+    port: u16,
+    log: &std::path::Path,
+    auth: &crate::auth::OwnAuth,
+) -> anyhow::Result<Service> {
+    let log = std::fs::File::create(log)?;
+    let child = Command::new(binary)
+        .env("ORDERLOG_KAFKA_BOOTSTRAP", bootstrap)
+        .env("ORDERLOG_TOPIC_PREFIX", prefix)
+        .env("ORDERLOG_TOPIC_PARTITIONS", "1")
+        .env("ORDERLOG_PROCESSOR_GROUP", format!("{prefix}processors"))
+        .env("ORDERLOG_COMMAND_API_LISTEN", format!("127.0.0.1:{port}"))
+        .env("ORDERLOG_RESULT_TIMEOUT_MS", "120000")
+        .envs(auth.env())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()?;
+    Ok(Service {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    })
 }
 
 impl Drop for Service {
@@ -41,15 +82,7 @@ impl Drop for Service {
 }
 
 pub(crate) async fn run(args: Takeover) -> anyhow::Result<()> {
-    let binary = match &args.command_api {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?.with_file_name("command-api"),
-    };
-    anyhow::ensure!(
-        binary.exists(),
-        "{} not found: build it with `cargo build --release -p command-api` or pass --command-api",
-        binary.display()
-    );
+    let binary = command_api_binary(args.command_api.as_ref())?;
     let (prefix, _, _) = crate::rebuild::filled_log(&args.kafka.bootstrap, args.events).await?;
     let auth = crate::auth::OwnAuth::generate();
     let http = reqwest::Client::builder()
@@ -57,23 +90,14 @@ pub(crate) async fn run(args: Takeover) -> anyhow::Result<()> {
         .timeout(Duration::from_secs(120))
         .build()?;
     let start = |n: u16| -> anyhow::Result<Service> {
-        let port = args.first_port + n;
-        let log = std::fs::File::create(args.log_dir.join(format!("takeover-{n}.log")))?;
-        let child = Command::new(&binary)
-            .env("ORDERLOG_KAFKA_BOOTSTRAP", &args.kafka.bootstrap)
-            .env("ORDERLOG_TOPIC_PREFIX", &prefix)
-            .env("ORDERLOG_TOPIC_PARTITIONS", "1")
-            .env("ORDERLOG_PROCESSOR_GROUP", format!("{prefix}processors"))
-            .env("ORDERLOG_COMMAND_API_LISTEN", format!("127.0.0.1:{port}"))
-            .env("ORDERLOG_RESULT_TIMEOUT_MS", "120000")
-            .envs(auth.env())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
-        Ok(Service {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        })
+        spawn_command_api(
+            &binary,
+            &args.kafka.bootstrap,
+            &prefix,
+            args.first_port + n,
+            &args.log_dir.join(format!("takeover-{n}.log")),
+            &auth,
+        )
     };
 
     let started = Instant::now();
@@ -126,7 +150,7 @@ pub(crate) async fn run(args: Takeover) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for(http: &reqwest::Client, url: &str, patience: Duration) -> anyhow::Result<()> {
+pub(crate) async fn wait_for(http: &reqwest::Client, url: &str, patience: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + patience;
     loop {
         if let Ok(response) = http.get(url).send().await {
@@ -143,7 +167,7 @@ async fn wait_for(http: &reqwest::Client, url: &str, patience: Duration) -> anyh
 }
 
 /// Places an order and returns the status; anything but 201 is an error.
-async fn place(http: &reqwest::Client, url: &str) -> anyhow::Result<u16> {
+pub(crate) async fn place(http: &reqwest::Client, url: &str) -> anyhow::Result<u16> {
     let response = http
         .post(format!("{url}/v1/orders"))
         .header("Idempotency-Key", Uuid::new_v4().to_string())

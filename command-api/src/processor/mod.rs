@@ -14,7 +14,9 @@
 //! [`screen`] (unusable records a takeover reads), `settle` (what a new writer writes first), `rebalance` (assignment bookkeeping),
 //! `untrusted` (checking command records).
 
+pub mod compact;
 mod dispatch;
+pub mod final_store;
 mod lane;
 pub mod orders;
 mod partition;

@@ -1,33 +1,65 @@
-//! A partition's orders as its processor holds them. Orders rebuilt from snapshots stay as
-//! the snapshot's bytes until a command touches them: taking a partition over then costs
-//! reading its snapshots, not parsing them (most of the time of a takeover, and most
-//! orders of a large partition never see another command). Pure: no Kafka here.
+//! A partition's orders as its processor holds them: between commands, each as its
+//! snapshot's bytes (format 2 is compact: docs/performance.md, "Processor memory"), parsed
+//! when a command touches the order and encoded again when its transaction commits; orders
+//! in a final state only as a place in the partition's [`FinalStore`] on disk. Taking a
+//! partition over then costs reading its snapshots, not parsing them (most orders of a
+//! large partition never see another command). No Kafka here.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use schemas::values::OrderId;
 
+use super::compact;
+use super::final_store::{self, FinalStore};
 use super::slot::OrderSlot;
 use super::snapshots;
 
 enum Stored {
-    /// A snapshot record's value, parsed on the order's first command.
+    /// A snapshot's value, parsed on the order's next command.
     Snapshot(Box<[u8]>),
+    /// The snapshot of an order in a final state, in the final store.
+    Final(final_store::Stored),
+    /// Parsed, while a batch works on it.
     Loaded(Box<OrderSlot>),
 }
 
-/// The orders of one partition, by id.
-#[derive(Default)]
-pub struct Orders {
-    by_id: HashMap<OrderId, Stored>,
+/// Where the final store is, once the first final order needs it.
+enum Finals {
+    Closed(PathBuf),
+    Open(FinalStore),
+    /// It could not be opened: final orders stay in memory.
+    Unavailable,
 }
 
-/// A snapshot whose header promised the current format and whose value does not parse.
+/// The orders of one partition, by id.
+pub struct Orders {
+    by_id: HashMap<OrderId, Stored>,
+    finals: Finals,
+}
+
+impl Default for Orders {
+    /// Orders whose final store goes in the temporary directory (`TMPDIR`, or `/tmp`).
+    fn default() -> Self {
+        Self::in_dir(std::env::temp_dir())
+    }
+}
+
+/// A snapshot whose header promised a format this version reads and whose value does not
+/// parse, or an order the final store could not give back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the snapshot of order {0} is unreadable")]
 pub struct Unreadable(pub OrderId);
 
 impl Orders {
+    /// Orders whose final store goes in `dir`.
+    pub fn in_dir(dir: PathBuf) -> Self {
+        Self {
+            by_id: HashMap::new(),
+            finals: Finals::Closed(dir),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
@@ -36,31 +68,95 @@ impl Orders {
         self.by_id.is_empty()
     }
 
-    /// Keeps a snapshot record's value for the order (a later one replaces an earlier one).
-    pub fn insert_snapshot(&mut self, order_id: OrderId, value: Box<[u8]>) {
-        self.by_id.insert(order_id, Stored::Snapshot(value));
+    /// How many orders are in the final store, and the store's size in bytes.
+    pub fn finals(&self) -> (usize, u64) {
+        let count = self
+            .by_id
+            .values()
+            .filter(|stored| matches!(stored, Stored::Final(_)))
+            .count();
+        let bytes = match &self.finals {
+            Finals::Open(store) => store.bytes(),
+            _ => 0,
+        };
+        (count, bytes)
     }
 
+    /// Keeps a snapshot's value for the order (a later one replaces an earlier one): in the
+    /// final store when the value says the order is final, in memory otherwise.
+    pub fn insert_snapshot(&mut self, order_id: OrderId, value: Box<[u8]>) {
+        let stored = match compact::says_final(&value) {
+            true => self.put_final(&value).unwrap_or(Stored::Snapshot(value)),
+            false => Stored::Snapshot(value),
+        };
+        self.by_id.insert(order_id, stored);
+    }
+
+    /// Keeps the order's slot parsed (while a batch works on it, or to restore it).
     pub fn insert(&mut self, order_id: OrderId, slot: OrderSlot) {
         self.by_id.insert(order_id, Stored::Loaded(Box::new(slot)));
+    }
+
+    /// Encodes a loaded order again, as its transaction wrote it, freeing the parsed slot.
+    pub fn settle(&mut self, order_id: OrderId, value: Vec<u8>) {
+        if matches!(self.by_id.get(&order_id), Some(Stored::Loaded(_))) {
+            self.insert_snapshot(order_id, value.into_boxed_slice());
+        }
     }
 
     pub fn remove(&mut self, order_id: &OrderId) {
         self.by_id.remove(order_id);
     }
 
-    /// Parses the order's snapshot if it is still unparsed. On error the snapshot stays
-    /// until the caller puts the order's state in its place ([`Orders::insert`]): the order
-    /// is never mistaken for an unknown one.
+    fn put_final(&mut self, value: &[u8]) -> Option<Stored> {
+        if let Finals::Closed(dir) = &self.finals {
+            self.finals = match FinalStore::open(dir) {
+                Ok(store) => Finals::Open(store),
+                Err(error) => {
+                    tracing::warn!(dir = %dir.display(), %error, "cannot open the final orders' store; keeping them in memory");
+                    Finals::Unavailable
+                }
+            };
+        }
+        let Finals::Open(store) = &mut self.finals else {
+            return None;
+        };
+        match store.put(value) {
+            Ok(stored) => Some(Stored::Final(stored)),
+            Err(error) => {
+                tracing::warn!(%error, "cannot write to the final orders' store; keeping the order in memory");
+                metrics::counter!("orderlog_processor_final_store_errors_total").increment(1);
+                None
+            }
+        }
+    }
+
+    /// Parses the order's snapshot if it is not parsed yet. On error the order stays as it
+    /// was until the caller puts its state in its place ([`Orders::insert`]): it is never
+    /// mistaken for an unknown one.
     pub fn load(&mut self, order_id: &OrderId) -> Result<(), Unreadable> {
-        let Some(stored) = self.by_id.get_mut(order_id) else {
+        let Some(stored) = self.by_id.get(order_id) else {
             return Ok(());
         };
-        let Stored::Snapshot(value) = stored else {
-            return Ok(());
+        let slot = match stored {
+            Stored::Loaded(_) => return Ok(()),
+            Stored::Snapshot(value) => snapshots::decode(value),
+            Stored::Final(at) => match &self.finals {
+                Finals::Open(store) => match store.get(*at) {
+                    Ok(value) => snapshots::decode(&value),
+                    Err(error) => {
+                        tracing::error!(%order_id, %error, "cannot read the final orders' store");
+                        metrics::counter!("orderlog_processor_final_store_errors_total")
+                            .increment(1);
+                        None
+                    }
+                },
+                _ => None,
+            },
         };
-        let slot = snapshots::decode(value).ok_or(Unreadable(*order_id))?;
-        *stored = Stored::Loaded(Box::new(slot));
+        let slot = slot.ok_or(Unreadable(*order_id))?;
+        self.by_id
+            .insert(*order_id, Stored::Loaded(Box::new(slot)));
         Ok(())
     }
 
@@ -72,8 +168,8 @@ impl Orders {
         }
     }
 
-    /// The order's slot, a new one when the order is unknown; `None` when its snapshot is
-    /// not loaded yet (see [`Orders::load`]).
+    /// The order's slot, a new one when the order is unknown; `None` when it is not loaded
+    /// (see [`Orders::load`]).
     pub fn get_or_default(&mut self, order_id: OrderId) -> Option<&mut OrderSlot> {
         match self
             .by_id
@@ -81,20 +177,22 @@ impl Orders {
             .or_insert_with(|| Stored::Loaded(Box::default()))
         {
             Stored::Loaded(slot) => Some(slot),
-            Stored::Snapshot(_) => None,
+            Stored::Snapshot(_) | Stored::Final(_) => None,
         }
     }
 
     /// Every order parsed: for tests and benchmarks that compare states. `None` when a
     /// snapshot is unreadable.
-    pub fn into_loaded(self) -> Option<HashMap<OrderId, OrderSlot>> {
-        self.by_id
-            .into_iter()
-            .map(|(id, stored)| match stored {
-                Stored::Loaded(slot) => Some((id, *slot)),
-                Stored::Snapshot(value) => snapshots::decode(&value).map(|slot| (id, slot)),
-            })
-            .collect()
+    pub fn into_loaded(mut self) -> Option<HashMap<OrderId, OrderSlot>> {
+        let ids: Vec<OrderId> = self.by_id.keys().copied().collect();
+        let mut loaded = HashMap::with_capacity(ids.len());
+        for id in ids {
+            self.load(&id).ok()?;
+            if let Some(Stored::Loaded(slot)) = self.by_id.remove(&id) {
+                loaded.insert(id, *slot);
+            }
+        }
+        Some(loaded)
     }
 }
 
@@ -107,13 +205,13 @@ impl std::fmt::Debug for Orders {
 }
 
 impl FromIterator<(OrderId, OrderSlot)> for Orders {
+    /// Orders as their snapshots would hold them (a fold of the events produces slots).
     fn from_iter<T: IntoIterator<Item = (OrderId, OrderSlot)>>(slots: T) -> Self {
-        Self {
-            by_id: slots
-                .into_iter()
-                .map(|(id, slot)| (id, Stored::Loaded(Box::new(slot))))
-                .collect(),
+        let mut orders = Orders::default();
+        for (id, slot) in slots {
+            orders.insert_snapshot(id, snapshots::encode(&slot).0.into_boxed_slice());
         }
+        orders
     }
 }
 
@@ -170,6 +268,72 @@ mod tests {
             Ok(()),
             "unknown orders load as nothing"
         );
+    }
+
+    fn final_slot() -> OrderSlot {
+        let place: schemas::Command = serde_json::from_value(serde_json::json!({
+            "type": "PlaceOrder",
+            "data": {
+                "customer_id": "alice",
+                "currency": "EUR",
+                "lines": [{ "sku": "A-1", "quantity": 1, "unit_price": { "amount_minor": 100, "currency": "EUR" } }],
+                "shipping_address": { "name": "Ada", "line1": "1 Way", "city": "Berlin", "postal_code": "10115", "country": "DE" }
+            }
+        }))
+        .expect("a PlaceOrder");
+        let cancel: schemas::Command = serde_json::from_value(serde_json::json!({
+            "type": "CancelOrder", "data": { "reason": "changed my mind" }
+        }))
+        .expect("a CancelOrder");
+        let mut slot = OrderSlot::default();
+        for command in [place, cancel] {
+            let command_id = Uuid::now_v7();
+            let order_id = id(5);
+            let envelope = schemas::CommandEnvelope {
+                command_id,
+                order_id,
+                expected_version: None,
+                correlation_id: command_id,
+                issued_at: chrono::Utc::now(),
+                fingerprint: schemas::CommandEnvelope::fingerprint_of(order_id, &command, None),
+                traceparent: None,
+                acting_for: None,
+                command,
+            };
+            slot.handle(&envelope, chrono::Utc::now()).expect("handled");
+        }
+        assert!(compact::is_final(&slot.state));
+        slot
+    }
+
+    #[test]
+    fn a_final_order_goes_to_the_store_and_comes_back_whole() {
+        let mut orders = Orders::default();
+        let slot = final_slot();
+        let (value, _) = snapshots::encode(&slot);
+        orders.insert_snapshot(id(5), value.clone().into());
+        orders.insert_snapshot(id(6), snapshots::encode(&placed_slot()).0.into());
+        assert_eq!(orders.finals(), (1, value.len() as u64));
+        assert!(orders.get_or_default(id(5)).is_none(), "not taken for unknown");
+        orders.load(&id(5)).expect("readable");
+        assert_eq!(orders.get(&id(5)), Some(&slot));
+        let loaded = orders.into_loaded().expect("all readable");
+        assert_eq!(loaded[&id(5)], slot);
+        assert_eq!(loaded[&id(6)], placed_slot());
+    }
+
+    #[test]
+    fn settling_a_loaded_order_frees_its_slot_and_a_missing_store_keeps_finals_in_memory() {
+        let mut orders = Orders::in_dir(PathBuf::from("/nonexistent/orderlog"));
+        let slot = final_slot();
+        orders.insert(id(5), slot.clone());
+        orders.settle(id(5), snapshots::encode(&slot).0);
+        assert_eq!(orders.get(&id(5)), None, "back to bytes");
+        assert_eq!(orders.finals().0, 0, "no store: kept in memory");
+        orders.load(&id(5)).expect("readable");
+        assert_eq!(orders.get(&id(5)), Some(&slot));
+        orders.settle(id(7), snapshots::encode(&slot).0);
+        assert_eq!(orders.len(), 1, "settling an order not loaded adds nothing");
     }
 
     #[test]

@@ -95,8 +95,14 @@ impl PartitionWorker {
     ) -> Result<i64, BatchError> {
         let started = Instant::now();
         let mut backup: HashMap<OrderId, Option<OrderSlot>> = HashMap::new();
-        let result = self.transaction(topics, batch, &mut backup, stopping);
-        if result.is_err() {
+        let mut written = Vec::new();
+        let result = self.transaction(topics, batch, &mut backup, &mut written, stopping);
+        if result.is_ok() {
+            // Back to the bytes just committed: a parsed slot is several times their size.
+            for (order_id, value) in written {
+                self.orders.settle(order_id, value);
+            }
+        } else {
             for (order_id, slot) in backup {
                 match slot {
                     Some(slot) => self.orders.insert(order_id, slot),
@@ -115,6 +121,7 @@ impl PartitionWorker {
         topics: &TopicSet,
         batch: &[OwnedMessage],
         backup: &mut HashMap<OrderId, Option<OrderSlot>>,
+        snapshots_written: &mut Vec<(OrderId, Vec<u8>)>,
         stopping: &AtomicBool,
     ) -> Result<i64, BatchError> {
         let phase = |name: &'static str, since: Instant| {
@@ -227,6 +234,7 @@ impl PartitionWorker {
                     Some(headers),
                     None,
                 )?;
+                snapshots_written.push((*order_id, value));
             }
         }
         // The position travels with the snapshots it describes: whoever rebuilds the

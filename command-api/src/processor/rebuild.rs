@@ -67,7 +67,10 @@ pub fn rebuild(
         next_offset,
         screen,
     };
-    tracing::info!(partition, orders = rebuilt.orders.len(), source = ?rebuilt.source, next_offset = ?rebuilt.next_offset, elapsed_ms = started.elapsed().as_millis() as u64, "partition rebuilt");
+    let (finals, final_bytes) = rebuilt.orders.finals();
+    tracing::info!(partition, orders = rebuilt.orders.len(), finals, final_bytes, source = ?rebuilt.source, next_offset = ?rebuilt.next_offset, elapsed_ms = started.elapsed().as_millis() as u64, "partition rebuilt");
+    metrics::gauge!("orderlog_processor_final_orders_at_takeover", "partition" => partition.to_string())
+        .set(finals as f64);
     metrics::histogram!("orderlog_processor_rebuild_seconds")
         .record(started.elapsed().as_secs_f64());
     let source = match rebuilt.source {
@@ -194,7 +197,7 @@ fn order_key(message: &impl Message) -> Option<OrderId> {
 
 /// A snapshot's value when the record is in the current format.
 fn snapshot_value(message: &impl Message) -> Option<&[u8]> {
-    snapshots::is_current(message.headers()).then_some(())?;
+    snapshots::is_readable(message.headers()).then_some(())?;
     message.payload()
 }
 
@@ -389,7 +392,7 @@ mod tests {
         assert_eq!(order_key(&readable), Some(order));
         let value = snapshot_value(&readable).expect("a snapshot");
         assert_eq!(snapshots::decode(value), Some(OrderSlot::default()));
-        assert!(snapshot_value(&record(key.as_bytes(), Some("2"))).is_none());
+        assert!(snapshot_value(&record(key.as_bytes(), Some("3"))).is_none());
         assert!(
             snapshot_value(&record(key.as_bytes(), None)).is_some(),
             "written before the header, in format 1"

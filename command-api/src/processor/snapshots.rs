@@ -5,18 +5,23 @@
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use serde::{Deserialize, Serialize};
 
+use super::compact;
 use super::slot::OrderSlot;
 
-/// The snapshot record format. A record whose header names another format (a newer version
-/// wrote it) makes a new owner rebuild the partition from its events.
-pub const SNAPSHOT_FORMAT: u32 = 1;
+/// The snapshot record format written. A record whose header names a format this version
+/// does not read (a newer version wrote it) makes a new owner rebuild the partition from its
+/// events.
+pub const SNAPSHOT_FORMAT: u32 = 2;
+
+/// The formats this version reads: its own and the one before it.
+pub const FORMATS_READ: [u32; 2] = [1, SNAPSHOT_FORMAT];
 
 /// The record header carrying the format, readable without parsing the value: a takeover
 /// checks it on every record and leaves parsing to each order's first command. Records
 /// without it were written before the header existed, in format 1.
 pub const FORMAT_HEADER: &str = "orderlog-snapshot-format";
 
-/// One order's record on the snapshots topic.
+/// One order's record on the snapshots topic in format 1 (JSON).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Snapshot {
     pub format: u32,
@@ -71,21 +76,26 @@ impl Screened {
 
 /// The value and headers of an order's snapshot record.
 pub fn encode(slot: &OrderSlot) -> (Vec<u8>, OwnedHeaders) {
-    let value = serde_json::to_vec(&SnapshotRef {
-        format: SNAPSHOT_FORMAT,
-        slot,
-    })
-    .unwrap_or_default();
-    let headers = OwnedHeaders::new().insert(Header {
-        key: FORMAT_HEADER,
-        value: Some(SNAPSHOT_FORMAT.to_string().as_bytes()),
-    });
-    (value, headers)
+    (compact::encode(slot), headers())
 }
 
-/// Whether a record's headers say it is in the current format (no format header: format 1,
-/// from before the header existed).
-pub fn is_current<H: Headers>(headers: Option<&H>) -> bool {
+/// The headers of a snapshot record written in [`SNAPSHOT_FORMAT`].
+pub fn headers() -> OwnedHeaders {
+    OwnedHeaders::new().insert(Header {
+        key: FORMAT_HEADER,
+        value: Some(SNAPSHOT_FORMAT.to_string().as_bytes()),
+    })
+}
+
+/// A snapshot value in format 1, as versions before format 2 wrote it (for tests of the
+/// upgrade).
+pub fn encode_format_1(slot: &OrderSlot) -> Vec<u8> {
+    serde_json::to_vec(&SnapshotRef { format: 1, slot }).unwrap_or_default()
+}
+
+/// Whether a record's headers name a format this version reads (no format header: format
+/// 1, from before the header existed).
+pub fn is_readable<H: Headers>(headers: Option<&H>) -> bool {
     let format = headers
         .and_then(|headers| headers.iter().find(|h| h.key == FORMAT_HEADER))
         .map(|header| {
@@ -94,15 +104,18 @@ pub fn is_current<H: Headers>(headers: Option<&H>) -> bool {
                 .and_then(|value| std::str::from_utf8(value).ok()?.parse::<u32>().ok())
         });
     match format {
-        Some(format) => format == Some(SNAPSHOT_FORMAT),
-        None => SNAPSHOT_FORMAT == 1,
+        Some(format) => format.is_some_and(|format| FORMATS_READ.contains(&format)),
+        None => true,
     }
 }
 
-/// The order a snapshot value holds; `None` when it is not a snapshot of this format.
+/// The order a snapshot value holds, in either format read; `None` when it is neither.
 pub fn decode(value: &[u8]) -> Option<OrderSlot> {
+    if value.first() == Some(&compact::MAGIC) {
+        return compact::decode(value);
+    }
     let snapshot: Snapshot = serde_json::from_slice(value).ok()?;
-    (snapshot.format == SNAPSHOT_FORMAT).then_some(snapshot.slot)
+    (snapshot.format == 1).then_some(snapshot.slot)
 }
 
 /// [`Snapshot`] by reference, so encoding does not clone the slot.
@@ -120,32 +133,48 @@ mod tests {
     fn an_encoded_snapshot_decodes_to_the_same_slot_and_carries_its_format() {
         let slot = OrderSlot::default();
         let (value, headers) = encode(&slot);
+        assert_eq!(value.first(), Some(&compact::MAGIC));
         assert_eq!(decode(&value), Some(slot));
-        assert!(is_current(Some(&headers)));
+        assert!(is_readable(Some(&headers)));
     }
 
     #[test]
-    fn records_from_before_the_header_are_format_1() {
-        assert!(is_current::<OwnedHeaders>(None));
-        assert!(is_current(Some(&OwnedHeaders::new())));
+    fn format_1_is_still_read_with_or_without_its_header() {
+        assert!(is_readable::<OwnedHeaders>(None));
+        assert!(is_readable(Some(&OwnedHeaders::new())));
+        let format_1 = OwnedHeaders::new().insert(Header {
+            key: FORMAT_HEADER,
+            value: Some(b"1"),
+        });
+        assert!(is_readable(Some(&format_1)));
         let before_headers =
             br#"{"format":1,"slot":{"state":{"version":0,"order":null},"recent":[]}}"#;
         assert_eq!(decode(before_headers), Some(OrderSlot::default()));
+        assert_eq!(
+            decode(&encode_format_1(&OrderSlot::default())),
+            Some(OrderSlot::default())
+        );
     }
 
     #[test]
-    fn other_formats_are_not_current() {
+    fn other_formats_are_not_read() {
         let newer = OwnedHeaders::new().insert(Header {
             key: FORMAT_HEADER,
-            value: Some(b"2"),
+            value: Some(b"3"),
         });
-        assert!(!is_current(Some(&newer)));
+        assert!(!is_readable(Some(&newer)));
+        let garbled = OwnedHeaders::new().insert(Header {
+            key: FORMAT_HEADER,
+            value: Some(b"two"),
+        });
+        assert!(!is_readable(Some(&garbled)));
         let newer_value = serde_json::to_vec(&Snapshot {
-            format: 2,
+            format: 3,
             slot: OrderSlot::default(),
         })
         .expect("encode");
         assert_eq!(decode(&newer_value), None);
         assert_eq!(decode(b"{not json"), None);
+        assert_eq!(decode(b""), None);
     }
 }

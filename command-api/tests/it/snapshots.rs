@@ -164,3 +164,124 @@ async fn a_snapshot_of_another_format_makes_the_partition_fold_its_events() {
     the_order_goes_on(&app, &id, "snap-k2").await;
     app.stop().await;
 }
+
+/// A gauge or counter summed over its labels (0 when absent).
+fn summed(name: &str) -> f64 {
+    telemetry::metrics_handle()
+        .render()
+        .lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_order_is_kept_on_disk_after_a_takeover_and_still_answers_correctly() {
+    let (prefix, id, _) = order_with_a_line("snap-f1").await;
+    let app = TestApp::spawn_with(test_config(&prefix, Role::All)).await;
+    let cancel = |reason: &'static str, key: &'static str| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            app.send_with(
+                Method::POST,
+                &format!("/v1/orders/{id}/cancellation"),
+                Some(json!({ "reason": reason })),
+                &[("Idempotency-Key", key)],
+            )
+            .await
+        }
+    };
+    let cancelled = cancel("changed mind", "snap-f1-cancel").await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    assert_eq!(cancelled.body["version"], 3);
+    app.stop().await;
+
+    // The new owner reads the cancelled order's snapshot into its store on disk.
+    let app = TestApp::spawn_with(test_config(&prefix, Role::All)).await;
+    assert!(
+        summed("orderlog_processor_final_orders_at_takeover") >= 1.0,
+        "the cancelled order went to the final store"
+    );
+    let cancel = |reason: &'static str, key: &'static str| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            app.send_with(
+                Method::POST,
+                &format!("/v1/orders/{id}/cancellation"),
+                Some(json!({ "reason": reason })),
+                &[("Idempotency-Key", key)],
+            )
+            .await
+        }
+    };
+    let retried = cancel("changed mind", "snap-f1-cancel").await;
+    assert_eq!(
+        (retried.status, &retried.body["events"]),
+        (200, &cancelled.body["events"]),
+        "the first answer again: {}",
+        retried.body
+    );
+    let line_again = add_keyed_line(&app, &id, "snap-f1").await;
+    assert_eq!(
+        (line_again.status, &line_again.body["version"]),
+        (200, &json!(2)),
+        "an older command's first answer: {}",
+        line_again.body
+    );
+    let refused = cancel("again", "snap-f1-other").await;
+    assert_eq!(
+        (refused.status, refused.body["code"].as_str()),
+        (409, Some("invalid_transition")),
+        "{}",
+        refused.body
+    );
+    // The refusal is remembered through the store too.
+    let refused_again = cancel("again", "snap-f1-other").await;
+    assert_eq!(
+        (refused_again.status, refused_again.body["code"].as_str()),
+        (409, Some("invalid_transition"))
+    );
+    let events = read_events(&app.events_topic(), 3);
+    let versions: Vec<u64> = events_of(&events, &id)
+        .iter()
+        .map(PlainEvent::version)
+        .collect();
+    assert_eq!(versions, vec![1, 2, 3], "nothing written twice");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_of_format_1_are_read_after_an_upgrade_without_a_rebuild_from_events() {
+    let (prefix, id, partition) = order_with_a_line("snap-u1").await;
+    // What the version before format 2 wrote for this order, with a mark only that record
+    // holds: the line's answer remembers another request's fingerprint.
+    let mut latest = None;
+    read_snapshots(&prefix, partition, |m| {
+        if m.key() == Some(id.as_bytes()) {
+            latest = m.payload().map(<[u8]>::to_vec);
+        }
+    });
+    let mut slot = command_api::processor::snapshots::decode(&latest.expect("a snapshot"))
+        .expect("readable");
+    let line_answer = slot.recent.back_mut().expect("the line's answer");
+    line_answer.fingerprint = Some("0000000000000000".to_owned());
+    let format_1 = command_api::processor::snapshots::encode_format_1(&slot);
+    assert_eq!(format_1.first(), Some(&b'{'));
+    write_snapshot(&prefix, partition, &id, &format_1, Some("1"));
+
+    let app = TestApp::spawn_with(test_config(&prefix, Role::All)).await;
+    let retried = add_keyed_line(&app, &id, "snap-u1").await;
+    assert_eq!(
+        (retried.status, retried.body["code"].as_str()),
+        (422, Some("idempotency_key_reused")),
+        "the format-1 record answered (a fold of the events would give the first answer): {}",
+        retried.body
+    );
+    let next = app
+        .send(Method::POST, &format!("/v1/orders/{id}/lines"), Some(line("SKU-2")))
+        .await;
+    assert_eq!((next.status, &next.body["version"]), (200, &json!(3)), "{}", next.body);
+    app.stop().await;
+}

@@ -1,0 +1,208 @@
+//! Processor memory per order: command-api taking over a one-partition log of N orders'
+//! snapshots, its resident set once the partition serves commands, against the same process
+//! over an empty log. Twice: N live orders (paid, four lines), N final ones (delivered).
+//! Only snapshots are written (a takeover reads nothing else while they are current).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use command_api::processor::slot::OrderSlot;
+use command_api::processor::snapshots;
+use event_store::{KafkaConfig, TopicSet};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use schemas::command::{Command, DeliverOrder, ShipOrder};
+use schemas::values::{Carrier, OrderId, TrackingNumber};
+use schemas::{CommandEnvelope, CommandOutcome};
+use uuid::Uuid;
+
+use crate::takeover::{Service, command_api_binary, place, spawn_command_api, wait_for};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Memory {
+    #[command(flatten)]
+    kafka: crate::stack::Kafka,
+    /// Orders in each measured partition.
+    #[arg(long, default_value_t = 1_000_000)]
+    orders: u64,
+    /// The command-api binary (default: next to this one).
+    #[arg(long)]
+    command_api: Option<PathBuf>,
+    #[arg(long, default_value_t = 18_190)]
+    port: u16,
+    /// Where the processes write their logs.
+    #[arg(long, default_value = "/tmp")]
+    log_dir: PathBuf,
+}
+
+/// What one run found, for `loadgen bench`.
+#[derive(Debug, Clone)]
+pub(crate) struct Figures {
+    pub(crate) orders: u64,
+    pub(crate) live_bytes_per_order: f64,
+    pub(crate) final_bytes_per_order: f64,
+    pub(crate) snapshot_bytes_live: usize,
+    pub(crate) snapshot_bytes_live_format_1: usize,
+    pub(crate) takeover_seconds_live: f64,
+}
+
+pub(crate) async fn run(args: Memory) -> anyhow::Result<()> {
+    let figures = measure(&args).await?;
+    println!(
+        "processor memory: {:.0} B per live order, {:.0} B per final order ({} orders each; a live order's snapshot {} B, {} B in format 1)",
+        figures.live_bytes_per_order,
+        figures.final_bytes_per_order,
+        figures.orders,
+        figures.snapshot_bytes_live,
+        figures.snapshot_bytes_live_format_1,
+    );
+    Ok(())
+}
+
+pub(crate) async fn measure(args: &Memory) -> anyhow::Result<Figures> {
+    let binary = command_api_binary(args.command_api.as_ref())?;
+    let live = template(false)?;
+    let delivered = template(true)?;
+    let bootstrap = &args.kafka.bootstrap;
+    let mut prefixes = Vec::new();
+    let mut resident = Vec::new();
+    for (label, slot, orders) in [
+        ("empty", &live, 0),
+        ("live", &live, args.orders),
+        ("final", &delivered, args.orders),
+    ] {
+        let (prefix, kafka, topics) = crate::stack::bench_topics(bootstrap, "memory-", 1).await?;
+        prefixes.push(prefix.clone());
+        let slot = slot.clone();
+        let written = tokio::task::spawn_blocking(move || fill(&kafka, &topics, &slot, orders))
+            .await??;
+        let log = args.log_dir.join(format!("memory-{label}.log"));
+        let auth = crate::auth::OwnAuth::generate();
+        let service = spawn_command_api(&binary, bootstrap, &prefix, args.port, &log, &auth)?;
+        let started = Instant::now();
+        let http = reqwest::Client::builder()
+            .default_headers(auth.headers()?)
+            .timeout(Duration::from_secs(120))
+            .build()?;
+        wait_for(&http, &format!("{}/readyz", service.url), Duration::from_secs(300)).await?;
+        place(&http, &service.url).await?;
+        let ready = started.elapsed().as_secs_f64();
+        // Settled: the takeover's reading buffers are gone once the partition serves.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let rss = resident_bytes(&service)?;
+        println!(
+            "{label}: {orders} orders ({} MB of snapshots), resident {} MB, serving after {ready:.1} s",
+            written / 1_000_000,
+            rss / 1_000_000
+        );
+        resident.push((rss, ready));
+        drop(service);
+    }
+    crate::clean::remove_topics(
+        bootstrap,
+        &prefixes.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await?;
+    let per_order = |rss: u64| {
+        rss.saturating_sub(resident[0].0) as f64 / args.orders.max(1) as f64
+    };
+    Ok(Figures {
+        orders: args.orders,
+        live_bytes_per_order: per_order(resident[1].0),
+        final_bytes_per_order: per_order(resident[2].0),
+        snapshot_bytes_live: snapshots::encode(&live).0.len(),
+        snapshot_bytes_live_format_1: snapshots::encode_format_1(&live).len(),
+        takeover_seconds_live: resident[1].1,
+    })
+}
+
+fn resident_bytes(service: &Service) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", service.child.id()))?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no VmRSS in /proc/{}/status", service.child.id()))?;
+    Ok(kib * 1024)
+}
+
+/// One order as the platform leaves it: placed, three lines added, paid; and when `delivered`,
+/// shipped and delivered too. Every answer is remembered, as the processor does.
+fn template(delivered: bool) -> anyhow::Result<OrderSlot> {
+    let order_id = OrderId::generate();
+    let mut commands = crate::rebuild::commands(order_id)?;
+    if delivered {
+        commands.push(Command::ShipOrder(ShipOrder {
+            carrier: Carrier::parse("DHL")?,
+            tracking_number: TrackingNumber::parse("JD014600003DE")?,
+        }));
+        commands.push(Command::DeliverOrder(DeliverOrder {}));
+    }
+    let mut slot = OrderSlot::default();
+    for command in commands {
+        let envelope = CommandEnvelope {
+            command_id: Uuid::now_v7(),
+            order_id,
+            expected_version: None,
+            correlation_id: Uuid::now_v7(),
+            issued_at: Utc::now(),
+            fingerprint: CommandEnvelope::fingerprint_of(order_id, &command, None),
+            traceparent: None,
+            acting_for: None,
+            command,
+        };
+        let handled = slot.handle(&envelope, Utc::now())?;
+        anyhow::ensure!(
+            matches!(handled.outcome, CommandOutcome::Accepted { .. }),
+            "the template order's command was refused: {:?}",
+            handled.outcome
+        );
+    }
+    Ok(slot)
+}
+
+/// The template with fresh command and event ids, as another order would have it.
+fn another(template: &OrderSlot) -> OrderSlot {
+    let mut slot = template.clone();
+    for recent in &mut slot.recent {
+        recent.command_id = Uuid::now_v7();
+        if let CommandOutcome::Accepted { events, .. } = &mut recent.outcome {
+            for event in events {
+                event.id = Uuid::now_v7();
+            }
+        }
+    }
+    slot
+}
+
+/// Writes `orders` snapshots of orders like `template` into partition 0; their bytes.
+fn fill(
+    kafka: &KafkaConfig,
+    topics: &TopicSet,
+    template: &OrderSlot,
+    orders: u64,
+) -> anyhow::Result<u64> {
+    let producer: ThreadedProducer<DefaultProducerContext> = kafka
+        .client()
+        .set("linger.ms", "20")
+        .set("batch.size", "1000000")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?;
+    let mut bytes = 0;
+    for _ in 0..orders {
+        let (value, headers) = snapshots::encode(&another(template));
+        bytes += value.len() as u64;
+        let key = OrderId::generate().to_string();
+        crate::rebuild::send(
+            &producer,
+            BaseRecord::to(&topics.snapshots)
+                .partition(0)
+                .key(key.as_bytes())
+                .payload(value.as_slice())
+                .headers(headers),
+        );
+    }
+    producer.flush(Duration::from_secs(120))?;
+    Ok(bytes)
+}
