@@ -163,6 +163,7 @@ impl CommandBus {
         }
         let payload = serde_json::to_vec(command).unwrap_or_default();
         let key = command.order_id.to_string();
+        let started = Instant::now();
         let produced = self
             .producer
             .send(
@@ -170,6 +171,7 @@ impl CommandBus {
                 self.timeout,
             )
             .await;
+        crate::stages::record("produce", started.elapsed().as_secs_f64());
         match produced {
             Ok(_) => self.availability.up(),
             Err((error, _)) => {
@@ -177,8 +179,12 @@ impl CommandBus {
                 return Err(SendError::Unavailable(error));
             }
         }
+        let acknowledged = Instant::now();
         match tokio::time::timeout(self.timeout, receiver).await {
-            Ok(Ok(result)) => Ok(result),
+            Ok(Ok(result)) => {
+                crate::stages::record("await_result", acknowledged.elapsed().as_secs_f64());
+                Ok(result)
+            }
             _ => Err(SendError::Timeout(self.timeout)),
         }
     }
@@ -277,6 +283,7 @@ fn start_listener(
             while !stopping.load(Ordering::SeqCst) {
                 match consumer.poll(Duration::from_millis(100)) {
                     Some(Ok(message)) => {
+                        crate::stages::since("result_to_listener", message.timestamp());
                         let result = match trusted_result(
                             message.payload().unwrap_or_default(),
                             message.partition(),

@@ -10,6 +10,7 @@
 //! - [`intake`]: producing commands and awaiting their committed results.
 //! - [`availability`]: refusing commands at once while Kafka is out of reach.
 //! - [`processor`]: the command processor role.
+//! - [`stages`]: where a command's time goes, stage by stage.
 
 pub mod app;
 pub mod availability;
@@ -17,3 +18,4 @@ pub mod config;
 pub mod http;
 pub mod intake;
 pub mod processor;
+pub mod stages;

@@ -1,13 +1,13 @@
-//! `loadgen bench` (`make bench`): the command-side benchmarks in one run, each beside its
-//! floor or target, written to a JSON file and as the generated table of
+//! `loadgen bench` (`make bench`): every benchmark in one run, each beside its floor,
+//! ceiling or target, written to a JSON file and as the generated table of
 //! docs/performance.md (between its `make bench` markers; the prose around it is written by
 //! hand). With the platform up (`make up`): for each rate, the floor (`loadgen floor`) and
 //! then the platform's command latency (`loadgen latency`), alternating; freshness idle and
-//! at each rate beside that rate's command p99; flat-out commands/s.
-//!
-//! Not in it yet (each has its own mode, run by hand): projection speed against COPY
-//! (`project`), replay against a plain consumer (`replay`), `order(id)` against its SQL
-//! (`query`), takeover (`takeover`), processor memory per order.
+//! at each rate beside that rate's command p99; flat-out commands/s; `order(id)` and a
+//! filtered page through GraphQL beside the same SQL sent directly, and query-api's
+//! resident memory under that load; then on fresh topics of their own: projection against
+//! binary COPY, replay against a plain consumer, takeover after SIGKILL, processor memory
+//! per live and per final order.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -34,6 +34,17 @@ pub(crate) struct Bench {
     /// Seconds of each measurement.
     #[arg(long, default_value_t = 15)]
     seconds: u64,
+    #[command(flatten)]
+    postgres: crate::stack::Postgres,
+    /// Events in the logs of the projection, replay and takeover benchmarks.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Orders in each partition of the memory benchmark.
+    #[arg(long, default_value_t = 1_000_000)]
+    orders: u64,
+    /// query-api's pid file, to read its resident memory under the query load.
+    #[arg(long, default_value = ".local/pids/query-api.pid")]
+    query_api_pid_file: PathBuf,
     /// Where to write the results.
     #[arg(long, default_value = "docs/bench.json")]
     json: PathBuf,
@@ -88,8 +99,17 @@ pub(crate) async fn run(args: Bench) -> anyhow::Result<()> {
         let (floor, missing) =
             crate::floor::measure(&args.kafka.bootstrap, rate, args.seconds, 6).await?;
         println!("bench: command latency at {rate}/s");
+        let before = crate::stages::scrape(&http, &args.url).await?;
         let (platform, failed) =
             crate::http_load::measure_latency(&http, &args.url, rate, args.seconds).await?;
+        let stages = crate::stages::means(&before, &crate::stages::scrape(&http, &args.url).await?);
+        rows.push(Row {
+            what: format!("where a command's time goes at {rate}/s, mean ms"),
+            figure: crate::stages::describe(&stages),
+            against: format!("total mean {:.1} ms", ms(platform.mean)),
+            ratio: String::new(),
+            target: "(docs/performance.md)".to_owned(),
+        });
         println!("bench:   floor {floor}\nbench:   commands {platform}");
         command_p99.insert(rate, platform.p99);
         let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
@@ -109,7 +129,7 @@ pub(crate) async fn run(args: Bench) -> anyhow::Result<()> {
         });
         results.insert(
             format!("latency_{rate}"),
-            json!({ "floor": summary_json(&floor), "floor_missing": missing,
+            json!({ "floor": summary_json(&floor), "floor_missing": missing, "stages_mean_ms": stages,
                     "commands": summary_json(&platform), "commands_failed": failed }),
         );
     }
@@ -155,6 +175,8 @@ pub(crate) async fn run(args: Bench) -> anyhow::Result<()> {
         "flat_out".to_owned(),
         json!({ "commands_per_second": flat, "latency": summary_json(&latency), "failed": failed }),
     );
+    reads(&args, &mut rows, &mut results).await?;
+    offline(&args, &mut rows, &mut results).await?;
     results.insert(
         "ran".to_owned(),
         json!({ "at": chrono::Utc::now().to_rfc3339(), "seconds_each": args.seconds,
@@ -171,6 +193,178 @@ pub(crate) async fn run(args: Bench) -> anyhow::Result<()> {
         "bench: results in {}, table in {}",
         args.json.display(),
         args.doc.display()
+    );
+    Ok(())
+}
+
+fn at_least(figure: f64, ceiling: f64, target: f64) -> String {
+    verdict(figure / ceiling.max(1e-9), target, false)
+}
+
+/// GraphQL against the same SQL, and query-api's memory under that load.
+async fn reads(
+    args: &Bench,
+    rows: &mut Vec<Row>,
+    results: &mut serde_json::Map<String, Value>,
+) -> anyhow::Result<()> {
+    use crate::query_load::{Query, Shape, Target, requests_per_second};
+    for (shape, name, target) in [
+        (Shape::Order, "order(id)", Some(0.5)),
+        (Shape::Page, "a filtered page of orders", None),
+    ] {
+        let query = |target| {
+            Query::closed(
+                shape,
+                target,
+                &args.query_url,
+                args.token.clone(),
+                args.postgres.clone(),
+                32,
+                args.seconds,
+            )
+        };
+        println!("bench: {name} through GraphQL, then the same SQL");
+        let (graphql, graphql_latency) = requests_per_second(&query(Target::Graphql)).await?;
+        let rss = resident_mb(&args.query_api_pid_file);
+        let (sql, _) = requests_per_second(&query(Target::Sql)).await?;
+        rows.push(Row {
+            what: format!("{name}, 32 clients"),
+            figure: format!(
+                "{graphql:.0} requests/s (p99 {:.1} ms)",
+                ms(graphql_latency.p99)
+            ),
+            against: format!("the same SQL {sql:.0}/s"),
+            ratio: match target {
+                Some(target) => at_least(graphql, sql, target),
+                None => format!("{:.2}x", graphql / sql.max(1e-9)),
+            },
+            target: target.map_or("(none)".to_owned(), |t| format!("at least {t}x")),
+        });
+        results.insert(
+            format!("query_{shape:?}").to_lowercase(),
+            json!({ "graphql_per_second": graphql, "sql_per_second": sql,
+                    "graphql_latency": summary_json(&graphql_latency), "query_api_rss_mb": rss }),
+        );
+        if let (Shape::Order, Some(rss)) = (shape, rss) {
+            rows.push(Row {
+                what: "query-api resident memory under the order(id) load".to_owned(),
+                figure: format!("{rss:.0} MB"),
+                against: String::new(),
+                ratio: String::new(),
+                target: "(recorded)".to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn resident_mb(pid_file: &std::path::Path) -> Option<f64> {
+    let pid = std::fs::read_to_string(pid_file).ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
+/// The benchmarks that fill fresh topics of their own: projection, replay, takeover, memory.
+async fn offline(
+    args: &Bench,
+    rows: &mut Vec<Row>,
+    results: &mut serde_json::Map<String, Value>,
+) -> anyhow::Result<()> {
+    let events = args.events;
+    println!("bench: the orders projection over {events} events, then binary COPY of its rows");
+    let project =
+        crate::project::Project::orders(args.kafka.clone(), args.postgres.clone(), events);
+    let (projected, copy) = crate::project::measure(&project).await?;
+    let copy = copy.unwrap_or(f64::NAN);
+    rows.push(Row {
+        what: format!("orders projection, {events} events"),
+        figure: format!("{projected:.0} events/s"),
+        against: format!("binary COPY of its rows {copy:.0}/s"),
+        ratio: at_least(projected, copy, 0.6),
+        target: "at least 0.6x".to_owned(),
+    });
+    results.insert(
+        "projection".to_owned(),
+        json!({ "events": events, "events_per_second": projected, "copy_events_per_second": copy }),
+    );
+
+    println!("bench: replay of {events} events to JSON Lines, then a plain consumer");
+    let (replayed, plain) =
+        crate::replay::measure(&crate::replay::Replay::of(args.kafka.clone(), events)).await?;
+    rows.push(Row {
+        what: format!("replay to JSON Lines, {events} events"),
+        figure: format!("{replayed:.0} events/s"),
+        against: format!("a plain consumer {plain:.0}/s"),
+        ratio: at_least(replayed, plain, 0.7),
+        target: "at least 0.7x".to_owned(),
+    });
+    results.insert(
+        "replay".to_owned(),
+        json!({ "events": events, "events_per_second": replayed, "plain_events_per_second": plain }),
+    );
+
+    println!("bench: takeover after SIGKILL, {events} events of history");
+    let (takeover, rebuild) =
+        crate::takeover::measure(&crate::takeover::Takeover::of(args.kafka.clone(), events))
+            .await?;
+    rows.push(Row {
+        what: format!("takeover after SIGKILL, {events} events"),
+        figure: format!("{takeover:.2} s"),
+        against: rebuild.map_or(String::new(), |r| format!("of which rebuilding {r:.2} s")),
+        ratio: String::new(),
+        target: format!(
+            "under 5 s {}",
+            if takeover < 5.0 { "(met)" } else { "(missed)" }
+        ),
+    });
+    results.insert(
+        "takeover".to_owned(),
+        json!({ "events": events, "seconds": takeover, "rebuild_seconds": rebuild }),
+    );
+
+    let orders = args.orders;
+    println!("bench: processor memory, {orders} orders");
+    let memory =
+        crate::memory::measure(&crate::memory::Memory::of(args.kafka.clone(), orders)).await?;
+    rows.push(Row {
+        what: format!("processor memory per live order, {orders} orders"),
+        figure: format!("{:.0} B", memory.live_bytes_per_order),
+        against: format!(
+            "its snapshot {} B ({} B in format 1)",
+            memory.snapshot_bytes_live, memory.snapshot_bytes_live_format_1
+        ),
+        ratio: String::new(),
+        target: format!(
+            "under 1,024 B {}",
+            if memory.live_bytes_per_order < 1024.0 {
+                "(met)"
+            } else {
+                "(missed)"
+            }
+        ),
+    });
+    rows.push(Row {
+        what: format!("processor memory per final order, {orders} orders"),
+        figure: format!("{:.0} B", memory.final_bytes_per_order),
+        against: "(on disk: the final store)".to_owned(),
+        ratio: String::new(),
+        target: "next to nothing".to_owned(),
+    });
+    results.insert(
+        "memory".to_owned(),
+        json!({ "orders": orders, "live_bytes_per_order": memory.live_bytes_per_order,
+                "final_bytes_per_order": memory.final_bytes_per_order,
+                "snapshot_bytes_live": memory.snapshot_bytes_live,
+                "snapshot_bytes_live_format_1": memory.snapshot_bytes_live_format_1,
+                "serving_after_takeover_s": memory.takeover_seconds_live }),
     );
     Ok(())
 }

@@ -45,6 +45,7 @@ mod rebuild;
 mod replay;
 mod scale;
 mod stack;
+mod stages;
 mod stats;
 mod takeover;
 mod txn;

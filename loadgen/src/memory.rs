@@ -35,6 +35,19 @@ pub(crate) struct Memory {
     log_dir: PathBuf,
 }
 
+impl Memory {
+    /// `orders` orders each, as `loadgen bench` takes it.
+    pub(crate) fn of(kafka: crate::stack::Kafka, orders: u64) -> Self {
+        Self {
+            kafka,
+            orders,
+            command_api: None,
+            port: 18_190,
+            log_dir: std::env::temp_dir(),
+        }
+    }
+}
+
 /// What one run found, for `loadgen bench`.
 #[derive(Debug, Clone)]
 pub(crate) struct Figures {
@@ -74,8 +87,8 @@ pub(crate) async fn measure(args: &Memory) -> anyhow::Result<Figures> {
         let (prefix, kafka, topics) = crate::stack::bench_topics(bootstrap, "memory-", 1).await?;
         prefixes.push(prefix.clone());
         let slot = slot.clone();
-        let written = tokio::task::spawn_blocking(move || fill(&kafka, &topics, &slot, orders))
-            .await??;
+        let written =
+            tokio::task::spawn_blocking(move || fill(&kafka, &topics, &slot, orders)).await??;
         let log = args.log_dir.join(format!("memory-{label}.log"));
         let auth = crate::auth::OwnAuth::generate();
         let service = spawn_command_api(&binary, bootstrap, &prefix, args.port, &log, &auth)?;
@@ -84,7 +97,12 @@ pub(crate) async fn measure(args: &Memory) -> anyhow::Result<Figures> {
             .default_headers(auth.headers()?)
             .timeout(Duration::from_secs(120))
             .build()?;
-        wait_for(&http, &format!("{}/readyz", service.url), Duration::from_secs(300)).await?;
+        wait_for(
+            &http,
+            &format!("{}/readyz", service.url),
+            Duration::from_secs(300),
+        )
+        .await?;
         place(&http, &service.url).await?;
         let ready = started.elapsed().as_secs_f64();
         // Settled: the takeover's reading buffers are gone once the partition serves.
@@ -103,9 +121,7 @@ pub(crate) async fn measure(args: &Memory) -> anyhow::Result<Figures> {
         &prefixes.iter().map(String::as_str).collect::<Vec<_>>(),
     )
     .await?;
-    let per_order = |rss: u64| {
-        rss.saturating_sub(resident[0].0) as f64 / args.orders.max(1) as f64
-    };
+    let per_order = |rss: u64| rss.saturating_sub(resident[0].0) as f64 / args.orders.max(1) as f64;
     Ok(Figures {
         orders: args.orders,
         live_bytes_per_order: per_order(resident[1].0),

@@ -26,7 +26,30 @@ pub(crate) struct Project {
     linger_ms: u64,
 }
 
+impl Project {
+    /// The orders projection over `events` events, as `loadgen bench` takes it.
+    pub(crate) fn orders(
+        kafka: crate::stack::Kafka,
+        postgres: crate::stack::Postgres,
+        events: u64,
+    ) -> Self {
+        Self {
+            kafka,
+            postgres,
+            events,
+            projection: Projection::Orders,
+            batch_max: 5000,
+            linger_ms: 20,
+        }
+    }
+}
+
 pub(crate) async fn run(args: Project) -> anyhow::Result<()> {
+    measure(&args).await.map(|_| ())
+}
+
+/// Events/s of the projection, and of the COPY ceiling (orders projection only).
+pub(crate) async fn measure(args: &Project) -> anyhow::Result<(f64, Option<f64>)> {
     let (prefix, kafka, topics) =
         crate::rebuild::filled_log(&args.kafka.bootstrap, args.events).await?;
 
@@ -80,16 +103,18 @@ pub(crate) async fn run(args: Project) -> anyhow::Result<()> {
         args.events as f64 / elapsed,
         args.batch_max
     );
-    if args.projection == Projection::Orders {
-        copy_ceiling(&url, args.events).await?;
-    }
+    let ceiling = match args.projection == Projection::Orders {
+        true => Some(copy_ceiling(&url, args.events).await?),
+        false => None,
+    };
+    pool.close().await;
     crate::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
     crate::clean::remove_databases(&args.postgres.url, &[&name]).await?;
-    Ok(())
+    Ok((args.events as f64 / elapsed, ceiling))
 }
 
 /// COPY the rows the orders projection produced into empty tables of the same shape.
-async fn copy_ceiling(url: &str, events: u64) -> anyhow::Result<()> {
+async fn copy_ceiling(url: &str, events: u64) -> anyhow::Result<f64> {
     let mut conn = PgConnection::connect(url).await?;
     let mut total = Duration::ZERO;
     for table in ["orders", "order_lines"] {
@@ -118,5 +143,5 @@ async fn copy_ceiling(url: &str, events: u64) -> anyhow::Result<()> {
         total.as_secs_f64(),
         events as f64 / total.as_secs_f64()
     );
-    Ok(())
+    Ok(events as f64 / total.as_secs_f64())
 }

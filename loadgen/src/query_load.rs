@@ -129,7 +129,42 @@ impl Runner {
     }
 }
 
-pub(crate) async fn run(args: Query) -> anyhow::Result<()> {
+impl Query {
+    /// A closed-loop run of `shape` against `target`, as `loadgen bench` takes it.
+    pub(crate) fn closed(
+        shape: Shape,
+        target: Target,
+        url: &str,
+        token: crate::auth::TokenArgs,
+        postgres: crate::stack::Postgres,
+        clients: usize,
+        seconds: u64,
+    ) -> Self {
+        Self {
+            shape,
+            target,
+            url: url.to_owned(),
+            token,
+            postgres,
+            clients,
+            rate: None,
+            seconds,
+        }
+    }
+}
+
+/// Requests/s of a closed-loop run (`rate` unset), and its latency.
+pub(crate) async fn requests_per_second(args: &Query) -> anyhow::Result<(f64, Summary)> {
+    let runner = runner(args).await?;
+    for n in 0..200 {
+        runner.one(n).await?;
+    }
+    let (done, failed, elapsed, summary) = closed_loop(&runner, args.clients, args.seconds).await?;
+    anyhow::ensure!(failed == 0, "{failed} requests failed");
+    Ok((done as f64 / elapsed, summary))
+}
+
+async fn runner(args: &Query) -> anyhow::Result<Arc<Runner>> {
     let pool = PgPoolOptions::new()
         .max_connections(u32::try_from(args.clients)?.max(1))
         .connect(&args.postgres.url)
@@ -150,14 +185,18 @@ pub(crate) async fn run(args: Query) -> anyhow::Result<()> {
         })
         .pool_max_idle_per_host(args.clients.max(64))
         .build()?;
-    let runner = Arc::new(Runner {
+    Ok(Arc::new(Runner {
         shape: args.shape,
         target: args.target,
         url: args.url.clone(),
         http,
         pool,
         ids,
-    });
+    }))
+}
+
+pub(crate) async fn run(args: Query) -> anyhow::Result<()> {
+    let runner = runner(&args).await?;
     // Warm the pools and caches.
     for n in 0..200 {
         runner.one(n).await?;

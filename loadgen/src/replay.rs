@@ -21,7 +21,23 @@ pub(crate) struct Replay {
     dir: std::path::PathBuf,
 }
 
+impl Replay {
+    /// `events` events, outputs in the temporary directory, as `loadgen bench` takes it.
+    pub(crate) fn of(kafka: crate::stack::Kafka, events: u64) -> Self {
+        Self {
+            kafka,
+            events,
+            dir: std::env::temp_dir(),
+        }
+    }
+}
+
 pub(crate) async fn run(args: Replay) -> anyhow::Result<()> {
+    measure(&args).await.map(|_| ())
+}
+
+/// Events/s of the replay to JSON Lines, and of the plain consumer (the ceiling).
+pub(crate) async fn measure(args: &Replay) -> anyhow::Result<(f64, f64)> {
     let (prefix, kafka, topics) =
         crate::rebuild::filled_log(&args.kafka.bootstrap, args.events).await?;
 
@@ -29,6 +45,7 @@ pub(crate) async fn run(args: Replay) -> anyhow::Result<()> {
     let (kafka2, topic, path) = (kafka.clone(), topics.events.clone(), raw.clone());
     let started = Instant::now();
     let read = tokio::task::spawn_blocking(move || plain_copy(&kafka2, &topic, &path)).await??;
+    let ceiling = read as f64 / started.elapsed().as_secs_f64();
     report(
         "ceiling: plain consumer writing raw values",
         read,
@@ -51,6 +68,7 @@ pub(crate) async fn run(args: Replay) -> anyhow::Result<()> {
     ];
     let jsonl = args.dir.join(format!("{prefix}jsonl"));
     let (lines, elapsed) = timed_replay(&orderlog, &base, &[], &jsonl)?;
+    let replayed = lines as f64 / elapsed.as_secs_f64();
     report(
         "orderlog events replay to JSON Lines",
         lines,
@@ -64,7 +82,7 @@ pub(crate) async fn run(args: Replay) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(path);
     }
     crate::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
-    Ok(())
+    Ok((replayed, ceiling))
 }
 
 /// Runs `orderlog` writing to `out`; returns the lines written and how long it took.

@@ -13,6 +13,7 @@ pub(crate) struct Summary {
     pub(crate) p99: Duration,
     pub(crate) p999: Duration,
     pub(crate) max: Duration,
+    pub(crate) mean: Duration,
 }
 
 /// An empty histogram of latencies in microseconds, from 1 µs to an hour.
@@ -46,6 +47,7 @@ pub(crate) fn summary(histogram: &Histogram<u64>) -> Summary {
         p99: at(0.99),
         p999: at(0.999),
         max: Duration::from_micros(histogram.max()),
+        mean: Duration::from_secs_f64(histogram.mean() / 1e6),
     }
 }
 

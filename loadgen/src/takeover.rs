@@ -81,7 +81,25 @@ impl Drop for Service {
     }
 }
 
+impl Takeover {
+    /// `events` events of history, as `loadgen bench` takes it.
+    pub(crate) fn of(kafka: crate::stack::Kafka, events: u64) -> Self {
+        Self {
+            kafka,
+            events,
+            command_api: None,
+            first_port: 18_180,
+            log_dir: std::env::temp_dir(),
+        }
+    }
+}
+
 pub(crate) async fn run(args: Takeover) -> anyhow::Result<()> {
+    measure(&args).await.map(|_| ())
+}
+
+/// Seconds from SIGKILL to the survivor's answer, and of them the rebuild's.
+pub(crate) async fn measure(args: &Takeover) -> anyhow::Result<(f64, Option<f64>)> {
     let binary = command_api_binary(args.command_api.as_ref())?;
     let (prefix, _, _) = crate::rebuild::filled_log(&args.kafka.bootstrap, args.events).await?;
     let auth = crate::auth::OwnAuth::generate();
@@ -139,18 +157,23 @@ pub(crate) async fn run(args: Takeover) -> anyhow::Result<()> {
         .await?
         .text()
         .await?;
-    if let Some(line) = metrics
+    let rebuild = metrics
         .lines()
-        .find(|l| l.starts_with("orderlog_processor_rebuild_seconds_sum"))
-    {
-        println!("of which rebuilding the partition: {line}");
+        .find_map(|l| l.strip_prefix("orderlog_processor_rebuild_seconds_sum"))
+        .and_then(|rest| rest.trim().parse::<f64>().ok());
+    if let Some(rebuild) = rebuild {
+        println!("of which rebuilding the partition: {rebuild:.2} s");
     }
     drop(survivor);
     crate::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
-    Ok(())
+    Ok((takeover.as_secs_f64(), rebuild))
 }
 
-pub(crate) async fn wait_for(http: &reqwest::Client, url: &str, patience: Duration) -> anyhow::Result<()> {
+pub(crate) async fn wait_for(
+    http: &reqwest::Client,
+    url: &str,
+    patience: Duration,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + patience;
     loop {
         if let Ok(response) = http.get(url).send().await {

@@ -72,7 +72,9 @@ pub fn says_final(value: &[u8]) -> bool {
 
 /// Delivered and cancelled orders never change again.
 pub fn is_final(state: &OrderState) -> bool {
-    state.order().is_some_and(|order| order.status.is_terminal())
+    state
+        .order()
+        .is_some_and(|order| order.status.is_terminal())
 }
 
 fn put_varint(out: &mut Vec<u8>, mut value: u64) {
@@ -91,7 +93,9 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 fn put_fingerprint(out: &mut Vec<u8>, fingerprint: Option<&str>) {
     match fingerprint {
         None => out.push(0),
-        Some(hex) if hex.len() == 16 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => {
+        Some(hex)
+            if hex.len() == 16 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+        {
             out.push(1);
             let value = u64::from_str_radix(hex, 16).unwrap_or_default();
             out.extend_from_slice(&value.to_le_bytes());
@@ -111,7 +115,10 @@ fn put_outcome(out: &mut Vec<u8>, outcome: &CommandOutcome) {
             put_varint(out, events.len() as u64);
             for event in events {
                 out.extend_from_slice(event.id.as_bytes());
-                match EVENT_TYPES.iter().position(|(name, _)| *name == event.type_name) {
+                match EVENT_TYPES
+                    .iter()
+                    .position(|(name, _)| *name == event.type_name)
+                {
                     Some(index) if index < usize::from(OTHER_TYPE) => out.push(index as u8),
                     _ => {
                         out.push(OTHER_TYPE);
@@ -242,12 +249,26 @@ mod tests {
     #[test]
     fn every_kind_of_answer_survives_the_round_trip() {
         let mut slot = OrderSlot::default();
-        slot.recent.push_back(recent(1, Some("00ff00ff00ff00ff"), accepted(1, &[EVENT_TYPES[0].0])));
-        slot.recent.push_back(recent(2, None, accepted(3, &[EVENT_TYPES[1].0, "dev.orderlog.order.future"])));
-        slot.recent.push_back(recent(3, Some("not hex, or longer than sixteen"), CommandOutcome::IdempotencyKeyReused));
-        slot.recent.push_back(recent(4, Some("0123456789ABCDEF"), accepted(3, &[])));
+        slot.recent.push_back(recent(
+            1,
+            Some("00ff00ff00ff00ff"),
+            accepted(1, &[EVENT_TYPES[0].0]),
+        ));
+        slot.recent.push_back(recent(
+            2,
+            None,
+            accepted(3, &[EVENT_TYPES[1].0, "dev.orderlog.order.future"]),
+        ));
+        slot.recent.push_back(recent(
+            3,
+            Some("not hex, or longer than sixteen"),
+            CommandOutcome::IdempotencyKeyReused,
+        ));
+        slot.recent
+            .push_back(recent(4, Some("0123456789ABCDEF"), accepted(3, &[])));
         for rejection in Rejection::every_kind() {
-            slot.recent.push_back(recent(5, Some(""), CommandOutcome::Rejected { rejection }));
+            slot.recent
+                .push_back(recent(5, Some(""), CommandOutcome::Rejected { rejection }));
         }
         let value = encode(&slot);
         assert_eq!(decode(&value), Some(slot));
@@ -257,7 +278,11 @@ mod tests {
     #[test]
     fn damaged_values_decode_to_nothing() {
         let mut slot = OrderSlot::default();
-        slot.recent.push_back(recent(1, Some("00ff00ff00ff00ff"), accepted(1, &[EVENT_TYPES[0].0])));
+        slot.recent.push_back(recent(
+            1,
+            Some("00ff00ff00ff00ff"),
+            accepted(1, &[EVENT_TYPES[0].0]),
+        ));
         let value = encode(&slot);
         for cut in 0..value.len() {
             assert_eq!(decode(&value[..cut]), None, "cut at {cut}");
@@ -266,7 +291,12 @@ mod tests {
         longer.push(0);
         assert_eq!(decode(&longer), None, "trailing bytes");
         assert_eq!(decode(br#"{"format":1}"#), None);
-        assert_eq!(decode(&[MAGIC, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), None);
+        assert_eq!(
+            decode(&[
+                MAGIC, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01
+            ]),
+            None
+        );
     }
 
     proptest! {

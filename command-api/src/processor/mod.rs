@@ -35,6 +35,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use event_store::{KafkaConfig, TopicSet};
+use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
@@ -219,7 +220,10 @@ fn poll_batch(consumer: &BaseConsumer<RebalanceContext>, max: usize) -> Vec<Owne
     let mut timeout = Duration::from_millis(100);
     while batch.len() < max {
         match consumer.poll(timeout) {
-            Some(Ok(message)) => batch.push(message.detach()),
+            Some(Ok(message)) => {
+                crate::stages::since("to_processor", message.timestamp());
+                batch.push(message.detach());
+            }
             Some(Err(error)) => {
                 tracing::warn!(%error, "consumer error");
                 break;

@@ -155,8 +155,7 @@ impl Orders {
             },
         };
         let slot = slot.ok_or(Unreadable(*order_id))?;
-        self.by_id
-            .insert(*order_id, Stored::Loaded(Box::new(slot)));
+        self.by_id.insert(*order_id, Stored::Loaded(Box::new(slot)));
         Ok(())
     }
 
@@ -314,7 +313,10 @@ mod tests {
         orders.insert_snapshot(id(5), value.clone().into());
         orders.insert_snapshot(id(6), snapshots::encode(&placed_slot()).0.into());
         assert_eq!(orders.finals(), (1, value.len() as u64));
-        assert!(orders.get_or_default(id(5)).is_none(), "not taken for unknown");
+        assert!(
+            orders.get_or_default(id(5)).is_none(),
+            "not taken for unknown"
+        );
         orders.load(&id(5)).expect("readable");
         assert_eq!(orders.get(&id(5)), Some(&slot));
         let loaded = orders.into_loaded().expect("all readable");

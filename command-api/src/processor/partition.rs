@@ -141,6 +141,9 @@ impl PartitionWorker {
         self.producer
             .begin_transaction()
             .map_err(|e| self.classify(e))?;
+        for message in batch {
+            crate::stages::since("to_transaction", message.timestamp());
+        }
         let mut written = 0;
         // One span per command, open until the transaction ends: its trip through it.
         let mut spans = Vec::new();

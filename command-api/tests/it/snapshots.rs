@@ -170,7 +170,9 @@ fn summed(name: &str) -> f64 {
     telemetry::metrics_handle()
         .render()
         .lines()
-        .filter(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
+        .filter(|line| {
+            line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} "))
+        })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -263,8 +265,8 @@ async fn snapshots_of_format_1_are_read_after_an_upgrade_without_a_rebuild_from_
             latest = m.payload().map(<[u8]>::to_vec);
         }
     });
-    let mut slot = command_api::processor::snapshots::decode(&latest.expect("a snapshot"))
-        .expect("readable");
+    let mut slot =
+        command_api::processor::snapshots::decode(&latest.expect("a snapshot")).expect("readable");
     let line_answer = slot.recent.back_mut().expect("the line's answer");
     line_answer.fingerprint = Some("0000000000000000".to_owned());
     let format_1 = command_api::processor::snapshots::encode_format_1(&slot);
@@ -280,8 +282,17 @@ async fn snapshots_of_format_1_are_read_after_an_upgrade_without_a_rebuild_from_
         retried.body
     );
     let next = app
-        .send(Method::POST, &format!("/v1/orders/{id}/lines"), Some(line("SKU-2")))
+        .send(
+            Method::POST,
+            &format!("/v1/orders/{id}/lines"),
+            Some(line("SKU-2")),
+        )
         .await;
-    assert_eq!((next.status, &next.body["version"]), (200, &json!(3)), "{}", next.body);
+    assert_eq!(
+        (next.status, &next.body["version"]),
+        (200, &json!(3)),
+        "{}",
+        next.body
+    );
     app.stop().await;
 }

@@ -182,6 +182,7 @@ fn run(shared: &Shared) -> Result<(), WorkerError> {
     let mut watermarks = Watermarks::start(kafka, &settings.events_topic);
     let mut resync_backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     let mut resync_due = Instant::now();
+    let mut last_record = None;
     while !stop.load(Ordering::SeqCst) && !applier.is_finished() {
         consumer.context().retry_pending(&consumer);
         if Instant::now() >= resync_due && status.take_resync() {
@@ -194,7 +195,12 @@ fn run(shared: &Shared) -> Result<(), WorkerError> {
             }
         }
         let epoch = status.epoch();
-        let batch = poll::poll_batch(&consumer, settings.batch_max, settings.linger);
+        let batch = poll::poll_batch(
+            &consumer,
+            settings.batch_max,
+            settings.linger,
+            &mut last_record,
+        );
         let assigned = status.assigned();
         let work = if batch.is_empty() {
             // Idle: where the consumer stands may be past the last stored offset by the
