@@ -74,9 +74,9 @@ scale-short: ## The scale-out check alone (about 90 s), as `make test` runs it
 	cargo build --locked -p command-api -p projectors -p query-api -p orderlog-cli -p loadgen
 	target/debug/loadgen scale --bin-dir target/debug
 
-bench: ## Command latency beside the Kafka floor, freshness and flat-out commands/s in one run (about 3 min, platform up); writes docs/bench.json and docs/performance.md's table
+bench: ## Every benchmark beside its floor or ceiling in one run (about 12 min, platform up): command latency, freshness, flat out, queries, projection, replay, takeover, memory; writes docs/bench.json and docs/performance.md's table
 	@compose/local/up.sh
-	cargo build --release --locked -p loadgen
+	cargo build --release --locked -p loadgen -p command-api -p orderlog-cli
 	target/release/loadgen bench
 
 clean-bench: ## Remove the topics and databases benchmarks and tests left on the local stack
