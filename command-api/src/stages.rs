@@ -25,5 +25,6 @@ pub fn since(stage: &'static str, timestamp: Timestamp) {
         return;
     };
     let now = chrono::Utc::now().timestamp_millis();
-    record(stage, (now - millis).max(0) as f64 / 1e3);
+    let elapsed = u64::try_from(now - millis).unwrap_or(0);
+    record(stage, std::time::Duration::from_millis(elapsed).as_secs_f64());
 }
