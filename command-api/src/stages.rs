@@ -26,5 +26,8 @@ pub fn since(stage: &'static str, timestamp: Timestamp) {
     };
     let now = chrono::Utc::now().timestamp_millis();
     let elapsed = u64::try_from(now - millis).unwrap_or(0);
-    record(stage, std::time::Duration::from_millis(elapsed).as_secs_f64());
+    record(
+        stage,
+        std::time::Duration::from_millis(elapsed).as_secs_f64(),
+    );
 }
