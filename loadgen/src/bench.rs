@@ -259,17 +259,12 @@ async fn reads(
 }
 
 fn resident_mb(pid_file: &std::path::Path) -> Option<f64> {
-    let pid = std::fs::read_to_string(pid_file).ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).ok()?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
+    let pid = std::fs::read_to_string(pid_file)
+        .ok()?
         .trim()
         .parse()
         .ok()?;
-    Some(kib / 1024.0)
+    Some(crate::memory::resident_of(pid)? as f64 / 1e6)
 }
 
 /// The benchmarks that fill fresh topics of their own: projection, replay, takeover, memory.

@@ -10,7 +10,7 @@ use chrono::Utc;
 use command_api::processor::slot::OrderSlot;
 use command_api::processor::snapshots;
 use event_store::{KafkaConfig, TopicSet};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer};
 use schemas::command::{Command, DeliverOrder, ShipOrder};
 use schemas::values::{Carrier, OrderId, TrackingNumber};
 use schemas::{CommandEnvelope, CommandOutcome};
@@ -133,13 +133,22 @@ pub(crate) async fn measure(args: &Memory) -> anyhow::Result<Figures> {
 }
 
 fn resident_bytes(service: &Service) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", service.child.id()))?;
+    resident_of(service.child.id())
+        .ok_or_else(|| anyhow::anyhow!("no VmRSS in /proc/{}/status", service.child.id()))
+}
+
+/// A process's resident set in bytes, from `/proc`; `None` when it is not readable.
+pub(crate) fn resident_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kib: u64 = status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no VmRSS in /proc/{}/status", service.child.id()))?;
-    Ok(kib * 1024)
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// One order as the platform leaves it: placed, three lines added, paid; and when `delivered`,
@@ -198,13 +207,7 @@ fn fill(
     template: &OrderSlot,
     orders: u64,
 ) -> anyhow::Result<u64> {
-    let producer: ThreadedProducer<DefaultProducerContext> = kafka
-        .client()
-        .set("linger.ms", "20")
-        .set("batch.size", "1000000")
-        .set("compression.type", "lz4")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()?;
+    let producer = crate::rebuild::bulk_producer(kafka)?;
     let mut bytes = 0;
     for _ in 0..orders {
         let (value, headers) = snapshots::encode(&another(template));

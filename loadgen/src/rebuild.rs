@@ -125,13 +125,7 @@ pub(crate) async fn filled_log(
 
 /// Writes `events` events (and each order's final snapshot) into partition 0.
 pub(crate) fn fill(kafka: &KafkaConfig, topics: &TopicSet, events: u64) -> anyhow::Result<()> {
-    let producer: ThreadedProducer<DefaultProducerContext> = kafka
-        .client()
-        .set("linger.ms", "20")
-        .set("batch.size", "1000000")
-        .set("compression.type", "lz4")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()?;
+    let producer = bulk_producer(kafka)?;
     let started = Instant::now();
     let mut written = 0;
     while written < events {
@@ -180,6 +174,19 @@ pub(crate) fn fill(kafka: &KafkaConfig, topics: &TopicSet, events: u64) -> anyho
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// A producer for filling a benchmark's log fast: large compressed batches.
+pub(crate) fn bulk_producer(
+    kafka: &KafkaConfig,
+) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
+    Ok(kafka
+        .client()
+        .set("linger.ms", "20")
+        .set("batch.size", "1000000")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?)
 }
 
 pub(crate) fn send<'a>(

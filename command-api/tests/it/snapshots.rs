@@ -177,24 +177,22 @@ fn summed(name: &str) -> f64 {
         .sum()
 }
 
+/// Cancels the order under an idempotency key.
+async fn cancel(app: &TestApp, id: &str, reason: &str, key: &str) -> Reply {
+    app.send_with(
+        Method::POST,
+        &format!("/v1/orders/{id}/cancellation"),
+        Some(json!({ "reason": reason })),
+        &[("Idempotency-Key", key)],
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_order_is_kept_on_disk_after_a_takeover_and_still_answers_correctly() {
     let (prefix, id, _) = order_with_a_line("snap-f1").await;
     let app = TestApp::spawn_with(test_config(&prefix, Role::All)).await;
-    let cancel = |reason: &'static str, key: &'static str| {
-        let app = &app;
-        let id = id.clone();
-        async move {
-            app.send_with(
-                Method::POST,
-                &format!("/v1/orders/{id}/cancellation"),
-                Some(json!({ "reason": reason })),
-                &[("Idempotency-Key", key)],
-            )
-            .await
-        }
-    };
-    let cancelled = cancel("changed mind", "snap-f1-cancel").await;
+    let cancelled = cancel(&app, &id, "changed mind", "snap-f1-cancel").await;
     assert_eq!(cancelled.status, 200, "{}", cancelled.body);
     assert_eq!(cancelled.body["version"], 3);
     app.stop().await;
@@ -205,20 +203,7 @@ async fn a_cancelled_order_is_kept_on_disk_after_a_takeover_and_still_answers_co
         summed("orderlog_processor_final_orders_at_takeover") >= 1.0,
         "the cancelled order went to the final store"
     );
-    let cancel = |reason: &'static str, key: &'static str| {
-        let app = &app;
-        let id = id.clone();
-        async move {
-            app.send_with(
-                Method::POST,
-                &format!("/v1/orders/{id}/cancellation"),
-                Some(json!({ "reason": reason })),
-                &[("Idempotency-Key", key)],
-            )
-            .await
-        }
-    };
-    let retried = cancel("changed mind", "snap-f1-cancel").await;
+    let retried = cancel(&app, &id, "changed mind", "snap-f1-cancel").await;
     assert_eq!(
         (retried.status, &retried.body["events"]),
         (200, &cancelled.body["events"]),
@@ -232,7 +217,7 @@ async fn a_cancelled_order_is_kept_on_disk_after_a_takeover_and_still_answers_co
         "an older command's first answer: {}",
         line_again.body
     );
-    let refused = cancel("again", "snap-f1-other").await;
+    let refused = cancel(&app, &id, "again", "snap-f1-other").await;
     assert_eq!(
         (refused.status, refused.body["code"].as_str()),
         (409, Some("invalid_transition")),
@@ -240,7 +225,7 @@ async fn a_cancelled_order_is_kept_on_disk_after_a_takeover_and_still_answers_co
         refused.body
     );
     // The refusal is remembered through the store too.
-    let refused_again = cancel("again", "snap-f1-other").await;
+    let refused_again = cancel(&app, &id, "again", "snap-f1-other").await;
     assert_eq!(
         (refused_again.status, refused_again.body["code"].as_str()),
         (409, Some("invalid_transition"))
