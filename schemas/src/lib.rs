@@ -8,6 +8,7 @@
 //! - [`order`]: the aggregate: `decide` and `evolve`, and the rejections.
 //! - [`envelope`]: the metadata every event and command travels with.
 //! - [`cloudevents`]: the CloudEvents Kafka binding (binary mode) as plain headers and bytes.
+//! - [`packed`]: primitives of the packed binary layouts snapshots use.
 //! - [`json_schema`]: the JSON Schemas generated from these types (checked in under `schemas/json`).
 //! - `upcast`: old event schema versions to the current one.
 
@@ -17,6 +18,7 @@ pub mod envelope;
 pub mod event;
 pub mod json_schema;
 pub mod order;
+pub mod packed;
 mod upcast;
 pub mod values;
 

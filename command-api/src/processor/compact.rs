@@ -1,11 +1,14 @@
-//! Snapshot format 2: an order's slot in a compact binary layout. The state stays in the
-//! domain's own JSON (parsed through its validating types); the idempotency memory, most of
-//! a format-1 snapshot's size, is binary: ids as 16 bytes, fingerprints as 8, event types
-//! as their index in [`EVENT_TYPES`]. The first bytes say whether the order is in a final
-//! state, so a takeover can put such orders aside without parsing them. Pure.
+//! Snapshot formats 2 and 3: an order's slot in a compact binary layout. The idempotency
+//! memory, most of a format-1 snapshot's size, is binary: ids as 16 bytes, fingerprints as
+//! 8, event types as their index in [`EVENT_TYPES`]. Format 3 (written) packs the state too
+//! ([`schemas::order::packed`], a third of its JSON); format 2 (still read) kept the state
+//! in the domain's JSON. Both go through the domain's validating types. The first bytes say
+//! whether the order is in a final state, so a takeover can put such orders aside without
+//! parsing them. Pure.
 //!
 //! ```text
-//! magic u8 = 0x02 | flags u8 (bit 0: final) | varint len, state JSON | varint count, recents
+//! magic u8 = 0x03 | flags u8 (bit 0: final) | packed state | varint count, recents
+//!   (format 2: magic 0x02 | flags | varint len, state JSON | varint count, recents)
 //! recent:  command id [16] | fingerprint | outcome
 //! fingerprint: 0 (none) | 1, u64 LE (16 hex digits) | 2, varint len, bytes
 //! outcome: 0 accepted, varint version, varint n, n x (id [16], type, varint version)
@@ -17,57 +20,72 @@ use std::collections::VecDeque;
 
 use schemas::envelope::EventSummary;
 use schemas::event::EVENT_TYPES;
+use schemas::order::packed;
+use schemas::packed::{Reader, put_bytes, put_varint};
 use schemas::{CommandOutcome, OrderState};
-use uuid::Uuid;
 
 use super::slot::{OrderSlot, Recent};
 
-/// The first byte of a format-2 value (a format-1 value is JSON and starts with `{`).
-pub const MAGIC: u8 = 0x02;
+/// The first byte of a format-3 value (a format-1 value is JSON and starts with `{`).
+pub const MAGIC: u8 = 0x03;
+/// The first byte of a format-2 value.
+pub const MAGIC_2: u8 = 0x02;
 const FINAL: u8 = 0b1;
 const OTHER_TYPE: u8 = 255;
 
-/// The slot in format 2.
+/// The slot in format 3.
 pub fn encode(slot: &OrderSlot) -> Vec<u8> {
-    let state = serde_json::to_vec(&slot.state).unwrap_or_default();
-    let mut out = Vec::with_capacity(state.len() + 16 + slot.recent.len() * 48);
+    let mut out = Vec::with_capacity(256 + slot.recent.len() * 48);
     out.push(MAGIC);
-    out.push(if is_final(&slot.state) { FINAL } else { 0 });
-    put_bytes(&mut out, &state);
-    put_varint(&mut out, slot.recent.len() as u64);
-    for recent in &slot.recent {
-        out.extend_from_slice(recent.command_id.as_bytes());
-        put_fingerprint(&mut out, recent.fingerprint.as_deref());
-        put_outcome(&mut out, &recent.outcome);
-    }
+    out.push(flags(&slot.state));
+    packed::encode(&slot.state, &mut out);
+    put_recents(&mut out, slot);
     out
 }
 
-/// The slot a format-2 value holds; `None` when the value is not one (whatever its bytes).
+fn flags(state: &OrderState) -> u8 {
+    if is_final(state) { FINAL } else { 0 }
+}
+
+fn put_recents(out: &mut Vec<u8>, slot: &OrderSlot) {
+    put_varint(out, slot.recent.len() as u64);
+    for recent in &slot.recent {
+        out.extend_from_slice(recent.command_id.as_bytes());
+        put_fingerprint(out, recent.fingerprint.as_deref());
+        put_outcome(out, &recent.outcome);
+    }
+}
+
+/// The slot a format-3 or format-2 value holds; `None` when the value is neither (whatever
+/// its bytes).
 pub fn decode(value: &[u8]) -> Option<OrderSlot> {
     let mut input = Reader(value);
-    (input.byte()? == MAGIC).then_some(())?;
+    let magic = input.byte()?;
     let _flags = input.byte()?;
-    let state: OrderState = serde_json::from_slice(input.bytes()?).ok()?;
+    let state = match magic {
+        MAGIC => packed::decode(&mut input)?,
+        MAGIC_2 => serde_json::from_slice::<OrderState>(input.bytes()?).ok()?,
+        _ => return None,
+    };
     let count = input.varint()?;
     let mut recent = VecDeque::with_capacity(usize::try_from(count).ok()?.min(256));
     for _ in 0..count {
         let command_id = input.uuid()?;
-        let fingerprint = input.fingerprint()?;
-        let outcome = input.outcome()?;
+        let fingerprint = fingerprint(&mut input)?;
+        let outcome = outcome(&mut input)?;
         recent.push_back(Recent {
             command_id,
             fingerprint,
             outcome,
         });
     }
-    input.0.is_empty().then_some(OrderSlot { state, recent })
+    input.is_empty().then_some(OrderSlot { state, recent })
 }
 
-/// Whether a format-2 value says its order is in a final state (delivered or cancelled),
-/// read from its flags alone.
+/// Whether a format-3 or format-2 value says its order is in a final state (delivered or
+/// cancelled), read from its flags alone.
 pub fn says_final(value: &[u8]) -> bool {
-    matches!(value, [MAGIC, flags, ..] if flags & FINAL != 0)
+    matches!(value, [MAGIC | MAGIC_2, flags, ..] if flags & FINAL != 0)
 }
 
 /// Delivered and cancelled orders never change again.
@@ -75,19 +93,6 @@ pub fn is_final(state: &OrderState) -> bool {
     state
         .order()
         .is_some_and(|order| order.status.is_terminal())
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
 }
 
 fn put_fingerprint(out: &mut Vec<u8>, fingerprint: Option<&str>) {
@@ -136,90 +141,64 @@ fn put_outcome(out: &mut Vec<u8>, outcome: &CommandOutcome) {
     }
 }
 
-/// The unread rest of a value.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn byte(&mut self) -> Option<u8> {
-        let (first, rest) = self.0.split_first()?;
-        self.0 = rest;
-        Some(*first)
-    }
-
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        (self.0.len() >= n).then_some(())?;
-        let (taken, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(taken)
-    }
-
-    fn varint(&mut self) -> Option<u64> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = self.byte()?;
-            value |= u64::from(byte & 0x7f).checked_shl(shift)?;
-            if byte & 0x80 == 0 {
-                return Some(value);
-            }
+fn fingerprint(input: &mut Reader<'_>) -> Option<Option<String>> {
+    match input.byte()? {
+        0 => Some(None),
+        1 => {
+            let bytes: [u8; 8] = input.take(8)?.try_into().ok()?;
+            Some(Some(format!("{:016x}", u64::from_le_bytes(bytes))))
         }
-        None
+        2 => Some(Some(input.str()?.to_owned())),
+        _ => None,
     }
+}
 
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let len = usize::try_from(self.varint()?).ok()?;
-        self.take(len)
-    }
-
-    fn uuid(&mut self) -> Option<Uuid> {
-        Uuid::from_slice(self.take(16)?).ok()
-    }
-
-    fn fingerprint(&mut self) -> Option<Option<String>> {
-        match self.byte()? {
-            0 => Some(None),
-            1 => {
-                let bytes: [u8; 8] = self.take(8)?.try_into().ok()?;
-                Some(Some(format!("{:016x}", u64::from_le_bytes(bytes))))
+fn outcome(input: &mut Reader<'_>) -> Option<CommandOutcome> {
+    match input.byte()? {
+        0 => {
+            let version = input.varint()?;
+            let n = input.varint()?;
+            let mut events = Vec::with_capacity(usize::try_from(n).ok()?.min(64));
+            for _ in 0..n {
+                let id = input.uuid()?;
+                let type_name = match input.byte()? {
+                    OTHER_TYPE => input.str()?.to_owned(),
+                    index => EVENT_TYPES.get(usize::from(index))?.0.to_owned(),
+                };
+                let version = input.varint()?;
+                events.push(EventSummary {
+                    id,
+                    type_name,
+                    version,
+                });
             }
-            2 => Some(Some(String::from_utf8(self.bytes()?.to_vec()).ok()?)),
-            _ => None,
+            Some(CommandOutcome::Accepted { version, events })
         }
+        1 => Some(CommandOutcome::Rejected {
+            rejection: serde_json::from_slice(input.bytes()?).ok()?,
+        }),
+        2 => Some(CommandOutcome::IdempotencyKeyReused),
+        _ => None,
     }
+}
 
-    fn outcome(&mut self) -> Option<CommandOutcome> {
-        match self.byte()? {
-            0 => {
-                let version = self.varint()?;
-                let n = self.varint()?;
-                let mut events = Vec::with_capacity(usize::try_from(n).ok()?.min(64));
-                for _ in 0..n {
-                    let id = self.uuid()?;
-                    let type_name = match self.byte()? {
-                        OTHER_TYPE => String::from_utf8(self.bytes()?.to_vec()).ok()?,
-                        index => EVENT_TYPES.get(usize::from(index))?.0.to_owned(),
-                    };
-                    let version = self.varint()?;
-                    events.push(EventSummary {
-                        id,
-                        type_name,
-                        version,
-                    });
-                }
-                Some(CommandOutcome::Accepted { version, events })
-            }
-            1 => Some(CommandOutcome::Rejected {
-                rejection: serde_json::from_slice(self.bytes()?).ok()?,
-            }),
-            2 => Some(CommandOutcome::IdempotencyKeyReused),
-            _ => None,
-        }
-    }
+/// The slot in format 2, as versions before format 3 wrote it (for tests of the upgrade).
+#[cfg(test)]
+pub fn encode_format_2(slot: &OrderSlot) -> Vec<u8> {
+    let mut out = vec![MAGIC_2, flags(&slot.state)];
+    put_bytes(
+        &mut out,
+        &serde_json::to_vec(&slot.state).unwrap_or_default(),
+    );
+    put_recents(&mut out, slot);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
     use schemas::Rejection;
+    use uuid::Uuid;
 
     use super::*;
 
@@ -299,12 +278,37 @@ mod tests {
         );
     }
 
+    #[test]
+    fn format_3_packs_the_state_and_format_2_is_still_read() {
+        let slot = super::super::fixtures::cancelled_slot();
+        let value = encode(&slot);
+        assert_eq!(value.first(), Some(&MAGIC));
+        assert_eq!(decode(&value), Some(slot.clone()));
+        assert!(says_final(&value));
+        let format_2 = encode_format_2(&slot);
+        assert_eq!(format_2.first(), Some(&MAGIC_2));
+        assert_eq!(decode(&format_2), Some(slot));
+        assert!(says_final(&format_2));
+        assert!(
+            value.len() + 100 < format_2.len(),
+            "{} vs {}",
+            value.len(),
+            format_2.len()
+        );
+        let mut unknown = value.clone();
+        unknown[0] = 0x04;
+        assert_eq!(decode(&unknown), None);
+        assert!(!says_final(&unknown));
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let mut value = vec![MAGIC, 0];
-            value.extend(bytes);
-            let _ = decode(&value);
+            for magic in [MAGIC, MAGIC_2] {
+                let mut value = vec![magic, 0];
+                value.extend(&bytes);
+                let _ = decode(&value);
+            }
         }
     }
 }

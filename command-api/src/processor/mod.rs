@@ -17,6 +17,8 @@
 pub mod compact;
 mod dispatch;
 pub mod final_store;
+#[cfg(test)]
+mod fixtures;
 mod lane;
 pub mod orders;
 mod partition;

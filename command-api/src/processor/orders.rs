@@ -1,5 +1,5 @@
 //! A partition's orders as its processor holds them: between commands, each as its
-//! snapshot's bytes (format 2 is compact: docs/performance.md, "Processor memory"), parsed
+//! snapshot's bytes (format 3 is compact: docs/performance.md, "Processor memory"), parsed
 //! when a command touches the order and encoded again when its transaction commits; orders
 //! in a final state only as a place in the partition's [`FinalStore`] on disk. Taking a
 //! partition over then costs reading its snapshots, not parsing them (most orders of a
@@ -270,37 +270,7 @@ mod tests {
     }
 
     fn final_slot() -> OrderSlot {
-        let place: schemas::Command = serde_json::from_value(serde_json::json!({
-            "type": "PlaceOrder",
-            "data": {
-                "customer_id": "alice",
-                "currency": "EUR",
-                "lines": [{ "sku": "A-1", "quantity": 1, "unit_price": { "amount_minor": 100, "currency": "EUR" } }],
-                "shipping_address": { "name": "Ada", "line1": "1 Way", "city": "Berlin", "postal_code": "10115", "country": "DE" }
-            }
-        }))
-        .expect("a PlaceOrder");
-        let cancel: schemas::Command = serde_json::from_value(serde_json::json!({
-            "type": "CancelOrder", "data": { "reason": "changed my mind" }
-        }))
-        .expect("a CancelOrder");
-        let mut slot = OrderSlot::default();
-        for command in [place, cancel] {
-            let command_id = Uuid::now_v7();
-            let order_id = id(5);
-            let envelope = schemas::CommandEnvelope {
-                command_id,
-                order_id,
-                expected_version: None,
-                correlation_id: command_id,
-                issued_at: chrono::Utc::now(),
-                fingerprint: schemas::CommandEnvelope::fingerprint_of(order_id, &command, None),
-                traceparent: None,
-                acting_for: None,
-                command,
-            };
-            slot.handle(&envelope, chrono::Utc::now()).expect("handled");
-        }
+        let slot = super::super::fixtures::cancelled_slot();
         assert!(compact::is_final(&slot.state));
         slot
     }

@@ -392,7 +392,7 @@ mod tests {
         assert_eq!(order_key(&readable), Some(order));
         let value = snapshot_value(&readable).expect("a snapshot");
         assert_eq!(snapshots::decode(value), Some(OrderSlot::default()));
-        assert!(snapshot_value(&record(key.as_bytes(), Some("3"))).is_none());
+        assert!(snapshot_value(&record(key.as_bytes(), Some("4"))).is_none());
         assert!(
             snapshot_value(&record(key.as_bytes(), None)).is_some(),
             "written before the header, in format 1"

@@ -11,10 +11,10 @@ use super::slot::OrderSlot;
 /// The snapshot record format written. A record whose header names a format this version
 /// does not read (a newer version wrote it) makes a new owner rebuild the partition from its
 /// events.
-pub const SNAPSHOT_FORMAT: u32 = 2;
+pub const SNAPSHOT_FORMAT: u32 = 3;
 
-/// The formats this version reads: its own and the one before it.
-pub const FORMATS_READ: [u32; 2] = [1, SNAPSHOT_FORMAT];
+/// The formats this version reads: its own and the ones before it.
+pub const FORMATS_READ: [u32; 3] = [1, 2, SNAPSHOT_FORMAT];
 
 /// The record header carrying the format, readable without parsing the value: a takeover
 /// checks it on every record and leaves parsing to each order's first command. Records
@@ -109,9 +109,9 @@ pub fn is_readable<H: Headers>(headers: Option<&H>) -> bool {
     }
 }
 
-/// The order a snapshot value holds, in either format read; `None` when it is neither.
+/// The order a snapshot value holds, in any format read; `None` when it is none of them.
 pub fn decode(value: &[u8]) -> Option<OrderSlot> {
-    if value.first() == Some(&compact::MAGIC) {
+    if matches!(value.first(), Some(&(compact::MAGIC | compact::MAGIC_2))) {
         return compact::decode(value);
     }
     let snapshot: Snapshot = serde_json::from_slice(value).ok()?;
@@ -160,7 +160,7 @@ mod tests {
     fn other_formats_are_not_read() {
         let newer = OwnedHeaders::new().insert(Header {
             key: FORMAT_HEADER,
-            value: Some(b"3"),
+            value: Some(b"4"),
         });
         assert!(!is_readable(Some(&newer)));
         let garbled = OwnedHeaders::new().insert(Header {
@@ -169,7 +169,7 @@ mod tests {
         });
         assert!(!is_readable(Some(&garbled)));
         let newer_value = serde_json::to_vec(&Snapshot {
-            format: 3,
+            format: 4,
             slot: OrderSlot::default(),
         })
         .expect("encode");

@@ -5,6 +5,7 @@ mod address;
 mod cancel;
 mod fulfilment;
 mod lines;
+pub mod packed;
 mod payment;
 mod place;
 mod rejection;

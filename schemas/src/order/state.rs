@@ -91,6 +91,12 @@ impl OrderState {
     pub fn order(&self) -> Option<&Order> {
         self.order.as_ref()
     }
+
+    /// A state from its parts, as a stored form holds them (no more checked than the JSON
+    /// form's deserialization checks them: each value's own rules).
+    pub fn from_parts(version: u64, order: Option<Order>) -> Self {
+        Self { version, order }
+    }
 }
 
 /// An event that cannot follow the state it is applied to: the log is not one this
