@@ -8,10 +8,9 @@ use uuid::Uuid;
 
 use super::slot::OrderSlot;
 
-/// Alice's order of one line, placed and then cancelled (a final state), with both answers
-/// remembered.
-pub(super) fn cancelled_slot() -> OrderSlot {
-    let place: Command = serde_json::from_value(serde_json::json!({
+/// Alice's PlaceOrder of one line.
+pub(super) fn alice_places_an_order() -> Command {
+    serde_json::from_value(serde_json::json!({
         "type": "PlaceOrder",
         "data": {
             "customer_id": "alice",
@@ -20,7 +19,13 @@ pub(super) fn cancelled_slot() -> OrderSlot {
             "shipping_address": { "name": "Ada", "line1": "1 Way", "city": "Berlin", "postal_code": "10115", "country": "DE" }
         }
     }))
-    .expect("a PlaceOrder");
+    .expect("a PlaceOrder")
+}
+
+/// Alice's order of one line, placed and then cancelled (a final state), with both answers
+/// remembered.
+pub(super) fn cancelled_slot() -> OrderSlot {
+    let place = alice_places_an_order();
     let cancel: Command = serde_json::from_value(serde_json::json!({
         "type": "CancelOrder", "data": { "reason": "changed my mind" }
     }))

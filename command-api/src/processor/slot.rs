@@ -237,16 +237,7 @@ mod tests {
 
     #[test]
     fn a_caller_acting_for_another_customer_finds_no_order_not_even_a_remembered_answer() {
-        let place: Command = serde_json::from_value(serde_json::json!({
-            "type": "PlaceOrder",
-            "data": {
-                "customer_id": "alice",
-                "currency": "EUR",
-                "lines": [{ "sku": "A-1", "quantity": 1, "unit_price": { "amount_minor": 100, "currency": "EUR" } }],
-                "shipping_address": { "name": "Ada", "line1": "1 Way", "city": "Berlin", "postal_code": "10115", "country": "DE" }
-            }
-        }))
-        .expect("a PlaceOrder");
+        let place = super::super::fixtures::alice_places_an_order();
         let mut slot = OrderSlot::default();
         let placed = envelope(place, Some("alice"));
         let first = slot.handle(&placed, Utc::now()).expect("handled");
