@@ -7,7 +7,9 @@
 //! filtered page through GraphQL beside the same SQL sent directly, and query-api's
 //! resident memory under that load; then on fresh topics of their own: projection against
 //! binary COPY, replay against a plain consumer, takeover after SIGKILL, processor memory
-//! per live and per final order.
+//! per live and per final order. Before freshness, flat out, the reads and the fresh-topic
+//! benchmarks it waits for the live projectors' lag to reach zero, so that no benchmark
+//! runs beside the last one's backlog.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -94,6 +96,7 @@ pub(crate) async fn run(args: Bench) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let mut results = serde_json::Map::new();
     let mut command_p99 = std::collections::HashMap::new();
+    let mut settled = serde_json::Map::new();
     for &rate in &args.rates {
         println!("bench: floor at {rate}/s");
         let (floor, missing) =
@@ -139,6 +142,7 @@ pub(crate) async fn run(args: Bench) -> anyhow::Result<()> {
         } else {
             format!("{rate}/s")
         };
+        settle(&args, &format!("freshness_{at}"), &mut settled).await?;
         println!("bench: freshness {at}");
         let (commands, fresh, failed) =
             crate::freshness::measure(&http, &args.url, &args.query_url, rate, args.seconds)
@@ -161,6 +165,7 @@ pub(crate) async fn run(args: Bench) -> anyhow::Result<()> {
             json!({ "commands": summary_json(&commands), "freshness": summary_json(&fresh), "failed": failed }),
         );
     }
+    settle(&args, "flat_out", &mut settled).await?;
     println!("bench: flat out");
     let (flat, latency, failed) =
         crate::http_load::measure_throughput(&http, &args.url, 256, args.seconds).await?;
@@ -175,8 +180,11 @@ pub(crate) async fn run(args: Bench) -> anyhow::Result<()> {
         "flat_out".to_owned(),
         json!({ "commands_per_second": flat, "latency": summary_json(&latency), "failed": failed }),
     );
+    settle(&args, "reads", &mut settled).await?;
     reads(&args, &mut rows, &mut results).await?;
+    settle(&args, "offline", &mut settled).await?;
     offline(&args, &mut rows, &mut results).await?;
+    results.insert("settled_s".to_owned(), Value::Object(settled));
     results.insert(
         "ran".to_owned(),
         json!({ "at": chrono::Utc::now().to_rfc3339(), "seconds_each": args.seconds,
@@ -194,6 +202,22 @@ pub(crate) async fn run(args: Bench) -> anyhow::Result<()> {
         args.json.display(),
         args.doc.display()
     );
+    Ok(())
+}
+
+/// Waits for the live projectors to apply everything the last benchmark wrote, and notes
+/// how long that took before `what` (null: still behind after two minutes).
+async fn settle(
+    args: &Bench,
+    what: &str,
+    settled: &mut serde_json::Map<String, Value>,
+) -> anyhow::Result<()> {
+    let took = crate::settle::projectors(&args.postgres.url, Duration::from_secs(120)).await?;
+    match took {
+        Some(took) => println!("bench: projectors caught up in {:.1} s", took.as_secs_f64()),
+        None => println!("bench: projectors still behind after 120 s; measuring anyway"),
+    }
+    settled.insert(what.to_owned(), json!(took.map(|t| t.as_secs_f64())));
     Ok(())
 }
 

@@ -44,6 +44,7 @@ mod query_load;
 mod rebuild;
 mod replay;
 mod scale;
+mod settle;
 mod stack;
 mod stages;
 mod stats;
