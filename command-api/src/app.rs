@@ -34,6 +34,9 @@ impl Application {
         };
         let partitions = topics.ensure(&kafka, spec).await?;
 
+        // One process running both roles: its processors answer its waiting requests.
+        let answers = crate::answers::Answers::default();
+        let in_process = config.results_in_process && config.runs_http() && config.runs_processor();
         let (processor, status) = if config.runs_processor() {
             let status = ProcessorStatus::default();
             let settings = ProcessorSettings {
@@ -46,6 +49,7 @@ impl Application {
                     config.processor_session_timeout_ms,
                 ),
                 partitions: config.topic_partitions,
+                answers: in_process.then(|| answers.clone()),
             };
             let processor =
                 Processor::spawn(kafka.clone(), topics.clone(), settings, status.clone())?;
@@ -62,6 +66,7 @@ impl Application {
             Some(
                 tokio::task::spawn_blocking(move || {
                     CommandBus::start(
+                        answers,
                         &kafka,
                         &topics,
                         partitions,

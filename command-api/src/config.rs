@@ -77,6 +77,17 @@ pub struct Config {
     #[arg(long, env = "ORDERLOG_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
     pub max_body_bytes: usize,
 
+    /// With both roles in this process, whether a processor hands each committed result
+    /// straight to the request waiting here (right after its commit), rather than only
+    /// through the results topic, which every HTTP tier still reads.
+    #[arg(
+        long,
+        env = "ORDERLOG_RESULTS_IN_PROCESS",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub results_in_process: bool,
+
     /// Consumer group of the command processors.
     #[arg(
         long,

@@ -1,9 +1,9 @@
 //! The HTTP tier's path to the processors: produce a command, then wait for its result,
-//! which the processors commit to the results topic in the same transaction as the events.
+//! which the processors commit to the results topic in the same transaction as the events
+//! (and hand over in-process too when they run here: [`crate::answers`]).
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use event_store::{KafkaConfig, TopicSet};
@@ -13,19 +13,14 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use schemas::{CommandEnvelope, CommandResult};
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
+use crate::answers::{Answers, Path};
 use crate::availability::Availability;
-
-/// Requests waiting for a result, by command id and fingerprint: concurrent retries of one
-/// command all wait for (and get) the same answer; a reused key with another body waits
-/// for its own.
-type Waiters = Arc<Mutex<HashMap<(Uuid, String), Vec<oneshot::Sender<CommandResult>>>>>;
 
 /// The producer's context: librdkafka reports the brokers out of reach here.
 struct BusContext {
     availability: Arc<Availability>,
-    waiters: Waiters,
+    answers: Answers,
 }
 
 impl rdkafka::ClientContext for BusContext {
@@ -42,9 +37,7 @@ impl rdkafka::ClientContext for BusContext {
                 );
                 // Their outcome is unknown and will stay so until Kafka is back: the
                 // callers hear it now (503 outcome_unknown) rather than after the timeout.
-                if let Ok(mut waiters) = self.waiters.lock() {
-                    waiters.clear();
-                }
+                self.answers.clear();
             }
         } else {
             tracing::error!("librdkafka: {error}: {reason}");
@@ -60,7 +53,7 @@ pub struct CommandBus {
     /// Bounds the requests held waiting for results.
     in_flight: Arc<tokio::sync::Semaphore>,
     topic: String,
-    waiters: Waiters,
+    answers: Answers,
     timeout: Duration,
     _listener: Arc<ListenerGuard>,
 }
@@ -80,7 +73,10 @@ pub enum SendError {
 
 impl CommandBus {
     /// Starts listening to the results topic from its current end, then returns the bus.
+    /// `answers`: where results reach waiting requests (shared with this process's
+    /// processors, when it runs them, so they can answer right after their commit).
     pub fn start(
+        answers: Answers,
         kafka: &KafkaConfig,
         topics: &TopicSet,
         partitions: i32,
@@ -88,7 +84,6 @@ impl CommandBus {
         produce_timeout: Duration,
         max_in_flight: usize,
     ) -> Result<Self, KafkaError> {
-        let waiters: Waiters = Arc::default();
         let availability = Arc::new(Availability::default());
         let producer: FutureProducer<BusContext> = kafka
             .client()
@@ -109,9 +104,9 @@ impl CommandBus {
             )
             .create_with_context(BusContext {
                 availability: availability.clone(),
-                waiters: waiters.clone(),
+                answers: answers.clone(),
             })?;
-        let listener = start_listener(kafka, &topics.results, partitions, waiters.clone())?;
+        let listener = start_listener(kafka, &topics.results, partitions, answers.clone())?;
         watch_availability(
             kafka,
             &topics.commands,
@@ -123,7 +118,7 @@ impl CommandBus {
             availability,
             in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight.max(1))),
             topic: topics.commands.clone(),
-            waiters,
+            answers,
             timeout,
             _listener: Arc::new(listener),
         })
@@ -135,18 +130,11 @@ impl CommandBus {
             metrics::counter!("orderlog_http_commands_shed_total").increment(1);
             return Err(SendError::Overloaded);
         };
-        let (sender, receiver) = oneshot::channel();
-        let key = (command.command_id, command.fingerprint.clone());
-        self.lock().entry(key.clone()).or_default().push(sender);
+        let receiver = self.answers.wait(command.command_id, &command.fingerprint);
         let outcome = self.produce_and_wait(command, receiver).await;
         if outcome.is_err() {
-            let mut waiters = self.lock();
-            if let Some(list) = waiters.get_mut(&key) {
-                list.retain(|sender| !sender.is_closed());
-                if list.is_empty() {
-                    waiters.remove(&key);
-                }
-            }
+            self.answers
+                .forget_gone(command.command_id, &command.fingerprint);
         }
         outcome
     }
@@ -201,15 +189,6 @@ impl CommandBus {
             .fetch_metadata(Some(&self.topic), Duration::from_secs(2))
             .is_ok()
     }
-
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(Uuid, String), Vec<oneshot::Sender<CommandResult>>>>
-    {
-        self.waiters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
 }
 
 /// While commands are refused, asks the brokers for the commands topic's metadata twice
@@ -259,7 +238,7 @@ fn start_listener(
     kafka: &KafkaConfig,
     topic: &str,
     partitions: i32,
-    waiters: Waiters,
+    answers: Answers,
 ) -> Result<ListenerGuard, KafkaError> {
     let consumer: BaseConsumer = kafka
         .read_committed_consumer("orderlog-command-api-results")
@@ -295,15 +274,7 @@ fn start_listener(
                                 continue;
                             }
                         };
-                        let key = (result.command_id, result.fingerprint.clone());
-                        let waiting = waiters
-                            .lock()
-                            .ok()
-                            .and_then(|mut w| w.remove(&key))
-                            .unwrap_or_default();
-                        for waiter in waiting {
-                            let _ = waiter.send(result.clone());
-                        }
+                        answers.answer(&result, Path::ResultsTopic);
                     }
                     Some(Err(error)) => tracing::warn!(%error, "results consumer error"),
                     None => {}

@@ -8,10 +8,13 @@
 //! - [`app`]: `Application::build(config)` and `run_until_stopped(shutdown)`.
 //! - [`http`]: routes, problem+json errors, the OpenAPI document.
 //! - [`intake`]: producing commands and awaiting their committed results.
+//! - [`answers`]: the requests waiting for results, answered from the results topic or
+//!   in-process by this process's processors.
 //! - [`availability`]: refusing commands at once while Kafka is out of reach.
 //! - [`processor`]: the command processor role.
 //! - [`stages`]: where a command's time goes, stage by stage.
 
+pub mod answers;
 pub mod app;
 pub mod availability;
 pub mod config;

@@ -62,6 +62,9 @@ pub struct ProcessorSettings {
     pub session_timeout: Duration,
     /// The topics' partition count.
     pub partitions: i32,
+    /// The HTTP tier's waiting requests, when it runs in the same process and takes
+    /// results in-process: committed results are handed to them at once.
+    pub answers: Option<crate::answers::Answers>,
 }
 
 /// A running processor thread.

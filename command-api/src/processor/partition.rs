@@ -19,6 +19,7 @@ use super::rebuild::{self, RebuildError};
 use super::slot::OrderSlot;
 use super::snapshots::{self, POSITION_KEY, Position, Screened};
 use super::untrusted::{self, Unusable};
+use crate::answers::{Answers, Path};
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a commit whose outcome is not known yet is retried before the producer is
@@ -56,6 +57,9 @@ pub(crate) struct PartitionWorker {
     pub(crate) kafka: KafkaConfig,
     /// How far the takeover screened the partition's topics, recorded with each position.
     pub(crate) screened: Screened,
+    /// The HTTP tier's waiting requests, when it runs in this process: each committed
+    /// result is handed to them right after the commit (`crate::answers`).
+    pub(crate) answers: Option<Answers>,
 }
 
 /// How a failed transaction ended.
@@ -96,8 +100,22 @@ impl PartitionWorker {
         let started = Instant::now();
         let mut backup: HashMap<OrderId, Option<OrderSlot>> = HashMap::new();
         let mut written = Vec::new();
-        let result = self.transaction(topics, batch, &mut backup, &mut written, stopping);
+        let mut results = Vec::new();
+        let result = self.transaction(
+            topics,
+            batch,
+            &mut backup,
+            &mut written,
+            &mut results,
+            stopping,
+        );
         if result.is_ok() {
+            // Committed: a read_committed reader could see these results from now on.
+            if let Some(answers) = &self.answers {
+                for result in &results {
+                    answers.answer(result, Path::InProcess);
+                }
+            }
             // Back to the bytes just committed: a parsed slot is several times their size.
             for (order_id, value) in written {
                 self.orders.settle(order_id, value);
@@ -122,6 +140,7 @@ impl PartitionWorker {
         batch: &[OwnedMessage],
         backup: &mut HashMap<OrderId, Option<OrderSlot>>,
         snapshots_written: &mut Vec<(OrderId, Vec<u8>)>,
+        results: &mut Vec<CommandResult>,
         stopping: &AtomicBool,
     ) -> Result<i64, BatchError> {
         let phase = |name: &'static str, since: Instant| {
@@ -226,6 +245,7 @@ impl PartitionWorker {
                 None,
             )?;
             metrics::counter!("orderlog_processor_commands_total", "outcome" => outcome_label(&result)).increment(1);
+            results.push(result);
         }
         for order_id in backup.keys() {
             if let Some(slot) = self.orders.get(order_id) {

@@ -22,6 +22,7 @@ use super::lane::{Failure, Lane, Pacing};
 use super::partition::{BatchError, PartitionWorker, new_producer};
 use super::rebalance::{Change, RebalanceContext};
 use super::{ProcessorError, ProcessorSettings, ProcessorStatus, rebuild, settle};
+use crate::answers::Answers;
 
 /// What a takeover thread hands back: the partition's worker and where its commands resume.
 type Prepared = Result<(PartitionWorker, Option<i64>), ProcessorError>;
@@ -124,7 +125,8 @@ impl<'a> Takeover<'a> {
             .name(format!("takeover-{partition}"))
             .spawn({
                 let cancel = cancel.clone();
-                move || prepare_partition(&kafka, &topics, partition, partitions, &cancel)
+                let answers = self.settings.answers.clone();
+                move || prepare_partition(&kafka, &topics, partition, partitions, answers, &cancel)
             });
         match spawned {
             Ok(thread) => {
@@ -259,6 +261,7 @@ fn prepare_partition(
     topics: &TopicSet,
     partition: i32,
     partitions: i32,
+    answers: Option<Answers>,
     cancel: &AtomicBool,
 ) -> Prepared {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
@@ -290,6 +293,7 @@ fn prepare_partition(
                     orders: rebuilt.orders,
                     kafka: kafka.clone(),
                     screened,
+                    answers: answers.clone(),
                 };
                 Ok((worker, rebuilt.next_offset))
             });

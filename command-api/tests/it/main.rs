@@ -1,5 +1,6 @@
 //! Black-box tests of command-api against the real Kafka broker started by `make infra`.
 
+mod answers;
 mod auth;
 mod concurrency;
 mod contract;
