@@ -97,6 +97,11 @@ pub(crate) async fn run(args: Bench) -> anyhow::Result<()> {
     let mut results = serde_json::Map::new();
     let mut command_p99 = std::collections::HashMap::new();
     let mut settled = serde_json::Map::new();
+    // One connection for every wait on the projectors.
+    let read_models = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&args.postgres.url)
+        .await?;
     for &rate in &args.rates {
         println!("bench: floor at {rate}/s");
         let (floor, missing) =
@@ -142,7 +147,7 @@ pub(crate) async fn run(args: Bench) -> anyhow::Result<()> {
         } else {
             format!("{rate}/s")
         };
-        settle(&args, &format!("freshness_{at}"), &mut settled).await?;
+        settle(&read_models, &format!("freshness_{at}"), &mut settled).await?;
         println!("bench: freshness {at}");
         let (commands, fresh, failed) =
             crate::freshness::measure(&http, &args.url, &args.query_url, rate, args.seconds)
@@ -165,7 +170,7 @@ pub(crate) async fn run(args: Bench) -> anyhow::Result<()> {
             json!({ "commands": summary_json(&commands), "freshness": summary_json(&fresh), "failed": failed }),
         );
     }
-    settle(&args, "flat_out", &mut settled).await?;
+    settle(&read_models, "flat_out", &mut settled).await?;
     println!("bench: flat out");
     let (flat, latency, failed) =
         crate::http_load::measure_throughput(&http, &args.url, 256, args.seconds).await?;
@@ -180,9 +185,9 @@ pub(crate) async fn run(args: Bench) -> anyhow::Result<()> {
         "flat_out".to_owned(),
         json!({ "commands_per_second": flat, "latency": summary_json(&latency), "failed": failed }),
     );
-    settle(&args, "reads", &mut settled).await?;
+    settle(&read_models, "reads", &mut settled).await?;
     reads(&args, &mut rows, &mut results).await?;
-    settle(&args, "offline", &mut settled).await?;
+    settle(&read_models, "offline", &mut settled).await?;
     offline(&args, &mut rows, &mut results).await?;
     results.insert("settled_s".to_owned(), Value::Object(settled));
     results.insert(
@@ -208,11 +213,11 @@ pub(crate) async fn run(args: Bench) -> anyhow::Result<()> {
 /// Waits for the live projectors to apply everything the last benchmark wrote, and notes
 /// how long that took before `what` (null: still behind after two minutes).
 async fn settle(
-    args: &Bench,
+    read_models: &sqlx::PgPool,
     what: &str,
     settled: &mut serde_json::Map<String, Value>,
 ) -> anyhow::Result<()> {
-    let took = crate::settle::projectors(&args.postgres.url, Duration::from_secs(120)).await?;
+    let took = crate::settle::projectors(read_models, Duration::from_secs(120)).await?;
     match took {
         Some(took) => println!("bench: projectors caught up in {:.1} s", took.as_secs_f64()),
         None => println!("bench: projectors still behind after 120 s; measuring anyway"),

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
 
 /// Longer than the lag observer's interval, so its last observation saw the load's end.
 const OBSERVED: Duration = Duration::from_millis(1500);
@@ -13,19 +13,12 @@ const POLL: Duration = Duration::from_millis(250);
 
 /// Waits until the projectors' lag is zero, at most `bound`; how long that took, or
 /// `None` when the bound passed first (the caller records it and goes on).
-pub(crate) async fn projectors(
-    database_url: &str,
-    bound: Duration,
-) -> anyhow::Result<Option<Duration>> {
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(database_url)
-        .await?;
+pub(crate) async fn projectors(pool: &PgPool, bound: Duration) -> anyhow::Result<Option<Duration>> {
     let started = Instant::now();
     tokio::time::sleep(OBSERVED).await;
     loop {
         let lag: i64 = sqlx::query_scalar("SELECT coalesce(max(lag), 0)::int8 FROM projection_lag")
-            .fetch_one(&pool)
+            .fetch_one(pool)
             .await?;
         if lag == 0 {
             return Ok(Some(started.elapsed()));

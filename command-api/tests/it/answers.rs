@@ -9,10 +9,10 @@ use command_api::answers::Answers;
 use command_api::config::Role;
 use command_api::processor::{Processor, ProcessorSettings, ProcessorStatus};
 use event_store::{KafkaConfig, TopicSet, TopicSpec};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use reqwest::Method;
 use schemas::values::OrderId;
 use schemas::{CommandEnvelope, CommandOutcome, CommandResult};
@@ -46,13 +46,7 @@ fn committed_results(topic: &str) -> Vec<CommandResult> {
         .set("enable.partition.eof", "true")
         .create()
         .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..PARTITIONS {
-        assignment
-            .add_partition_offset(topic, partition, Offset::Beginning)
-            .expect("offset");
-    }
-    consumer.assign(&assignment).expect("assign");
+    assign_from_beginning(&consumer, topic, PARTITIONS);
     let (mut results, mut ended) = (Vec::new(), 0);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while ended < PARTITIONS && std::time::Instant::now() < deadline {

@@ -368,6 +368,17 @@ impl PlainEvent {
     }
 }
 
+/// Assigns `consumer` every one of the topic's `partitions`, from its first record.
+pub(crate) fn assign_from_beginning(consumer: &BaseConsumer, topic: &str, partitions: i32) {
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .expect("offset");
+    }
+    consumer.assign(&assignment).expect("assign");
+}
+
 /// Every committed event of the topic, read with nothing but rdkafka and the CloudEvents
 /// binding (no orderlog code), until `expected` are seen or the deadline passes.
 pub(crate) fn read_events(topic: &str, expected: usize) -> Vec<PlainEvent> {
@@ -389,13 +400,7 @@ pub(crate) fn read_events_from(bootstrap: &str, topic: &str, expected: usize) ->
         .topics()
         .first()
         .map_or(0, |t| t.partitions().len() as i32);
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..partitions {
-        assignment
-            .add_partition_offset(topic, partition, Offset::Beginning)
-            .expect("offset");
-    }
-    consumer.assign(&assignment).expect("assign");
+    assign_from_beginning(&consumer, topic, partitions);
     let mut events = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut quiet_since = Instant::now();
