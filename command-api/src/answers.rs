@@ -5,6 +5,8 @@
 //! after `commit_transaction` returned: the same moment a read_committed reader could
 //! first see the result, without the fetch round trip. A result answers nothing before
 //! its transaction is committed on either path.
+//! The in-process path is off by default (`ORDERLOG_RESULTS_IN_PROCESS`): a broker-restart
+//! chaos run with it on lost acknowledged events, which the results-topic path cannot.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
