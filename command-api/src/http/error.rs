@@ -79,12 +79,14 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine-readable code (docs/api.md lists them).
     pub code: &'static str,
-    /// For `invalid_field`: the JSON path of the field, such as `lines[0].quantity`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// For `invalid_field` only: the JSON path of the field, such as `lines[0].quantity`.
+    /// Absent from every other answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub field: Option<String>,
-    /// For domain rejections: the rejection with its details.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// For domain rejections only: the rejection with its details. Absent from every
+    /// other answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     pub rejection: Option<serde_json::Value>,
 }

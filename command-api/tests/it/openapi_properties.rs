@@ -2,7 +2,10 @@
 //! generated from the checked-in document are never refused as malformed (`invalid_field`,
 //! `invalid_header`, `malformed_json`, or a 5xx) nor find no route (`not_found`), while the same requests broken in one
 //! place (a control character or a fraction in a field, cut JSON, a weak `If-Match`, a key
-//! with a space) are refused with the code that says so, `invalid_field` naming its path.
+//! with a space, a body sent as text) are refused with the code that says so,
+//! `invalid_field` naming its path. Every error answer either test provokes is one the
+//! document describes: its status is listed for the operation, and its body is valid
+//! against that response's schema, as a client generated from the document parses it.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -21,8 +24,49 @@ const MALFORMED: [&str; 6] = [
     "unsupported_media_type",
 ];
 
-/// What the server answered: status, code, field.
-async fn send(app: &TestApp, request: &Request, body: Option<Vec<u8>>) -> (u16, Value) {
+/// What the server answered: status, content type, body.
+struct Answer {
+    status: u16,
+    content_type: String,
+    body: Value,
+}
+
+/// An error answer the document does not describe: its status is not listed for the
+/// operation, it is not problem+json, or its body does not match the response's schema.
+fn undocumented(doc: &Value, operation: &Value, answer: &Answer) -> Option<String> {
+    if answer.status < 400 {
+        return None;
+    }
+    let Some(response) = operation["responses"].get(answer.status.to_string()) else {
+        return Some(format!("status {} is not in the document", answer.status));
+    };
+    if !answer.content_type.starts_with("application/problem+json") {
+        return Some(format!("content type {:?}", answer.content_type));
+    }
+    let mut schema = response["content"]["application/problem+json"]["schema"].clone();
+    if schema.is_null() {
+        return Some(format!("no problem+json schema for {}", answer.status));
+    }
+    // `#/components/...` references resolve against the document's components.
+    schema["components"] = doc["components"].clone();
+    let validator = jsonschema::validator_for(&schema).expect("the document's schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&answer.body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    (!errors.is_empty()).then(|| format!("{}: {}", answer.body, errors.join("; ")))
+}
+
+async fn send(app: &TestApp, request: &Request, body: Option<Vec<u8>>) -> Answer {
+    send_as(app, request, body, "application/json").await
+}
+
+async fn send_as(
+    app: &TestApp,
+    request: &Request,
+    body: Option<Vec<u8>>,
+    content_type: &str,
+) -> Answer {
     let method = reqwest::Method::from_bytes(request.method.as_bytes()).expect("method");
     let mut builder = app
         .client
@@ -31,17 +75,22 @@ async fn send(app: &TestApp, request: &Request, body: Option<Vec<u8>>) -> (u16, 
         builder = builder.header(name, value);
     }
     if let Some(body) = body {
-        builder = builder
-            .header("content-type", "application/json")
-            .body(body);
+        builder = builder.header("content-type", content_type).body(body);
     }
     let response = builder.send().await.expect("sent");
     let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let text = response.text().await.expect("body");
-    (
+    Answer {
         status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+        content_type,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
 }
 
 fn body_bytes(request: &Request) -> Option<Vec<u8>> {
@@ -83,7 +132,11 @@ fn requests_the_document_calls_valid_are_never_refused_as_malformed() {
         let answers = std::cell::RefCell::new(std::collections::BTreeMap::new());
         runner(24)
             .run(&strategy, |request| {
-                let (status, answer) = runtime.block_on(send(&app, &request, body_bytes(&request)));
+                let reply = runtime.block_on(send(&app, &request, body_bytes(&request)));
+                if let Some(wrong) = undocumented(&doc, &operation.2, &reply) {
+                    return Err(TestCaseError::fail(format!("{wrong} for {request:?}")));
+                }
+                let (status, answer) = (reply.status, reply.body);
                 let code = answer["code"].as_str().unwrap_or_default();
                 *answers
                     .borrow_mut()
@@ -153,13 +206,18 @@ fn the_same_requests_broken_in_one_place_are_refused_with_the_code_that_says_so(
         let strategy = (
             requests(&doc, &operation, known.clone()),
             any::<prop::sample::Index>(),
-            0..4u8,
+            0..5u8,
         );
         runner(12)
             .run(&strategy, |(mut request, pick, how)| {
                 let has_id = operation.1.contains("{id}");
+                let mut content_type = "application/json";
                 let (body, expected, field): (Option<Vec<u8>>, &str, Option<String>) =
                     match (&request.body, how) {
+                        (Some(_), 4) => {
+                            content_type = "text/plain";
+                            (body_bytes(&request), "unsupported_media_type", None)
+                        }
                         (Some(body), 0) => {
                             let text = serde_json::to_string(body).expect("json");
                             (
@@ -210,7 +268,11 @@ fn the_same_requests_broken_in_one_place_are_refused_with_the_code_that_says_so(
                             (body_bytes(&request), "invalid_header", None)
                         }
                     };
-                let (status, answer) = runtime.block_on(send(&app, &request, body));
+                let reply = runtime.block_on(send_as(&app, &request, body, content_type));
+                if let Some(wrong) = undocumented(&doc, &operation.2, &reply) {
+                    return Err(TestCaseError::fail(format!("{wrong} for {request:?}")));
+                }
+                let (status, answer) = (reply.status, reply.body);
                 prop_assert_eq!(
                     answer["code"].as_str(),
                     Some(expected),
