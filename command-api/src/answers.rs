@@ -2,9 +2,12 @@
 //! them. Two paths, whichever comes first: the results topic, read by the HTTP tier's
 //! read_committed listener (any processor, any process), and, when the HTTP role and the
 //! processor owning the order's partition share a process, the processor itself, right
-//! after `commit_transaction` returned: the same moment a read_committed reader could
-//! first see the result, without the fetch round trip. A result answers nothing before
-//! its transaction is committed on either path.
+//! after `commit_transaction` returned. That is earlier than a read_committed reader can
+//! see the result: the commit is durable at the coordinator when the call returns, but
+//! readers see it only once the coordinator has written its markers to every partition of
+//! the transaction (usually milliseconds later; longer behind another producer's open
+//! transaction). A result answers nothing before its transaction's commit is durable on
+//! either path; on the in-process path an answer can come before its events are visible.
 //! The in-process path is off by default (`ORDERLOG_RESULTS_IN_PROCESS`): a broker-restart
 //! chaos run with it on lost acknowledged events, which the results-topic path cannot.
 

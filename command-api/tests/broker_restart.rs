@@ -1,7 +1,9 @@
 //! The broker killed (SIGKILL) and restarted under load, again and again: a commit whose
 //! outcome the processor did not learn must never make it decide a command twice. Every
 //! acknowledged command's events are in the log exactly once, every order's versions run
-//! 1..n, and no command id caused two sets of events.
+//! 1..n, and no command id caused two sets of events. Poison records written to the
+//! commands topic all along are dead-lettered exactly once each: a dead letter of a lost
+//! transaction must never be committed by a later one.
 //!
 //! Its own test binary: it restarts a broker on a timetable, and beside the other
 //! integration tests (one of which runs a broker of its own) two cores were too few for
@@ -14,9 +16,13 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use command_api::config::Role;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, ThreadedProducer};
 use reqwest::Method;
 use serde_json::{Value, json};
 use testkit::broker::Broker;
@@ -104,6 +110,15 @@ async fn broker_kills_and_restarts_under_load_apply_no_command_twice() {
         })
         .collect();
 
+    let poisoner = std::thread::spawn({
+        let (stop, bootstrap, topic) = (
+            stop.clone(),
+            bootstrap.clone(),
+            format!("{prefix}order-commands"),
+        );
+        move || write_poison(&bootstrap, &topic, &stop)
+    });
+
     let mut probes = Vec::new();
     for cycle in 0..3 {
         tokio::time::sleep(Duration::from_secs(4)).await;
@@ -131,6 +146,7 @@ async fn broker_kills_and_restarts_under_load_apply_no_command_twice() {
     }
     tokio::time::sleep(Duration::from_secs(6)).await;
     stop.store(true, Ordering::SeqCst);
+    poisoner.join().expect("poison writer");
     let mut acknowledged = probes;
     for client in clients {
         acknowledged.extend(client.await.expect("client"));
@@ -140,6 +156,11 @@ async fn broker_kills_and_restarts_under_load_apply_no_command_twice() {
         "load ran: {} acknowledged",
         acknowledged.len()
     );
+
+    let dead_letters = tokio::task::spawn_blocking({
+        let (bootstrap, prefix) = (bootstrap.clone(), prefix.clone());
+        move || poison_dead_lettered_once(&bootstrap, &prefix)
+    });
 
     let expected = acknowledged_event_ids(&acknowledged);
     let topic = app.events_topic();
@@ -177,6 +198,128 @@ async fn broker_kills_and_restarts_under_load_apply_no_command_twice() {
         .collect();
     assert!(twice.is_empty(), "commands applied twice: {twice:#?}");
     assert_versions_run_1_to_n(&log, &format!(": see {}", broker.log_path().display()));
+    dead_letters.await.expect("dead letters checked");
+}
+
+/// Writes a poison record (not a command) to the commands topic every 50 ms, across the
+/// partitions, until `stop`; those the broker refuses while it is down are simply lost.
+fn write_poison(bootstrap: &str, topic: &str, stop: &AtomicBool) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("message.timeout.ms", "20000")
+        .create()
+        .expect("producer");
+    let mut n = 0;
+    while !stop.load(Ordering::SeqCst) {
+        n += 1;
+        let value = format!("poison-{n}");
+        let _ = producer.send(
+            BaseRecord::<'_, [u8], [u8]>::to(topic)
+                .partition(n % 6)
+                .key(b"poison")
+                .payload(value.as_bytes()),
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = rdkafka::producer::Producer::flush(&producer, Duration::from_secs(30));
+}
+
+/// Every committed record of `topic` as (partition, offset, headers, value), read until
+/// `enough` says so and nothing more came for a while, or 60 s passed.
+fn read_all(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    enough: impl Fn(usize) -> bool,
+) -> Vec<(i32, i64, HashMap<String, String>, Vec<u8>)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "plain-reader")
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    assign_from_beginning(&consumer, topic, partitions);
+    let (mut records, deadline, mut quiet) = (
+        Vec::new(),
+        Instant::now() + Duration::from_secs(60),
+        Instant::now(),
+    );
+    while Instant::now() < deadline
+        && !(enough(records.len()) && quiet.elapsed() > Duration::from_secs(3))
+    {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                quiet = Instant::now();
+                let headers = m.headers().map_or_else(HashMap::new, |h| {
+                    h.iter()
+                        .map(|h| {
+                            (
+                                h.key.to_owned(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                });
+                records.push((
+                    m.partition(),
+                    m.offset(),
+                    headers,
+                    m.payload().unwrap_or_default().to_vec(),
+                ));
+            }
+            Some(Err(error)) => panic!("consume {topic}: {error}"),
+            None => {}
+        }
+    }
+    records
+}
+
+/// The dead-letter topic, read committed, holds exactly one letter from the processors
+/// (origin: the commands topic) per poison record on the commands topic, and no other.
+fn poison_dead_lettered_once(bootstrap: &str, prefix: &str) {
+    let commands = format!("{prefix}order-commands");
+    let poison: HashSet<(i32, i64)> = read_all(bootstrap, &commands, 6, |_| true)
+        .into_iter()
+        .filter(|(_, _, _, value)| value.starts_with(b"poison-"))
+        .map(|(partition, offset, _, _)| (partition, offset))
+        .collect();
+    assert!(poison.len() > 10, "poison was written: {}", poison.len());
+    let letters: Vec<(i32, i64)> =
+        read_all(bootstrap, &format!("{prefix}order-dead-letter"), 6, |n| {
+            n >= poison.len()
+        })
+        .into_iter()
+        .filter(|(_, _, headers, _)| headers.get("orderlog_source_topic") == Some(&commands))
+        .map(|(_, _, headers, _)| {
+            let at = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .expect(name)
+            };
+            (
+                at("orderlog_source_partition") as i32,
+                at("orderlog_source_offset"),
+            )
+        })
+        .collect();
+    let mut per_record: HashMap<(i32, i64), usize> = HashMap::new();
+    for letter in &letters {
+        *per_record.entry(*letter).or_default() += 1;
+    }
+    let twice: Vec<_> = per_record.iter().filter(|(_, n)| **n > 1).collect();
+    let missing: Vec<_> = poison
+        .iter()
+        .filter(|r| !per_record.contains_key(r))
+        .collect();
+    let stray: Vec<_> = per_record.keys().filter(|r| !poison.contains(r)).collect();
+    assert!(
+        twice.is_empty() && missing.is_empty() && stray.is_empty(),
+        "{} poison records, {} letters: dead-lettered twice {twice:?}, never {missing:?}, not poison {stray:?}",
+        poison.len(),
+        letters.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
+
+use crate::kafka_proxy::KafkaProxy;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 /// A broker process a test owns; killed when dropped.
@@ -28,7 +30,16 @@ impl Broker {
     /// When the Kafka jars are missing (`make test` fetches them) or the broker does not
     /// answer within a minute.
     pub fn start_fresh(name: &str) -> Self {
-        Self::format_and_start(name, None)
+        Self::format_and_start(name, None, None)
+    }
+
+    /// [`Self::start_fresh`] behind `proxy`: clients are told to connect through it, and
+    /// it forwards to the broker's own port.
+    ///
+    /// # Panics
+    /// As [`Self::start_fresh`].
+    pub fn start_behind(name: &str, proxy: &KafkaProxy) -> Self {
+        Self::format_and_start(name, None, Some(proxy))
     }
 
     /// Formats a broker that takes only SASL/SCRAM-SHA-512 clients, with `users` (and an
@@ -38,10 +49,14 @@ impl Broker {
     /// # Panics
     /// As [`Self::start_fresh`].
     pub fn start_secured(name: &str, users: &[(&str, &str)]) -> Self {
-        Self::format_and_start(name, Some(users))
+        Self::format_and_start(name, Some(users), None)
     }
 
-    fn format_and_start(name: &str, users: Option<&[(&str, &str)]>) -> Self {
+    fn format_and_start(
+        name: &str,
+        users: Option<&[(&str, &str)]>,
+        proxy: Option<&KafkaProxy>,
+    ) -> Self {
         let jars = kafka_jars();
         let dir = std::env::temp_dir().join(format!(
             "orderlog-broker-{name}-{}",
@@ -66,6 +81,16 @@ impl Broker {
             .replace("@PORT@", &port.to_string())
             .replace("@CONTROLLER_PORT@", &controller.to_string())
             .replace("@DATA@", &dir.join("data").display().to_string());
+        let properties = match proxy {
+            Some(proxy) => {
+                proxy.forward_to(&format!("127.0.0.1:{port}"));
+                properties.replace(
+                    &format!("advertised.listeners=PLAINTEXT://127.0.0.1:{port}"),
+                    &format!("advertised.listeners=PLAINTEXT://{}", proxy.bootstrap()),
+                )
+            }
+            None => properties,
+        };
         std::fs::write(dir.join("server.properties"), properties).expect("broker configuration");
         let mut scram = Vec::new();
         if let (Some(users), Some(password)) = (users, &admin_password) {

@@ -9,6 +9,8 @@
 //! - [`auth`]: the tests' tokens and the services' auth settings.
 //! - [`broker`]: a private Kafka broker that a test can kill and start again.
 //! - [`jaeger`]: a private Jaeger that keeps traces in memory.
+//! - [`kafka_proxy`]: a proxy in front of a private broker that can stall a transaction's
+//!   initialisation at its coordinator.
 //! - [`slow`]: slow and idle HTTP clients.
 //! - [`postgres`]: a private PostgreSQL server that a test can stop and start again.
 //! - `platform` (feature `services`): command-api, projectors and query-api started in the
@@ -17,6 +19,7 @@
 pub mod auth;
 pub mod broker;
 pub mod jaeger;
+pub mod kafka_proxy;
 #[cfg(feature = "services")]
 pub mod platform;
 pub mod postgres;

@@ -17,7 +17,10 @@ use super::partition::{BatchError, PartitionWorker};
 /// A batch that failed for good; the consumer thread recovers the partition from it.
 pub(crate) struct Failure {
     pub(crate) partition: i32,
-    /// The first offset of the failed batch: nothing from it on was committed.
+    /// The first offset of the failed batch. Its transaction was aborted, or its commit
+    /// ended with an outcome unknown here (it may have committed): so this is only where to
+    /// resume when the log records no position; a position the log records wins, and it
+    /// includes this batch if it committed.
     pub(crate) first_offset: i64,
     pub(crate) error: BatchError,
 }

@@ -19,6 +19,8 @@ mod dispatch;
 pub mod final_store;
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod fold_after_commit;
 mod lane;
 pub mod orders;
 mod partition;
@@ -30,6 +32,7 @@ pub mod slot;
 pub mod snapshots;
 mod takeover;
 mod untrusted;
+mod written;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -104,6 +107,28 @@ impl ProcessorError {
             } => true,
             // The batch could not load an order (its events could not be read).
             ProcessorError::Batch { .. } => false,
+            _ => false,
+        }
+    }
+}
+
+impl ProcessorError {
+    /// Another writer initialised the same transactional id after ours (a takeover whose
+    /// request reached the coordinator late, or the partition's next owner): not a bug; a
+    /// takeover starts over with a new writer while the partition is still assigned here.
+    fn is_fenced(&self) -> bool {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        let fenced = |code: Code| {
+            matches!(
+                code,
+                Code::Fenced | Code::ProducerFenced | Code::InvalidProducerEpoch | Code::Fatal
+            )
+        };
+        match self {
+            ProcessorError::Kafka(KafkaError::Transaction(error)) => {
+                error.is_fatal() || fenced(error.code())
+            }
+            ProcessorError::Kafka(error) => error.rdkafka_error_code().is_some_and(fenced),
             _ => false,
         }
     }

@@ -19,12 +19,16 @@ use super::rebuild::{self, RebuildError};
 use super::slot::OrderSlot;
 use super::snapshots::{self, POSITION_KEY, Position, Screened};
 use super::untrusted::{self, Unusable};
+use super::written::Written;
 use crate::answers::{Answers, Path};
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a commit whose outcome is not known yet is retried before the producer is
 /// replaced: past the transaction timeout (30 s), the coordinator has decided it.
 const COMMIT_PATIENCE: Duration = Duration::from_secs(45);
+/// How long a fold waits for the log to show this writer's last commit (its markers are
+/// normally written within milliseconds) before the batch is refused.
+const FOLD_PATIENCE: Duration = Duration::from_secs(5);
 
 /// The stable transactional id of a partition's writer: a new owner initialising it fences
 /// the previous owner and aborts its open transaction at once.
@@ -110,7 +114,8 @@ impl PartitionWorker {
             stopping,
         );
         if result.is_ok() {
-            // Committed: a read_committed reader could see these results from now on.
+            // Committed (durable at the coordinator; read_committed readers see the results
+            // once the commit markers are written, a moment from now).
             if let Some(answers) = &self.answers {
                 for result in &results {
                     answers.answer(result, Path::InProcess);
@@ -173,7 +178,7 @@ impl PartitionWorker {
                     tracing::warn!(partition = self.partition, offset = message.offset(), reason = %unusable, "command dead-lettered");
                     let (key, value, headers) = untrusted::dead_letter(message, &unusable);
                     self.send(
-                        &topics.dead_letter,
+                        Written::DeadLetter.topic(topics),
                         key.as_deref(),
                         value.as_deref().unwrap_or_default(),
                         Some(headers),
@@ -221,7 +226,7 @@ impl PartitionWorker {
                 // The record's timestamp is the event's time, so Kafka's time index (and
                 // offsets-for-times, which analysts' replays use) is an index of event time.
                 self.send(
-                    &topics.events,
+                    Written::Events.topic(topics),
                     Some(record.key.as_bytes()),
                     &record.value,
                     Some(headers),
@@ -238,7 +243,7 @@ impl PartitionWorker {
             };
             let value = serde_json::to_vec(&result).unwrap_or_default();
             self.send(
-                &topics.results,
+                Written::Results.topic(topics),
                 Some(command.order_id.to_string().as_bytes()),
                 &value,
                 None,
@@ -251,7 +256,7 @@ impl PartitionWorker {
             if let Some(slot) = self.orders.get(order_id) {
                 let (value, headers) = snapshots::encode(slot);
                 self.send(
-                    &topics.snapshots,
+                    Written::Snapshots.topic(topics),
                     Some(order_id.to_string().as_bytes()),
                     &value,
                     Some(headers),
@@ -270,7 +275,13 @@ impl PartitionWorker {
             screened: self.screened,
         })
         .unwrap_or_default();
-        self.send(&topics.snapshots, Some(POSITION_KEY), &position, None, None)?;
+        self.send(
+            Written::Snapshots.topic(topics),
+            Some(POSITION_KEY),
+            &position,
+            None,
+            None,
+        )?;
         phase("decide_and_send", started);
         let since = Instant::now();
         self.drain()?;
@@ -284,13 +295,30 @@ impl PartitionWorker {
     }
 
     /// Parses the order's snapshot on its first command; an unreadable one is replaced by
-    /// a fold of the order's events.
+    /// a fold of the order's events and results.
+    ///
+    /// The fold reads to the last stable offset, which a commit moves only once its markers
+    /// are written: a moment after `commit_transaction` returned, or much later behind a
+    /// transaction another producer left open. Folded before that, the order would miss
+    /// this writer's last batch and decide its commands again. So the fold waits until both
+    /// partitions are readable to their end, and otherwise refuses: the batch fails without
+    /// writing, and the partition is taken over afresh (which settles what is open).
     fn load(&mut self, topics: &TopicSet, order_id: OrderId) -> Result<(), BatchError> {
         let Err(unreadable) = self.orders.load(&order_id) else {
             return Ok(());
         };
         tracing::error!(partition = self.partition, %unreadable, "folding the order's events instead");
         metrics::counter!("orderlog_processor_unreadable_snapshots_total").increment(1);
+        for written in [Written::Events, Written::Results] {
+            let topic = written.topic(topics);
+            event_store::wait_settled(&self.kafka, topic, self.partition, FOLD_PATIENCE).map_err(
+                |error| {
+                    BatchError::NotLoaded(format!(
+                        "{topic} is not readable up to this writer's last commit: {error}"
+                    ))
+                },
+            )?;
+        }
         let slot = rebuild::order_from_events(&self.kafka, topics, self.partition, order_id)
             .map_err(|error: RebuildError| BatchError::NotLoaded(error.to_string()))?;
         self.orders.insert(order_id, slot);

@@ -10,6 +10,7 @@ use rdkafka::producer::{BaseRecord, Producer};
 use super::ProcessorError;
 use super::snapshots::{POSITION_KEY, Position, Screened};
 use super::untrusted::DeadLetter;
+use super::written::Written;
 
 /// How long a previous writer's last transaction may take to become visible by itself
 /// before it is taken for one the coordinator lost, and aborted.
@@ -32,26 +33,27 @@ pub(super) fn settle(
     partition: i32,
     producer: &TransactionalProducer,
 ) -> Result<(), ProcessorError> {
-    let written = [&topics.snapshots, &topics.events, &topics.results];
-    let mut open = Vec::new();
-    for topic in written {
-        if event_store::wait_settled(kafka, topic, partition, SETTLE_PATIENCE).is_err() {
-            open.push(topic);
-        }
-    }
+    let open: Vec<Written> = Written::ALL
+        .into_iter()
+        .filter(|written| {
+            event_store::wait_settled(kafka, written.topic(topics), partition, SETTLE_PATIENCE)
+                .is_err()
+        })
+        .collect();
     if open.is_empty() {
         return Ok(());
     }
     tracing::warn!(partition, topics = ?open, "records of a transaction left open; aborting them");
-    metrics::counter!("orderlog_processor_open_transactions_aborted_total").increment(1);
     producer.begin_transaction()?;
-    for topic in &open {
+    for written in &open {
+        metrics::counter!("orderlog_processor_open_transactions_aborted_total", "topic" => written.label())
+            .increment(1);
         let headers = OwnedHeaders::new().insert(Header {
             key: "orderlog_settle",
             value: Some("abort"),
         });
         let empty: &[u8] = &[];
-        let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic.as_str())
+        let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(written.topic(topics))
             .partition(partition)
             .payload(empty)
             .headers(headers);
@@ -59,10 +61,10 @@ pub(super) fn settle(
     }
     producer.wait_delivered(Duration::from_secs(10))?;
     producer.abort_transaction(Duration::from_secs(10))?;
-    for topic in open {
+    for written in open {
         // Not settled soon after the abort: the takeover starts over with a newer epoch
         // rather than waiting here (seen in broker_restart: a second abort ended it).
-        event_store::wait_settled(kafka, topic, partition, SETTLE_PATIENCE)?;
+        event_store::wait_settled(kafka, written.topic(topics), partition, SETTLE_PATIENCE)?;
     }
     Ok(())
 }
@@ -90,7 +92,7 @@ pub(super) fn dead_letter(
     let sent = (|| {
         for (key, value, headers) in &letters {
             let mut record: BaseRecord<'_, [u8], [u8]> =
-                BaseRecord::to(topics.dead_letter.as_str())
+                BaseRecord::to(Written::DeadLetter.topic(topics))
                     .partition(partition)
                     .payload(value.as_deref().unwrap_or_default())
                     .headers(headers.clone());
@@ -105,10 +107,11 @@ pub(super) fn dead_letter(
                 screened,
             })
             .unwrap_or_default();
-            let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topics.snapshots.as_str())
-                .partition(partition)
-                .key(POSITION_KEY)
-                .payload(&position);
+            let record: BaseRecord<'_, [u8], [u8]> =
+                BaseRecord::to(Written::Snapshots.topic(topics))
+                    .partition(partition)
+                    .key(POSITION_KEY)
+                    .payload(&position);
             producer.send(record)?;
         }
         producer.wait_delivered(Duration::from_secs(10))

@@ -5,7 +5,11 @@
 //! A takeover runs on a thread of its own (it can wait out a broker outage), while the
 //! consumer thread keeps serving the other partitions; the partition is paused until its
 //! lane starts. A partition that is no longer assigned is never taken over: initialising
-//! its writer would fence its new owner.
+//! its writer would fence its new owner. A takeover revoked while it runs is cancelled, but
+//! it may be blocked in a call to the cluster (its writer's initialisation, stalled at the
+//! coordinator): the partition is not taken over again here until that thread has ended,
+//! so one process never runs two writers of one transactional id. A writer fenced all the
+//! same (a request that reached the coordinator late) starts its takeover over.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -42,6 +46,11 @@ pub(super) struct Takeover<'a> {
     pub(super) consumer: &'a BaseConsumer<RebalanceContext>,
     pub(super) failures: &'a mpsc::Sender<Failure>,
     pending: HashMap<i32, Pending>,
+    /// Takeovers revoked while they ran: cancelled, still running until they notice.
+    retiring: HashMap<i32, JoinHandle<Prepared>>,
+    /// Partitions assigned again while their revoked takeover still runs, with their
+    /// fallback: taken over once it has ended.
+    deferred: HashMap<i32, Option<i64>>,
 }
 
 impl<'a> Takeover<'a> {
@@ -59,6 +68,8 @@ impl<'a> Takeover<'a> {
             consumer,
             failures,
             pending: HashMap::new(),
+            retiring: HashMap::new(),
+            deferred: HashMap::new(),
         }
     }
 
@@ -109,10 +120,19 @@ impl<'a> Takeover<'a> {
         Ok(())
     }
 
-    /// Starts taking `partition` over on a thread of its own, unless that is under way.
+    /// Starts taking `partition` over on a thread of its own, unless that is under way, or
+    /// once a revoked takeover of it has ended.
     fn begin(&mut self, partition: i32, fallback: Option<i64>) {
         self.pause(partition, true);
         if self.pending.contains_key(&partition) {
+            return;
+        }
+        if self.retiring.contains_key(&partition) {
+            tracing::info!(
+                partition,
+                "a revoked takeover of the partition is still running; taking it over when it ends"
+            );
+            self.deferred.insert(partition, fallback);
             return;
         }
         let cancel = Arc::new(AtomicBool::new(false));
@@ -156,8 +176,10 @@ impl<'a> Takeover<'a> {
             match change {
                 Change::Revoked(partitions) => {
                     for partition in partitions {
+                        self.deferred.remove(&partition);
                         if let Some(pending) = self.pending.remove(&partition) {
                             pending.cancel.store(true, Ordering::SeqCst);
+                            self.retiring.insert(partition, pending.thread);
                         }
                     }
                 }
@@ -172,6 +194,7 @@ impl<'a> Takeover<'a> {
                 }
             }
         }
+        self.reap_retired()?;
         let finished: Vec<i32> = self
             .pending
             .iter()
@@ -206,6 +229,36 @@ impl<'a> Takeover<'a> {
         let mut assigned: Vec<i32> = self.assigned().into_iter().collect();
         assigned.sort_unstable();
         status.set_partitions(assigned, served);
+        Ok(())
+    }
+
+    /// Joins the revoked takeovers that have ended, and takes over the partitions that were
+    /// assigned again meanwhile.
+    fn reap_retired(&mut self) -> Result<(), ProcessorError> {
+        let ended: Vec<i32> = self
+            .retiring
+            .iter()
+            .filter(|(_, thread)| thread.is_finished())
+            .map(|(&partition, _)| partition)
+            .collect();
+        for partition in ended {
+            let Some(thread) = self.retiring.remove(&partition) else {
+                continue;
+            };
+            // A worker it prepared all the same is dropped here, and its writer with it.
+            match thread.join() {
+                Ok(Ok(_) | Err(ProcessorError::Cancelled)) => {}
+                Ok(Err(error)) => {
+                    tracing::info!(partition, %error, "a revoked takeover ended with an error");
+                }
+                Err(_) => return Err(ProcessorError::Panicked),
+            }
+            if let Some(fallback) = self.deferred.remove(&partition) {
+                if self.assigned().contains(&partition) {
+                    self.begin(partition, fallback);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -256,7 +309,7 @@ impl<'a> Takeover<'a> {
 /// Fences the partition's previous writer, settles the partition, and rebuilds its orders
 /// and position, waiting out whatever a restarting or unreachable cluster makes fail, for
 /// as long as it lasts, unless cancelled (the partition was revoked meanwhile).
-fn prepare_partition(
+pub(super) fn prepare_partition(
     kafka: &KafkaConfig,
     topics: &TopicSet,
     partition: i32,
@@ -270,12 +323,20 @@ fn prepare_partition(
         if cancel.load(Ordering::SeqCst) {
             return Err(ProcessorError::Cancelled);
         }
+        // Checked again between the steps: a takeover revoked meanwhile writes nothing more.
+        let go_on = || match cancel.load(Ordering::SeqCst) {
+            true => Err(ProcessorError::Cancelled),
+            false => Ok(()),
+        };
         let attempt = new_producer(kafka, topics, partition)
             .map_err(ProcessorError::from)
             .and_then(|producer| {
+                go_on()?;
                 settle::settle(kafka, topics, partition, &producer)?;
+                go_on()?;
                 let mut rebuilt = rebuild::rebuild(kafka, topics, partition)
                     .map_err(|error| ProcessorError::Rebuild { partition, error })?;
+                go_on()?;
                 let screened = rebuilt.screen.screened();
                 let letters = rebuilt.screen.take_letters();
                 settle::dead_letter(
@@ -298,7 +359,7 @@ fn prepare_partition(
                 Ok((worker, rebuilt.next_offset))
             });
         match attempt {
-            Err(error) if error.is_transient() => {
+            Err(error) if error.is_transient() || error.is_fenced() => {
                 let delay = backoff.next_delay();
                 tracing::warn!(partition, %error, retry_in_ms = delay.as_millis() as u64, waited_s = started.elapsed().as_secs(), "taking over the partition failed; retrying");
                 std::thread::sleep(delay);

@@ -17,6 +17,7 @@ mod screening;
 mod secrets;
 mod secured;
 mod snapshots;
+mod stalled_takeover;
 mod support;
 mod takeover;
 mod zombie;

@@ -111,6 +111,11 @@ impl TestApp {
         }
     }
 
+    /// The service ended (on its own: a test stops it with [`Self::stop`]).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| t.is_finished())
+    }
+
     pub(crate) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

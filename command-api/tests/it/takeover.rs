@@ -1,7 +1,9 @@
 //! A takeover holds up its own partition only: while one partition cannot be taken over (a
 //! transaction another producer left open on its events partition holds the last stable
 //! offset back), the processor serves its other partitions, `/readyz` names the waiting
-//! one, and it is served once that transaction ends.
+//! one, and it is served once that transaction ends. The same for every topic the
+//! partition's transactions write, the dead-letter topic included: a transaction left open
+//! there is settled before the partition's new writer commits anything.
 
 use std::time::Duration;
 
@@ -55,6 +57,31 @@ async fn place_on(app: &TestApp, partition: i32, patience: Duration) -> Reply {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_that_cannot_be_taken_over_holds_up_no_other() {
+    held_up_by_a_transaction_open_on("order-events", "events").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_open_on_the_dead_letter_partition_is_settled_before_serving() {
+    held_up_by_a_transaction_open_on("order-dead-letter", "dead_letter").await;
+}
+
+/// The processor's count of open transactions it found on `label` topics while settling.
+async fn settled_on(app: &TestApp, label: &str) -> u64 {
+    let metrics = app.send(Method::GET, "/metrics", None).await.body;
+    let name = format!("orderlog_processor_open_transactions_aborted_total{{topic=\"{label}\"}} ");
+    metrics
+        .as_str()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name.as_str()))
+        })
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Partition 0 of `topic` (`label` in the processor's metrics) has a transaction open when
+/// the processor starts: settling finds it, and the partition waits for it to end.
+async fn held_up_by_a_transaction_open_on(topic: &str, label: &str) {
     let prefix = unique_prefix();
     let mut config = test_config(&prefix, Role::All);
     config.result_timeout_ms = 2_000;
@@ -67,8 +94,8 @@ async fn a_partition_that_cannot_be_taken_over_holds_up_no_other() {
         .ensure(&kafka, spec)
         .await
         .expect("topics");
-    let events = format!("{prefix}order-events");
-    let intruder = tokio::task::spawn_blocking(move || open_transaction(&events, 0))
+    let held = format!("{prefix}{topic}");
+    let intruder = tokio::task::spawn_blocking(move || open_transaction(&held, 0))
         .await
         .expect("intruder");
 
@@ -80,6 +107,14 @@ async fn a_partition_that_cannot_be_taken_over_holds_up_no_other() {
             "partition {partition} served beside the stuck one: {}",
             reply.body
         );
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while settled_on(&app, label).await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the takeover never found the transaction open on {topic}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let ready = app.send(Method::GET, "/readyz", None).await;
     assert_eq!(ready.status, 503, "{}", ready.body);

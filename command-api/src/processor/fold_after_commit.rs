@@ -1,0 +1,183 @@
+//! A partition's transactions against the real broker, where an order's stored state
+//! cannot be read back: the fold that replaces it must see this writer's own last commit,
+//! so a retried command gets its first answer, never a second decision.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use chrono::Utc;
+use event_store::{KafkaConfig, TopicSet, TopicSpec};
+use rdkafka::ClientConfig;
+use rdkafka::Timestamp;
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use schemas::values::OrderId;
+use schemas::{Command, CommandEnvelope, CommandResult};
+use uuid::Uuid;
+
+use super::fixtures::alice_places_an_order;
+use super::partition::{BatchError, PartitionWorker};
+use super::takeover::prepare_partition;
+
+fn envelope(order_id: OrderId, command: Command) -> CommandEnvelope {
+    let command_id = Uuid::now_v7();
+    CommandEnvelope {
+        command_id,
+        order_id,
+        expected_version: None,
+        correlation_id: command_id,
+        issued_at: Utc::now(),
+        fingerprint: CommandEnvelope::fingerprint_of(order_id, &command, None),
+        traceparent: None,
+        acting_for: None,
+        command,
+    }
+}
+
+fn command(json: serde_json::Value) -> Command {
+    serde_json::from_value(json).expect("a command")
+}
+
+/// The record the HTTP tier would have produced at `offset` of the commands partition.
+fn record(topics: &TopicSet, envelope: &CommandEnvelope, offset: i64) -> OwnedMessage {
+    OwnedMessage::new(
+        Some(serde_json::to_vec(envelope).expect("json")),
+        Some(envelope.order_id.to_string().into_bytes()),
+        topics.commands.clone(),
+        Timestamp::NotAvailable,
+        0,
+        offset,
+        None,
+    )
+}
+
+/// A producer of another transactional id with a transaction open on the partition: read
+/// committed readers see nothing past its first record until it ends, exactly as they see
+/// nothing of a commit whose markers are not written yet.
+fn open_transaction(topic: &str) -> ThreadedProducer<DefaultProducerContext> {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", testkit::bootstrap())
+        .set("transactional.id", format!("{topic}-holder"))
+        .set("transaction.timeout.ms", "600000")
+        .create()
+        .expect("producer");
+    producer
+        .init_transactions(Duration::from_secs(30))
+        .expect("init");
+    producer.begin_transaction().expect("begin");
+    producer
+        .send(
+            BaseRecord::to(topic)
+                .partition(0)
+                .key("open")
+                .payload("open"),
+        )
+        .map_err(|(e, _)| e)
+        .expect("send");
+    producer.flush(Duration::from_secs(30)).expect("flush");
+    producer
+}
+
+fn take_over(kafka: &KafkaConfig, topics: &TopicSet) -> PartitionWorker {
+    prepare_partition(kafka, topics, 0, 1, None, &AtomicBool::new(false))
+        .expect("taken over")
+        .0
+}
+
+/// Every committed record of partition 0 of `topic`, as (key, value, ce_type header).
+fn committed(kafka: &KafkaConfig, topic: &str) -> Vec<(String, Vec<u8>, String)> {
+    let mut records = Vec::new();
+    event_store::read_to_end(kafka, topic, 0, event_store::Start::Beginning, |m| {
+        let kind = event_store::wire::HeaderView::of(m)
+            .text("ce_type")
+            .unwrap_or_default()
+            .to_owned();
+        records.push((
+            String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+            m.payload().unwrap_or_default().to_vec(),
+            kind,
+        ));
+        Ok::<(), ()>(())
+    })
+    .expect("read");
+    records
+}
+
+#[test]
+fn a_retry_folded_right_after_its_commit_gets_its_first_answer() {
+    let prefix = testkit::topic_prefix();
+    let kafka = KafkaConfig::new(testkit::bootstrap(), &prefix);
+    let topics = TopicSet::new(&prefix);
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(topics.ensure(
+            &kafka,
+            TopicSpec {
+                partitions: 1,
+                replication: 1,
+            },
+        ))
+        .expect("topics");
+    let stopping = AtomicBool::new(false);
+    let mut worker = take_over(&kafka, &topics);
+    let order_id = OrderId::from_uuid(Uuid::now_v7());
+    let steps = [
+        alice_places_an_order(),
+        command(serde_json::json!({"type": "ConfirmPayment", "data": {
+            "payment_reference": "pay0001", "amount": {"amount_minor": 100, "currency": "EUR"}}})),
+        command(serde_json::json!({"type": "ShipOrder", "data": {
+            "carrier": "DHL", "tracking_number": "track0001"}})),
+    ];
+    for (offset, step) in steps.into_iter().enumerate() {
+        let batch = [record(&topics, &envelope(order_id, step), offset as i64)];
+        worker
+            .process(&topics, &batch, &stopping)
+            .expect("committed");
+    }
+    // From here on, what this writer commits to the events partition is not yet readable.
+    let holder = open_transaction(&topics.events);
+    let deliver = envelope(
+        order_id,
+        command(serde_json::json!({"type": "DeliverOrder", "data": {}})),
+    );
+    worker
+        .process(&topics, &[record(&topics, &deliver, 3)], &stopping)
+        .expect("delivered");
+    // The delivered order went to the final store; its file is now lost (truncated).
+    assert!(
+        worker.orders.lose_final_store(),
+        "the order is in the final store"
+    );
+    let retried = worker.process(&topics, &[record(&topics, &deliver, 4)], &stopping);
+    if let Err(error) = &retried {
+        assert!(matches!(error, BatchError::NotLoaded(_)), "{error}");
+    }
+    holder
+        .abort_transaction(Duration::from_secs(30))
+        .expect("abort");
+    // The lane's answer to a failed batch: the partition taken over afresh, the batch again.
+    drop(worker);
+    let mut worker = take_over(&kafka, &topics);
+    worker
+        .process(&topics, &[record(&topics, &deliver, 4)], &stopping)
+        .expect("the retry answered");
+
+    let delivered = committed(&kafka, &topics.events)
+        .into_iter()
+        .filter(|(key, _, kind)| {
+            *key == order_id.to_string() && kind == "dev.orderlog.order.delivered"
+        })
+        .count();
+    assert_eq!(delivered, 1, "DeliverOrder decided once");
+    let outcomes: Vec<serde_json::Value> = committed(&kafka, &topics.results)
+        .into_iter()
+        .filter_map(|(_, value, _)| serde_json::from_slice::<CommandResult>(&value).ok())
+        .filter(|result| result.command_id == deliver.command_id)
+        .map(|result| serde_json::to_value(&result.outcome).expect("json"))
+        .collect();
+    assert!(!outcomes.is_empty(), "the DeliverOrder was answered");
+    assert!(
+        outcomes.iter().all(|o| *o == outcomes[0]),
+        "every answer to the DeliverOrder is its first: {outcomes:#?}"
+    );
+}
