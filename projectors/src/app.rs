@@ -2,26 +2,37 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use axum::Router;
 use event_store::{KafkaConfig, TopicSet};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use telemetry::operations::Readiness;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 
 use crate::config::Config;
-use crate::db;
+use crate::startup::{self, Startup};
 use crate::worker::{Worker, WorkerSettings, WorkerStatus};
 
 pub struct Application {
-    listener: TcpListener,
-    router: Router,
+    address: SocketAddr,
+    /// The health server, serving since `build` began; stopped through `stop_server`.
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop_server: oneshot::Sender<()>,
     workers: Vec<Worker>,
-    lag: (Arc<AtomicBool>, std::thread::JoinHandle<()>),
-    limits: telemetry::server::HttpLimits,
+    lag: Lag,
+}
+
+/// The lag observer's thread and its stop flag.
+type Lag = (Arc<AtomicBool>, std::thread::JoinHandle<()>);
+
+/// What `/readyz` reads: start-up's progress, then the running projections.
+#[derive(Clone, Default)]
+struct Shared {
+    startup: Arc<Startup>,
+    health: Arc<OnceLock<Health>>,
 }
 
 #[derive(Clone)]
@@ -31,14 +42,54 @@ struct Health {
 }
 
 impl Application {
-    /// Migrates the database, then starts one worker per projection and the health server.
+    /// Starts the health server, waits for PostgreSQL (saying so in `/readyz`) and
+    /// migrates it, then starts one worker per projection.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let pool = db::connect(
+        let listener = TcpListener::bind(config.listen).await?;
+        let address = listener.local_addr()?;
+        let shared = Shared::default();
+        let router = config.http.apply(telemetry::operations::router(
+            {
+                let shared = shared.clone();
+                move || readiness(shared.clone())
+            },
+            telemetry::operations::open(),
+        ));
+        let (stop_server, stopped) = oneshot::channel::<()>();
+        let limits = config.http.clone();
+        let server = tokio::spawn(async move {
+            telemetry::server::serve(listener, router, &limits, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        tracing::info!(%address, "projectors serving health; starting");
+        match Self::start(config, &shared).await {
+            Ok((workers, lag)) => {
+                tracing::info!(%address, "projectors started");
+                Ok(Self {
+                    address,
+                    server,
+                    stop_server,
+                    workers,
+                    lag,
+                })
+            }
+            Err(error) => {
+                let _ = stop_server.send(());
+                Err(error)
+            }
+        }
+    }
+
+    /// Waits for the database, then starts the workers and the lag observer.
+    async fn start(config: Config, shared: &Shared) -> anyhow::Result<(Vec<Worker>, Lag)> {
+        let pool = startup::connect(
             config.database_url.expose(),
             4 + 2 * config.projections.len() as u32,
+            &shared.startup,
         )
         .await?;
-        db::migrate(&pool).await?;
         let watched = pool.clone();
         telemetry::pool::watch("projectors", move || {
             (!watched.is_closed()).then(|| telemetry::pool::PoolUse {
@@ -83,7 +134,7 @@ impl Application {
             runtime.clone(),
             stop_lag.clone(),
         )?;
-        let health = Health {
+        let _ = shared.health.set(Health {
             pool,
             workers: Arc::new(
                 workers
@@ -91,24 +142,12 @@ impl Application {
                     .map(|w| (w.projection().name(), w.status.clone()))
                     .collect(),
             ),
-        };
-        let router = telemetry::operations::router(
-            move || readiness(health.clone()),
-            telemetry::operations::open(),
-        );
-        let listener = TcpListener::bind(config.listen).await?;
-        tracing::info!(address = %listener.local_addr()?, "projectors started");
-        Ok(Self {
-            listener,
-            router: config.http.apply(router),
-            workers,
-            lag: (stop_lag, lag),
-            limits: config.http.clone(),
-        })
+        });
+        Ok((workers, (stop_lag, lag)))
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+        Ok(self.address)
     }
 
     /// Serves health until `shutdown`, then stops every worker after its batch in flight.
@@ -116,7 +155,9 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        telemetry::server::serve(self.listener, self.router, &self.limits, shutdown).await?;
+        shutdown.await;
+        let _ = self.stop_server.send(());
+        self.server.await??;
         for worker in self.workers {
             tokio::task::spawn_blocking(move || worker.stop()).await??;
         }
@@ -129,8 +170,24 @@ impl Application {
 }
 
 /// Ready when PostgreSQL answers and every projection is applying: none stopped, none
-/// waiting out an outage. Each projection says why when it is not.
-async fn readiness(health: Health) -> Readiness {
+/// waiting out an outage. Each projection says why when it is not; before they run,
+/// `starting` says what start-up waits for.
+async fn readiness(shared: Shared) -> Readiness {
+    let Some(health) = shared.health.get().cloned() else {
+        let mut details = serde_json::Map::new();
+        details.insert("database".to_owned(), Value::Bool(false));
+        details.insert(
+            "starting".to_owned(),
+            shared
+                .startup
+                .waiting()
+                .unwrap_or_else(|| json!({ "for": "start-up" })),
+        );
+        return Readiness {
+            ready: false,
+            details,
+        };
+    };
     let database = sqlx::query("SELECT 1").execute(&health.pool).await.is_ok();
     let projections: Vec<Value> = health
         .workers

@@ -13,7 +13,7 @@
 //!   how long the oldest unapplied event has waited.
 //! - `copy`: new rows in PostgreSQL's binary `COPY` format.
 //! - [`rebuild`]: replaying a projection into new tables and switching without downtime.
-//! - [`db`]: connecting and migrating.
+//! - [`db`]: connecting and migrating; [`startup`]: waiting for PostgreSQL at start-up.
 //! - [`notify`]: the LISTEN/NOTIFY change signal.
 
 pub mod app;
@@ -27,4 +27,5 @@ pub mod notify;
 pub mod offsets;
 pub mod projections;
 pub mod rebuild;
+pub mod startup;
 pub mod worker;

@@ -26,7 +26,14 @@ async fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let app = Application::build(config).await?;
+    // Start-up waits for PostgreSQL as long as it takes; a stop signal meanwhile ends it.
+    let app = tokio::select! {
+        app = Application::build(config) => app?,
+        () = telemetry::shutdown_signal() => {
+            tracing::info!("stopped while starting");
+            return Ok(());
+        }
+    };
     let stopped = app.run_until_stopped(telemetry::shutdown_signal()).await;
     telemetry::trace::flush();
     stopped

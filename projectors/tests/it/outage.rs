@@ -1,6 +1,8 @@
 //! PostgreSQL restarted under running projections, fast and immediate (as after a crash):
 //! every projection waits it out, is not ready meanwhile, and applies everything written
-//! before, during and after exactly once, with no one restarting it.
+//! before, during and after exactly once, with no one restarting it. Started while
+//! PostgreSQL is down, the projectors serve `/readyz` at once, name what they wait for,
+//! and start once it is back.
 
 use std::time::{Duration, Instant};
 
@@ -84,6 +86,60 @@ async fn projections_wait_out_database_restarts_and_apply_everything_once() {
         2 * written,
     )
     .await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn started_while_the_database_is_down_they_say_so_and_start_once_it_is_up() {
+    let server = tokio::task::spawn_blocking(Postgres::start_fresh)
+        .await
+        .expect("postgres");
+    let stack = Stack::on_database(server.url()).await;
+    tokio::task::block_in_place(|| server.stop(Shutdown::Fast));
+    let mut config = stack.config();
+    let port = testkit::free_port();
+    config.listen = format!("127.0.0.1:{port}").parse().expect("addr");
+    let base = format!("http://127.0.0.1:{port}");
+    let database = projectors::startup::target(&server.url());
+
+    let waited_for = async {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(reply) = reqwest::get(format!("{base}/readyz")).await {
+                let status = reply.status().as_u16();
+                let body: serde_json::Value = reply.json().await.unwrap_or_default();
+                if status == 503 && body["starting"]["for"] == "postgresql" {
+                    assert_eq!(body["starting"]["database"], database.as_str(), "{body}");
+                    assert!(
+                        !body.to_string().contains("orderlog:"),
+                        "no credentials: {body}"
+                    );
+                    break body;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/readyz never named the wait for PostgreSQL"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let started = async {
+        let running = stack.start(config).await;
+        // Built only once the database answered.
+        (running, Instant::now())
+    };
+    let back = async {
+        let body = waited_for.await;
+        eprintln!("while PostgreSQL is down: {body}");
+        tokio::task::block_in_place(|| server.start());
+        Instant::now()
+    };
+    let ((running, built), restarted) = tokio::join!(started, back);
+    assert!(built >= restarted, "started before the database was back");
+    wait_ready(&running.base, Duration::from_secs(60)).await;
+    stack.write(&orders(5, "late"));
+    wait_for(&stack.pool, "SELECT count(*) FROM orders", 5).await;
     running.stop().await;
 }
 
