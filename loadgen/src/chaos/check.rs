@@ -17,12 +17,13 @@ pub(crate) struct Outcome {
     pub(crate) detail: String,
 }
 
-/// How many times each event id is in the committed log (read as a plain read_committed
-/// consumer would).
-pub(crate) fn committed_event_ids(
+/// Calls `each` with every committed record of `topic`, read from the beginning to the end
+/// of every partition as a plain read_committed consumer would.
+pub(crate) fn read_committed(
     bootstrap: &str,
     topic: &str,
-) -> anyhow::Result<HashMap<String, u32>> {
+    mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
+) -> anyhow::Result<()> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "chaos-checker")
@@ -40,20 +41,11 @@ pub(crate) fn committed_event_ids(
         assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
     }
     consumer.assign(&assignment)?;
-    let mut ids: HashMap<String, u32> = HashMap::new();
     let mut ended = 0;
     let deadline = Instant::now() + Duration::from_secs(300);
     while ended < partitions && Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(message)) => {
-                let id = message
-                    .headers()
-                    .and_then(|h| h.iter().find(|h| h.key == "ce_id").and_then(|h| h.value))
-                    .map(|v| String::from_utf8_lossy(v).into_owned());
-                if let Some(id) = id {
-                    *ids.entry(id).or_default() += 1;
-                }
-            }
+            Some(Ok(message)) => each(&message),
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => ended += 1,
             Some(Err(error)) => eprintln!("checker consumer: {error}"),
             None => {}
@@ -61,8 +53,31 @@ pub(crate) fn committed_event_ids(
     }
     anyhow::ensure!(
         ended >= partitions,
-        "the events topic was not read to its end within 5 min"
+        "{topic} was not read to its end within 5 min"
     );
+    Ok(())
+}
+
+/// The value of header `name`, as text.
+pub(crate) fn header(message: &impl Message, name: &str) -> Option<String> {
+    message
+        .headers()
+        .and_then(|h| h.iter().find(|h| h.key == name).and_then(|h| h.value))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// How many times each event id is in the committed log (read as a plain read_committed
+/// consumer would).
+pub(crate) fn committed_event_ids(
+    bootstrap: &str,
+    topic: &str,
+) -> anyhow::Result<HashMap<String, u32>> {
+    let mut ids: HashMap<String, u32> = HashMap::new();
+    read_committed(bootstrap, topic, |message| {
+        if let Some(id) = header(message, "ce_id") {
+            *ids.entry(id).or_default() += 1;
+        }
+    })?;
     Ok(ids)
 }
 

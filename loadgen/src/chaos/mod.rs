@@ -6,9 +6,11 @@
 //! of the same shape: bootstrap servers, database and binaries are flags.
 //!
 //! Layout: `services` (the processes), `workload` (the clients), `nemesis` (the faults),
-//! `check` (the invariants), `report` (docs/reliability.md).
+//! `check` (the invariants), `dead_letters` (one letter per poison command), `report`
+//! (docs/reliability.md).
 
 pub(crate) mod check;
+mod dead_letters;
 mod nemesis;
 mod report;
 pub(crate) mod services;
@@ -92,6 +94,7 @@ fn faults(short: bool) -> Vec<Fault> {
         Fault::PostgresImmediate,
         Fault::Poison,
         Fault::RebuildProjection,
+        Fault::RevokeDuringTakeover,
     ]
 }
 
@@ -368,6 +371,14 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
             committed.len()
         ),
     });
+    let lettered = {
+        let (bootstrap, prefix) = (args.bootstrap.clone(), prefix.clone());
+        tokio::task::spawn_blocking(move || {
+            dead_letters::poison_dead_lettered_once(&bootstrap, &prefix)
+        })
+        .await?
+    };
+    outcomes.push(lettered);
     let verified = {
         let (cli, bootstrap, prefix, url) = (
             bin.join("orderlog"),

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
+use super::dead_letters::POISON_KEY;
+
 use super::services::{Service, wait_ready};
 
 /// A fault the nemesis can inject.
@@ -25,6 +27,8 @@ pub(crate) enum Fault {
     PostgresImmediate,
     Poison,
     RebuildProjection,
+    /// Partitions revoked and assigned back while their takeovers are stalled.
+    RevokeDuringTakeover,
 }
 
 impl Fault {
@@ -46,6 +50,9 @@ impl Fault {
             Fault::PostgresImmediate => "PostgreSQL restart, immediate (crash recovery)",
             Fault::Poison => "poison records on the commands and events topics",
             Fault::RebuildProjection => "`projectors rebuild orders` in the middle of traffic",
+            Fault::RevokeDuringTakeover => {
+                "partitions revoked and assigned back while their takeovers are stalled (a transaction left open on every events partition holds them; a processor killed, restarted, killed again)"
+            }
         }
     }
 }
@@ -126,6 +133,7 @@ impl Nemesis<'_> {
                 script(self.scripts, "postgres.sh", &["restart", "immediate"])?;
             }
             Fault::Poison => self.poison()?,
+            Fault::RevokeDuringTakeover => self.revoke_during_takeover(services).await?,
             Fault::RebuildProjection => {
                 let status = Command::new(self.projectors_binary)
                     .args(["rebuild", "orders"])
@@ -144,6 +152,31 @@ impl Nemesis<'_> {
         Ok((healed, healed.elapsed()))
     }
 
+    /// Every takeover stalls (settling waits for a transaction another producer holds open
+    /// on each events partition) while the group moves partitions away from a processor
+    /// and back: processor A killed (B takes its partitions over, stalled), started (B's
+    /// stalled takeovers are revoked, some), killed again (given back to B while they may
+    /// still run), started again; then the open transaction ends.
+    async fn revoke_during_takeover(&self, services: &mut [Service]) -> anyhow::Result<()> {
+        let events = format!("{}order-events", self.prefix);
+        let holder = {
+            let (bootstrap, events) = (self.bootstrap.to_owned(), events.clone());
+            tokio::task::spawn_blocking(move || hold_open(&bootstrap, &events)).await??
+        };
+        let moved = self.session_timeout + Duration::from_secs(2);
+        services[PROCESSOR_A].kill();
+        tokio::time::sleep(moved).await;
+        services[PROCESSOR_A].start()?;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        services[PROCESSOR_A].kill();
+        tokio::time::sleep(moved).await;
+        services[PROCESSOR_A].start()?;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        tokio::task::spawn_blocking(move || holder.abort_transaction(Duration::from_secs(30)))
+            .await??;
+        Ok(())
+    }
+
     /// Records any client could write: too large, not JSON, no headers at all.
     fn poison(&self) -> anyhow::Result<()> {
         let producer: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
@@ -157,7 +190,7 @@ impl Nemesis<'_> {
                 producer
                     .send(
                         BaseRecord::<'_, [u8], [u8]>::to(&format!("{}{topic}", self.prefix))
-                            .key(b"poison")
+                            .key(POISON_KEY)
                             .payload(value),
                     )
                     .map_err(|(e, _)| e)?;
@@ -166,4 +199,37 @@ impl Nemesis<'_> {
         producer.flush(Duration::from_secs(30))?;
         Ok(())
     }
+}
+
+/// A producer of its own transactional id with a transaction open on every partition of
+/// `topic`: read_committed readers see nothing past it until it ends.
+fn hold_open(
+    bootstrap: &str,
+    topic: &str,
+) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
+    let producer: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("transactional.id", format!("{topic}-nemesis"))
+        .set("transaction.timeout.ms", "300000")
+        .create()?;
+    producer.init_transactions(Duration::from_secs(60))?;
+    producer.begin_transaction()?;
+    let partitions = producer
+        .client()
+        .fetch_metadata(Some(topic), Duration::from_secs(30))?
+        .topics()
+        .first()
+        .map_or(0, |t| t.partitions().len() as i32);
+    for partition in 0..partitions {
+        producer
+            .send(
+                BaseRecord::<'_, [u8], [u8]>::to(topic)
+                    .partition(partition)
+                    .key(b"nemesis")
+                    .payload(b"held open, then aborted"),
+            )
+            .map_err(|(e, _)| e)?;
+    }
+    producer.flush(Duration::from_secs(30))?;
+    Ok(producer)
 }
