@@ -85,9 +85,11 @@ clean-bench: ## Remove the topics and databases benchmarks and tests left on the
 test-unit: ## Tests that need neither Kafka nor PostgreSQL
 	cargo test --workspace --locked --lib
 
-lint: ## Formatting, clippy, unused dependencies (cargo-machete) and import cycles, as CI runs them
+lint: ## Formatting, clippy, unused dependencies (cargo-machete), import cycles (and the checker's own tests), files over 500 lines, as CI runs them
 	@compose/local/lint-tools.sh
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	.local/tools/bin/cargo-machete
+	python3 .ci/import_cycles.py --test
 	python3 .ci/import_cycles.py
+	python3 .ci/long_files.py
