@@ -68,7 +68,7 @@ impl TestApp {
 
     /// Starts the service without waiting for its processor to be ready.
     pub(crate) async fn start(config: Config) -> Self {
-        telemetry::init_logs(telemetry::LogFormat::Pretty);
+        testkit::logs::capture();
         let prefix = config.topic_prefix.clone();
         let app = Application::build(config)
             .await
