@@ -24,7 +24,7 @@ demo: ## Prometheus, Jaeger and the platform (traced), then two minutes of reali
 	@compose/local/prometheus.sh up
 	@compose/local/jaeger.sh up
 	@compose/local/up.sh
-	@cargo build -q --release --locked -p loadgen
+	@compose/local/build.sh --release -q
 	target/release/loadgen demo
 
 screenshots: ## docs/img/*.png: the key panels from Prometheus's graph page, headless Chromium (after make demo)
@@ -53,30 +53,30 @@ test: ## Provision what the tests need, run every test in the workspace, then th
 chaos: ## The fault suite on a 3-broker cluster (about 10 min); writes docs/reliability.md
 	@compose/local/up.sh --infra
 	@compose/local/cluster.sh up
-	cargo build --release --locked -p command-api -p projectors -p query-api -p orderlog-cli -p loadgen
+	compose/local/build.sh --release
 	target/release/loadgen chaos --bin-dir target/release --report docs/reliability.md
 
 chaos-short: ## The short fault suite (a few faults, a few minutes), as `make test` runs it
 	@compose/local/up.sh --infra
 	@compose/local/cluster.sh up
-	cargo build --locked -p command-api -p projectors -p query-api -p orderlog-cli -p loadgen
+	compose/local/build.sh
 	target/debug/loadgen chaos --short --bin-dir target/debug
 
 scale: ## Every tier scaled out behind HAProxy under load, instances added and removed, checked; commands/s against one instance each
 	@compose/local/up.sh --infra
 	@compose/local/haproxy.sh install
-	cargo build --release --locked -p command-api -p projectors -p query-api -p orderlog-cli -p loadgen
+	compose/local/build.sh --release
 	target/release/loadgen scale --compare --bin-dir target/release
 
 scale-short: ## The scale-out check alone (about 90 s), as `make test` runs it
 	@compose/local/up.sh --infra
 	@compose/local/haproxy.sh install
-	cargo build --locked -p command-api -p projectors -p query-api -p orderlog-cli -p loadgen
+	compose/local/build.sh
 	target/debug/loadgen scale --bin-dir target/debug
 
 bench: ## Every benchmark beside its floor or ceiling in one run (about 12 min, platform up): command latency, freshness, flat out, queries, projection, replay, takeover, memory; writes docs/bench.json and docs/performance.md's table
 	@compose/local/up.sh
-	cargo build --release --locked -p loadgen -p command-api -p orderlog-cli
+	compose/local/build.sh --release
 	target/release/loadgen bench
 
 clean-bench: ## Remove the topics and databases benchmarks and tests left on the local stack

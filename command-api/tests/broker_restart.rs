@@ -114,7 +114,7 @@ async fn broker_kills_and_restarts_under_load_apply_no_command_twice() {
         let (stop, bootstrap, topic) = (
             stop.clone(),
             bootstrap.clone(),
-            format!("{prefix}order-commands"),
+            event_store::TopicSet::new(&prefix).commands,
         );
         move || write_poison(&bootstrap, &topic, &stop)
     });
@@ -278,32 +278,34 @@ fn read_all(
 /// The dead-letter topic, read committed, holds exactly one letter from the processors
 /// (origin: the commands topic) per poison record on the commands topic, and no other.
 fn poison_dead_lettered_once(bootstrap: &str, prefix: &str) {
-    let commands = format!("{prefix}order-commands");
+    let commands = event_store::TopicSet::new(prefix).commands;
     let poison: HashSet<(i32, i64)> = read_all(bootstrap, &commands, 6, |_| true)
         .into_iter()
         .filter(|(_, _, _, value)| value.starts_with(b"poison-"))
         .map(|(partition, offset, _, _)| (partition, offset))
         .collect();
     assert!(poison.len() > 10, "poison was written: {}", poison.len());
-    let letters: Vec<(i32, i64)> =
-        read_all(bootstrap, &format!("{prefix}order-dead-letter"), 6, |n| {
-            n >= poison.len()
-        })
-        .into_iter()
-        .filter(|(_, _, headers, _)| headers.get("orderlog_source_topic") == Some(&commands))
-        .map(|(_, _, headers, _)| {
-            let at = |name: &str| {
-                headers
-                    .get(name)
-                    .and_then(|v| v.parse::<i64>().ok())
-                    .expect(name)
-            };
-            (
-                at("orderlog_source_partition") as i32,
-                at("orderlog_source_offset"),
-            )
-        })
-        .collect();
+    let letters: Vec<(i32, i64)> = read_all(
+        bootstrap,
+        &event_store::TopicSet::new(prefix).dead_letter,
+        6,
+        |n| n >= poison.len(),
+    )
+    .into_iter()
+    .filter(|(_, _, headers, _)| headers.get("orderlog_source_topic") == Some(&commands))
+    .map(|(_, _, headers, _)| {
+        let at = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.parse::<i64>().ok())
+                .expect(name)
+        };
+        (
+            at("orderlog_source_partition") as i32,
+            at("orderlog_source_offset"),
+        )
+    })
+    .collect();
     let mut per_record: HashMap<(i32, i64), usize> = HashMap::new();
     for letter in &letters {
         *per_record.entry(*letter).or_default() += 1;

@@ -12,8 +12,8 @@ SERVICES=(
 
 build() {
   [ "${#SERVICES[@]}" -gt 0 ] || return 0
-  say "services: building the services and the orderlog CLI (cargo build --release)"
-  (cd "$ORDERLOG_ROOT" && cargo build --release --locked -p command-api -p projectors -p query-api -p orderlog-cli) >"$LOGS/build.log" 2>&1 \
+  say "services: building the services, the orderlog CLI and loadgen (compose/local/build.sh --release)"
+  "$ORDERLOG_ROOT/compose/local/build.sh" --release >"$LOGS/build.log" 2>&1 \
     || fail "services: build failed; read $LOGS/build.log"
 }
 

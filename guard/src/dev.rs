@@ -1,15 +1,17 @@
-//! The development mode: a secret generated once into `<dir>/dev-secret` (mode 0600, kept
-//! across restarts and shared by every service started with the same directory) and a token
-//! with every scope written to `<dir>/dev-token` at each start, valid for 30 days.
+//! The development mode's files, prepared at start-up before the settings are read
+//! ([`crate::Guard::new`] does it): a secret generated once into `<dir>/dev-secret` (mode
+//! 0600, kept across restarts and shared by every service started with the same directory)
+//! and a token with every scope written to `<dir>/dev-token` at each start, valid for 30
+//! days.
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use telemetry::Secret;
 
-use crate::settings::SettingsError;
+use crate::settings::{AuthSettings, SettingsError};
 use crate::token::Mint;
 
 /// How long the development token is valid.
@@ -18,24 +20,24 @@ pub const TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The subject of the development token.
 pub const SUBJECT: &str = "developer";
 
-pub fn secret_path(dir: &Path) -> PathBuf {
-    dir.join("dev-secret")
-}
-
-pub fn token_path(dir: &Path) -> PathBuf {
-    dir.join("dev-token")
-}
-
-/// Reads the development secret, making it first if there is none, and writes a fresh
-/// token. Several services starting at once agree on one secret: it is written to a
-/// private file and linked into place, and whoever links second reads the winner's.
-pub fn prepare(dir: &Path, issuer: &str, audience: &str) -> Result<Secret, SettingsError> {
+/// In the development mode, writes a fresh token with every scope, signed with the given
+/// secret or else with the development secret, which is made first if there is none;
+/// nothing otherwise. Several services starting at once agree on one secret: it is written
+/// to a private file and linked into place, and whoever links second reads the winner's.
+pub fn prepare(settings: &AuthSettings) -> Result<(), SettingsError> {
+    if !settings.dev {
+        return Ok(());
+    }
+    let dir = &settings.dev_dir;
+    if let Some(secret) = &settings.hs256_secret {
+        return write_token(settings, secret);
+    }
     let failed = |path: &Path, e: std::io::Error| SettingsError::Dev {
         path: path.display().to_string(),
         reason: e.to_string(),
     };
     fs::create_dir_all(dir).map_err(|e| failed(dir, e))?;
-    let path = secret_path(dir);
+    let path = settings.dev_secret_path();
     if !path.exists() {
         let candidate = dir.join(format!(".dev-secret.{}", uuid::Uuid::new_v4()));
         let generated = format!(
@@ -53,18 +55,12 @@ pub fn prepare(dir: &Path, issuer: &str, audience: &str) -> Result<Secret, Setti
         }
     }
     let secret = fs::read_to_string(&path).map_err(|e| failed(&path, e))?;
-    let secret = Secret::new(secret.trim());
-    write_token(dir, issuer, audience, &secret)?;
-    Ok(secret)
+    write_token(settings, &Secret::new(secret.trim()))
 }
 
 /// Writes a fresh token with every scope, signed with `secret`, to `<dir>/dev-token`.
-pub fn write_token(
-    dir: &Path,
-    issuer: &str,
-    audience: &str,
-    secret: &Secret,
-) -> Result<(), SettingsError> {
+fn write_token(settings: &AuthSettings, secret: &Secret) -> Result<(), SettingsError> {
+    let (dir, issuer, audience) = (&settings.dev_dir, &settings.issuer, &settings.audience);
     let failed = |path: &Path, e: std::io::Error| SettingsError::Dev {
         path: path.display().to_string(),
         reason: e.to_string(),
@@ -76,7 +72,7 @@ pub fn write_token(
             path: dir.display().to_string(),
             reason: e.to_string(),
         })?;
-    let token_file = token_path(dir);
+    let token_file = settings.dev_token_path();
     let staged = dir.join(format!(".dev-token.{}", uuid::Uuid::new_v4()));
     write_private(&staged, &token).map_err(|e| failed(&staged, e))?;
     fs::rename(&staged, &token_file).map_err(|e| failed(&token_file, e))?;
@@ -104,7 +100,6 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use crate::scope::Scope;
-    use crate::settings::AuthSettings;
 
     #[test]
     fn the_development_mode_keeps_one_secret_and_writes_a_token_that_passes() {
@@ -112,20 +107,26 @@ mod tests {
         let mut settings = AuthSettings::unconfigured();
         settings.dev = true;
         settings.dev_dir = dir.clone();
+        assert!(
+            settings.verifier().is_err(),
+            "no secret before it is prepared"
+        );
+        prepare(&settings).expect("prepared");
         let verifier = settings.verifier().expect("dev mode");
-        let first = fs::read_to_string(secret_path(&dir)).expect("secret");
-        let token = fs::read_to_string(token_path(&dir)).expect("token");
+        let first = fs::read_to_string(settings.dev_secret_path()).expect("secret");
+        let token = fs::read_to_string(settings.dev_token_path()).expect("token");
         let principal = verifier.verify(&token).expect("the dev token passes");
         assert!(Scope::ALL.iter().all(|s| principal.may(*s)));
         // A second service started with the same directory shares the secret.
+        prepare(&settings).expect("prepared again");
         let again = settings.verifier().expect("dev mode again");
         assert_eq!(
-            fs::read_to_string(secret_path(&dir)).expect("secret"),
+            fs::read_to_string(settings.dev_secret_path()).expect("secret"),
             first
         );
         again.verify(&token).expect("the first token still passes");
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(secret_path(&dir))
+        let mode = fs::metadata(settings.dev_secret_path())
             .expect("meta")
             .permissions()
             .mode();

@@ -20,7 +20,9 @@ pub struct Guard {
 }
 
 impl Guard {
+    /// The guard `settings` describe; in the development mode, its files prepared first.
     pub fn new(settings: &AuthSettings) -> Result<Self, SettingsError> {
+        crate::dev::prepare(settings)?;
         Ok(Self {
             verifier: Arc::new(settings.verifier()?),
             rate: Arc::new(RateLimiter::new(

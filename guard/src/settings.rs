@@ -151,18 +151,28 @@ impl AuthSettings {
         }
     }
 
-    /// The development token, in the development mode once [`Self::verifier`] wrote it.
+    /// Where the development mode keeps its secret.
+    pub fn dev_secret_path(&self) -> PathBuf {
+        self.dev_dir.join("dev-secret")
+    }
+
+    /// Where the development mode writes its token.
+    pub fn dev_token_path(&self) -> PathBuf {
+        self.dev_dir.join("dev-token")
+    }
+
+    /// The development token, in the development mode once [`crate::dev::prepare`] wrote it.
     pub fn dev_token(&self) -> Option<String> {
         if !self.dev {
             return None;
         }
-        std::fs::read_to_string(crate::dev::token_path(&self.dev_dir))
+        std::fs::read_to_string(self.dev_token_path())
             .ok()
             .map(|t| t.trim().to_owned())
     }
 
-    /// The verifier these settings describe. In the development mode this also writes the
-    /// secret (once) and a fresh token with every scope.
+    /// The verifier these settings describe; it only reads. In the development mode without
+    /// a secret given, the secret is the one [`crate::dev::prepare`] made.
     pub fn verifier(&self) -> Result<Verifier, SettingsError> {
         let sources: Vec<&str> = [
             self.hs256_secret
@@ -187,9 +197,6 @@ impl AuthSettings {
         }
         let leeway = Duration::from_secs(self.leeway_s);
         let keys = if let Some(secret) = &self.hs256_secret {
-            if self.dev {
-                crate::dev::write_token(&self.dev_dir, &self.issuer, &self.audience, secret)?;
-            }
             hs256_keys(secret.expose().as_bytes())?
         } else if let Some(path) = &self.public_key_file {
             let pem = read(path)?;
@@ -206,8 +213,12 @@ impl AuthSettings {
         } else if let Some(path) = &self.jwks_file {
             Keys::from_jwks(&read(path)?).map_err(|reason| key_error(path, reason))?
         } else if self.dev {
-            let secret = crate::dev::prepare(&self.dev_dir, &self.issuer, &self.audience)?;
-            hs256_keys(secret.expose().as_bytes())?
+            let path = self.dev_secret_path();
+            let secret = std::fs::read_to_string(&path).map_err(|e| SettingsError::Dev {
+                path: path.display().to_string(),
+                reason: format!("{e} (the development secret is made by guard::dev::prepare)"),
+            })?;
+            hs256_keys(secret.trim().as_bytes())?
         } else {
             return Err(SettingsError::Unconfigured);
         };

@@ -17,6 +17,10 @@
 //! | `QUERY_TOO_LARGE`, `QUERY_TOO_DEEP`, `QUERY_TOO_COMPLEX` | a limit was exceeded |
 
 use async_graphql::ErrorExtensions;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use guard::Denial;
+use serde_json::json;
 
 use crate::pagination::PageError;
 
@@ -131,4 +135,21 @@ pub type ApiResult<T> = Result<T, GraphqlError>;
 /// A data loader's shared error, back as the error it was.
 pub fn loaded<T>(result: Result<T, std::sync::Arc<ApiError>>) -> Result<T, ApiError> {
     result.map_err(|error| (*error).clone())
+}
+
+/// A refused GraphQL request: the denial's HTTP status and headers, and a GraphQL error
+/// with the code in `extensions.code`.
+pub(crate) fn denied(denial: &Denial) -> Response {
+    let body = json!({
+        "errors": [{
+            "message": denial.to_string(),
+            "extensions": { "code": denial.graphql_code() }
+        }]
+    });
+    let mut response = (denial.status(), denial.headers(), axum::Json(body)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/graphql-response+json"),
+    );
+    response
 }

@@ -4,15 +4,16 @@
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use guard::{Denial, Guard, Scope};
-use serde_json::{Map, Value, json};
+use guard::{Guard, Scope};
+use serde_json::{Map, Value};
 use sqlx::PgPool;
 use telemetry::operations::Readiness;
 
 use crate::changes::ChangeFeed;
+use crate::errors::denied;
 use crate::freshness::WaitBudget;
 use crate::graphiql::{self, Assets};
 use crate::schema::OrderlogSchema;
@@ -60,23 +61,6 @@ fn operator_gate(guard: Guard) -> telemetry::operations::Gate {
             .map(drop)
             .map_err(|denial| Box::new(denial.problem()))
     })
-}
-
-/// A refused GraphQL request: the denial's HTTP status and headers, and a GraphQL error
-/// with the code in `extensions.code`.
-pub(crate) fn denied(denial: &Denial) -> Response {
-    let body = json!({
-        "errors": [{
-            "message": denial.to_string(),
-            "extensions": { "code": denial.graphql_code() }
-        }]
-    });
-    let mut response = (denial.status(), denial.headers(), axum::Json(body)).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/graphql-response+json"),
-    );
-    response
 }
 
 async fn graphql(

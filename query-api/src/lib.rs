@@ -12,7 +12,8 @@
 //! - [`errors`], [`limits`]: stable error codes and query limits.
 //! - [`operation_metrics`]: requests by operation name and outcome, bounded.
 //! - `access`: who asks, and which customers' orders they see.
-//! - [`http`], [`ws`], [`graphiql`], [`app`]: the HTTP service and its WebSocket.
+//! - [`http`], [`ws`], [`graphiql`], [`app`]: the HTTP service and its WebSocket;
+//!   `slots`: the subscriptions a WebSocket connection may hold.
 
 mod access;
 pub mod app;
@@ -28,4 +29,5 @@ pub mod operation_metrics;
 pub mod pagination;
 pub mod replica;
 pub mod schema;
+mod slots;
 pub mod ws;

@@ -9,7 +9,7 @@
 //!   (`TOO_MANY_SUBSCRIPTIONS`), and messages of at most `max_message_bytes`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_graphql::Data;
@@ -22,8 +22,8 @@ use axum::response::{IntoResponse, Response};
 use guard::{Denial, Guard, Principal, Scope};
 use tokio::sync::Semaphore;
 
-use crate::errors::ApiError;
 use crate::schema::OrderlogSchema;
+use crate::slots::Slots;
 
 /// How long a connection may take to send `connection_init`.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,42 +54,6 @@ impl WsState {
     }
 }
 
-/// A connection's subscriptions: at most `max` at once.
-pub struct Slots {
-    held: Arc<AtomicUsize>,
-    max: usize,
-}
-
-/// One subscription's place on its connection, given back when dropped.
-pub struct Slot(Arc<AtomicUsize>);
-
-impl Slots {
-    pub fn new(max: usize) -> Self {
-        Self {
-            held: Arc::new(AtomicUsize::new(0)),
-            max,
-        }
-    }
-
-    pub fn take(&self) -> Result<Slot, ApiError> {
-        let taken = self
-            .held
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |held| {
-                (held < self.max).then_some(held + 1)
-            });
-        match taken {
-            Ok(_) => Ok(Slot(self.held.clone())),
-            Err(_) => Err(ApiError::TooManySubscriptions(self.max)),
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 /// `GET /graphql/ws`.
 pub async fn upgrade(
     State(state): State<WsState>,
@@ -103,7 +67,7 @@ pub async fn upgrade(
         Err(Denial::Missing) => None,
         _ => match state.guard.admit(&headers, Scope::Read) {
             Ok(principal) => Some(principal),
-            Err(denial) => return crate::http::denied(&denial),
+            Err(denial) => return crate::errors::denied(&denial),
         },
     };
     let Ok(permit) = state.connections.clone().try_acquire_owned() else {
@@ -201,15 +165,5 @@ mod tests {
         assert_eq!(token_in(&json!({"Authorization": "Basic abc"})), None);
         assert_eq!(token_in(&json!(null)), None);
         assert_eq!(token_in(&json!({"Authorization": 5})), None);
-    }
-
-    #[test]
-    fn a_connection_holds_at_most_its_subscriptions() {
-        let slots = Slots::new(2);
-        let first = slots.take().expect("one");
-        let _second = slots.take().expect("two");
-        assert!(slots.take().is_err());
-        drop(first);
-        assert!(slots.take().is_ok());
     }
 }

@@ -12,6 +12,7 @@
 //! - [`kafka_proxy`]: a proxy in front of a private broker that can stall a transaction's
 //!   initialisation at its coordinator.
 //! - [`slow`]: slow and idle HTTP clients.
+//! - [`logs`]: the services' and librdkafka's logs in a file, printed for a failing test.
 //! - [`postgres`]: a private PostgreSQL server that a test can stop and start again.
 //! - `platform` (feature `services`): command-api, projectors and query-api started in the
 //!   test's process.
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod broker;
 pub mod jaeger;
 pub mod kafka_proxy;
+pub mod logs;
 #[cfg(feature = "services")]
 pub mod platform;
 pub mod postgres;

@@ -89,7 +89,7 @@ async fn verify_passes_when_consistent_and_reports_a_changed_row() {
 /// Writes the last event of the log's first non-empty partition again, as a processor that
 /// decided its command a second time would: a new event id, the same version and command.
 fn write_a_second_application(prefix: &str) -> String {
-    let topic = format!("{prefix}order-events");
+    let topic = event_store::TopicSet::new(prefix).events;
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", testkit::bootstrap())
         .set("group.id", "verify-forger")

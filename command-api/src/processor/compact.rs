@@ -280,7 +280,7 @@ mod tests {
 
     #[test]
     fn format_3_packs_the_state_and_format_2_is_still_read() {
-        let slot = super::super::fixtures::cancelled_slot();
+        let slot = OrderSlot::cancelled_for_tests();
         let value = encode(&slot);
         assert_eq!(value.first(), Some(&MAGIC));
         assert_eq!(decode(&value), Some(slot.clone()));

@@ -281,7 +281,7 @@ mod tests {
     }
 
     fn final_slot() -> OrderSlot {
-        let slot = super::super::fixtures::cancelled_slot();
+        let slot = OrderSlot::cancelled_for_tests();
         assert!(compact::is_final(&slot.state));
         slot
     }

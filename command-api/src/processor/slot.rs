@@ -174,6 +174,33 @@ fn summary(envelope: &EventEnvelope) -> EventSummary {
     }
 }
 
+/// Alice's order of one line, placed and then cancelled (a final state), with both
+/// answers remembered.
+#[cfg(test)]
+impl OrderSlot {
+    pub(crate) fn cancelled_for_tests() -> Self {
+        use super::fixtures::{alice_cancels, alice_places_an_order};
+        let mut slot = OrderSlot::default();
+        let order_id = schemas::values::OrderId::from_uuid(uuid::Uuid::from_u128(5));
+        for command in [alice_places_an_order(), alice_cancels()] {
+            let command_id = uuid::Uuid::now_v7();
+            let envelope = CommandEnvelope {
+                command_id,
+                order_id,
+                expected_version: None,
+                correlation_id: command_id,
+                issued_at: chrono::Utc::now(),
+                fingerprint: CommandEnvelope::fingerprint_of(order_id, &command, None),
+                traceparent: None,
+                acting_for: None,
+                command,
+            };
+            slot.handle(&envelope, chrono::Utc::now()).expect("handled");
+        }
+        slot
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use schemas::Rejection;

@@ -38,7 +38,7 @@ async fn poison_commands_are_dead_lettered_and_the_partition_goes_on() {
     let app = TestApp::spawn().await;
     let id = app.place_default().await;
     let partition = partition_of(id.as_bytes(), PARTITIONS);
-    let commands = format!("{}order-commands", app.prefix);
+    let commands = event_store::TopicSet::new(&app.prefix).commands;
 
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
@@ -104,7 +104,7 @@ async fn poison_commands_are_dead_lettered_and_the_partition_goes_on() {
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(
-            &format!("{}order-dead-letter", app.prefix),
+            &event_store::TopicSet::new(&app.prefix).dead_letter,
             partition,
             Offset::Beginning,
         )

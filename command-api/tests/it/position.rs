@@ -19,7 +19,7 @@ fn commit_group_offsets(prefix: &str, offset: i64) {
         .set("enable.auto.commit", "false")
         .create()
         .expect("consumer");
-    let topic = format!("{prefix}order-commands");
+    let topic = event_store::TopicSet::new(prefix).commands;
     let mut offsets = TopicPartitionList::new();
     for partition in 0..PARTITIONS {
         offsets
@@ -57,7 +57,7 @@ fn commands_end(prefix: &str, partition: i32, at_least: i64) -> i64 {
         .set("bootstrap.servers", bootstrap())
         .create()
         .expect("consumer");
-    let topic = format!("{prefix}order-commands");
+    let topic = event_store::TopicSet::new(prefix).commands;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let (_, high) = event_store::watermarks(
@@ -143,7 +143,7 @@ fn forge_position(prefix: &str, partition: i32, next_offset: i64) {
         .create()
         .expect("producer");
     let value = serde_json::to_vec(&json!({ "next_offset": next_offset })).expect("json");
-    let topic = format!("{prefix}order-snapshots");
+    let topic = event_store::TopicSet::new(prefix).snapshots;
     producer
         .send(
             BaseRecord::to(&topic)

@@ -45,7 +45,7 @@ fn dead_letter_sources(prefix: &str, partition: i32) -> HashMap<String, usize> {
     let mut sources = HashMap::new();
     event_store::read_to_end(
         &kafka,
-        &format!("{prefix}order-dead-letter"),
+        &event_store::TopicSet::new(prefix).dead_letter,
         partition,
         event_store::Start::Beginning,
         |m| {
@@ -87,8 +87,8 @@ async fn unusable_records_a_takeover_reads_are_skipped_and_dead_lettered_once() 
     app.stop().await;
 
     let (events, snapshots, results) = (
-        format!("{prefix}order-events"),
-        format!("{prefix}order-snapshots"),
+        event_store::TopicSet::new(&prefix).events,
+        event_store::TopicSet::new(&prefix).snapshots,
         format!("{prefix}order-command-results"),
     );
     let placed_event = read_events(&events, 2)

@@ -110,7 +110,7 @@ async fn services_run_on_a_scram_secured_broker_and_everyone_else_is_refused() {
 
     // Authenticated, but not allowed: the HTTP tier cannot forge events, the projectors
     // cannot forge results; the processors can write both.
-    let events = format!("{prefix}order-events");
+    let events = event_store::TopicSet::new(&prefix).events;
     let results = format!("{prefix}order-command-results");
     let denied = |r: Result<(), KafkaError>| {
         matches!(
@@ -137,7 +137,7 @@ async fn services_run_on_a_scram_secured_broker_and_everyone_else_is_refused() {
     let analyst_write = produce(
         &bootstrap,
         &KafkaSecurity::scram("analyst", "analyst-secret"),
-        &format!("{prefix}order-commands"),
+        &event_store::TopicSet::new(&prefix).commands,
     )
     .await;
     assert!(denied(analyst_write.clone()), "{analyst_write:?}");

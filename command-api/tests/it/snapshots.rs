@@ -32,7 +32,7 @@ fn write_snapshot(prefix: &str, partition: i32, key: &str, value: &[u8], format:
         .set("bootstrap.servers", bootstrap())
         .create()
         .expect("producer");
-    let topic = format!("{prefix}order-snapshots");
+    let topic = event_store::TopicSet::new(prefix).snapshots;
     let mut record = BaseRecord::<str, [u8]>::to(&topic)
         .partition(partition)
         .key(key)

@@ -101,7 +101,7 @@ async fn a_takeover_revoked_while_its_coordinator_stalls_never_runs_beside_the_n
         )
         .await
         .expect("topics");
-    let events = format!("{prefix}order-events");
+    let events = event_store::TopicSet::new(&prefix).events;
     let holder = tokio::task::spawn_blocking({
         let (bootstrap, events) = (bootstrap.clone(), events.clone());
         move || open_transactions(&bootstrap, &events)
@@ -109,7 +109,7 @@ async fn a_takeover_revoked_while_its_coordinator_stalls_never_runs_beside_the_n
     .await
     .expect("open transactions");
 
-    let commands = format!("{prefix}order-commands");
+    let commands = event_store::TopicSet::new(&prefix).commands;
     proxy.hold_first_init_of(&format!("{commands}.processor-"));
     let group = format!("{prefix}{}", config.processor_group);
     let app = TestApp::start(config).await;

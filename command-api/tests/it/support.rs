@@ -68,7 +68,7 @@ impl TestApp {
 
     /// Starts the service without waiting for its processor to be ready.
     pub(crate) async fn start(config: Config) -> Self {
-        telemetry::init_logs(telemetry::LogFormat::Pretty);
+        testkit::logs::capture();
         let prefix = config.topic_prefix.clone();
         let app = Application::build(config)
             .await
@@ -233,7 +233,7 @@ impl TestApp {
     }
 
     pub(crate) fn events_topic(&self) -> String {
-        format!("{}order-events", self.prefix)
+        event_store::TopicSet::new(&self.prefix).events
     }
 }
 
@@ -467,7 +467,7 @@ pub(crate) fn read_snapshots(
     let kafka = event_store::KafkaConfig::new(bootstrap(), prefix);
     event_store::read_to_end(
         &kafka,
-        &format!("{prefix}order-snapshots"),
+        &event_store::TopicSet::new(prefix).snapshots,
         partition,
         event_store::Start::Beginning,
         |m| {

@@ -57,12 +57,12 @@ async fn place_on(app: &TestApp, partition: i32, patience: Duration) -> Reply {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_that_cannot_be_taken_over_holds_up_no_other() {
-    held_up_by_a_transaction_open_on("order-events", "events").await;
+    held_up_by_a_transaction_open_on(|t| t.events, "events").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_open_on_the_dead_letter_partition_is_settled_before_serving() {
-    held_up_by_a_transaction_open_on("order-dead-letter", "dead_letter").await;
+    held_up_by_a_transaction_open_on(|t| t.dead_letter, "dead_letter").await;
 }
 
 /// The processor's count of open transactions it found on `label` topics while settling.
@@ -79,9 +79,9 @@ async fn settled_on(app: &TestApp, label: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Partition 0 of `topic` (`label` in the processor's metrics) has a transaction open when
+/// Partition 0 of the `topic` of the platform's topics (`label` in the processor's metrics) has a transaction open when
 /// the processor starts: settling finds it, and the partition waits for it to end.
-async fn held_up_by_a_transaction_open_on(topic: &str, label: &str) {
+async fn held_up_by_a_transaction_open_on(topic: fn(TopicSet) -> String, label: &str) {
     let prefix = unique_prefix();
     let mut config = test_config(&prefix, Role::All);
     config.result_timeout_ms = 2_000;
@@ -94,7 +94,8 @@ async fn held_up_by_a_transaction_open_on(topic: &str, label: &str) {
         .ensure(&kafka, spec)
         .await
         .expect("topics");
-    let held = format!("{prefix}{topic}");
+    let held = topic(TopicSet::new(&prefix));
+    let topic = held.clone();
     let intruder = tokio::task::spawn_blocking(move || open_transaction(&held, 0))
         .await
         .expect("intruder");

@@ -31,7 +31,7 @@ pub(crate) fn poison_dead_lettered_once(bootstrap: &str, prefix: &str) -> Outcom
 type Origin = (i32, i64);
 
 fn count(bootstrap: &str, prefix: &str) -> anyhow::Result<(HashSet<Origin>, Vec<Origin>)> {
-    let commands = format!("{prefix}order-commands");
+    let commands = event_store::TopicSet::new(prefix).commands;
     let mut poison = HashSet::new();
     read_committed(bootstrap, &commands, |message| {
         if message.key() == Some(POISON_KEY) {
@@ -41,7 +41,7 @@ fn count(bootstrap: &str, prefix: &str) -> anyhow::Result<(HashSet<Origin>, Vec<
     let mut letters = Vec::new();
     read_committed(
         bootstrap,
-        &format!("{prefix}order-dead-letter"),
+        &event_store::TopicSet::new(prefix).dead_letter,
         |message| {
             if header(message, "orderlog_source_topic").as_deref() != Some(commands.as_str()) {
                 return;

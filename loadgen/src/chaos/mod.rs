@@ -350,7 +350,7 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
             record.duplicates_sent, record.duplicate_mismatches
         ),
     });
-    let events_topic = format!("{prefix}order-events");
+    let events_topic = event_store::TopicSet::new(&prefix).events;
     let committed = {
         let (bootstrap, topic) = (args.bootstrap.clone(), events_topic.clone());
         tokio::task::spawn_blocking(move || check::committed_event_ids(&bootstrap, &topic))

@@ -158,7 +158,7 @@ impl Nemesis<'_> {
     /// stalled takeovers are revoked, some), killed again (given back to B while they may
     /// still run), started again; then the open transaction ends.
     async fn revoke_during_takeover(&self, services: &mut [Service]) -> anyhow::Result<()> {
-        let events = format!("{}order-events", self.prefix);
+        let events = event_store::TopicSet::new(self.prefix).events;
         let holder = {
             let (bootstrap, events) = (self.bootstrap.to_owned(), events.clone());
             tokio::task::spawn_blocking(move || hold_open(&bootstrap, &events)).await??
@@ -185,11 +185,12 @@ impl Nemesis<'_> {
             .create()?;
         let big = vec![b'x'; 1_000_000];
         let values: [&[u8]; 3] = [&big, b"{not json", b"{}"];
-        for topic in ["order-commands", "order-events"] {
+        let topics = event_store::TopicSet::new(self.prefix);
+        for topic in [&topics.commands, &topics.events] {
             for value in values {
                 producer
                     .send(
-                        BaseRecord::<'_, [u8], [u8]>::to(&format!("{}{topic}", self.prefix))
+                        BaseRecord::<'_, [u8], [u8]>::to(topic)
                             .key(POISON_KEY)
                             .payload(value),
                     )

@@ -49,7 +49,8 @@ impl Service {
         let child = Command::new(&self.binary)
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::null())
+            // The services log to stdout (JSON lines); a panic goes to stderr.
+            .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .map_err(|e| {

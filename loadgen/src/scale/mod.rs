@@ -11,6 +11,8 @@
 //! scaled-out platform (no changes), each on fresh topics, for docs/performance.md.
 
 mod balancer;
+mod checks;
+mod platform;
 mod readers;
 
 use std::path::{Path, PathBuf};
@@ -20,9 +22,10 @@ use std::time::{Duration, Instant};
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
-use crate::chaos::check::{self, Outcome};
 use crate::chaos::services::{self, Service};
 use crate::chaos::workload;
+use checks::checks;
+use platform::{Platform, TIER_NAMES};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Scale {
@@ -100,155 +103,6 @@ const SCALED: Counts = Counts {
     query: 2,
 };
 const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
-
-/// The tiers' instances: `[processors, http, projectors, query]`, each tier one slot
-/// larger than it starts.
-struct Platform {
-    tiers: [Vec<Service>; 4],
-    _balancer: balancer::Balancer,
-    commands_url: String,
-    queries_url: String,
-    prefix: String,
-    database_url: String,
-}
-
-const TIER_NAMES: [&str; 4] = ["processor", "http", "projectors", "query-api"];
-
-impl Platform {
-    fn start(
-        args: &Scale,
-        bin: &Path,
-        counts: Counts,
-        auth: &crate::auth::OwnAuth,
-        database_url: String,
-    ) -> anyhow::Result<Self> {
-        let prefix = format!("scale-{}.", uuid::Uuid::new_v4().simple());
-        let (commands_port, queries_port) = (args.first_port + 15, args.first_port + 16);
-        let queries_url = format!("http://127.0.0.1:{queries_port}");
-        let common = |extra: Vec<(&str, String)>| -> Vec<(String, String)> {
-            let mut env = vec![
-                (
-                    "ORDERLOG_KAFKA_BOOTSTRAP".to_owned(),
-                    args.bootstrap.clone(),
-                ),
-                ("ORDERLOG_TOPIC_PREFIX".to_owned(), prefix.clone()),
-                (
-                    "ORDERLOG_TOPIC_REPLICATION".to_owned(),
-                    args.replication.to_string(),
-                ),
-                ("ORDERLOG_TOPIC_PARTITIONS".to_owned(), "6".to_owned()),
-                (
-                    "ORDERLOG_PROCESSOR_SESSION_TIMEOUT_MS".to_owned(),
-                    SESSION_TIMEOUT.as_millis().to_string(),
-                ),
-                ("ORDERLOG_LOG_FORMAT".to_owned(), "json".to_owned()),
-            ];
-            env.extend(auth.env());
-            env.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
-            env
-        };
-        let logs = args.log_dir.as_path();
-        let slots = |tier: usize, count: usize, port: &mut dyn FnMut() -> u16| {
-            (0..=count)
-                .map(|i| {
-                    let p = port();
-                    let listen = format!("127.0.0.1:{p}");
-                    let (binary, env) = match tier {
-                        0 => (
-                            "command-api",
-                            common(vec![
-                                ("ORDERLOG_ROLE", "processor".into()),
-                                ("ORDERLOG_COMMAND_API_LISTEN", listen),
-                            ]),
-                        ),
-                        1 => (
-                            "command-api",
-                            common(vec![
-                                ("ORDERLOG_ROLE", "http".into()),
-                                ("ORDERLOG_COMMAND_API_LISTEN", listen),
-                                ("ORDERLOG_QUERY_API_URL", queries_url.clone()),
-                            ]),
-                        ),
-                        2 => (
-                            "projectors",
-                            common(vec![
-                                ("ORDERLOG_PROJECTORS_LISTEN", listen),
-                                ("ORDERLOG_DATABASE_URL", database_url.clone()),
-                            ]),
-                        ),
-                        _ => (
-                            "query-api",
-                            common(vec![
-                                ("ORDERLOG_QUERY_LISTEN", listen),
-                                ("ORDERLOG_QUERY_DATABASE_URL", database_url.clone()),
-                            ]),
-                        ),
-                    };
-                    let name = format!("scale-{}-{}", TIER_NAMES[tier], i + 1);
-                    Service::new(&name, bin.join(binary), &[], env, p, logs)
-                })
-                .collect::<Vec<_>>()
-        };
-        // Fixed ports per tier whatever the counts: four slots each, at most.
-        let mut tiers: [Vec<Service>; 4] = Default::default();
-        let sizes = [
-            counts.processors,
-            counts.http,
-            counts.projectors,
-            counts.query,
-        ];
-        for (tier, size) in sizes.into_iter().enumerate() {
-            let mut tier_port = {
-                let mut base = args.first_port + u16::try_from(tier * 4)?;
-                move || {
-                    base += 1;
-                    base - 1
-                }
-            };
-            tiers[tier] = slots(tier, size, &mut tier_port);
-        }
-        let ports = |tier: usize| tiers[tier].iter().map(|s| s.port).collect::<Vec<_>>();
-        let config = balancer::config(commands_port, &ports(1), queries_port, &ports(3));
-        let balancer = balancer::Balancer::start(&config, logs)?;
-        Ok(Self {
-            tiers,
-            _balancer: balancer,
-            commands_url: format!("http://127.0.0.1:{commands_port}"),
-            queries_url,
-            prefix,
-            database_url,
-        })
-    }
-
-    /// Starts each tier's first `counts` instances, the first processor alone first (it
-    /// creates the topics); waits for them to be ready.
-    async fn start_initial(&mut self, http: &reqwest::Client) -> anyhow::Result<Duration> {
-        self.tiers[0][0].start()?;
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        for tier in &mut self.tiers {
-            let initial = tier.len() - 1;
-            for service in tier.iter_mut().take(initial) {
-                if !service.alive() {
-                    service.start()?;
-                }
-            }
-        }
-        self.wait_running_ready(http).await
-    }
-
-    async fn wait_running_ready(&mut self, http: &reqwest::Client) -> anyhow::Result<Duration> {
-        let started = Instant::now();
-        for tier in &mut self.tiers {
-            let first = tier.iter().position(Service::started).unwrap_or(0);
-            let last = tier
-                .iter()
-                .rposition(Service::started)
-                .map_or(first, |i| i + 1);
-            services::wait_ready(http, &mut tier[first..last], Duration::from_secs(240)).await?;
-        }
-        Ok(started.elapsed())
-    }
-}
 
 /// What one run under load saw.
 struct Run {
@@ -559,122 +413,4 @@ async fn change_instances(
         exits.push((name, code));
     }
     Ok(exits)
-}
-
-/// A counter's sum over its series on a service's `/metrics`.
-async fn metric_sum(http: &reqwest::Client, url: &str, name: &str) -> f64 {
-    let Ok(response) = http.get(format!("{url}/metrics")).send().await else {
-        return 0.0;
-    };
-    let text = response.text().await.unwrap_or_default();
-    text.lines()
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
-async fn checks(
-    args: &Scale,
-    bin: &Path,
-    http: &reqwest::Client,
-    platform: &mut Platform,
-    run: &Run,
-    exits: &[(String, Option<i32>)],
-) -> anyhow::Result<Vec<Outcome>> {
-    let mut outcomes = vec![Outcome {
-        name: "every removed instance exited 0 on SIGTERM",
-        passed: exits.len() == 4 && exits.iter().all(|(_, code)| *code == Some(0)),
-        detail: format!("{exits:?}"),
-    }];
-    let record = &run.record;
-    outcomes.push(Outcome {
-        name: "every 503 resolved by a retry with the same key",
-        passed: record.unresolved == 0 && record.duplicate_mismatches.is_empty(),
-        detail: format!(
-            "{} retries, {} unresolved, {} duplicate submissions, mismatches {:?}",
-            record.retried, record.unresolved, record.duplicates_sent, record.duplicate_mismatches
-        ),
-    });
-    outcomes.push(Outcome {
-        name: "every GraphQL read through the balancer answered",
-        passed: run.reads.failed.is_empty() && run.reads.answered > 0,
-        detail: format!(
-            "{} answered, {} on a second try, failed: {:?}",
-            run.reads.answered,
-            run.reads.retried,
-            run.reads.failed.iter().take(3).collect::<Vec<_>>()
-        ),
-    });
-    // Each added instance took work: requests through the balancer, partitions, events.
-    let added = |tier: usize| {
-        platform.tiers[tier]
-            .last()
-            .map(Service::url)
-            .unwrap_or_default()
-    };
-    let took = [
-        (
-            "processor",
-            metric_sum(http, &added(0), "orderlog_processor_commands_total").await,
-        ),
-        (
-            "http",
-            metric_sum(http, &added(1), "orderlog_http_requests_total").await,
-        ),
-        (
-            "projectors",
-            metric_sum(http, &added(2), "orderlog_projection_events_total").await,
-        ),
-        (
-            "query-api",
-            metric_sum(http, &added(3), "orderlog_query_request_seconds_count").await,
-        ),
-    ];
-    outcomes.push(Outcome {
-        name: "every added instance took work",
-        passed: took.iter().all(|(_, n)| *n > 0.0),
-        detail: format!("{took:?}"),
-    });
-    let ready = platform.wait_running_ready(http).await;
-    outcomes.push(Outcome {
-        name: "every remaining instance ready",
-        passed: ready.is_ok(),
-        detail: ready.map_or_else(|e| e.to_string(), |d| format!("after {d:?}")),
-    });
-
-    let events_topic = format!("{}order-events", platform.prefix);
-    let committed = {
-        let (bootstrap, topic) = (args.bootstrap.clone(), events_topic);
-        tokio::task::spawn_blocking(move || check::committed_event_ids(&bootstrap, &topic))
-            .await??
-    };
-    let missing = record
-        .acknowledged_events
-        .iter()
-        .filter(|id| !committed.contains_key(*id))
-        .count();
-    let twice = committed.values().filter(|n| **n > 1).count();
-    outcomes.push(Outcome {
-        name: "every acknowledged command's events in the log exactly once",
-        passed: missing == 0 && twice == 0 && record.commands_acknowledged > 0,
-        detail: format!(
-            "{} acknowledged events, {} committed; {missing} missing, {twice} twice",
-            record.acknowledged_events.len(),
-            committed.len()
-        ),
-    });
-    let verified = {
-        let (cli, bootstrap, prefix, url) = (
-            bin.join("orderlog"),
-            args.bootstrap.clone(),
-            platform.prefix.clone(),
-            platform.database_url.clone(),
-        );
-        tokio::task::spawn_blocking(move || check::verify(&cli, &bootstrap, &prefix, &url)).await?
-    };
-    outcomes.push(verified);
-    Ok(outcomes)
 }

@@ -72,10 +72,7 @@ impl Stack {
     }
 
     pub(crate) async fn start(&self, config: Config) -> Running {
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter("warn")
-            .try_init();
+        testkit::logs::capture();
         let app = Application::build(config).await.expect("projectors build");
         let base = format!("http://{}", app.local_addr().expect("addr"));
         let (stop, stopped) = oneshot::channel::<()>();

@@ -14,7 +14,7 @@ use super::order::{ORDER_COLUMNS, Order, OrderRow, parse_order_id};
 use crate::access;
 use crate::changes::{Change, ChangeFeed};
 use crate::errors::{ApiError, GraphqlError};
-use crate::ws::{Slot, Slots};
+use crate::slots::{Slot, Slots};
 
 pub struct SubscriptionRoot;
 

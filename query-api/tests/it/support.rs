@@ -36,10 +36,7 @@ impl Platform {
         database_url: String,
         tune: impl FnOnce(&mut query_api::config::Config) + 'static,
     ) -> Self {
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter("warn")
-            .try_init();
+        testkit::logs::capture();
         let inner = testkit::platform::Platform::start(
             database_url,
             PARTITIONS,

@@ -1,0 +1,127 @@
+//! What `loadgen scale` checks once the load has run: exits, retries, work taken by the
+//! added instances, readiness, the log and `orderlog verify`.
+
+use std::path::Path;
+
+use super::platform::Platform;
+use super::{Run, Scale};
+use crate::chaos::check::{self, Outcome};
+use crate::chaos::services::Service;
+
+/// A counter's sum over its series on a service's `/metrics`.
+async fn metric_sum(http: &reqwest::Client, url: &str, name: &str) -> f64 {
+    let Ok(response) = http.get(format!("{url}/metrics")).send().await else {
+        return 0.0;
+    };
+    let text = response.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+pub(super) async fn checks(
+    args: &Scale,
+    bin: &Path,
+    http: &reqwest::Client,
+    platform: &mut Platform,
+    run: &Run,
+    exits: &[(String, Option<i32>)],
+) -> anyhow::Result<Vec<Outcome>> {
+    let mut outcomes = vec![Outcome {
+        name: "every removed instance exited 0 on SIGTERM",
+        passed: exits.len() == 4 && exits.iter().all(|(_, code)| *code == Some(0)),
+        detail: format!("{exits:?}"),
+    }];
+    let record = &run.record;
+    outcomes.push(Outcome {
+        name: "every 503 resolved by a retry with the same key",
+        passed: record.unresolved == 0 && record.duplicate_mismatches.is_empty(),
+        detail: format!(
+            "{} retries, {} unresolved, {} duplicate submissions, mismatches {:?}",
+            record.retried, record.unresolved, record.duplicates_sent, record.duplicate_mismatches
+        ),
+    });
+    outcomes.push(Outcome {
+        name: "every GraphQL read through the balancer answered",
+        passed: run.reads.failed.is_empty() && run.reads.answered > 0,
+        detail: format!(
+            "{} answered, {} on a second try, failed: {:?}",
+            run.reads.answered,
+            run.reads.retried,
+            run.reads.failed.iter().take(3).collect::<Vec<_>>()
+        ),
+    });
+    // Each added instance took work: requests through the balancer, partitions, events.
+    let added = |tier: usize| {
+        platform.tiers[tier]
+            .last()
+            .map(Service::url)
+            .unwrap_or_default()
+    };
+    let took = [
+        (
+            "processor",
+            metric_sum(http, &added(0), "orderlog_processor_commands_total").await,
+        ),
+        (
+            "http",
+            metric_sum(http, &added(1), "orderlog_http_requests_total").await,
+        ),
+        (
+            "projectors",
+            metric_sum(http, &added(2), "orderlog_projection_events_total").await,
+        ),
+        (
+            "query-api",
+            metric_sum(http, &added(3), "orderlog_query_request_seconds_count").await,
+        ),
+    ];
+    outcomes.push(Outcome {
+        name: "every added instance took work",
+        passed: took.iter().all(|(_, n)| *n > 0.0),
+        detail: format!("{took:?}"),
+    });
+    let ready = platform.wait_running_ready(http).await;
+    outcomes.push(Outcome {
+        name: "every remaining instance ready",
+        passed: ready.is_ok(),
+        detail: ready.map_or_else(|e| e.to_string(), |d| format!("after {d:?}")),
+    });
+
+    let events_topic = event_store::TopicSet::new(&platform.prefix).events;
+    let committed = {
+        let (bootstrap, topic) = (args.bootstrap.clone(), events_topic);
+        tokio::task::spawn_blocking(move || check::committed_event_ids(&bootstrap, &topic))
+            .await??
+    };
+    let missing = record
+        .acknowledged_events
+        .iter()
+        .filter(|id| !committed.contains_key(*id))
+        .count();
+    let twice = committed.values().filter(|n| **n > 1).count();
+    outcomes.push(Outcome {
+        name: "every acknowledged command's events in the log exactly once",
+        passed: missing == 0 && twice == 0 && record.commands_acknowledged > 0,
+        detail: format!(
+            "{} acknowledged events, {} committed; {missing} missing, {twice} twice",
+            record.acknowledged_events.len(),
+            committed.len()
+        ),
+    });
+    let verified = {
+        let (cli, bootstrap, prefix, url) = (
+            bin.join("orderlog"),
+            args.bootstrap.clone(),
+            platform.prefix.clone(),
+            platform.database_url.clone(),
+        );
+        tokio::task::spawn_blocking(move || check::verify(&cli, &bootstrap, &prefix, &url)).await?
+    };
+    outcomes.push(verified);
+    Ok(outcomes)
+}
