@@ -3,7 +3,7 @@
 //! per projection) and query-api.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// One service process and how to start it again.
