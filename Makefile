@@ -25,7 +25,7 @@ demo: ## Prometheus, Jaeger and the platform (traced), then two minutes of reali
 	@compose/local/jaeger.sh up
 	@compose/local/up.sh
 	@compose/local/build.sh --release -q
-	target/release/loadgen demo
+	target/release/suites demo
 
 screenshots: ## docs/img/*.png: the key panels from Prometheus's graph page, headless Chromium (after make demo)
 	@compose/local/screenshots.sh
@@ -45,7 +45,7 @@ test: ## Provision what the tests need, run every test in the workspace, then th
 	@compose/local/prometheus.sh check
 	@compose/local/haproxy.sh check
 	@status=0; cargo test --workspace --locked || status=$$?; \
-	  cargo run -q --locked -p loadgen -- clean --tests || true; \
+	  cargo run -q --locked -p bench -- clean --tests || true; \
 	  exit $$status
 	@$(MAKE) --no-print-directory chaos-short
 	@$(MAKE) --no-print-directory scale-short
@@ -54,33 +54,33 @@ chaos: ## The fault suite on a 3-broker cluster (about 10 min); writes docs/reli
 	@compose/local/up.sh --infra
 	@compose/local/cluster.sh up
 	compose/local/build.sh --release
-	target/release/loadgen chaos --bin-dir target/release --report docs/reliability.md
+	target/release/suites chaos --bin-dir target/release --report docs/reliability.md
 
 chaos-short: ## The short fault suite (a few faults, a few minutes), as `make test` runs it
 	@compose/local/up.sh --infra
 	@compose/local/cluster.sh up
 	compose/local/build.sh
-	target/debug/loadgen chaos --short --bin-dir target/debug
+	target/debug/suites chaos --short --bin-dir target/debug
 
 scale: ## Every tier scaled out behind HAProxy under load, instances added and removed, checked; commands/s against one instance each
 	@compose/local/up.sh --infra
 	@compose/local/haproxy.sh install
 	compose/local/build.sh --release
-	target/release/loadgen scale --compare --bin-dir target/release
+	target/release/suites scale --compare --bin-dir target/release
 
 scale-short: ## The scale-out check alone (about 90 s), as `make test` runs it
 	@compose/local/up.sh --infra
 	@compose/local/haproxy.sh install
 	compose/local/build.sh
-	target/debug/loadgen scale --bin-dir target/debug
+	target/debug/suites scale --bin-dir target/debug
 
 bench: ## Every benchmark beside its floor or ceiling in one run (about 12 min, platform up): command latency, freshness, flat out, queries, projection, replay, takeover, memory; writes docs/bench.json and docs/performance.md's table
 	@compose/local/up.sh
 	compose/local/build.sh --release
-	target/release/loadgen bench
+	target/release/bench all
 
 clean-bench: ## Remove the topics and databases benchmarks and tests left on the local stack
-	cargo run -q --locked --release -p loadgen -- clean --tests
+	cargo run -q --locked --release -p bench -- clean --tests
 
 test-unit: ## Tests that need neither Kafka nor PostgreSQL
 	cargo test --workspace --locked --lib

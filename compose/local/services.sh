@@ -12,7 +12,7 @@ SERVICES=(
 
 build() {
   [ "${#SERVICES[@]}" -gt 0 ] || return 0
-  say "services: building the services, the orderlog CLI and loadgen (compose/local/build.sh --release)"
+  say "services: building the services, the orderlog CLI, bench and suites (compose/local/build.sh --release)"
   "$ORDERLOG_ROOT/compose/local/build.sh" --release >"$LOGS/build.log" 2>&1 \
     || fail "services: build failed; read $LOGS/build.log"
 }

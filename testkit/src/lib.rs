@@ -14,11 +14,14 @@
 //! - [`slow`]: slow and idle HTTP clients.
 //! - [`logs`]: the services' and librdkafka's logs in a file, printed for a failing test.
 //! - [`postgres`]: a private PostgreSQL server that a test can stop and start again.
+//! - `harness` (feature `harness`): what the benchmarks and the suites share.
 //! - `platform` (feature `services`): command-api, projectors and query-api started in the
 //!   test's process.
 
 pub mod auth;
 pub mod broker;
+#[cfg(feature = "harness")]
+pub mod harness;
 pub mod jaeger;
 pub mod kafka_proxy;
 pub mod logs;

@@ -359,6 +359,8 @@ pub(super) fn prepare_partition(
                 Ok((worker, rebuilt.next_offset))
             });
         match attempt {
+            // Revoked meanwhile: the failure was its owner's doing or is no longer ours.
+            Err(_) if cancel.load(Ordering::SeqCst) => return Err(ProcessorError::Cancelled),
             Err(error) if error.is_transient() || error.is_fenced() => {
                 let delay = backoff.next_delay();
                 tracing::warn!(partition, %error, retry_in_ms = delay.as_millis() as u64, waited_s = started.elapsed().as_secs(), "taking over the partition failed; retrying");

@@ -3,7 +3,7 @@
 //! connection's requests in order, so a ListOffsets request on the consumer's connection
 //! queued behind its waiting fetch (`fetch.wait.max.ms`, 100 ms), once per partition.
 //! Until session 11 an event arriving on an idle platform often waited 100 to 700 ms there
-//! before its batch was handed over (freshness p50 112 ms, p90 694 ms, `loadgen freshness`).
+//! before its batch was handed over (freshness p50 112 ms, p90 694 ms, `bench freshness`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,4 +1,4 @@
-//! `loadgen scale`: every tier scaled out behind a real load balancer, under load. Three
+//! `suites scale`: every tier scaled out behind a real load balancer, under load. Three
 //! processors (`ORDERLOG_ROLE=processor`), two HTTP tiers and two query-apis behind HAProxy
 //! (health checks on `/readyz`), two projector processes (two workers per projection);
 //! the chaos workload's clients send order flows through the balancer and GraphQL readers
@@ -188,24 +188,6 @@ impl Load {
     }
 }
 
-fn binaries(args: &Scale) -> anyhow::Result<PathBuf> {
-    let bin = match &args.bin_dir {
-        Some(dir) => dir.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .map(Path::to_path_buf)
-            .ok_or_else(|| anyhow::anyhow!("no directory for this binary"))?,
-    };
-    for name in ["command-api", "projectors", "query-api", "orderlog"] {
-        anyhow::ensure!(
-            bin.join(name).exists(),
-            "{} not found: build the workspace's binaries first",
-            bin.join(name).display()
-        );
-    }
-    Ok(bin)
-}
-
 async fn drop_run(args: &Scale, platform: Platform) -> anyhow::Result<()> {
     let Platform {
         mut tiers,
@@ -218,7 +200,7 @@ async fn drop_run(args: &Scale, platform: Platform) -> anyhow::Result<()> {
             service.terminate(Duration::from_secs(20));
         }
     });
-    crate::clean::remove_topics(&args.bootstrap, &[prefix.as_str()]).await?;
+    testkit::harness::clean::remove_topics(&args.bootstrap, &[prefix.as_str()]).await?;
     let name = database_url
         .rsplit_once('/')
         .map_or("", |(_, name)| name)
@@ -236,7 +218,7 @@ async fn drop_run(args: &Scale, platform: Platform) -> anyhow::Result<()> {
 async fn throughput(
     args: &Scale,
     bin: &Path,
-    auth: &crate::auth::OwnAuth,
+    auth: &testkit::harness::auth::OwnAuth,
     http: &reqwest::Client,
     counts: Counts,
 ) -> anyhow::Result<f64> {
@@ -281,9 +263,9 @@ async fn throughput(
 }
 
 pub(crate) async fn run(args: Scale) -> anyhow::Result<()> {
-    let bin = binaries(&args)?;
+    let bin = services::binaries(args.bin_dir.as_deref())?;
     std::fs::create_dir_all(&args.log_dir)?;
-    let auth = crate::auth::OwnAuth::generate();
+    let auth = testkit::harness::auth::OwnAuth::generate();
     let http = reqwest::Client::builder()
         .default_headers(auth.headers()?)
         .build()?;

@@ -1,4 +1,6 @@
-//! loadgen: measures orderlog with the stack running. Figures go to docs/performance.md.
+//! bench: measures orderlog with the stack running, each figure beside its floor or
+//! ceiling. Figures go to docs/performance.md. (The fault suite, the scale-out check and
+//! the demo are in `suites/`.)
 //!
 //! - `throughput`: as many commands as N concurrent clients can push, for a duration.
 //! - `latency`: a fixed rate of commands, with latency percentiles.
@@ -20,21 +22,13 @@
 //! - `freshness`: time from a command's answer until GraphQL shows its version.
 //! - `query`: GraphQL reads against query-api, or the same SQL straight to PostgreSQL
 //!   (the ceiling).
-//! - `chaos`: the fault suite (`make chaos`; docs/reliability.md).
-//! - `bench`: the command-side benchmarks beside their floors and targets, one run, JSON
-//!   and the generated table of docs/performance.md (`make bench`).
-//! - `demo`: realistic traffic for a newcomer to watch (`make demo`).
-//! - `scale`: every tier scaled out behind HAProxy, instances added and removed under
-//!   load, and the checks; `--compare` measures commands/s against one instance each.
+//! - `all`: every benchmark beside its floor or ceiling, one run, JSON and the generated
+//!   table of docs/performance.md (`make bench`).
 
 // Benchmarks compute rates and percentiles; money never passes through here.
 #![allow(clippy::float_arithmetic)]
 
-mod auth;
 mod bench;
-mod chaos;
-mod clean;
-mod demo;
 mod floor;
 mod freshness;
 mod http_load;
@@ -43,9 +37,7 @@ mod project;
 mod query_load;
 mod rebuild;
 mod replay;
-mod scale;
 mod settle;
-mod stack;
 mod stages;
 mod stats;
 mod takeover;
@@ -54,7 +46,7 @@ mod txn;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "loadgen", about = "Benchmarks for orderlog")]
+#[command(name = "bench", about = "Benchmarks for orderlog")]
 struct Cli {
     #[command(subcommand)]
     command: Mode,
@@ -77,7 +69,7 @@ enum Mode {
     /// Processor memory per order: RSS after taking over N live orders, N final ones, none.
     Memory(memory::Memory),
     /// Removes the topics and databases benchmarks (and, with --tests, tests) left behind.
-    Clean(clean::Clean),
+    Clean(testkit::harness::clean::Clean),
     /// Takeover after a kill: two command-api processes, SIGKILL the owner, time the survivor's first answer.
     Takeover(takeover::Takeover),
     /// The floor under command latency: bare Kafka transactions shaped like a processor's, by phase.
@@ -86,14 +78,8 @@ enum Mode {
     Floor(floor::Floor),
     /// Freshness: time from a command's answer until GraphQL shows that version (idle or at a rate).
     Freshness(freshness::Freshness),
-    /// The fault suite: a workload, a nemesis on the 3-broker cluster, and the checks.
-    Chaos(chaos::Chaos),
-    /// Command latency beside the floor, freshness, flat out: JSON and docs/performance.md's table.
-    Bench(bench::Bench),
-    /// Realistic traffic to watch: order flows, cancellations, refused commands (`make demo`).
-    Demo(demo::Demo),
-    /// Every tier scaled out behind HAProxy; one instance of each added and one removed under load.
-    Scale(scale::Scale),
+    /// Every benchmark beside its floor or ceiling, one run: JSON and docs/performance.md's table.
+    All(bench::Bench),
 }
 
 #[tokio::main]
@@ -106,13 +92,10 @@ async fn main() -> anyhow::Result<()> {
         Mode::Query(args) => query_load::run(args).await,
         Mode::Replay(args) => replay::run(args).await,
         Mode::Txn(args) => txn::run(args).await,
-        Mode::Clean(args) => clean::run(args).await,
+        Mode::Clean(args) => testkit::harness::clean::run(args).await,
         Mode::Takeover(args) => takeover::run(args).await,
         Mode::Memory(args) => memory::run(args).await,
-        Mode::Chaos(args) => chaos::run(args).await,
-        Mode::Scale(args) => scale::run(args).await,
-        Mode::Demo(args) => demo::run(args).await,
-        Mode::Bench(args) => bench::run(args).await,
+        Mode::All(args) => bench::run(args).await,
         Mode::Floor(args) => floor::run(args).await,
         Mode::Freshness(args) => freshness::run(args).await,
     }
@@ -129,7 +112,7 @@ mod tests {
         Cli::command().debug_assert();
     }
 
-    /// Every `loadgen ...` invocation the docs give parses (placeholders such as `<name>`
+    /// Every `bench ...` invocation the docs give parses (placeholders such as `<name>`
     /// are filled in).
     #[test]
     fn every_documented_invocation_parses() {
@@ -145,7 +128,7 @@ mod tests {
         let mut checked = 0;
         for path in documents {
             let text = std::fs::read_to_string(&path).expect("readable");
-            for (at, _) in text.match_indices("loadgen ") {
+            for (at, _) in text.match_indices("bench ") {
                 let rest = &text[at..];
                 let end = rest.find(['`', '|', '\n', ')', ';']).unwrap_or(rest.len());
                 let invocation = rest[..end]
@@ -155,7 +138,7 @@ mod tests {
                 let is_mode = words
                     .get(1)
                     .is_some_and(|w| w.chars().all(|c| c.is_ascii_lowercase()));
-                if words.len() < 2 || !is_mode || !rest.starts_with("loadgen ") {
+                if words.len() < 2 || !is_mode || !rest.starts_with("bench ") {
                     continue;
                 }
                 if let Err(error) = Cli::try_parse_from(&words) {

@@ -12,18 +12,18 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row};
 
 #[derive(Debug, clap::Args)]
-pub(crate) struct Clean {
+pub struct Clean {
     #[command(flatten)]
-    kafka: crate::stack::Kafka,
+    kafka: super::stack::Kafka,
     #[command(flatten)]
-    postgres: crate::stack::Postgres,
+    postgres: super::stack::Postgres,
     /// Also remove the topics (`test-*`) and databases (`test_*`) integration tests made.
     /// Only when no test is running.
     #[arg(long)]
     tests: bool,
 }
 
-pub(crate) async fn run(args: Clean) -> anyhow::Result<()> {
+pub async fn run(args: Clean) -> anyhow::Result<()> {
     let mut prefixes = vec!["bench-"];
     if args.tests {
         prefixes.push("test-");
@@ -35,7 +35,7 @@ pub(crate) async fn run(args: Clean) -> anyhow::Result<()> {
 }
 
 /// Deletes the topics whose names start with one of `prefixes`.
-pub(crate) async fn remove_topics(bootstrap: &str, prefixes: &[&str]) -> anyhow::Result<usize> {
+pub async fn remove_topics(bootstrap: &str, prefixes: &[&str]) -> anyhow::Result<usize> {
     let kafka = KafkaConfig::new(bootstrap, "");
     let names = {
         let kafka = kafka.clone();
@@ -63,7 +63,7 @@ pub(crate) async fn remove_topics(bootstrap: &str, prefixes: &[&str]) -> anyhow:
         for result in admin.delete_topics(&refs, &options).await? {
             match result {
                 Ok(_) => removed += 1,
-                Err((topic, error)) => eprintln!("loadgen: could not delete {topic}: {error}"),
+                Err((topic, error)) => eprintln!("clean: could not delete {topic}: {error}"),
             }
         }
     }
@@ -71,7 +71,7 @@ pub(crate) async fn remove_topics(bootstrap: &str, prefixes: &[&str]) -> anyhow:
 }
 
 /// Drops the databases whose names start with one of `prefixes` (`-` read as `_`).
-pub(crate) async fn remove_databases(server: &str, prefixes: &[&str]) -> anyhow::Result<usize> {
+pub async fn remove_databases(server: &str, prefixes: &[&str]) -> anyhow::Result<usize> {
     let mut admin = PgConnection::connect(server).await?;
     let mut removed = 0;
     for prefix in prefixes {

@@ -1,4 +1,4 @@
-//! `loadgen floor`: the Kafka work a command must do in this design and nothing else, at a
+//! `bench floor`: the Kafka work a command must do in this design and nothing else, at a
 //! fixed rate: a producer configured as the HTTP tier's produces a command record; a
 //! read_committed consumer per partition (the processor's settings) takes what has
 //! arrived; one transaction per batch writes a record to each topic a command's
@@ -22,7 +22,7 @@ use crate::stats;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Floor {
     #[command(flatten)]
-    kafka: crate::stack::Kafka,
+    kafka: testkit::harness::stack::Kafka,
     /// Commands per second.
     #[arg(long, default_value_t = 300)]
     rate: u64,
@@ -51,7 +51,7 @@ pub(crate) async fn measure(
     partitions: i32,
 ) -> anyhow::Result<(stats::Summary, u64)> {
     let (prefix, kafka, topics) =
-        crate::stack::bench_topics(bootstrap, "floor-", partitions).await?;
+        testkit::harness::stack::bench_topics(bootstrap, "floor-", partitions).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..partitions)
         .map(|partition| {
@@ -111,7 +111,7 @@ pub(crate) async fn measure(
             None => missing += 1,
         }
     }
-    crate::clean::remove_topics(bootstrap, &[&prefix]).await?;
+    testkit::harness::clean::remove_topics(bootstrap, &[&prefix]).await?;
     Ok((stats::summary(&histogram), missing))
 }
 

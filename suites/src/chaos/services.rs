@@ -172,3 +172,23 @@ pub(crate) async fn wait_ready(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// The directory of the platform's binaries: `bin_dir`, or the one this binary is in;
+/// every service binary and the `orderlog` CLI must be there.
+pub(crate) fn binaries(bin_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let bin = match bin_dir {
+        Some(dir) => dir.to_path_buf(),
+        None => std::env::current_exe()?
+            .parent()
+            .map(Path::to_path_buf)
+            .ok_or_else(|| anyhow::anyhow!("no directory for this binary"))?,
+    };
+    for name in ["command-api", "projectors", "query-api", "orderlog"] {
+        anyhow::ensure!(
+            bin.join(name).exists(),
+            "{} not found: build the workspace's binaries first (compose/local/build.sh)",
+            bin.join(name).display()
+        );
+    }
+    Ok(bin)
+}

@@ -25,7 +25,7 @@ impl Platform {
         args: &Scale,
         bin: &Path,
         counts: Counts,
-        auth: &crate::auth::OwnAuth,
+        auth: &testkit::harness::auth::OwnAuth,
         database_url: String,
     ) -> anyhow::Result<Self> {
         let prefix = format!("scale-{}.", uuid::Uuid::new_v4().simple());

@@ -1,4 +1,4 @@
-//! What `loadgen scale` checks once the load has run: exits, retries, work taken by the
+//! What `suites scale` checks once the load has run: exits, retries, work taken by the
 //! added instances, readiness, the log and `orderlog verify`.
 
 use std::path::Path;

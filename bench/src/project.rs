@@ -11,9 +11,9 @@ use uuid::Uuid;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Project {
     #[command(flatten)]
-    kafka: crate::stack::Kafka,
+    kafka: testkit::harness::stack::Kafka,
     #[command(flatten)]
-    postgres: crate::stack::Postgres,
+    postgres: testkit::harness::stack::Postgres,
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
     /// Which projection to time.
@@ -27,10 +27,10 @@ pub(crate) struct Project {
 }
 
 impl Project {
-    /// The orders projection over `events` events, as `loadgen bench` takes it.
+    /// The orders projection over `events` events, as `bench all` takes it.
     pub(crate) fn orders(
-        kafka: crate::stack::Kafka,
-        postgres: crate::stack::Postgres,
+        kafka: testkit::harness::stack::Kafka,
+        postgres: testkit::harness::stack::Postgres,
         events: u64,
     ) -> Self {
         Self {
@@ -108,8 +108,8 @@ pub(crate) async fn measure(args: &Project) -> anyhow::Result<(f64, Option<f64>)
         false => None,
     };
     pool.close().await;
-    crate::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
-    crate::clean::remove_databases(&args.postgres.url, &[&name]).await?;
+    testkit::harness::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
+    testkit::harness::clean::remove_databases(&args.postgres.url, &[&name]).await?;
     Ok((args.events as f64 / elapsed, ceiling))
 }
 

@@ -21,7 +21,7 @@ use crate::takeover::{Service, command_api_binary, place, spawn_command_api, wai
 #[derive(Debug, clap::Args)]
 pub(crate) struct Memory {
     #[command(flatten)]
-    kafka: crate::stack::Kafka,
+    kafka: testkit::harness::stack::Kafka,
     /// Orders in each measured partition.
     #[arg(long, default_value_t = 1_000_000)]
     orders: u64,
@@ -36,8 +36,8 @@ pub(crate) struct Memory {
 }
 
 impl Memory {
-    /// `orders` orders each, as `loadgen bench` takes it.
-    pub(crate) fn of(kafka: crate::stack::Kafka, orders: u64) -> Self {
+    /// `orders` orders each, as `bench all` takes it.
+    pub(crate) fn of(kafka: testkit::harness::stack::Kafka, orders: u64) -> Self {
         Self {
             kafka,
             orders,
@@ -48,7 +48,7 @@ impl Memory {
     }
 }
 
-/// What one run found, for `loadgen bench`.
+/// What one run found, for `bench all`.
 #[derive(Debug, Clone)]
 pub(crate) struct Figures {
     pub(crate) orders: u64,
@@ -84,13 +84,14 @@ pub(crate) async fn measure(args: &Memory) -> anyhow::Result<Figures> {
         ("live", &live, args.orders),
         ("final", &delivered, args.orders),
     ] {
-        let (prefix, kafka, topics) = crate::stack::bench_topics(bootstrap, "memory-", 1).await?;
+        let (prefix, kafka, topics) =
+            testkit::harness::stack::bench_topics(bootstrap, "memory-", 1).await?;
         prefixes.push(prefix.clone());
         let slot = slot.clone();
         let written =
             tokio::task::spawn_blocking(move || fill(&kafka, &topics, &slot, orders)).await??;
         let log = args.log_dir.join(format!("memory-{label}.log"));
-        let auth = crate::auth::OwnAuth::generate();
+        let auth = testkit::harness::auth::OwnAuth::generate();
         let service = spawn_command_api(&binary, bootstrap, &prefix, args.port, &log, &auth)?;
         let started = Instant::now();
         let http = reqwest::Client::builder()
@@ -116,7 +117,7 @@ pub(crate) async fn measure(args: &Memory) -> anyhow::Result<Figures> {
         resident.push((rss, ready));
         drop(service);
     }
-    crate::clean::remove_topics(
+    testkit::harness::clean::remove_topics(
         bootstrap,
         &prefixes.iter().map(String::as_str).collect::<Vec<_>>(),
     )

@@ -1,4 +1,4 @@
-//! `loadgen freshness`: how long after a command's answer GraphQL shows its version. At a
+//! `bench freshness`: how long after a command's answer GraphQL shows its version. At a
 //! fixed rate (open loop; 0 = idle: one client, one PlaceOrder after the other), each
 //! command's answer carries its consistency token; right after it, `order(id,
 //! consistencyToken)` asks query-api, which answers once the orders read model holds that
@@ -20,7 +20,7 @@ pub(crate) struct Freshness {
     #[arg(long, default_value = "http://127.0.0.1:8081")]
     query_url: String,
     #[command(flatten)]
-    token: crate::auth::TokenArgs,
+    token: testkit::harness::auth::TokenArgs,
     /// Commands per second; 0 for an idle platform (one command at a time).
     #[arg(long, default_value_t = 0)]
     rate: u64,

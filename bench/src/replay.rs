@@ -12,7 +12,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 #[derive(Debug, clap::Args)]
 pub(crate) struct Replay {
     #[command(flatten)]
-    kafka: crate::stack::Kafka,
+    kafka: testkit::harness::stack::Kafka,
     /// Events to write, then replay.
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
@@ -22,8 +22,8 @@ pub(crate) struct Replay {
 }
 
 impl Replay {
-    /// `events` events, outputs in the temporary directory, as `loadgen bench` takes it.
-    pub(crate) fn of(kafka: crate::stack::Kafka, events: u64) -> Self {
+    /// `events` events, outputs in the temporary directory, as `bench all` takes it.
+    pub(crate) fn of(kafka: testkit::harness::stack::Kafka, events: u64) -> Self {
         Self {
             kafka,
             events,
@@ -81,7 +81,7 @@ pub(crate) async fn measure(args: &Replay) -> anyhow::Result<(f64, f64)> {
     for path in [raw, jsonl, csv] {
         let _ = std::fs::remove_file(path);
     }
-    crate::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
+    testkit::harness::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
     Ok((replayed, ceiling))
 }
 

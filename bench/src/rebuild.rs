@@ -19,7 +19,7 @@ use uuid::Uuid;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Rebuild {
     #[command(flatten)]
-    kafka: crate::stack::Kafka,
+    kafka: testkit::harness::stack::Kafka,
     /// Events to write into the partition (each order: placed, three lines added, paid).
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
@@ -107,7 +107,7 @@ pub(crate) async fn run(args: Rebuild) -> anyhow::Result<()> {
         parsed.len(),
         started.elapsed().as_secs_f64()
     );
-    crate::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
+    testkit::harness::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
     Ok(())
 }
 
@@ -117,7 +117,7 @@ pub(crate) async fn filled_log(
     bootstrap: &str,
     events: u64,
 ) -> anyhow::Result<(String, KafkaConfig, TopicSet)> {
-    let (prefix, kafka, topics) = crate::stack::bench_topics(bootstrap, "", 1).await?;
+    let (prefix, kafka, topics) = testkit::harness::stack::bench_topics(bootstrap, "", 1).await?;
     let (kafka2, topics2) = (kafka.clone(), topics.clone());
     tokio::task::spawn_blocking(move || fill(&kafka2, &topics2, events)).await??;
     Ok((prefix, kafka, topics))

@@ -1,7 +1,7 @@
 //! Where the local stack's Kafka and PostgreSQL are, as every benchmark takes them.
 
 #[derive(Debug, Clone, clap::Args)]
-pub(crate) struct Kafka {
+pub struct Kafka {
     /// Kafka bootstrap servers.
     #[arg(
         id = "kafka_bootstrap",
@@ -9,11 +9,11 @@ pub(crate) struct Kafka {
         env = "ORDERLOG_KAFKA_BOOTSTRAP",
         default_value = "127.0.0.1:9092"
     )]
-    pub(crate) bootstrap: String,
+    pub bootstrap: String,
 }
 
 #[derive(Debug, Clone, clap::Args)]
-pub(crate) struct Postgres {
+pub struct Postgres {
     /// An existing database on the PostgreSQL server (benchmarks create theirs beside it).
     #[arg(
         id = "database_url",
@@ -23,12 +23,12 @@ pub(crate) struct Postgres {
         hide_default_value = true,
         hide_env_values = true
     )]
-    pub(crate) url: String,
+    pub url: String,
 }
 
 /// A fresh set of the platform's topics under a `bench-<label>-<uuid>.` prefix (which
-/// `loadgen clean` removes), with `partitions` partitions each.
-pub(crate) async fn bench_topics(
+/// `bench clean` removes), with `partitions` partitions each.
+pub async fn bench_topics(
     bootstrap: &str,
     label: &str,
     partitions: i32,

@@ -12,7 +12,7 @@ use uuid::Uuid;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Takeover {
     #[command(flatten)]
-    kafka: crate::stack::Kafka,
+    kafka: testkit::harness::stack::Kafka,
     /// Events in the partition's history (each order: placed, three lines added, paid).
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
@@ -54,7 +54,7 @@ pub(crate) fn spawn_command_api(
     prefix: &str,
     port: u16,
     log: &std::path::Path,
-    auth: &crate::auth::OwnAuth,
+    auth: &testkit::harness::auth::OwnAuth,
 ) -> anyhow::Result<Service> {
     let log = std::fs::File::create(log)?;
     let child = Command::new(binary)
@@ -82,8 +82,8 @@ impl Drop for Service {
 }
 
 impl Takeover {
-    /// `events` events of history, as `loadgen bench` takes it.
-    pub(crate) fn of(kafka: crate::stack::Kafka, events: u64) -> Self {
+    /// `events` events of history, as `bench all` takes it.
+    pub(crate) fn of(kafka: testkit::harness::stack::Kafka, events: u64) -> Self {
         Self {
             kafka,
             events,
@@ -102,7 +102,7 @@ pub(crate) async fn run(args: Takeover) -> anyhow::Result<()> {
 pub(crate) async fn measure(args: &Takeover) -> anyhow::Result<(f64, Option<f64>)> {
     let binary = command_api_binary(args.command_api.as_ref())?;
     let (prefix, _, _) = crate::rebuild::filled_log(&args.kafka.bootstrap, args.events).await?;
-    let auth = crate::auth::OwnAuth::generate();
+    let auth = testkit::harness::auth::OwnAuth::generate();
     let http = reqwest::Client::builder()
         .default_headers(auth.headers()?)
         .timeout(Duration::from_secs(120))
@@ -165,7 +165,7 @@ pub(crate) async fn measure(args: &Takeover) -> anyhow::Result<(f64, Option<f64>
         println!("of which rebuilding the partition: {rebuild:.2} s");
     }
     drop(survivor);
-    crate::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
+    testkit::harness::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
     Ok((takeover.as_secs_f64(), rebuild))
 }
 

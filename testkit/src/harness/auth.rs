@@ -1,5 +1,5 @@
-//! The bearer token loadgen sends. Against a running platform: `--token`, or the file
-//! `make up`'s development mode wrote. For the services loadgen starts itself (takeover,
+//! The bearer token bench sends. Against a running platform: `--token`, or the file
+//! `make up`'s development mode wrote. For the services bench starts itself (takeover,
 //! chaos): a secret of their own, and tokens signed with it.
 
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use guard::token::Mint;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 
 #[derive(Debug, Clone, clap::Args)]
-pub(crate) struct TokenArgs {
+pub struct TokenArgs {
     /// Bearer token sent with every request (needs orders:write for commands, orders:read
     /// for queries). Defaults to the token in --token-file.
     #[arg(long, env = "ORDERLOG_TOKEN", hide_env_values = true)]
@@ -22,7 +22,7 @@ pub(crate) struct TokenArgs {
 
 impl TokenArgs {
     /// Default headers carrying the token.
-    pub(crate) fn headers(&self) -> anyhow::Result<HeaderMap> {
+    pub fn headers(&self) -> anyhow::Result<HeaderMap> {
         let token = match &self.token {
             Some(token) => token.expose().to_owned(),
             None => std::fs::read_to_string(&self.token_file)
@@ -41,7 +41,7 @@ impl TokenArgs {
 }
 
 /// Default headers with `Authorization: Bearer <token>`.
-pub(crate) fn bearer(token: &str) -> anyhow::Result<HeaderMap> {
+pub fn bearer(token: &str) -> anyhow::Result<HeaderMap> {
     let mut headers = HeaderMap::new();
     headers.insert(
         AUTHORIZATION,
@@ -50,13 +50,13 @@ pub(crate) fn bearer(token: &str) -> anyhow::Result<HeaderMap> {
     Ok(headers)
 }
 
-/// The auth of services loadgen starts: their environment and a token with every scope.
-pub(crate) struct OwnAuth {
+/// The auth of services bench starts: their environment and a token with every scope.
+pub struct OwnAuth {
     secret: String,
 }
 
 impl OwnAuth {
-    pub(crate) fn generate() -> Self {
+    pub fn generate() -> Self {
         Self {
             secret: format!(
                 "{}{}",
@@ -66,15 +66,15 @@ impl OwnAuth {
         }
     }
 
-    pub(crate) fn env(&self) -> [(String, String); 1] {
+    pub fn env(&self) -> [(String, String); 1] {
         [("ORDERLOG_AUTH_HS256_SECRET".to_owned(), self.secret.clone())]
     }
 
-    pub(crate) fn headers(&self) -> anyhow::Result<HeaderMap> {
+    pub fn headers(&self) -> anyhow::Result<HeaderMap> {
         let token = Mint::all_scopes(
             "orderlog",
             "orderlog",
-            "loadgen",
+            "orderlog-harness",
             Duration::from_secs(24 * 3600),
         )
         .hs256(self.secret.as_bytes())?;

@@ -40,9 +40,9 @@ pub(crate) struct Query {
     #[arg(long, default_value = "http://127.0.0.1:8081")]
     url: String,
     #[command(flatten)]
-    token: crate::auth::TokenArgs,
+    token: testkit::harness::auth::TokenArgs,
     #[command(flatten)]
-    postgres: crate::stack::Postgres,
+    postgres: testkit::harness::stack::Postgres,
     /// Concurrent clients (closed loop), and the SQL pool's size for `--target sql`.
     #[arg(long, default_value_t = 32)]
     clients: usize,
@@ -130,13 +130,13 @@ impl Runner {
 }
 
 impl Query {
-    /// A closed-loop run of `shape` against `target`, as `loadgen bench` takes it.
+    /// A closed-loop run of `shape` against `target`, as `bench all` takes it.
     pub(crate) fn closed(
         shape: Shape,
         target: Target,
         url: &str,
-        token: crate::auth::TokenArgs,
-        postgres: crate::stack::Postgres,
+        token: testkit::harness::auth::TokenArgs,
+        postgres: testkit::harness::stack::Postgres,
         clients: usize,
         seconds: u64,
     ) -> Self {
@@ -176,7 +176,7 @@ async fn runner(args: &Query) -> anyhow::Result<Arc<Runner>> {
     .await?;
     anyhow::ensure!(
         !ids.is_empty(),
-        "the orders read model is empty: run `loadgen throughput` first"
+        "the orders read model is empty: run `bench throughput` first"
     );
     let http = reqwest::Client::builder()
         .default_headers(match args.target {

@@ -94,7 +94,7 @@ impl Summary<'_> {
 }
 
 /// Where the generated part of the report starts; what is above it is prose, kept.
-const MARKER: &str = "<!-- The section below is written by `loadgen chaos --report <file>`. -->";
+const MARKER: &str = "<!-- The section below is written by `suites chaos --report <file>`. -->";
 
 /// Replaces the generated part of `path` (everything after [`MARKER`]) with `section`.
 pub(crate) fn write(path: &std::path::Path, section: &str) -> std::io::Result<()> {

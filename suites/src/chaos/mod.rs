@@ -1,4 +1,4 @@
-//! `loadgen chaos`: the fault suite, in the style of Kafka's system tests and Jepsen. A
+//! `suites chaos`: the fault suite, in the style of Kafka's system tests and Jepsen. A
 //! workload records every answer, a nemesis injects one fault after another into a running
 //! platform (services as separate processes on the 3-broker cluster of
 //! `compose/local/cluster.sh`, PostgreSQL), and a checker holds the log and the read models
@@ -116,7 +116,7 @@ fn platform(
     bin: &std::path::Path,
     prefix: &str,
     database_url: &str,
-    auth: &crate::auth::OwnAuth,
+    auth: &testkit::harness::auth::OwnAuth,
 ) -> Vec<Service> {
     let common = |extra: &[(&str, String)]| -> Vec<(String, String)> {
         let mut env = vec![
@@ -213,24 +213,11 @@ fn platform(
 }
 
 pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
-    let bin = match &args.bin_dir {
-        Some(dir) => dir.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .map(std::path::Path::to_path_buf)
-            .ok_or_else(|| anyhow::anyhow!("no directory for this binary"))?,
-    };
-    for name in ["command-api", "projectors", "query-api", "orderlog"] {
-        anyhow::ensure!(
-            bin.join(name).exists(),
-            "{} not found: build the workspace's binaries first",
-            bin.join(name).display()
-        );
-    }
+    let bin = services::binaries(args.bin_dir.as_deref())?;
     std::fs::create_dir_all(&args.log_dir)?;
     let prefix = format!("chaos-{}.", uuid::Uuid::new_v4().simple());
     let database_url = fresh_database(&args.database_url, "chaos").await?;
-    let auth = crate::auth::OwnAuth::generate();
+    let auth = testkit::harness::auth::OwnAuth::generate();
     let http = reqwest::Client::builder()
         .default_headers(auth.headers()?)
         .pool_max_idle_per_host(0)
@@ -418,7 +405,7 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
         "chaos: checks failed: {failed:?} (topics {prefix}* and database {database_url} kept for inspection; service logs in {})",
         args.log_dir.display()
     );
-    crate::clean::remove_topics(&args.bootstrap, &[prefix.as_str()]).await?;
+    testkit::harness::clean::remove_topics(&args.bootstrap, &[prefix.as_str()]).await?;
     let name = database_url
         .rsplit_once('/')
         .map_or("", |(_, name)| name)

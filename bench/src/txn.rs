@@ -14,7 +14,7 @@ use crate::stats::summarize;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Txn {
     #[command(flatten)]
-    kafka: crate::stack::Kafka,
+    kafka: testkit::harness::stack::Kafka,
     /// Transactions to run one after the other.
     #[arg(long, default_value_t = 300)]
     transactions: usize,
@@ -48,7 +48,8 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) async fn run(args: Txn) -> anyhow::Result<()> {
     let (prefix, kafka, topics) =
-        crate::stack::bench_topics(&args.kafka.bootstrap, "txn-", args.partitions).await?;
+        testkit::harness::stack::bench_topics(&args.kafka.bootstrap, "txn-", args.partitions)
+            .await?;
     if args.debug.is_some() {
         telemetry::init_logs(telemetry::LogFormat::Pretty);
     }
@@ -94,7 +95,7 @@ pub(crate) async fn run(args: Txn) -> anyhow::Result<()> {
     for (name, samples) in PHASES.iter().zip(phases) {
         println!("{name:>18}: {}", summarize(samples));
     }
-    crate::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
+    testkit::harness::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
     Ok(())
 }
 

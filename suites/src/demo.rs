@@ -1,4 +1,4 @@
-//! `loadgen demo` (`make demo`): realistic traffic for a newcomer to watch. A few
+//! `suites demo` (`make demo`): realistic traffic for a newcomer to watch. A few
 //! customers place orders, add lines, pay, get them shipped and delivered; some cancel;
 //! some commands are refused as a real client's would be (paying the wrong amount,
 //! shipping an unpaid order, cancelling a delivered one). Each request starts a trace
@@ -14,7 +14,7 @@ pub(crate) struct Demo {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
     #[command(flatten)]
-    token: crate::auth::TokenArgs,
+    token: testkit::harness::auth::TokenArgs,
     /// How long to run, in seconds (0: until interrupted).
     #[arg(long, default_value_t = 120)]
     seconds: u64,

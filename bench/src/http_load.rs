@@ -14,7 +14,7 @@ pub(crate) struct Throughput {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
     #[command(flatten)]
-    token: crate::auth::TokenArgs,
+    token: testkit::harness::auth::TokenArgs,
     /// Concurrent clients.
     #[arg(long, default_value_t = 256)]
     clients: usize,
@@ -28,7 +28,7 @@ pub(crate) struct Latency {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
     #[command(flatten)]
-    token: crate::auth::TokenArgs,
+    token: testkit::harness::auth::TokenArgs,
     /// Commands per second.
     #[arg(long, default_value_t = 1000)]
     rate: u64,

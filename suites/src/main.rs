@@ -1,0 +1,92 @@
+//! suites: orderlog checked as a platform of separate processes, as users run it.
+//!
+//! - `chaos`: the fault suite in the style of Kafka's system tests and Jepsen (`make chaos`,
+//!   `make chaos-short`; docs/reliability.md).
+//! - `scale`: every tier scaled out behind HAProxy, instances added and removed under
+//!   load, and the checks; `--compare` measures commands/s against one instance each
+//!   (`make scale`, `make scale-short`).
+//! - `demo`: realistic traffic for a newcomer to watch (`make demo`).
+//!
+//! `scale` runs over `chaos`'s harness: its process supervisor (`chaos::services`), its
+//! workload and its checker.
+
+// Rates and per-thousand figures; money never passes through here.
+#![allow(clippy::float_arithmetic)]
+
+mod chaos;
+mod demo;
+mod scale;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "suites",
+    about = "orderlog's fault suite, scale-out check and demo"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Suite,
+}
+
+#[derive(Debug, Subcommand)]
+enum Suite {
+    /// The fault suite: a workload, a nemesis on the 3-broker cluster, and the checks.
+    Chaos(chaos::Chaos),
+    /// Every tier scaled out behind HAProxy; one instance of each added and one removed under load.
+    Scale(scale::Scale),
+    /// Realistic traffic to watch: order flows, cancellations, refused commands (`make demo`).
+    Demo(demo::Demo),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Suite::Chaos(args) => chaos::run(args).await,
+        Suite::Scale(args) => scale::run(args).await,
+        Suite::Demo(args) => demo::run(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Cli;
+
+    #[test]
+    fn the_arguments_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every `suites ...` invocation the docs and the Makefile give parses.
+    #[test]
+    fn every_documented_invocation_parses() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let mut documents = vec![format!("{root}/README.md"), format!("{root}/Makefile")];
+        for entry in std::fs::read_dir(format!("{root}/docs")).expect("docs") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "md") {
+                documents.push(path.display().to_string());
+            }
+        }
+        let mut checked = 0;
+        for path in documents {
+            let text = std::fs::read_to_string(&path).expect("readable");
+            for (at, _) in text.match_indices("suites ") {
+                let rest = &text[at..];
+                let end = rest.find(['`', '|', '\n', ')', ';']).unwrap_or(rest.len());
+                let invocation = rest[..end].replace("<file>", "report.md");
+                let words: Vec<&str> = invocation.split_whitespace().collect();
+                if words.len() < 2 || !["chaos", "scale", "demo"].contains(&words[1]) {
+                    continue;
+                }
+                if let Err(error) = Cli::try_parse_from(&words) {
+                    panic!("{path}: `{invocation}` does not parse: {error}");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 5, "only {checked} invocations found");
+    }
+}
