@@ -113,41 +113,21 @@ mod tests {
     }
 
     /// Every `bench ...` invocation the docs give parses (placeholders such as `<name>`
-    /// are filled in).
+    /// are filled in); words that only look like one (`bench right after`) are no
+    /// subcommand of it.
     #[test]
     fn every_documented_invocation_parses() {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-        let mut documents = vec![format!("{root}/README.md"), format!("{root}/Makefile")];
-        // The documents, not the images beside them (docs/img) or the results (bench.json).
-        for entry in std::fs::read_dir(format!("{root}/docs")).expect("docs") {
-            let path = entry.expect("entry").path();
-            if path.extension().is_some_and(|e| e == "md") {
-                documents.push(path.display().to_string());
-            }
-        }
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
         let mut checked = 0;
-        for path in documents {
-            let text = std::fs::read_to_string(&path).expect("readable");
-            for (at, _) in text.match_indices("bench ") {
-                let rest = &text[at..];
-                let end = rest.find(['`', '|', '\n', ')', ';']).unwrap_or(rest.len());
-                let invocation = rest[..end]
-                    .replace("<name>", "orders")
-                    .replace("<file>", "report.md");
-                let words: Vec<&str> = invocation.split_whitespace().collect();
-                let is_mode = words
-                    .get(1)
-                    .is_some_and(|w| w.chars().all(|c| c.is_ascii_lowercase()));
-                if words.len() < 2 || !is_mode || !rest.starts_with("bench ") {
-                    continue;
-                }
-                if let Err(error) = Cli::try_parse_from(&words) {
-                    if !matches!(error.kind(), clap::error::ErrorKind::InvalidSubcommand) {
-                        panic!("{path}: `{invocation}` does not parse: {error}");
-                    }
-                    continue;
-                }
-                checked += 1;
+        for (path, invocation) in testkit::harness::docs::invocations(root, "bench") {
+            let invocation = invocation
+                .replace("<name>", "orders")
+                .replace("<file>", "report.md");
+            let words: Vec<&str> = invocation.split_whitespace().collect();
+            match Cli::try_parse_from(&words) {
+                Ok(_) => checked += 1,
+                Err(error) if error.kind() == clap::error::ErrorKind::InvalidSubcommand => {}
+                Err(error) => panic!("{path}: `{invocation}` does not parse: {error}"),
             }
         }
         assert!(checked > 20, "only {checked} invocations found");

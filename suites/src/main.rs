@@ -62,30 +62,18 @@ mod tests {
     /// Every `suites ...` invocation the docs and the Makefile give parses.
     #[test]
     fn every_documented_invocation_parses() {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-        let mut documents = vec![format!("{root}/README.md"), format!("{root}/Makefile")];
-        for entry in std::fs::read_dir(format!("{root}/docs")).expect("docs") {
-            let path = entry.expect("entry").path();
-            if path.extension().is_some_and(|e| e == "md") {
-                documents.push(path.display().to_string());
-            }
-        }
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
         let mut checked = 0;
-        for path in documents {
-            let text = std::fs::read_to_string(&path).expect("readable");
-            for (at, _) in text.match_indices("suites ") {
-                let rest = &text[at..];
-                let end = rest.find(['`', '|', '\n', ')', ';']).unwrap_or(rest.len());
-                let invocation = rest[..end].replace("<file>", "report.md");
-                let words: Vec<&str> = invocation.split_whitespace().collect();
-                if words.len() < 2 || !["chaos", "scale", "demo"].contains(&words[1]) {
-                    continue;
-                }
-                if let Err(error) = Cli::try_parse_from(&words) {
-                    panic!("{path}: `{invocation}` does not parse: {error}");
-                }
-                checked += 1;
+        for (path, invocation) in testkit::harness::docs::invocations(root, "suites") {
+            let invocation = invocation.replace("<file>", "report.md");
+            let words: Vec<&str> = invocation.split_whitespace().collect();
+            if !["chaos", "scale", "demo"].contains(&words[1]) {
+                continue;
             }
+            if let Err(error) = Cli::try_parse_from(&words) {
+                panic!("{path}: `{invocation}` does not parse: {error}");
+            }
+            checked += 1;
         }
         assert!(checked >= 5, "only {checked} invocations found");
     }

@@ -12,6 +12,8 @@
 //! - [`kafka_proxy`]: a proxy in front of a private broker that can stall a transaction's
 //!   initialisation at its coordinator.
 //! - [`slow`]: slow and idle HTTP clients.
+//! - [`open_transaction`]: a transaction held open on some partitions, holding up their
+//!   read_committed readers.
 //! - [`logs`]: the services' and librdkafka's logs in a file, printed for a failing test.
 //! - [`postgres`]: a private PostgreSQL server that a test can stop and start again.
 //! - `harness` (feature `harness`): what the benchmarks and the suites share.
@@ -25,6 +27,7 @@ pub mod harness;
 pub mod jaeger;
 pub mod kafka_proxy;
 pub mod logs;
+pub mod open_transaction;
 #[cfg(feature = "services")]
 pub mod platform;
 pub mod postgres;

@@ -1,7 +1,10 @@
-//! Commands for the processor's unit tests (`OrderSlot::cancelled_for_tests` builds an
-//! order from them through the domain, as real commands build it).
+//! Commands for the processor's unit tests, and their envelopes (`OrderSlot::cancelled_for_tests`
+//! builds an order from them through the domain, as real commands build it).
 
-use schemas::Command;
+use chrono::Utc;
+use schemas::values::{CustomerId, OrderId};
+use schemas::{Command, CommandEnvelope};
+use uuid::Uuid;
 
 /// Alice's PlaceOrder of one line.
 pub(super) fn alice_places_an_order() -> Command {
@@ -23,4 +26,25 @@ pub(super) fn alice_cancels() -> Command {
         "type": "CancelOrder", "data": { "reason": "changed my mind" }
     }))
     .expect("a CancelOrder")
+}
+
+/// `command` on `order_id` as the HTTP tier sends it: a fresh command id, no expected
+/// version, acting for `acting_for` when a customer's token sent it.
+pub(super) fn envelope(
+    order_id: OrderId,
+    command: Command,
+    acting_for: Option<&str>,
+) -> CommandEnvelope {
+    let command_id = Uuid::now_v7();
+    CommandEnvelope {
+        command_id,
+        order_id,
+        expected_version: None,
+        correlation_id: command_id,
+        issued_at: Utc::now(),
+        fingerprint: CommandEnvelope::fingerprint_of(order_id, &command, None),
+        traceparent: None,
+        acting_for: acting_for.map(|c| CustomerId::parse(c).expect("a customer id")),
+        command,
+    }
 }

@@ -3,14 +3,10 @@
 //! so a retried command gets its first answer, never a second decision.
 
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
-use chrono::Utc;
 use event_store::{KafkaConfig, TopicSet, TopicSpec};
-use rdkafka::ClientConfig;
 use rdkafka::Timestamp;
 use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use schemas::values::OrderId;
 use schemas::{Command, CommandEnvelope, CommandResult};
 use uuid::Uuid;
@@ -18,20 +14,10 @@ use uuid::Uuid;
 use super::fixtures::alice_places_an_order;
 use super::partition::{BatchError, PartitionWorker};
 use super::takeover::prepare_partition;
+use testkit::open_transaction::OpenTransaction;
 
 fn envelope(order_id: OrderId, command: Command) -> CommandEnvelope {
-    let command_id = Uuid::now_v7();
-    CommandEnvelope {
-        command_id,
-        order_id,
-        expected_version: None,
-        correlation_id: command_id,
-        issued_at: Utc::now(),
-        fingerprint: CommandEnvelope::fingerprint_of(order_id, &command, None),
-        traceparent: None,
-        acting_for: None,
-        command,
-    }
+    super::fixtures::envelope(order_id, command, None)
 }
 
 fn command(json: serde_json::Value) -> Command {
@@ -49,33 +35,6 @@ fn record(topics: &TopicSet, envelope: &CommandEnvelope, offset: i64) -> OwnedMe
         offset,
         None,
     )
-}
-
-/// A producer of another transactional id with a transaction open on the partition: read
-/// committed readers see nothing past its first record until it ends, exactly as they see
-/// nothing of a commit whose markers are not written yet.
-fn open_transaction(topic: &str) -> ThreadedProducer<DefaultProducerContext> {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", testkit::bootstrap())
-        .set("transactional.id", format!("{topic}-holder"))
-        .set("transaction.timeout.ms", "600000")
-        .create()
-        .expect("producer");
-    producer
-        .init_transactions(Duration::from_secs(30))
-        .expect("init");
-    producer.begin_transaction().expect("begin");
-    producer
-        .send(
-            BaseRecord::to(topic)
-                .partition(0)
-                .key("open")
-                .payload("open"),
-        )
-        .map_err(|(e, _)| e)
-        .expect("send");
-    producer.flush(Duration::from_secs(30)).expect("flush");
-    producer
 }
 
 fn take_over(kafka: &KafkaConfig, topics: &TopicSet) -> PartitionWorker {
@@ -135,7 +94,13 @@ fn a_retry_folded_right_after_its_commit_gets_its_first_answer() {
             .expect("committed");
     }
     // From here on, what this writer commits to the events partition is not yet readable.
-    let holder = open_transaction(&topics.events);
+    let holder = OpenTransaction::hold(
+        &testkit::bootstrap(),
+        &topics.events,
+        &[0],
+        &format!("{}-holder", topics.events),
+    )
+    .expect("a transaction held open");
     let deliver = envelope(
         order_id,
         command(serde_json::json!({"type": "DeliverOrder", "data": {}})),
@@ -152,9 +117,7 @@ fn a_retry_folded_right_after_its_commit_gets_its_first_answer() {
     if let Err(error) = &retried {
         assert!(matches!(error, BatchError::NotLoaded(_)), "{error}");
     }
-    holder
-        .abort_transaction(Duration::from_secs(30))
-        .expect("abort");
+    holder.abort().expect("abort");
     // The lane's answer to a failed batch: the partition taken over afresh, the batch again.
     drop(worker);
     let mut worker = take_over(&kafka, &topics);

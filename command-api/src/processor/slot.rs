@@ -179,22 +179,11 @@ fn summary(envelope: &EventEnvelope) -> EventSummary {
 #[cfg(test)]
 impl OrderSlot {
     pub(crate) fn cancelled_for_tests() -> Self {
-        use super::fixtures::{alice_cancels, alice_places_an_order};
+        use super::fixtures::{alice_cancels, alice_places_an_order, envelope};
         let mut slot = OrderSlot::default();
         let order_id = schemas::values::OrderId::from_uuid(uuid::Uuid::from_u128(5));
         for command in [alice_places_an_order(), alice_cancels()] {
-            let command_id = uuid::Uuid::now_v7();
-            let envelope = CommandEnvelope {
-                command_id,
-                order_id,
-                expected_version: None,
-                correlation_id: command_id,
-                issued_at: chrono::Utc::now(),
-                fingerprint: CommandEnvelope::fingerprint_of(order_id, &command, None),
-                traceparent: None,
-                acting_for: None,
-                command,
-            };
+            let envelope = envelope(order_id, command, None);
             slot.handle(&envelope, chrono::Utc::now()).expect("handled");
         }
         slot
@@ -247,19 +236,7 @@ mod tests {
     }
 
     fn envelope(command: Command, acting_for: Option<&str>) -> CommandEnvelope {
-        let order_id = OrderId::from_uuid(Uuid::nil());
-        let command_id = Uuid::now_v7();
-        CommandEnvelope {
-            command_id,
-            order_id,
-            expected_version: None,
-            correlation_id: command_id,
-            issued_at: Utc::now(),
-            fingerprint: CommandEnvelope::fingerprint_of(order_id, &command, None),
-            traceparent: None,
-            acting_for: acting_for.map(|c| schemas::values::CustomerId::parse(c).expect("id")),
-            command,
-        }
+        super::super::fixtures::envelope(OrderId::from_uuid(Uuid::nil()), command, acting_for)
     }
 
     #[test]

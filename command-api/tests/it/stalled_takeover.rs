@@ -11,43 +11,14 @@ use command_api::config::Role;
 use event_store::{KafkaConfig, TopicSet, TopicSpec};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use reqwest::Method;
 use testkit::broker::Broker;
 use testkit::kafka_proxy::KafkaProxy;
 
 use crate::support::*;
+use testkit::open_transaction::OpenTransaction;
 
 const TOPIC_PARTITIONS: i32 = 2;
-
-/// A producer of another transactional id with a transaction open on every partition of
-/// the events topic: every takeover's settle waits for it, so the second takeover is still
-/// settling when the first one's stalled request lands.
-fn open_transactions(bootstrap: &str, topic: &str) -> ThreadedProducer<DefaultProducerContext> {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("transactional.id", format!("{topic}-holder"))
-        .set("transaction.timeout.ms", "600000")
-        .create()
-        .expect("producer");
-    producer
-        .init_transactions(Duration::from_secs(30))
-        .expect("init");
-    producer.begin_transaction().expect("begin");
-    for partition in 0..TOPIC_PARTITIONS {
-        producer
-            .send(
-                BaseRecord::to(topic)
-                    .partition(partition)
-                    .key("open")
-                    .payload("open"),
-            )
-            .map_err(|(e, _)| e)
-            .expect("send");
-    }
-    producer.flush(Duration::from_secs(30)).expect("flush");
-    producer
-}
 
 /// A member of the processors' group that takes a partition away and, when dropped,
 /// gives it back.
@@ -104,9 +75,12 @@ async fn a_takeover_revoked_while_its_coordinator_stalls_never_runs_beside_the_n
     let events = event_store::TopicSet::new(&prefix).events;
     let holder = tokio::task::spawn_blocking({
         let (bootstrap, events) = (bootstrap.clone(), events.clone());
-        move || open_transactions(&bootstrap, &events)
+        // Every takeover's settle waits for it, so the second takeover is still settling
+        // when the first one's stalled request lands.
+        move || OpenTransaction::hold(&bootstrap, &events, &[], &format!("{events}-holder"))
     })
     .await
+    .expect("join")
     .expect("open transactions");
 
     let commands = event_store::TopicSet::new(&prefix).commands;
@@ -135,7 +109,7 @@ async fn a_takeover_revoked_while_its_coordinator_stalls_never_runs_beside_the_n
         !app.is_finished(),
         "the process stopped after the stalled takeover woke up"
     );
-    tokio::task::spawn_blocking(move || holder.abort_transaction(Duration::from_secs(30)))
+    tokio::task::spawn_blocking(move || holder.abort())
         .await
         .expect("join")
         .expect("abort");

@@ -9,38 +9,11 @@ use std::time::Duration;
 
 use command_api::config::Role;
 use event_store::{KafkaConfig, TopicSet, TopicSpec};
-use rdkafka::ClientConfig;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use reqwest::Method;
 use serde_json::json;
 
 use crate::support::*;
-
-/// A producer of another transactional id with a transaction open on `partition` of `topic`.
-fn open_transaction(topic: &str, partition: i32) -> ThreadedProducer<DefaultProducerContext> {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
-        .set("transactional.id", format!("{topic}-intruder"))
-        // Longer than the test, so the broker does not end it on its own.
-        .set("transaction.timeout.ms", "600000")
-        .create()
-        .expect("producer");
-    producer
-        .init_transactions(Duration::from_secs(30))
-        .expect("init");
-    producer.begin_transaction().expect("begin");
-    producer
-        .send(
-            BaseRecord::to(topic)
-                .partition(partition)
-                .key("open")
-                .payload("open"),
-        )
-        .map_err(|(e, _)| e)
-        .expect("send");
-    producer.flush(Duration::from_secs(30)).expect("flush");
-    producer
-}
+use testkit::open_transaction::OpenTransaction;
 
 /// Places an order on `partition`, retrying 503s for at most `patience`.
 async fn place_on(app: &TestApp, partition: i32, patience: Duration) -> Reply {
@@ -96,9 +69,12 @@ async fn held_up_by_a_transaction_open_on(topic: fn(TopicSet) -> String, label: 
         .expect("topics");
     let held = topic(TopicSet::new(&prefix));
     let topic = held.clone();
-    let intruder = tokio::task::spawn_blocking(move || open_transaction(&held, 0))
-        .await
-        .expect("intruder");
+    let intruder = tokio::task::spawn_blocking(move || {
+        OpenTransaction::hold(&bootstrap(), &held, &[0], &format!("{held}-intruder"))
+    })
+    .await
+    .expect("join")
+    .expect("intruder");
 
     let app = TestApp::start(config).await;
     for partition in 1..PARTITIONS {
@@ -126,7 +102,7 @@ async fn held_up_by_a_transaction_open_on(topic: fn(TopicSet) -> String, label: 
         ready.body
     );
 
-    tokio::task::spawn_blocking(move || intruder.abort_transaction(Duration::from_secs(30)))
+    tokio::task::spawn_blocking(move || intruder.abort())
         .await
         .expect("join")
         .expect("abort");

@@ -5,11 +5,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-
 use super::dead_letters::POISON_KEY;
 
 use super::services::{Service, wait_ready};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use testkit::open_transaction::OpenTransaction;
 
 /// A fault the nemesis can inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -161,7 +161,10 @@ impl Nemesis<'_> {
         let events = event_store::TopicSet::new(self.prefix).events;
         let holder = {
             let (bootstrap, events) = (self.bootstrap.to_owned(), events.clone());
-            tokio::task::spawn_blocking(move || hold_open(&bootstrap, &events)).await??
+            tokio::task::spawn_blocking(move || {
+                OpenTransaction::hold(&bootstrap, &events, &[], &format!("{events}-nemesis"))
+            })
+            .await??
         };
         let moved = self.session_timeout + Duration::from_secs(2);
         services[PROCESSOR_A].kill();
@@ -172,8 +175,7 @@ impl Nemesis<'_> {
         tokio::time::sleep(moved).await;
         services[PROCESSOR_A].start()?;
         tokio::time::sleep(Duration::from_secs(4)).await;
-        tokio::task::spawn_blocking(move || holder.abort_transaction(Duration::from_secs(30)))
-            .await??;
+        tokio::task::spawn_blocking(move || holder.abort()).await??;
         Ok(())
     }
 
@@ -200,37 +202,4 @@ impl Nemesis<'_> {
         producer.flush(Duration::from_secs(30))?;
         Ok(())
     }
-}
-
-/// A producer of its own transactional id with a transaction open on every partition of
-/// `topic`: read_committed readers see nothing past it until it ends.
-fn hold_open(
-    bootstrap: &str,
-    topic: &str,
-) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
-    let producer: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("transactional.id", format!("{topic}-nemesis"))
-        .set("transaction.timeout.ms", "300000")
-        .create()?;
-    producer.init_transactions(Duration::from_secs(60))?;
-    producer.begin_transaction()?;
-    let partitions = producer
-        .client()
-        .fetch_metadata(Some(topic), Duration::from_secs(30))?
-        .topics()
-        .first()
-        .map_or(0, |t| t.partitions().len() as i32);
-    for partition in 0..partitions {
-        producer
-            .send(
-                BaseRecord::<'_, [u8], [u8]>::to(topic)
-                    .partition(partition)
-                    .key(b"nemesis")
-                    .payload(b"held open, then aborted"),
-            )
-            .map_err(|(e, _)| e)?;
-    }
-    producer.flush(Duration::from_secs(30))?;
-    Ok(producer)
 }

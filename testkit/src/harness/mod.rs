@@ -7,4 +7,5 @@
 
 pub mod auth;
 pub mod clean;
+pub mod docs;
 pub mod stack;
