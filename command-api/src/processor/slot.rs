@@ -205,14 +205,8 @@ mod tests {
         });
         CommandEnvelope {
             command_id,
-            order_id,
-            expected_version: None,
             correlation_id: command_id,
-            issued_at: Utc::now(),
-            fingerprint: CommandEnvelope::fingerprint_of(order_id, &command, None),
-            traceparent: None,
-            acting_for: None,
-            command,
+            ..super::super::fixtures::envelope(order_id, command, None)
         }
     }
 
