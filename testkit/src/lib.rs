@@ -14,6 +14,7 @@
 //! - [`slow`]: slow and idle HTTP clients.
 //! - [`open_transaction`]: a transaction held open on some partitions, holding up their
 //!   read_committed readers.
+//! - `http` (feature `http`): a client with every scope, the readiness wait.
 //! - [`logs`]: the services' and librdkafka's logs in a file, printed for a failing test.
 //! - [`postgres`]: a private PostgreSQL server that a test can stop and start again.
 //! - `harness` (feature `harness`): what the benchmarks and the suites share.
@@ -24,6 +25,8 @@ pub mod auth;
 pub mod broker;
 #[cfg(feature = "harness")]
 pub mod harness;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod jaeger;
 pub mod kafka_proxy;
 pub mod logs;

@@ -3,9 +3,10 @@
 //! feature (it needs the service crates); each service's own tests use the pieces they need.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
+
+use crate::http::{client, wait_ready};
 
 /// A service running in this process until stopped.
 pub struct Running {
@@ -51,41 +52,6 @@ where
     Running {
         stop: Some(stop),
         task: tokio::spawn(serve(stopped)),
-    }
-}
-
-/// An HTTP client that sends [`crate::auth::authorization`] (every scope) on each request.
-///
-/// # Panics
-/// Never in practice: the header is ASCII.
-pub fn client() -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    let value = reqwest::header::HeaderValue::from_str(&crate::auth::authorization())
-        .expect("a token is ASCII");
-    headers.insert(reqwest::header::AUTHORIZATION, value);
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .expect("client")
-}
-
-/// Waits until `base`'s `/readyz` answers 200.
-///
-/// # Panics
-/// After 60 s.
-pub async fn wait_ready(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ready = client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .map(|r| r.status().is_success());
-        if ready.unwrap_or(false) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{base} not ready within 60 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -246,6 +212,29 @@ impl Platform {
             http,
             services,
         }
+    }
+
+    /// Sends a command to command-api; the answer's body.
+    ///
+    /// # Panics
+    /// When the command is not sent, or its answer is not a success with a JSON body.
+    pub async fn command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.commands))
+            .json(&body)
+            .send()
+            .await
+            .expect("command sent");
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.expect("json answer");
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
     }
 
     /// Stops every service, the readers first.

@@ -38,8 +38,6 @@ pub(crate) struct Platform {
     pub(crate) prefix: String,
     pub(crate) database_url: String,
     pub(crate) pool: PgPool,
-    commands: String,
-    http: reqwest::Client,
     inner: testkit::platform::Platform,
 }
 
@@ -53,8 +51,6 @@ impl Platform {
             prefix: inner.prefix.clone(),
             database_url: inner.database_url.clone(),
             pool,
-            commands: inner.commands.clone(),
-            http: inner.http.clone(),
             inner,
         }
     }
@@ -78,17 +74,7 @@ impl Platform {
 
     /// Sends a command; returns the answer's body, asserting it succeeded.
     pub(crate) async fn command(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let response = self
-            .http
-            .request(method, format!("{}{path}", self.commands))
-            .json(&body)
-            .send()
-            .await
-            .expect("sent");
-        let status = response.status();
-        let body: Value = response.json().await.expect("json answer");
-        assert!(status.is_success(), "{path}: {status} {body}");
-        body
+        self.inner.command(method, path, body).await
     }
 
     /// Places an order of `lines` (sku, quantity, unit price in EUR cents); returns its id.

@@ -27,17 +27,7 @@ pub(crate) fn test_config(prefix: &str, role: Role) -> Config {
     config
 }
 
-/// A client that sends a token with every scope on each request.
-pub(crate) fn client() -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    let value = reqwest::header::HeaderValue::from_str(&testkit::auth::authorization())
-        .expect("a token is ASCII");
-    headers.insert(reqwest::header::AUTHORIZATION, value);
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .expect("client")
-}
+pub(crate) use testkit::http::client;
 
 pub(crate) fn unique_prefix() -> String {
     testkit::topic_prefix()

@@ -62,17 +62,7 @@ impl Platform {
 
     /// Sends a command; returns the answer's body, asserting it succeeded.
     pub(crate) async fn command(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let response = self
-            .http
-            .request(method, format!("{}{path}", self.commands))
-            .json(&body)
-            .send()
-            .await
-            .expect("command sent");
-        let status = response.status();
-        let body: Value = response.json().await.expect("json answer");
-        assert!(status.is_success(), "{path}: {status} {body}");
-        body
+        self.inner.command(method, path, body).await
     }
 
     /// Places the default order; returns the answer's `Location` header.
