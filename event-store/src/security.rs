@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use rdkafka::ClientConfig;
-use telemetry::Secret;
+use secret::Secret;
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct KafkaSecurity {

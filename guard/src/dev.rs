@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use telemetry::Secret;
+use secret::Secret;
 
 use crate::settings::{AuthSettings, SettingsError};
 use crate::token::Mint;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use jsonwebtoken::{Algorithm, DecodingKey};
-use telemetry::Secret;
+use secret::Secret;
 
 use crate::token::{Keys, Verifier};
 

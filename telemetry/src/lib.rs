@@ -7,12 +7,12 @@
 //! bounded request metrics); [`operations`] (`/healthz`,
 //! `/readyz`, `/metrics`); [`pool`] (database pool gauges); [`server`] (serving HTTP with timeouts, a cap on requests in
 //! flight and a bounded shutdown); [`trace`] (spans exported over OTLP, the W3C context
-//! carried with the work); `secret` (settings that never print).
+//! carried with the work). [`Secret`] (settings that never print) is re-exported from the
+//! `secret` crate.
 
 pub mod http;
 pub mod operations;
 pub mod pool;
-mod secret;
 pub mod server;
 pub mod trace;
 

@@ -2,7 +2,8 @@
 //! [`Secret::expose`], never printed. `Debug` shows `Secret(***)` and there is no `Display`,
 //! so a secret cannot reach a log line or an error text by accident. Its clap argument
 //! hides the environment's value and the default from `--help` (`hide_env_values`,
-//! `hide_default_value`).
+//! `hide_default_value`). A crate of its own, without dependencies, so that the crates
+//! that hold settings (guard, event-store) need not link the telemetry stack for it.
 
 use std::convert::Infallible;
 use std::fmt;
