@@ -90,6 +90,6 @@ lint: ## Formatting, clippy, unused dependencies (cargo-machete), import cycles 
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	.local/tools/bin/cargo-machete
-	python3 .ci/import_cycles.py --test
+	python3 -m unittest discover -s .ci
 	python3 .ci/import_cycles.py
 	python3 .ci/long_files.py

@@ -1,5 +1,5 @@
 """The cycle check on small crates, one for each way a cycle hid from its first version:
-so it cannot go blind again. Run: `python3 .ci/import_cycles.py --test` (the lint does)."""
+so it cannot go blind again. Run: `python3 -m unittest discover -s .ci` (the lint does)."""
 import os
 import tempfile
 import textwrap
