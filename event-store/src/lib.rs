@@ -6,6 +6,7 @@
 //!
 //! Layout:
 //! - [`backoff`]: capped exponential backoff with jitter, for waiting out outages.
+//! - [`group`]: leaving a consumer group so that closing the consumer cannot hang.
 //! - [`config`]: connection settings and the rdkafka client configurations built from them.
 //! - [`security`]: SASL/SCRAM and TLS settings every client carries.
 //! - [`partitioner`]: which partition an order lives in (Kafka's default partitioner).
@@ -19,6 +20,7 @@
 
 pub mod backoff;
 pub mod config;
+pub mod group;
 pub mod partitioner;
 pub mod reader;
 pub mod security;

@@ -240,7 +240,7 @@ fn run(
     takeover.cancel_all();
     let owned: Vec<i32> = consumer.context().lanes().keys().copied().collect();
     consumer.context().stop_lanes(&owned);
-    consumer.unsubscribe();
+    event_store::group::leave(&consumer, Duration::from_secs(10));
     result
 }
 

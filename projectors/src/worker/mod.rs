@@ -232,7 +232,7 @@ fn run(shared: &Shared) -> Result<(), WorkerError> {
         projection = projection.name(),
         "projection stopping; leaving the group"
     );
-    consumer.unsubscribe();
+    event_store::group::leave(&consumer, Duration::from_secs(10));
     Ok(())
 }
 
