@@ -38,3 +38,29 @@ pub fn invocations(root: &Path, binary: &str) -> Vec<(String, String)> {
     }
     found
 }
+
+/// Parses every invocation of `binary` the documentation gives with `parse` (a clap
+/// parser's `try_parse_from`, its result dropped), after `fill` replaced placeholders; a
+/// word that only looks like a subcommand (`bench right after`) is skipped. How many
+/// parsed.
+///
+/// # Panics
+/// On an invocation that names a subcommand and does not parse, saying where it is.
+pub fn parse_every_invocation(
+    root: &Path,
+    binary: &str,
+    fill: impl Fn(&str) -> String,
+    parse: impl Fn(&[&str]) -> Result<(), clap::Error>,
+) -> usize {
+    let mut parsed = 0;
+    for (path, invocation) in invocations(root, binary) {
+        let invocation = fill(&invocation);
+        let words: Vec<&str> = invocation.split_whitespace().collect();
+        match parse(&words) {
+            Ok(()) => parsed += 1,
+            Err(error) if error.kind() == clap::error::ErrorKind::InvalidSubcommand => {}
+            Err(error) => panic!("{path}: `{invocation}` does not parse: {error}"),
+        }
+    }
+    parsed
+}
