@@ -92,6 +92,9 @@ async fn broker_kills_and_restarts_under_load_apply_no_command_twice() {
     config.kafka_bootstrap = bootstrap.clone();
     config.topic_partitions = 6;
     config.result_timeout_ms = 10_000;
+    // For the investigation of in-process answers (issue 31): off, as by default, unless
+    // asked for.
+    config.results_in_process = std::env::var_os("ORDERLOG_TEST_RESULTS_IN_PROCESS").is_some();
     let app = Arc::new(TestApp::spawn_with(config).await);
 
     let stop = Arc::new(AtomicBool::new(false));
