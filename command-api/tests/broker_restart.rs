@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use command_api::config::Role;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::BaseConsumer;
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, ThreadedProducer};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -251,22 +251,22 @@ fn write_poison(bootstrap: &str, topic: &str, stop: &AtomicBool) {
     let _ = rdkafka::producer::Producer::flush(&producer, Duration::from_secs(30));
 }
 
-/// Every committed record of `topic` as (partition, offset, headers, value), read until
+/// Every record of `topic` (at `isolation`) as (partition, offset, headers, value), read until
 /// `enough` says so and nothing more came for a while, or 60 s passed.
 fn read_all(
     bootstrap: &str,
     topic: &str,
-    partitions: i32,
+    isolation: &str,
     enough: impl Fn(usize) -> bool,
 ) -> Vec<(i32, i64, HashMap<String, String>, Vec<u8>)> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "plain-reader")
-        .set("isolation.level", "read_committed")
+        .set("isolation.level", isolation)
         .set("enable.auto.commit", "false")
         .create()
         .expect("consumer");
-    assign_from_beginning(&consumer, topic, partitions);
+    assign_from_beginning(&consumer, topic, 6);
     let (mut records, deadline, mut quiet) = (
         Vec::new(),
         Instant::now() + Duration::from_secs(60),
@@ -278,20 +278,10 @@ fn read_all(
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 quiet = Instant::now();
-                let headers = m.headers().map_or_else(HashMap::new, |h| {
-                    h.iter()
-                        .map(|h| {
-                            (
-                                h.key.to_owned(),
-                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                            )
-                        })
-                        .collect()
-                });
                 records.push((
                     m.partition(),
                     m.offset(),
-                    headers,
+                    headers_of(&m),
                     m.payload().unwrap_or_default().to_vec(),
                 ));
             }
@@ -306,7 +296,7 @@ fn read_all(
 /// (origin: the commands topic) per poison record on the commands topic, and no other.
 fn poison_dead_lettered_once(bootstrap: &str, prefix: &str) {
     let commands = event_store::TopicSet::new(prefix).commands;
-    let poison: HashSet<(i32, i64)> = read_all(bootstrap, &commands, 6, |_| true)
+    let poison: HashSet<(i32, i64)> = read_all(bootstrap, &commands, "read_committed", |_| true)
         .into_iter()
         .filter(|(_, _, _, value)| value.starts_with(b"poison-"))
         .map(|(partition, offset, _, _)| (partition, offset))
@@ -315,7 +305,7 @@ fn poison_dead_lettered_once(bootstrap: &str, prefix: &str) {
     let letters: Vec<(i32, i64)> = read_all(
         bootstrap,
         &event_store::TopicSet::new(prefix).dead_letter,
-        6,
+        "read_committed",
         |n| n >= poison.len(),
     )
     .into_iter()
@@ -415,25 +405,11 @@ fn unsettled_partitions(bootstrap: &str, topic: &str, patience: Duration) -> Vec
 
 /// Every record of `topic` read uncommitted, as (partition, offset, ce_id).
 fn read_uncommitted(bootstrap: &str, topic: &str) -> Vec<(i32, i64, String)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "plain-reader")
-        .set("isolation.level", "read_uncommitted")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    assign_from_beginning(&consumer, topic, 6);
-    let (mut records, mut quiet) = (Vec::new(), Instant::now());
-    while quiet.elapsed() < Duration::from_secs(3) {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            quiet = Instant::now();
-            let id = m
-                .headers()
-                .and_then(|h| h.iter().find(|h| h.key == "ce_id").and_then(|h| h.value))
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_default();
-            records.push((m.partition(), m.offset(), id));
-        }
-    }
-    records
+    read_all(bootstrap, topic, "read_uncommitted", |_| true)
+        .into_iter()
+        .map(|(partition, offset, headers, _)| {
+            let id = headers.get("ce_id").cloned().unwrap_or_default();
+            (partition, offset, id)
+        })
+        .collect()
 }

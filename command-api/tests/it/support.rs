@@ -403,20 +403,7 @@ pub(crate) fn read_events_from(bootstrap: &str, topic: &str, expected: usize) ->
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => {
                 quiet_since = Instant::now();
-                let headers = message
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| {
-                                (
-                                    h.key.to_owned(),
-                                    String::from_utf8_lossy(h.value.unwrap_or_default())
-                                        .into_owned(),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let headers = headers_of(&message);
                 events.push(PlainEvent {
                     partition: message.partition(),
                     offset: message.offset(),
@@ -437,6 +424,20 @@ pub(crate) fn read_events_from(bootstrap: &str, topic: &str, expected: usize) ->
         }
     }
     events
+}
+
+/// A record's headers as text, as a plain consumer reads them.
+pub(crate) fn headers_of(message: &impl Message) -> HashMap<String, String> {
+    message.headers().map_or_else(HashMap::new, |h| {
+        h.iter()
+            .map(|h| {
+                (
+                    h.key.to_owned(),
+                    String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                )
+            })
+            .collect()
+    })
 }
 
 /// The events of one order, in log order.
