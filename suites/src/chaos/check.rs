@@ -81,6 +81,36 @@ pub(crate) fn committed_event_ids(
     Ok(ids)
 }
 
+/// Every acknowledged event of `acknowledged` is in the committed events topic of the
+/// platform under `prefix`, and no event id is there twice.
+pub(crate) async fn acknowledged_once(
+    bootstrap: &str,
+    prefix: &str,
+    acknowledged: &[String],
+) -> anyhow::Result<Outcome> {
+    let committed = {
+        let (bootstrap, topic) = (
+            bootstrap.to_owned(),
+            event_store::TopicSet::new(prefix).events,
+        );
+        tokio::task::spawn_blocking(move || committed_event_ids(&bootstrap, &topic)).await??
+    };
+    let missing = acknowledged
+        .iter()
+        .filter(|id| !committed.contains_key(*id))
+        .count();
+    let twice = committed.values().filter(|n| **n > 1).count();
+    Ok(Outcome {
+        name: "every acknowledged command's events in the log exactly once",
+        passed: missing == 0 && twice == 0,
+        detail: format!(
+            "{} acknowledged events, {} committed events; {missing} missing, {twice} event ids twice",
+            acknowledged.len(),
+            committed.len()
+        ),
+    })
+}
+
 /// `orderlog verify`: the log's own invariants and the read models against it; retried
 /// while the projections catch up (a difference that stays is a failure).
 pub(crate) fn verify(cli: &Path, bootstrap: &str, prefix: &str, database_url: &str) -> Outcome {

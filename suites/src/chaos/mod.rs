@@ -337,27 +337,9 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
             record.duplicates_sent, record.duplicate_mismatches
         ),
     });
-    let events_topic = event_store::TopicSet::new(&prefix).events;
-    let committed = {
-        let (bootstrap, topic) = (args.bootstrap.clone(), events_topic.clone());
-        tokio::task::spawn_blocking(move || check::committed_event_ids(&bootstrap, &topic))
-            .await??
-    };
-    let missing = record
-        .acknowledged_events
-        .iter()
-        .filter(|id| !committed.contains_key(*id))
-        .count();
-    let twice = committed.values().filter(|n| **n > 1).count();
-    outcomes.push(check::Outcome {
-        name: "every acknowledged command's events in the log exactly once",
-        passed: missing == 0 && twice == 0,
-        detail: format!(
-            "{} acknowledged events, {} committed events; {missing} missing, {twice} event ids twice",
-            record.acknowledged_events.len(),
-            committed.len()
-        ),
-    });
+    outcomes.push(
+        check::acknowledged_once(&args.bootstrap, &prefix, &record.acknowledged_events).await?,
+    );
     let lettered = {
         let (bootstrap, prefix) = (args.bootstrap.clone(), prefix.clone());
         tokio::task::spawn_blocking(move || {
