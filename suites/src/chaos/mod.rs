@@ -35,18 +35,8 @@ pub(crate) struct Chaos {
         default_value = "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096"
     )]
     bootstrap: String,
-    /// A PostgreSQL server URL; the suite creates a database of its own on it.
-    #[arg(
-        long,
-        env = "ORDERLOG_DATABASE_URL",
-        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog",
-        hide_default_value = true,
-        hide_env_values = true
-    )]
-    database_url: String,
-    /// Where the service binaries are (default: next to this one).
-    #[arg(long)]
-    bin_dir: Option<PathBuf>,
+    #[command(flatten)]
+    platform: services::PlatformArgs,
     /// Where `cluster.sh` and `postgres.sh` are.
     #[arg(long, default_value = "compose/local")]
     scripts: PathBuf,
@@ -213,10 +203,10 @@ fn platform(
 }
 
 pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
-    let bin = services::binaries(args.bin_dir.as_deref())?;
+    let bin = services::binaries(args.platform.bin_dir.as_deref())?;
     std::fs::create_dir_all(&args.log_dir)?;
     let prefix = format!("chaos-{}.", uuid::Uuid::new_v4().simple());
-    let database_url = fresh_database(&args.database_url, "chaos").await?;
+    let database_url = fresh_database(&args.platform.database_url, "chaos").await?;
     let auth = testkit::harness::auth::OwnAuth::generate();
     let http = reqwest::Client::builder()
         .default_headers(auth.headers()?)
@@ -392,7 +382,7 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
         .rsplit_once('/')
         .map_or("", |(_, name)| name)
         .to_owned();
-    let mut admin = PgConnection::connect(&args.database_url).await?;
+    let mut admin = PgConnection::connect(&args.platform.database_url).await?;
     admin
         .execute(AssertSqlSafe(format!(
             r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#

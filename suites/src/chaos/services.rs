@@ -173,6 +173,24 @@ pub(crate) async fn wait_ready(
     }
 }
 
+/// Where a suite's platform comes from: the PostgreSQL server it creates its database on,
+/// and the service binaries it starts.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PlatformArgs {
+    /// A PostgreSQL server URL; each run creates a database of its own on it.
+    #[arg(
+        long,
+        env = "ORDERLOG_DATABASE_URL",
+        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog",
+        hide_default_value = true,
+        hide_env_values = true
+    )]
+    pub(crate) database_url: String,
+    /// Where the service binaries are (default: next to this one).
+    #[arg(long)]
+    pub(crate) bin_dir: Option<PathBuf>,
+}
+
 /// The directory of the platform's binaries: `bin_dir`, or the one this binary is in;
 /// every service binary and the `orderlog` CLI must be there.
 pub(crate) fn binaries(bin_dir: Option<&Path>) -> anyhow::Result<PathBuf> {

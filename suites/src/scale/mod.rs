@@ -39,18 +39,8 @@ pub(crate) struct Scale {
     /// Replicas of each topic (1 on the local single broker).
     #[arg(long, default_value_t = 1)]
     replication: u16,
-    /// A PostgreSQL server URL; each run creates a database of its own on it.
-    #[arg(
-        long,
-        env = "ORDERLOG_DATABASE_URL",
-        default_value = "postgres://orderlog:orderlog@127.0.0.1:5432/orderlog",
-        hide_default_value = true,
-        hide_env_values = true
-    )]
-    database_url: String,
-    /// Where the service binaries are (default: next to this one).
-    #[arg(long)]
-    bin_dir: Option<PathBuf>,
+    #[command(flatten)]
+    platform: services::PlatformArgs,
     /// Concurrent command clients.
     #[arg(long, default_value_t = 16)]
     clients: usize,
@@ -205,7 +195,7 @@ async fn drop_run(args: &Scale, platform: Platform) -> anyhow::Result<()> {
         .rsplit_once('/')
         .map_or("", |(_, name)| name)
         .to_owned();
-    let mut admin = PgConnection::connect(&args.database_url).await?;
+    let mut admin = PgConnection::connect(&args.platform.database_url).await?;
     admin
         .execute(AssertSqlSafe(format!(
             r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
@@ -222,7 +212,7 @@ async fn throughput(
     http: &reqwest::Client,
     counts: Counts,
 ) -> anyhow::Result<f64> {
-    let database_url = crate::chaos::fresh_database(&args.database_url, "scale").await?;
+    let database_url = crate::chaos::fresh_database(&args.platform.database_url, "scale").await?;
     let mut platform = Platform::start(args, bin, counts, auth, database_url)?;
     platform.start_initial(http).await?;
     // The balancer's first health checks, and the platform warmed by a few seconds of load.
@@ -263,7 +253,7 @@ async fn throughput(
 }
 
 pub(crate) async fn run(args: Scale) -> anyhow::Result<()> {
-    let bin = services::binaries(args.bin_dir.as_deref())?;
+    let bin = services::binaries(args.platform.bin_dir.as_deref())?;
     std::fs::create_dir_all(&args.log_dir)?;
     let auth = testkit::harness::auth::OwnAuth::generate();
     let http = reqwest::Client::builder()
@@ -310,7 +300,7 @@ pub(crate) async fn run(args: Scale) -> anyhow::Result<()> {
         }
     }
 
-    let database_url = crate::chaos::fresh_database(&args.database_url, "scale").await?;
+    let database_url = crate::chaos::fresh_database(&args.platform.database_url, "scale").await?;
     let mut platform = Platform::start(&args, &bin, SCALED, &auth, database_url)?;
     let ready = platform.start_initial(&http).await?;
     println!(
