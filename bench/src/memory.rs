@@ -6,15 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use command_api::processor::slot::OrderSlot;
-use command_api::processor::snapshots;
-use event_store::{KafkaConfig, TopicSet};
-use rdkafka::producer::{BaseRecord, Producer};
-use schemas::command::{Command, DeliverOrder, ShipOrder};
-use schemas::values::{Carrier, OrderId, TrackingNumber};
-use schemas::{CommandEnvelope, CommandOutcome};
-use uuid::Uuid;
+use command_api::processor::measure::OrderTemplate;
 
 use crate::takeover::{Service, command_api_binary, place, spawn_command_api, wait_for};
 
@@ -74,8 +66,8 @@ pub(crate) async fn run(args: Memory) -> anyhow::Result<()> {
 
 pub(crate) async fn measure(args: &Memory) -> anyhow::Result<Figures> {
     let binary = command_api_binary(args.command_api.as_ref())?;
-    let live = template(false)?;
-    let delivered = template(true)?;
+    let live = OrderTemplate::new(false)?;
+    let delivered = OrderTemplate::new(true)?;
     let bootstrap = &args.kafka.bootstrap;
     let mut prefixes = Vec::new();
     let mut resident = Vec::new();
@@ -87,9 +79,9 @@ pub(crate) async fn measure(args: &Memory) -> anyhow::Result<Figures> {
         let (prefix, kafka, topics) =
             testkit::harness::stack::bench_topics(bootstrap, "memory-", 1).await?;
         prefixes.push(prefix.clone());
-        let slot = slot.clone();
+        let template = slot.clone();
         let written =
-            tokio::task::spawn_blocking(move || fill(&kafka, &topics, &slot, orders)).await??;
+            tokio::task::spawn_blocking(move || template.fill(&kafka, &topics, orders)).await??;
         let log = args.log_dir.join(format!("memory-{label}.log"));
         let auth = testkit::harness::auth::OwnAuth::generate();
         let service = spawn_command_api(&binary, bootstrap, &prefix, args.port, &log, &auth)?;
@@ -122,13 +114,14 @@ pub(crate) async fn measure(args: &Memory) -> anyhow::Result<Figures> {
         &prefixes.iter().map(String::as_str).collect::<Vec<_>>(),
     )
     .await?;
+    let (snapshot_bytes_live, snapshot_bytes_live_format_1) = live.snapshot_bytes();
     let per_order = |rss: u64| rss.saturating_sub(resident[0].0) as f64 / args.orders.max(1) as f64;
     Ok(Figures {
         orders: args.orders,
         live_bytes_per_order: per_order(resident[1].0),
         final_bytes_per_order: per_order(resident[2].0),
-        snapshot_bytes_live: snapshots::encode(&live).0.len(),
-        snapshot_bytes_live_format_1: snapshots::encode_format_1(&live).len(),
+        snapshot_bytes_live,
+        snapshot_bytes_live_format_1,
         takeover_seconds_live: resident[1].1,
     })
 }
@@ -150,79 +143,4 @@ pub(crate) fn resident_of(pid: u32) -> Option<u64> {
         .parse()
         .ok()?;
     Some(kib * 1024)
-}
-
-/// One order as the platform leaves it: placed, three lines added, paid; and when `delivered`,
-/// shipped and delivered too. Every answer is remembered, as the processor does.
-fn template(delivered: bool) -> anyhow::Result<OrderSlot> {
-    let order_id = OrderId::generate();
-    let mut commands = crate::rebuild::commands(order_id)?;
-    if delivered {
-        commands.push(Command::ShipOrder(ShipOrder {
-            carrier: Carrier::parse("DHL")?,
-            tracking_number: TrackingNumber::parse("JD014600003DE")?,
-        }));
-        commands.push(Command::DeliverOrder(DeliverOrder {}));
-    }
-    let mut slot = OrderSlot::default();
-    for command in commands {
-        let envelope = CommandEnvelope {
-            command_id: Uuid::now_v7(),
-            order_id,
-            expected_version: None,
-            correlation_id: Uuid::now_v7(),
-            issued_at: Utc::now(),
-            fingerprint: CommandEnvelope::fingerprint_of(order_id, &command, None),
-            traceparent: None,
-            acting_for: None,
-            command,
-        };
-        let handled = slot.handle(&envelope, Utc::now())?;
-        anyhow::ensure!(
-            matches!(handled.outcome, CommandOutcome::Accepted { .. }),
-            "the template order's command was refused: {:?}",
-            handled.outcome
-        );
-    }
-    Ok(slot)
-}
-
-/// The template with fresh command and event ids, as another order would have it.
-fn another(template: &OrderSlot) -> OrderSlot {
-    let mut slot = template.clone();
-    for recent in &mut slot.recent {
-        recent.command_id = Uuid::now_v7();
-        if let CommandOutcome::Accepted { events, .. } = &mut recent.outcome {
-            for event in events {
-                event.id = Uuid::now_v7();
-            }
-        }
-    }
-    slot
-}
-
-/// Writes `orders` snapshots of orders like `template` into partition 0; their bytes.
-fn fill(
-    kafka: &KafkaConfig,
-    topics: &TopicSet,
-    template: &OrderSlot,
-    orders: u64,
-) -> anyhow::Result<u64> {
-    let producer = crate::rebuild::bulk_producer(kafka)?;
-    let mut bytes = 0;
-    for _ in 0..orders {
-        let (value, headers) = snapshots::encode(&another(template));
-        bytes += value.len() as u64;
-        let key = OrderId::generate().to_string();
-        crate::rebuild::send(
-            &producer,
-            BaseRecord::to(&topics.snapshots)
-                .partition(0)
-                .key(key.as_bytes())
-                .payload(value.as_slice())
-                .headers(headers),
-        );
-    }
-    producer.flush(Duration::from_secs(120))?;
-    Ok(bytes)
 }

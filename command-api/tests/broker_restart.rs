@@ -9,10 +9,6 @@
 //! integration tests (one of which runs a broker of its own) two cores were too few for
 //! its patience.
 
-#[allow(dead_code)]
-#[path = "it/support.rs"]
-mod support;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,7 +23,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use testkit::broker::Broker;
 
-use support::*;
+use testkit::bodies::{money, place_body};
+use testkit::command_app::{TestApp, test_config};
+use testkit::plain_log::*;
+use testkit::topic_prefix;
 
 /// How long a command may stay indefinite (503, or no answer) before the test fails. A
 /// restarted broker under load takes tens of seconds to load its coordinators, the group
@@ -87,7 +86,7 @@ async fn broker_kills_and_restarts_under_load_apply_no_command_twice() {
         .await
         .expect("broker");
     let bootstrap = broker.bootstrap();
-    let prefix = unique_prefix();
+    let prefix = topic_prefix();
     let mut config = test_config(&prefix, Role::All);
     config.kafka_bootstrap = bootstrap.clone();
     config.topic_partitions = 6;
@@ -346,7 +345,7 @@ async fn with_kafka_down_a_command_is_refused_at_once_and_taken_again_when_it_is
     let mut broker = tokio::task::spawn_blocking(|| Broker::start_fresh("down"))
         .await
         .expect("broker");
-    let prefix = unique_prefix();
+    let prefix = topic_prefix();
     let mut config = test_config(&prefix, Role::All);
     config.kafka_bootstrap = broker.bootstrap();
     config.result_timeout_ms = 10_000;

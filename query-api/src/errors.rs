@@ -15,8 +15,9 @@
 //! | `INTERNAL` | a bug; details are in the service's log, not in the answer |
 //! | `GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED` | the query text is not valid |
 //! | `QUERY_TOO_LARGE`, `QUERY_TOO_DEEP`, `QUERY_TOO_COMPLEX` | a limit was exceeded |
+//! | `INTROSPECTION_DISABLED` | the query asks for `__schema` or `__type` where introspection is off |
 
-use async_graphql::ErrorExtensions;
+use async_graphql::{ErrorExtensions, ServerError};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use guard::Denial;
@@ -152,4 +153,26 @@ pub(crate) fn denied(denial: &Denial) -> Response {
         HeaderValue::from_static("application/graphql-response+json"),
     );
     response
+}
+
+/// `error` with `code`, unless it has a code already (then it was counted already too).
+pub(crate) fn with_code(mut error: ServerError, code: &'static str) -> ServerError {
+    let mut extensions = error.extensions.take().unwrap_or_default();
+    if extensions.get("code").is_none() {
+        metrics::counter!("orderlog_query_errors_total", "code" => code).increment(1);
+        extensions.set("code", code);
+    }
+    error.extensions = Some(extensions);
+    error
+}
+
+/// The code of a validation error, from async-graphql's messages for its limits.
+pub(crate) fn validation_code(error: &ServerError) -> &'static str {
+    if error.message.contains("nested too deep") {
+        "QUERY_TOO_DEEP"
+    } else if error.message.contains("too complex") {
+        "QUERY_TOO_COMPLEX"
+    } else {
+        "GRAPHQL_VALIDATION_FAILED"
+    }
 }

@@ -1,5 +1,5 @@
 //! Gives the errors async-graphql raises before execution (parse, validation, depth and
-//! complexity limits) a stable `extensions.code`, refuses oversized query texts, and refuses
+//! complexity limits) their stable `extensions.code` (the codes are `errors.rs`'s), refuses oversized query texts, and refuses
 //! introspection with a clear error when it is switched off (async-graphql alone would
 //! answer `null`, which a client cannot tell from an empty schema).
 
@@ -12,14 +12,17 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
 
-pub struct ErrorCodes {
+use crate::errors::{validation_code, with_code};
+
+/// The request limits, as an async-graphql extension.
+pub struct RequestLimits {
     pub max_query_bytes: usize,
     pub max_depth: usize,
     pub introspection: bool,
     parsed: Arc<ParseCache>,
 }
 
-impl ErrorCodes {
+impl RequestLimits {
     pub fn new(max_query_bytes: usize, max_depth: usize, introspection: bool) -> Self {
         Self {
             max_query_bytes,
@@ -34,9 +37,9 @@ impl ErrorCodes {
 /// query nests type references about a dozen levels, past any sensible limit for data.
 pub const INTROSPECTION_DEPTH: usize = 16;
 
-impl ExtensionFactory for ErrorCodes {
+impl ExtensionFactory for RequestLimits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension {
+        Arc::new(LimitsExtension {
             max_query_bytes: self.max_query_bytes,
             max_depth: self.max_depth,
             introspection: self.introspection,
@@ -45,7 +48,7 @@ impl ExtensionFactory for ErrorCodes {
     }
 }
 
-struct ErrorCodesExtension {
+struct LimitsExtension {
     max_query_bytes: usize,
     max_depth: usize,
     introspection: bool,
@@ -78,30 +81,8 @@ impl ParseCache {
     }
 }
 
-/// `error` with `code`, unless it has a code already (then it was counted already too).
-fn with_code(mut error: ServerError, code: &'static str) -> ServerError {
-    let mut extensions = error.extensions.take().unwrap_or_default();
-    if extensions.get("code").is_none() {
-        metrics::counter!("orderlog_query_errors_total", "code" => code).increment(1);
-        extensions.set("code", code);
-    }
-    error.extensions = Some(extensions);
-    error
-}
-
-/// The code of a validation error, from async-graphql's messages for its limits.
-fn validation_code(error: &ServerError) -> &'static str {
-    if error.message.contains("nested too deep") {
-        "QUERY_TOO_DEEP"
-    } else if error.message.contains("too complex") {
-        "QUERY_TOO_COMPLEX"
-    } else {
-        "GRAPHQL_VALIDATION_FAILED"
-    }
-}
-
 #[async_trait::async_trait]
-impl Extension for ErrorCodesExtension {
+impl Extension for LimitsExtension {
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,

@@ -1,13 +1,9 @@
 //! No N+1: nested fields of a page load in one query per field, whatever the page size.
 //! Its own test binary, so the process's metrics hold this test's loads alone.
 
-#[allow(dead_code)]
-#[path = "it/support.rs"]
-mod support;
-
 use serde_json::json;
 
-use support::Platform;
+use testkit::query_platform::QueryPlatform as Platform;
 
 /// `name{loader="x"} value` from a Prometheus text page.
 fn metric(page: &str, name: &str, loader: &str) -> f64 {

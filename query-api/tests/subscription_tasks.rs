@@ -4,15 +4,11 @@
 //! baseline. Past the connection limit an upgrade is refused with 503. Its own test binary,
 //! so the process's gauge counts this test's subscriptions alone.
 
-#[allow(dead_code)]
-#[path = "it/support.rs"]
-mod support;
-
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use support::Platform;
+use testkit::query_platform::QueryPlatform as Platform;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 

@@ -4,28 +4,24 @@
 //! event (children of the processor's). Its own test binary: the process's tracer exports
 //! to this test's Jaeger.
 
-#[allow(dead_code)]
-#[path = "it/support.rs"]
-mod support;
-
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::Platform;
 use testkit::jaeger::Jaeger;
+use testkit::query_platform::QueryPlatform as Platform;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_is_one_trace_from_its_request_to_the_read_models() {
     let jaeger = tokio::task::spawn_blocking(Jaeger::start)
         .await
         .expect("jaeger");
-    telemetry::init(
-        telemetry::LogFormat::Pretty,
-        "orderlog-test",
-        &telemetry::trace::TraceSettings {
-            otlp_endpoint: Some(jaeger.otlp_endpoint()),
-        },
-    );
+    let traces = telemetry::trace::TraceSettings {
+        otlp_endpoint: Some(jaeger.otlp_endpoint()),
+    };
+    // The services' own subscriber (it exports the spans), writing to the test's log file.
+    testkit::logs::capture_with(|file| {
+        telemetry::init_to(telemetry::LogFormat::Pretty, "orderlog-test", &traces, file)
+    });
     assert!(telemetry::trace::enabled());
     let platform = Platform::start().await;
 

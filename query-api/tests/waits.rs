@@ -3,13 +3,9 @@
 //! checks the read model a few dozen times, not 200 times per re-check. Its own test
 //! binary, so the process's metrics count this test's checks alone.
 
-#[allow(dead_code)]
-#[path = "it/support.rs"]
-mod support;
-
 use serde_json::json;
 
-use support::Platform;
+use testkit::query_platform::QueryPlatform as Platform;
 
 async fn checks(platform: &Platform) -> f64 {
     let page = platform.metrics_page().await;

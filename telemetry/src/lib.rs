@@ -40,17 +40,35 @@ pub fn init_logs(format: LogFormat) {
 /// Installs the log subscriber and, when `traces` names an OTLP endpoint, the span exporter
 /// reporting as `service`. A second call is a no-op.
 pub fn init(format: LogFormat, service: &str, traces: &trace::TraceSettings) {
+    init_to(format, service, traces, std::io::stdout);
+}
+
+/// [`init`], with the logs written to `writer` instead of standard output (a test's log
+/// file, for example). Whether this call installed the subscriber.
+pub fn init_to<W>(
+    format: LogFormat,
+    service: &str,
+    traces: &trace::TraceSettings,
+    writer: W,
+) -> bool
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
             .json()
             .flatten_event(true)
             .with_target(false)
             .boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(false).boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_target(false)
+            .boxed(),
     };
     let mut problem = None;
     let spans = traces.otlp_endpoint.as_deref().and_then(|endpoint| {
@@ -67,6 +85,7 @@ pub fn init(format: LogFormat, service: &str, traces: &trace::TraceSettings) {
     if let (true, Some(problem)) = (installed, problem) {
         tracing::warn!(%problem, "traces are not exported");
     }
+    installed
 }
 
 /// Latency buckets, in seconds, shared by every histogram: half a millisecond to ten seconds.

@@ -24,16 +24,17 @@ pub fn client() -> reqwest::Client {
 /// After 60 s.
 pub async fn wait_ready(client: &reqwest::Client, base: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ready = client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .map(|r| r.status().is_success());
-        if ready.unwrap_or(false) {
-            return;
-        }
+    while !ready(client, base).await {
         assert!(Instant::now() < deadline, "{base} not ready within 60 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Whether `base`'s `/readyz` answers 200 now.
+pub async fn ready(client: &reqwest::Client, base: &str) -> bool {
+    client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
 }

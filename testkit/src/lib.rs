@@ -14,15 +14,22 @@
 //! - [`slow`]: slow and idle HTTP clients.
 //! - [`open_transaction`]: a transaction held open on some partitions, holding up their
 //!   read_committed readers.
-//! - `http` (feature `http`): a client with every scope, the readiness wait.
+//! - `http` (feature `http`): a client with every scope, the readiness wait; `running`: a
+//!   service running in the test's process until stopped.
+//! - [`plain_log`]: the log as a plain consumer reads it, and the write path's invariants.
+//! - [`bodies`]: request bodies of the command API.
+//! - `command_app` (feature `command-app`): command-api in the test's process.
 //! - [`logs`]: the services' and librdkafka's logs in a file, printed for a failing test.
 //! - [`postgres`]: a private PostgreSQL server that a test can stop and start again.
 //! - `harness` (feature `harness`): what the benchmarks and the suites share.
 //! - `platform` (feature `services`): command-api, projectors and query-api started in the
-//!   test's process.
+//!   test's process; `query_platform`: that platform with query-api, for its tests.
 
 pub mod auth;
+pub mod bodies;
 pub mod broker;
+#[cfg(feature = "command-app")]
+pub mod command_app;
 #[cfg(feature = "harness")]
 pub mod harness;
 #[cfg(feature = "http")]
@@ -31,9 +38,14 @@ pub mod jaeger;
 pub mod kafka_proxy;
 pub mod logs;
 pub mod open_transaction;
+pub mod plain_log;
 #[cfg(feature = "services")]
 pub mod platform;
 pub mod postgres;
+#[cfg(feature = "services")]
+pub mod query_platform;
+#[cfg(feature = "http")]
+pub mod running;
 pub mod slow;
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};

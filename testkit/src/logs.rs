@@ -17,19 +17,27 @@ static FILE: OnceLock<Option<PathBuf>> = OnceLock::new();
 /// Sends this process's logs (level from `RUST_LOG`, `info` by default) to its log file,
 /// once; later calls do nothing. Returns the file's path, when it could be created.
 pub fn capture() -> Option<&'static Path> {
-    FILE.get_or_init(|| {
-        let path = log_path();
-        std::fs::create_dir_all(path.parent()?).ok()?;
-        let file = File::create(&path).ok()?;
+    capture_with(|file| {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(false)
             .with_target(false)
-            .with_writer(Mutex::new(file))
+            .with_writer(file)
             .try_init()
-            .ok()?;
+            .is_ok()
+    })
+}
+
+/// [`capture`], with the subscriber installed by `install` (a test that needs the services'
+/// own, with its span exporter): it gets the log file and says whether it installed.
+pub fn capture_with(install: impl FnOnce(Mutex<File>) -> bool) -> Option<&'static Path> {
+    FILE.get_or_init(|| {
+        let path = log_path();
+        std::fs::create_dir_all(path.parent()?).ok()?;
+        let file = File::create(&path).ok()?;
+        install(Mutex::new(file)).then_some(())?;
         print_tail_on_panic(path.clone());
         Some(path)
     })

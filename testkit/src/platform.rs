@@ -2,58 +2,8 @@
 //! when asked, query-api, on topics and a database of the test's own. Behind the `services`
 //! feature (it needs the service crates); each service's own tests use the pieces they need.
 
-use std::future::Future;
-
-use tokio::sync::oneshot;
-
 use crate::http::{client, wait_ready};
-
-/// A service running in this process until stopped.
-pub struct Running {
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    /// Asks the service to shut down and waits for it.
-    ///
-    /// # Panics
-    /// When the service did not shut down cleanly.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        (&mut self.task)
-            .await
-            .expect("join")
-            .expect("clean shutdown");
-    }
-
-    /// Whether the service has ended (on its own, or asked to).
-    pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-/// Runs `serve(shutdown)` on the runtime; the service stops when `shutdown` resolves.
-pub fn run<F>(serve: impl FnOnce(oneshot::Receiver<()>) -> F) -> Running
-where
-    F: Future<Output = anyhow::Result<()>> + Send + 'static,
-{
-    let (stop, stopped) = oneshot::channel::<()>();
-    Running {
-        stop: Some(stop),
-        task: tokio::spawn(serve(stopped)),
-    }
-}
+pub use crate::running::{Running, run};
 
 /// Every environment variable each service binary reads, by binary name, from its
 /// configuration's own definition (for tests that check deployment files against them).

@@ -27,14 +27,14 @@ use schemas::{CommandOutcome, OrderState};
 use super::slot::{OrderSlot, Recent};
 
 /// The first byte of a format-3 value (a format-1 value is JSON and starts with `{`).
-pub const MAGIC: u8 = 0x03;
+pub(crate) const MAGIC: u8 = 0x03;
 /// The first byte of a format-2 value.
-pub const MAGIC_2: u8 = 0x02;
+pub(crate) const MAGIC_2: u8 = 0x02;
 const FINAL: u8 = 0b1;
 const OTHER_TYPE: u8 = 255;
 
 /// The slot in format 3.
-pub fn encode(slot: &OrderSlot) -> Vec<u8> {
+pub(crate) fn encode(slot: &OrderSlot) -> Vec<u8> {
     let mut out = Vec::with_capacity(256 + slot.recent.len() * 48);
     out.push(MAGIC);
     out.push(flags(&slot.state));
@@ -58,7 +58,7 @@ fn put_recents(out: &mut Vec<u8>, slot: &OrderSlot) {
 
 /// The slot a format-3 or format-2 value holds; `None` when the value is neither (whatever
 /// its bytes).
-pub fn decode(value: &[u8]) -> Option<OrderSlot> {
+pub(crate) fn decode(value: &[u8]) -> Option<OrderSlot> {
     let mut input = Reader(value);
     let magic = input.byte()?;
     let _flags = input.byte()?;
@@ -84,12 +84,12 @@ pub fn decode(value: &[u8]) -> Option<OrderSlot> {
 
 /// Whether a format-3 or format-2 value says its order is in a final state (delivered or
 /// cancelled), read from its flags alone.
-pub fn says_final(value: &[u8]) -> bool {
+pub(crate) fn says_final(value: &[u8]) -> bool {
     matches!(value, [MAGIC | MAGIC_2, flags, ..] if flags & FINAL != 0)
 }
 
 /// Delivered and cancelled orders never change again.
-pub fn is_final(state: &OrderState) -> bool {
+pub(crate) fn is_final(state: &OrderState) -> bool {
     state
         .order()
         .is_some_and(|order| order.status.is_terminal())
@@ -184,7 +184,7 @@ fn outcome(input: &mut Reader<'_>) -> Option<CommandOutcome> {
 
 /// The slot in format 2, as versions before format 3 wrote it (for tests of the upgrade).
 #[cfg(test)]
-pub fn encode_format_2(slot: &OrderSlot) -> Vec<u8> {
+pub(crate) fn encode_format_2(slot: &OrderSlot) -> Vec<u8> {
     let mut out = vec![MAGIC_2, flags(&slot.state)];
     put_bytes(
         &mut out,

@@ -13,20 +13,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Where one value is in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stored {
+pub(crate) struct Stored {
     offset: u64,
     len: u32,
 }
 
 #[derive(Debug)]
-pub struct FinalStore {
+pub(crate) struct FinalStore {
     file: File,
     end: u64,
 }
 
 impl FinalStore {
     /// A new, empty store in `dir`, already unlinked.
-    pub fn open(dir: &Path) -> io::Result<Self> {
+    pub(crate) fn open(dir: &Path) -> io::Result<Self> {
         static OPENED: AtomicU64 = AtomicU64::new(0);
         let name = format!(
             "orderlog-final-orders-{}-{}",
@@ -44,7 +44,7 @@ impl FinalStore {
     }
 
     /// Appends a value; where it is.
-    pub fn put(&mut self, value: &[u8]) -> io::Result<Stored> {
+    pub(crate) fn put(&mut self, value: &[u8]) -> io::Result<Stored> {
         let len = u32::try_from(value.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "value too large"))?;
         self.file.write_all(value)?;
@@ -57,7 +57,7 @@ impl FinalStore {
     }
 
     /// The value put at `stored`.
-    pub fn get(&self, stored: Stored) -> io::Result<Vec<u8>> {
+    pub(crate) fn get(&self, stored: Stored) -> io::Result<Vec<u8>> {
         let mut value = vec![0; stored.len as usize];
         self.file.read_exact_at(&mut value, stored.offset)?;
         Ok(value)
@@ -71,7 +71,7 @@ impl FinalStore {
     }
 
     /// The file's size: every value put, including those replaced since.
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.end
     }
 }

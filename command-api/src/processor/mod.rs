@@ -8,28 +8,31 @@
 //! starts its next transaction as soon as the previous one commits: partitions do not wait
 //! for each other, and a command arriving mid-transaction waits for one commit at most.
 //!
-//! Layout: [`slot`] (one order and one command, pure), `partition` (one partition's
+//! Layout: `slot` (one order and one command, pure), `partition` (one partition's
 //! transaction), `lane` (one partition's thread), `dispatch` (handing commands to the
-//! lanes), `takeover` (assignment and recovery), [`rebuild`] (state on assignment),
-//! [`screen`] (unusable records a takeover reads), `settle` (what a new writer writes first), `rebalance` (assignment bookkeeping),
-//! `untrusted` (checking command records).
+//! lanes), `takeover` (assignment and recovery), `rebuild` (state on assignment), `screen`
+//! (unusable records a takeover reads), `settle` (what a new writer writes first),
+//! `rebalance` (assignment bookkeeping), `untrusted` (checking command records); `measure`
+//! (feature `measure`) is what the benchmarks reach of these.
 
-pub mod compact;
+mod compact;
 mod dispatch;
-pub mod final_store;
+mod final_store;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
 mod fold_after_commit;
 mod lane;
-pub mod orders;
+#[cfg(feature = "measure")]
+pub mod measure;
+mod orders;
 mod partition;
 mod rebalance;
-pub mod rebuild;
-pub mod screen;
+mod rebuild;
+mod screen;
 mod settle;
-pub mod slot;
-pub mod snapshots;
+mod slot;
+mod snapshots;
 mod takeover;
 mod untrusted;
 mod written;
@@ -49,6 +52,8 @@ use dispatch::Intake;
 pub use rebalance::ProcessorStatus;
 use rebalance::RebalanceContext;
 pub use snapshots::{FORMAT_HEADER, POSITION_KEY, Position, SNAPSHOT_FORMAT, Screened, Snapshot};
+/// The snapshot record format, for the upgrade tests that write what an older version wrote.
+pub use snapshots::{decode as decode_snapshot, encode_format_1 as encode_snapshot_format_1};
 use takeover::Takeover;
 
 /// How the processor role consumes and batches.

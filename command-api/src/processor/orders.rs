@@ -33,7 +33,7 @@ enum Finals {
 }
 
 /// The orders of one partition, by id.
-pub struct Orders {
+pub(crate) struct Orders {
     by_id: HashMap<OrderId, Stored>,
     finals: Finals,
 }
@@ -49,27 +49,23 @@ impl Default for Orders {
 /// parse, or an order the final store could not give back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the snapshot of order {0} is unreadable")]
-pub struct Unreadable(pub OrderId);
+pub(crate) struct Unreadable(pub OrderId);
 
 impl Orders {
     /// Orders whose final store goes in `dir`.
-    pub fn in_dir(dir: PathBuf) -> Self {
+    pub(crate) fn in_dir(dir: PathBuf) -> Self {
         Self {
             by_id: HashMap::new(),
             finals: Finals::Closed(dir),
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.by_id.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
-    }
-
     /// How many orders are in the final store, and the store's size in bytes.
-    pub fn finals(&self) -> (usize, u64) {
+    pub(crate) fn finals(&self) -> (usize, u64) {
         let count = self
             .by_id
             .values()
@@ -84,7 +80,7 @@ impl Orders {
 
     /// Keeps a snapshot's value for the order (a later one replaces an earlier one): in the
     /// final store when the value says the order is final, in memory otherwise.
-    pub fn insert_snapshot(&mut self, order_id: OrderId, value: Box<[u8]>) {
+    pub(crate) fn insert_snapshot(&mut self, order_id: OrderId, value: Box<[u8]>) {
         let stored = match compact::says_final(&value) {
             true => self.put_final(&value).unwrap_or(Stored::Snapshot(value)),
             false => Stored::Snapshot(value),
@@ -93,18 +89,18 @@ impl Orders {
     }
 
     /// Keeps the order's slot parsed (while a batch works on it, or to restore it).
-    pub fn insert(&mut self, order_id: OrderId, slot: OrderSlot) {
+    pub(crate) fn insert(&mut self, order_id: OrderId, slot: OrderSlot) {
         self.by_id.insert(order_id, Stored::Loaded(Box::new(slot)));
     }
 
     /// Encodes a loaded order again, as its transaction wrote it, freeing the parsed slot.
-    pub fn settle(&mut self, order_id: OrderId, value: Vec<u8>) {
+    pub(crate) fn settle(&mut self, order_id: OrderId, value: Vec<u8>) {
         if matches!(self.by_id.get(&order_id), Some(Stored::Loaded(_))) {
             self.insert_snapshot(order_id, value.into_boxed_slice());
         }
     }
 
-    pub fn remove(&mut self, order_id: &OrderId) {
+    pub(crate) fn remove(&mut self, order_id: &OrderId) {
         self.by_id.remove(order_id);
     }
 
@@ -134,7 +130,7 @@ impl Orders {
     /// Parses the order's snapshot if it is not parsed yet. On error the order stays as it
     /// was until the caller puts its state in its place ([`Orders::insert`]): it is never
     /// mistaken for an unknown one.
-    pub fn load(&mut self, order_id: &OrderId) -> Result<(), Unreadable> {
+    pub(crate) fn load(&mut self, order_id: &OrderId) -> Result<(), Unreadable> {
         let Some(stored) = self.by_id.get(order_id) else {
             return Ok(());
         };
@@ -171,7 +167,7 @@ impl Orders {
     }
 
     /// A loaded order; `None` when the order is unknown or not loaded yet.
-    pub fn get(&self, order_id: &OrderId) -> Option<&OrderSlot> {
+    pub(crate) fn get(&self, order_id: &OrderId) -> Option<&OrderSlot> {
         match self.by_id.get(order_id) {
             Some(Stored::Loaded(slot)) => Some(slot),
             _ => None,
@@ -180,7 +176,7 @@ impl Orders {
 
     /// The order's slot, a new one when the order is unknown; `None` when it is not loaded
     /// (see [`Orders::load`]).
-    pub fn get_or_default(&mut self, order_id: OrderId) -> Option<&mut OrderSlot> {
+    pub(crate) fn get_or_default(&mut self, order_id: OrderId) -> Option<&mut OrderSlot> {
         match self
             .by_id
             .entry(order_id)
@@ -193,7 +189,7 @@ impl Orders {
 
     /// Every order parsed: for tests and benchmarks that compare states. `None` when a
     /// snapshot is unreadable.
-    pub fn into_loaded(mut self) -> Option<HashMap<OrderId, OrderSlot>> {
+    pub(crate) fn into_loaded(mut self) -> Option<HashMap<OrderId, OrderSlot>> {
         let ids: Vec<OrderId> = self.by_id.keys().copied().collect();
         let mut loaded = HashMap::with_capacity(ids.len());
         for id in ids {

@@ -21,7 +21,7 @@ use super::snapshots::{self, POSITION_KEY, Position};
 
 /// Where a rebuilt state came from, for logs and the takeover benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     Snapshots,
     Events,
 }
@@ -33,7 +33,7 @@ pub enum RebuildError {
 }
 
 /// A partition's orders as of the committed end of its log, and where its commands resume.
-pub struct Rebuilt {
+pub(crate) struct Rebuilt {
     pub orders: Orders,
     pub source: Source,
     /// The next commands offset the state includes; `None` when no transaction recorded
@@ -46,7 +46,7 @@ pub struct Rebuilt {
 
 /// Rebuilds `partition` from its snapshots, or from its events when a snapshot is
 /// unreadable. Blocking.
-pub fn rebuild(
+pub(crate) fn rebuild(
     kafka: &KafkaConfig,
     topics: &TopicSet,
     partition: i32,
@@ -202,7 +202,7 @@ fn snapshot_value(message: &impl Message) -> Option<&[u8]> {
 }
 
 /// Folds every event of the partition (the benchmark measures this path's events/s).
-pub fn from_events(
+pub(crate) fn from_events(
     kafka: &KafkaConfig,
     topics: &TopicSet,
     partition: i32,
@@ -289,7 +289,7 @@ fn fill_fingerprints<'a>(
 
 /// Folds one order's events (when its snapshot turns out unreadable on its first
 /// command): a read of the whole partition that decodes only that order's records.
-pub fn order_from_events(
+pub(crate) fn order_from_events(
     kafka: &KafkaConfig,
     topics: &TopicSet,
     partition: i32,

@@ -10,7 +10,7 @@ use super::snapshots::Screened;
 use super::untrusted::{self, DeadLetter};
 
 /// The unusable records found while reading a partition's topics, and how far each was read.
-pub struct Screen {
+pub(crate) struct Screen {
     topics: TopicSet,
     before: Screened,
     read_to: Screened,

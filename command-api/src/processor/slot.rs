@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// How many recent command answers each order remembers for idempotent retries.
-pub const RECENT_COMMANDS: usize = 64;
+pub(crate) const RECENT_COMMANDS: usize = 64;
 
 /// An answer already given, so a retry gets it again and writes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

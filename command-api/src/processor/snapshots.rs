@@ -14,7 +14,7 @@ use super::slot::OrderSlot;
 pub const SNAPSHOT_FORMAT: u32 = 3;
 
 /// The formats this version reads: its own and the ones before it.
-pub const FORMATS_READ: [u32; 3] = [1, 2, SNAPSHOT_FORMAT];
+pub(crate) const FORMATS_READ: [u32; 3] = [1, 2, SNAPSHOT_FORMAT];
 
 /// The record header carrying the format, readable without parsing the value: a takeover
 /// checks it on every record and leaves parsing to each order's first command. Records
@@ -75,12 +75,12 @@ impl Screened {
 }
 
 /// The value and headers of an order's snapshot record.
-pub fn encode(slot: &OrderSlot) -> (Vec<u8>, OwnedHeaders) {
+pub(crate) fn encode(slot: &OrderSlot) -> (Vec<u8>, OwnedHeaders) {
     (compact::encode(slot), headers())
 }
 
 /// The headers of a snapshot record written in [`SNAPSHOT_FORMAT`].
-pub fn headers() -> OwnedHeaders {
+pub(crate) fn headers() -> OwnedHeaders {
     OwnedHeaders::new().insert(Header {
         key: FORMAT_HEADER,
         value: Some(SNAPSHOT_FORMAT.to_string().as_bytes()),
@@ -95,7 +95,7 @@ pub fn encode_format_1(slot: &OrderSlot) -> Vec<u8> {
 
 /// Whether a record's headers name a format this version reads (no format header: format
 /// 1, from before the header existed).
-pub fn is_readable<H: Headers>(headers: Option<&H>) -> bool {
+pub(crate) fn is_readable<H: Headers>(headers: Option<&H>) -> bool {
     let format = headers
         .and_then(|headers| headers.iter().find(|h| h.key == FORMAT_HEADER))
         .map(|header| {

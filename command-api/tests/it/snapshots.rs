@@ -251,10 +251,10 @@ async fn snapshots_of_format_1_are_read_after_an_upgrade_without_a_rebuild_from_
         }
     });
     let mut slot =
-        command_api::processor::snapshots::decode(&latest.expect("a snapshot")).expect("readable");
+        command_api::processor::decode_snapshot(&latest.expect("a snapshot")).expect("readable");
     let line_answer = slot.recent.back_mut().expect("the line's answer");
     line_answer.fingerprint = Some("0000000000000000".to_owned());
-    let format_1 = command_api::processor::snapshots::encode_format_1(&slot);
+    let format_1 = command_api::processor::encode_snapshot_format_1(&slot);
     assert_eq!(format_1.first(), Some(&b'{'));
     write_snapshot(&prefix, partition, &id, &format_1, Some("1"));
 

@@ -13,7 +13,7 @@ use schemas::values::{
     Address, Carrier, Currency, CustomerId, Money, OrderId, PaymentReference, Quantity, Sku,
     TrackingNumber,
 };
-use schemas::{CommandEnvelope, EventEnvelope, cloudevents};
+use schemas::{EventEnvelope, cloudevents};
 use sqlx::PgPool;
 pub(crate) use testkit::{bootstrap, fresh_database};
 use tokio::sync::oneshot;
@@ -141,24 +141,28 @@ impl Stack {
     }
 }
 
-/// The events a sequence of commands produces, decided by the real domain.
+/// The events a sequence of commands produces, decided by the real domain (a refused
+/// command writes nothing, as in the processor).
 pub(crate) fn decide(histories: &[(OrderId, Vec<Command>)]) -> Vec<EventEnvelope> {
     let mut decided = Vec::new();
     for (order_id, commands) in histories {
-        let mut slot = command_api::processor::slot::OrderSlot::default();
+        let mut state = schemas::OrderState::default();
         for command in commands {
-            let envelope = CommandEnvelope {
-                command_id: uuid::Uuid::now_v7(),
-                order_id: *order_id,
-                expected_version: None,
-                correlation_id: uuid::Uuid::now_v7(),
-                issued_at: Utc::now(),
-                fingerprint: String::new(),
-                traceparent: None,
-                acting_for: None,
-                command: command.clone(),
-            };
-            decided.extend(slot.handle(&envelope, Utc::now()).expect("decides").events);
+            let events = schemas::order::decide(&state, command).unwrap_or_default();
+            let causation_id = uuid::Uuid::now_v7();
+            for event in events {
+                state = schemas::order::evolve(state, &event).expect("a decided event fits");
+                decided.push(EventEnvelope {
+                    event_id: uuid::Uuid::now_v7(),
+                    order_id: *order_id,
+                    order_version: state.version(),
+                    occurred_at: Utc::now(),
+                    correlation_id: causation_id,
+                    causation_id,
+                    traceparent: None,
+                    event,
+                });
+            }
         }
     }
     decided

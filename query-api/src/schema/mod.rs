@@ -17,7 +17,7 @@ use crate::access;
 use crate::changes::ChangeFeed;
 use crate::errors::{ApiResult, loaded};
 use crate::freshness::{Freshness, Model, WaitBudget, Wanted};
-use crate::limits::ErrorCodes;
+use crate::limits::RequestLimits;
 use crate::pagination::PageArgs;
 use customer::{Customer, CustomerStatsLoader};
 use order::{HistoryLoader, LinesLoader, Order, OrderLoader, parse_order_id};
@@ -86,8 +86,8 @@ pub fn build(
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(32)
         .limit_directives(8)
-        // Depth is checked by ErrorCodes: introspection has its own bound there.
-        .extension(ErrorCodes::new(
+        // Depth is checked by RequestLimits: introspection has its own bound there.
+        .extension(RequestLimits::new(
             limits.max_query_bytes,
             limits.max_depth,
             limits.introspection,
