@@ -104,8 +104,14 @@ pub(crate) async fn run(args: Bench) -> anyhow::Result<()> {
         .await?;
     for &rate in &args.rates {
         println!("bench: floor at {rate}/s");
-        let (floor, missing) =
-            crate::floor::measure(&args.kafka.bootstrap, rate, args.seconds, 6).await?;
+        let (floor, missing) = crate::floor::measure(
+            &args.kafka.bootstrap,
+            crate::floor::Intake::Direct,
+            rate,
+            args.seconds,
+            6,
+        )
+        .await?;
         println!("bench: command latency at {rate}/s");
         let before = crate::stages::scrape(&http, &args.url).await?;
         let (platform, failed) =

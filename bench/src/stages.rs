@@ -76,11 +76,13 @@ pub(crate) fn describe(means: &BTreeMap<String, f64>) -> String {
         "stage:produce",
         "stage:to_processor",
         "stage:to_transaction",
+        "stage:handed_to_transaction",
         "phase:decide_and_send",
         "phase:deliver",
         "phase:commit",
         "stage:result_to_listener",
         "stage:await_result",
+        "stage:direct",
     ];
     order
         .iter()

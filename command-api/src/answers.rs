@@ -43,13 +43,16 @@ pub enum Path {
     InProcess,
     /// From the results topic.
     ResultsTopic,
+    /// Handed to the owning lane directly, answered by it after its commit.
+    Direct,
 }
 
 impl Path {
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Path::InProcess => "in_process",
             Path::ResultsTopic => "results_topic",
+            Path::Direct => "direct",
         }
     }
 }

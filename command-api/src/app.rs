@@ -9,8 +9,8 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::intake::CommandBus;
-use crate::processor::{Processor, ProcessorSettings, ProcessorStatus};
+use crate::intake::{BusSettings, CommandBus};
+use crate::processor::{Owners, Processor, ProcessorSettings, ProcessorStatus};
 
 /// A built command-api: listening, processors started, ready to serve.
 pub struct Application {
@@ -36,7 +36,10 @@ impl Application {
 
         // One process running both roles: its processors answer its waiting requests.
         let answers = crate::answers::Answers::default();
-        let in_process = config.results_in_process && config.runs_http() && config.runs_processor();
+        let both_roles = config.runs_http() && config.runs_processor();
+        let in_process = config.results_in_process && both_roles;
+        // And the HTTP tier hands commands to the lanes serving their partitions here.
+        let owners = (config.direct_commands && both_roles).then(Owners::default);
         let (processor, status) = if config.runs_processor() {
             let status = ProcessorStatus::default();
             let settings = ProcessorSettings {
@@ -50,6 +53,7 @@ impl Application {
                 ),
                 partitions: config.topic_partitions,
                 answers: in_process.then(|| answers.clone()),
+                owners: owners.clone(),
             };
             let processor =
                 Processor::spawn(kafka.clone(), topics.clone(), settings, status.clone())?;
@@ -58,22 +62,19 @@ impl Application {
             (None, None)
         };
         let bus = if config.runs_http() {
-            let (kafka, topics, timeout) = (kafka.clone(), topics.clone(), config.result_timeout());
-            let produce_timeout = std::time::Duration::from_millis(
-                config.produce_timeout_ms.min(config.result_timeout_ms),
-            );
-            let max_in_flight = config.max_commands_in_flight;
+            let (kafka, topics) = (kafka.clone(), topics.clone());
+            let settings = BusSettings {
+                partitions,
+                timeout: config.result_timeout(),
+                produce_timeout: std::time::Duration::from_millis(
+                    config.produce_timeout_ms.min(config.result_timeout_ms),
+                ),
+                max_in_flight: config.max_commands_in_flight,
+                owners,
+            };
             Some(
                 tokio::task::spawn_blocking(move || {
-                    CommandBus::start(
-                        answers,
-                        &kafka,
-                        &topics,
-                        partitions,
-                        timeout,
-                        produce_timeout,
-                        max_in_flight,
-                    )
+                    CommandBus::start(answers, &kafka, &topics, settings)
                 })
                 .await??,
             )

@@ -91,6 +91,18 @@ pub struct Config {
     )]
     pub results_in_process: bool,
 
+    /// With both roles in this process, whether a command whose partition a processor here
+    /// serves is handed to it directly (answered once its transaction commits) instead of
+    /// going through the commands topic. On by default; off sends every command through
+    /// the topic, as before (to compare the two).
+    #[arg(
+        long,
+        env = "ORDERLOG_DIRECT_COMMANDS",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub direct_commands: bool,
+
     /// Consumer group of the command processors.
     #[arg(
         long,

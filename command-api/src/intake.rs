@@ -1,6 +1,9 @@
-//! The HTTP tier's path to the processors: produce a command, then wait for its result,
-//! which the processors commit to the results topic in the same transaction as the events
-//! (and hand over in-process too when they run here: [`crate::answers`]).
+//! The HTTP tier's path to the processors. When the processor owning the order's partition
+//! runs in this process, the command is handed to its lane directly and answered once its
+//! transaction has committed (`processor::Owners`). Otherwise: produce the command to the
+//! commands topic, then wait for its result, which the processors commit to the results
+//! topic in the same transaction as the events (and hand over in-process too when they run
+//! here: [`crate::answers`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +19,11 @@ use tokio::sync::oneshot;
 
 use crate::answers::{Answers, Path};
 use crate::availability::Availability;
+use crate::processor::Owners;
+
+/// How long a command whose lane dropped it (the lane stopped, or its transaction failed)
+/// waits before it is sent again.
+const RESEND_PAUSE: Duration = Duration::from_millis(20);
 
 /// The producer's context: librdkafka reports the brokers out of reach here.
 struct BusContext {
@@ -54,8 +62,26 @@ pub struct CommandBus {
     in_flight: Arc<tokio::sync::Semaphore>,
     topic: String,
     answers: Answers,
+    /// The lanes of this process's processors, when commands are handed to them directly.
+    owners: Option<Owners>,
+    partitions: i32,
     timeout: Duration,
     _listener: Arc<ListenerGuard>,
+}
+
+/// How the HTTP tier sends commands.
+#[derive(Debug, Clone)]
+pub struct BusSettings {
+    /// The topics' partition count.
+    pub partitions: i32,
+    /// How long a request waits for its command's result.
+    pub timeout: Duration,
+    /// How long producing a command may take before the request answers 503.
+    pub produce_timeout: Duration,
+    /// Most requests waiting for results at once.
+    pub max_in_flight: usize,
+    /// The lanes of this process's processors, to hand commands to directly.
+    pub owners: Option<Owners>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,11 +105,15 @@ impl CommandBus {
         answers: Answers,
         kafka: &KafkaConfig,
         topics: &TopicSet,
-        partitions: i32,
-        timeout: Duration,
-        produce_timeout: Duration,
-        max_in_flight: usize,
+        settings: BusSettings,
     ) -> Result<Self, KafkaError> {
+        let BusSettings {
+            partitions,
+            timeout,
+            produce_timeout,
+            max_in_flight,
+            owners,
+        } = settings;
         let availability = Arc::new(Availability::default());
         let producer: FutureProducer<BusContext> = kafka
             .client()
@@ -119,19 +149,33 @@ impl CommandBus {
             in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight.max(1))),
             topic: topics.commands.clone(),
             answers,
+            owners,
+            partitions,
             timeout,
             _listener: Arc::new(listener),
         })
     }
 
-    /// Produces the command and waits for its committed result.
+    /// Sends the command, directly to its lane when one here serves its partition, else
+    /// through the commands topic, and waits for its committed result.
     pub async fn send(&self, command: &CommandEnvelope) -> Result<CommandResult, SendError> {
         let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
             metrics::counter!("orderlog_http_commands_shed_total").increment(1);
             return Err(SendError::Overloaded);
         };
+        if !self.availability.is_up() {
+            return Err(SendError::Unavailable(KafkaError::MessageProduction(
+                RDKafkaErrorCode::AllBrokersDown,
+            )));
+        }
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        if let Some(owners) = &self.owners {
+            if let Some(answered) = self.send_direct(owners, command, deadline).await {
+                return answered;
+            }
+        }
         let receiver = self.answers.wait(command.command_id, &command.fingerprint);
-        let outcome = self.produce_and_wait(command, receiver).await;
+        let outcome = self.produce_and_wait(command, receiver, deadline).await;
         if outcome.is_err() {
             self.answers
                 .forget_gone(command.command_id, &command.fingerprint);
@@ -139,16 +183,44 @@ impl CommandBus {
         outcome
     }
 
+    /// Hands the command to the lane serving its partition here and waits for its commit.
+    /// A command its lane dropped undecided is handed over again: the same envelope, so
+    /// if its transaction did commit after all, the order's idempotency memory answers.
+    /// `None` when no lane here serves the partition (any more): it goes through the topic.
+    async fn send_direct(
+        &self,
+        owners: &Owners,
+        command: &CommandEnvelope,
+        deadline: tokio::time::Instant,
+    ) -> Option<Result<CommandResult, SendError>> {
+        let partition = event_store::partitioner::partition_of(
+            command.order_id.to_string().as_bytes(),
+            self.partitions,
+        );
+        let started = Instant::now();
+        loop {
+            let receiver = owners.submit(partition, command.clone())?;
+            match tokio::time::timeout_at(deadline, receiver).await {
+                Ok(Ok(result)) => {
+                    crate::stages::record("direct", started.elapsed().as_secs_f64());
+                    metrics::counter!("orderlog_command_results_answered_total", "path" => Path::Direct.label()).increment(1);
+                    return Some(Ok(result));
+                }
+                Ok(Err(_)) => {
+                    metrics::counter!("orderlog_commands_resent_total").increment(1);
+                    tokio::time::sleep(RESEND_PAUSE).await;
+                }
+                Err(_) => return Some(Err(SendError::Timeout(self.timeout))),
+            }
+        }
+    }
+
     async fn produce_and_wait(
         &self,
         command: &CommandEnvelope,
         receiver: oneshot::Receiver<CommandResult>,
+        deadline: tokio::time::Instant,
     ) -> Result<CommandResult, SendError> {
-        if !self.availability.is_up() {
-            return Err(SendError::Unavailable(KafkaError::MessageProduction(
-                RDKafkaErrorCode::AllBrokersDown,
-            )));
-        }
         let payload = serde_json::to_vec(command).unwrap_or_default();
         let key = command.order_id.to_string();
         let started = Instant::now();
@@ -168,7 +240,7 @@ impl CommandBus {
             }
         }
         let acknowledged = Instant::now();
-        match tokio::time::timeout(self.timeout, receiver).await {
+        match tokio::time::timeout_at(deadline, receiver).await {
             Ok(Ok(result)) => {
                 crate::stages::record("await_result", acknowledged.elapsed().as_secs_f64());
                 Ok(result)

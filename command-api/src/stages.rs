@@ -7,11 +7,15 @@
 //! - `to_processor`: the command record's timestamp until a processor's consumer has it;
 //! - `to_transaction`: the same timestamp until the transaction deciding it begins (the
 //!   difference to `to_processor` is the wait for the partition's thread and its pacing);
+//! - `handed_to_transaction`: a command handed to its lane directly, from the hand-over
+//!   until the transaction deciding it begins;
 //! - the transaction's phases are in `orderlog_processor_transaction_phase_seconds`;
 //! - `result_to_listener`: the result record's timestamp (written inside the transaction)
 //!   until the HTTP tier's results listener reads it (acknowledgement, commit, fetch);
 //! - `await_result`: the HTTP tier, from the acknowledgement until the result is handed to
-//!   the waiting request.
+//!   the waiting request;
+//! - `direct`: a command handed to its lane directly, from the hand-over until its
+//!   result (after its transaction committed), resends included.
 
 use rdkafka::Timestamp;
 

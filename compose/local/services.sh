@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The orderlog services, built in release mode and run in the background against the local stack.
 #   services.sh up | down | status | query-on-replica
+#   services.sh command-api-from BINARY [VAR=value...]: command-api restarted from another
+#     binary (old and new alternating on one platform: bench/alternate.sh)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # name|binary|health-url, in start order. A service joins this list when it exists.
@@ -28,8 +30,11 @@ up() {
 }
 
 # start_service NAME BINARY HEALTH [VAR=value...]: start one service unless it runs.
+# BINARY is a name in target/release, or a path.
 start_service() {
   local name="$1" bin="$2" health="$3"; shift 3
+  local exe="$ORDERLOG_ROOT/target/release/$bin"
+  [[ "$bin" == */* ]] && exe="$bin"
   local pidfile="$PIDS/$name.pid"
   if pid_alive "$pidfile"; then say "$name: already running (pid $(cat "$pidfile"))"; return 0; fi
   say "$name: starting (log: $LOGS/$name.log)"
@@ -41,7 +46,7 @@ start_service() {
   # The development mode: a generated secret and a ready token in $ORDERLOG_LOCAL/dev-token.
   env ORDERLOG_AUTH_DEV=true ORDERLOG_AUTH_DEV_DIR="$ORDERLOG_LOCAL" \
     ORDERLOG_GRAPHIQL_ASSETS="$ORDERLOG_LOCAL/graphiql" "${otlp[@]}" "$@" \
-    nohup setsid "$ORDERLOG_ROOT/target/release/$bin" >>"$LOGS/$name.log" 2>&1 </dev/null &
+    nohup setsid "$exe" >>"$LOGS/$name.log" 2>&1 </dev/null &
   echo $! >"$pidfile"
   wait_for "$name" 60 curl -fsS "http://$health" \
     || fail "$name: not healthy at http://$health within 60 s; read $LOGS/$name.log"
@@ -100,5 +105,9 @@ case "${1:-up}" in
   down) down ;;
   status) status ;;
   query-on-replica) build; on_replica ;;
-  *) fail "usage: services.sh up|down|status|query-on-replica" ;;
+  command-api-from)
+    [ -x "${2:-}" ] || fail "usage: services.sh command-api-from BINARY [VAR=value...]"
+    stop_pidfile command-api
+    start_service command-api "$2" 127.0.0.1:8080/readyz "${@:3}" ;;
+  *) fail "usage: services.sh up|down|status|query-on-replica|command-api-from BINARY" ;;
 esac

@@ -34,4 +34,4 @@ pub use config::KafkaConfig;
 pub use reader::{ReadError, Start, read_record, read_to_end, wait_settled, watermarks};
 pub use security::KafkaSecurity;
 pub use topics::{TopicError, TopicSet, TopicSpec};
-pub use transactional::TransactionalProducer;
+pub use transactional::{Delivered, TransactionalProducer};

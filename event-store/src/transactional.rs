@@ -3,17 +3,20 @@
 //! writer (rdkafka's polling waits spin a core; docs/performance.md, "Waiting for
 //! acknowledgements").
 
+use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
+use rdkafka::Message;
 use rdkafka::config::{ClientConfig, FromClientConfigAndContext};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 
-/// Counts records handed to librdkafka and delivery reports received.
+/// Counts records handed to librdkafka and delivery reports received, and remembers the
+/// last offset acknowledged on each partition.
 #[derive(Default)]
 pub struct DeliveryCounter {
     counts: Mutex<Counts>,
@@ -24,6 +27,9 @@ pub struct DeliveryCounter {
 struct Counts {
     sent: u64,
     reported: u64,
+    /// The lowest and highest offsets acknowledged per topic and partition since the last
+    /// [`TransactionalProducer::take_delivered`].
+    delivered: HashMap<(String, i32), (i64, i64)>,
 }
 
 impl ClientContext for DeliveryCounter {
@@ -42,6 +48,14 @@ impl ProducerContext for DeliveryCounter {
             metrics::counter!("orderlog_kafka_delivery_failures_total").increment(1);
         }
         if let Ok(mut counts) = self.counts.lock() {
+            if let Ok(message) = result {
+                let offset = message.offset();
+                let range = counts
+                    .delivered
+                    .entry((message.topic().to_owned(), message.partition()))
+                    .or_insert((offset, offset));
+                *range = (range.0.min(offset), range.1.max(offset));
+            }
             counts.reported += 1;
             if counts.reported >= counts.sent {
                 self.arrived.notify_all();
@@ -51,6 +65,17 @@ impl ProducerContext for DeliveryCounter {
 }
 
 type Inner = BaseProducer<DeliveryCounter>;
+
+/// Where records of a transaction landed on one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub topic: String,
+    pub partition: i32,
+    /// The offset of its first record there.
+    pub first: i64,
+    /// The offset of its last record there.
+    pub last: i64,
+}
 
 /// A producer for transactions: rdkafka's transactional calls through `Deref`, plus
 /// [`send`](Self::send) and [`wait_delivered`](Self::wait_delivered).
@@ -139,6 +164,31 @@ impl TransactionalProducer {
             std::thread::yield_now();
         }
         Ok(())
+    }
+}
+
+impl TransactionalProducer {
+    /// The first and last offsets acknowledged on each topic and partition since the
+    /// previous call (after [`wait_delivered`](Self::wait_delivered): the transaction's
+    /// records).
+    pub fn take_delivered(&self) -> Vec<Delivered> {
+        self.inner
+            .context()
+            .counts
+            .lock()
+            .map(|mut counts| {
+                counts
+                    .delivered
+                    .drain()
+                    .map(|((topic, partition), (first, last))| Delivered {
+                        topic,
+                        partition,
+                        first,
+                        last,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 

@@ -63,13 +63,6 @@ impl FinalStore {
         Ok(value)
     }
 
-    /// Loses the file's contents, as a disk that failed would: every value put so far
-    /// becomes unreadable.
-    #[cfg(test)]
-    pub(super) fn lose_contents(&self) -> io::Result<()> {
-        self.file.set_len(0)
-    }
-
     /// The file's size: every value put, including those replaced since.
     pub(crate) fn bytes(&self) -> u64 {
         self.end

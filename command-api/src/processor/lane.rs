@@ -1,6 +1,7 @@
-//! One owned partition's thread: it takes the commands the consumer thread hands it and
-//! runs one transaction after another, so each partition starts its next batch as soon as
-//! its previous one commits, whatever the other partitions are doing.
+//! One owned partition's thread: it takes the commands the consumer thread hands it (and
+//! those the HTTP tier hands it directly, `direct`) and runs one transaction after another.
+//! While a transaction commits, the next batch forms in the inbox; it starts when the
+//! commit returns, whatever the other partitions are doing.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -12,23 +13,52 @@ use std::time::Duration;
 use event_store::TopicSet;
 use rdkafka::message::{Message, OwnedMessage};
 
-use super::partition::{BatchError, PartitionWorker};
+use super::direct::{Direct, Owners};
+use super::partition::PartitionWorker;
+use super::producer::BatchError;
+
+/// What reaches a partition's thread.
+pub(crate) enum Input {
+    /// Commands the consumer thread fetched from the commands topic.
+    Fetched(Vec<OwnedMessage>),
+    /// A command the HTTP tier of this process handed over.
+    Direct(Box<Direct>),
+}
+
+/// One command of a batch, as it arrived.
+pub(crate) enum Item {
+    Fetched(OwnedMessage),
+    Direct(Box<Direct>),
+}
+
+impl Item {
+    /// Its commands-topic offset, when it came through the topic.
+    pub(crate) fn offset(&self) -> Option<i64> {
+        match self {
+            Item::Fetched(message) => Some(message.offset()),
+            Item::Direct(_) => None,
+        }
+    }
+}
 
 /// A batch that failed for good; the consumer thread recovers the partition from it.
 pub(crate) struct Failure {
     pub(crate) partition: i32,
-    /// The first offset of the failed batch. Its transaction was aborted, or its commit
-    /// ended with an outcome unknown here (it may have committed): so this is only where to
+    /// The first commands-topic offset of the failed batch (or, when it held only direct
+    /// commands, the position before it). Its transaction was aborted, or its commit ended
+    /// with an outcome unknown here (it may have committed): so this is only where to
     /// resume when the log records no position; a position the log records wins, and it
     /// includes this batch if it committed.
-    pub(crate) first_offset: i64,
+    pub(crate) first_offset: Option<i64>,
     pub(crate) error: BatchError,
 }
 
 /// The consumer thread's handle on a partition's thread.
 pub(crate) struct Lane {
     partition: i32,
-    sender: Option<Sender<Vec<OwnedMessage>>>,
+    sender: Option<Sender<Input>>,
+    /// Where this process's HTTP tier finds the lane, and the lane's entry there.
+    registered: Option<(Owners, u64)>,
     queued: Arc<AtomicUsize>,
     /// The position the last committed transaction wrote (-1 before the first).
     committed: Arc<AtomicI64>,
@@ -45,6 +75,7 @@ impl Lane {
         topics: TopicSet,
         pacing: Pacing,
         failures: Sender<Failure>,
+        owners: Option<&Owners>,
     ) -> std::io::Result<Self> {
         let partition = worker.partition;
         let (sender, receiver) = channel();
@@ -71,9 +102,12 @@ impl Lane {
                     lane.run(worker, inbox, &stop);
                 }
             })?;
+        let registered =
+            owners.map(|owners| (owners.clone(), owners.register(partition, sender.clone())));
         Ok(Self {
             partition,
             sender: Some(sender),
+            registered,
             queued,
             committed,
             stop,
@@ -88,7 +122,7 @@ impl Lane {
         let sent = self
             .sender
             .as_ref()
-            .is_some_and(|s| s.send(messages).is_ok());
+            .is_some_and(|s| s.send(Input::Fetched(messages)).is_ok());
         if !sent {
             self.queued.fetch_sub(count, Ordering::SeqCst);
         }
@@ -105,8 +139,10 @@ impl Lane {
         Some(self.committed.load(Ordering::SeqCst)).filter(|&offset| offset >= 0)
     }
 
-    /// Lets the transaction in flight finish, drops what is queued, and waits for the thread.
+    /// Lets the transaction in flight finish, drops what is queued (direct commands among
+    /// it get no answer, and are sent again by their requests), and waits for the thread.
     pub(crate) fn stop(mut self) {
+        self.leave();
         self.stop.store(true, Ordering::SeqCst);
         self.sender.take();
         if let Some(thread) = self.thread.take() {
@@ -117,17 +153,29 @@ impl Lane {
     }
 }
 
+impl Lane {
+    /// No more direct commands: the HTTP tier sends them elsewhere from now on.
+    fn leave(&mut self) {
+        if let Some((owners, id)) = self.registered.take() {
+            owners.unregister(self.partition, id);
+        }
+    }
+}
+
 impl Drop for Lane {
     fn drop(&mut self) {
+        self.leave();
         self.stop.store(true, Ordering::SeqCst);
     }
 }
 
 /// What the consumer thread handed over and the lane has not processed yet.
 struct Inbox {
-    receiver: Receiver<Vec<OwnedMessage>>,
+    receiver: Receiver<Input>,
+    /// Fetched commands handed over and not yet in a batch (the consumer thread pauses the
+    /// partition above a high-water mark; direct commands are bounded by the HTTP tier).
     queued: Arc<AtomicUsize>,
-    pending: VecDeque<OwnedMessage>,
+    pending: VecDeque<Item>,
     /// The lowest offset still to process: the last committed position. Commands below it
     /// can reach the lane when the consumer started fetching before it was repositioned.
     floor: i64,
@@ -136,47 +184,58 @@ struct Inbox {
 impl Inbox {
     /// Takes what has arrived without waiting; how many commands are pending then.
     fn gather(&mut self) -> usize {
-        while let Ok(messages) = self.receiver.try_recv() {
-            self.pending.extend(messages);
+        while let Ok(input) = self.receiver.try_recv() {
+            self.push(input);
         }
         self.pending.len()
+    }
+
+    fn push(&mut self, input: Input) {
+        match input {
+            Input::Fetched(messages) => {
+                self.pending.extend(messages.into_iter().map(Item::Fetched))
+            }
+            Input::Direct(direct) => self.pending.push_back(Item::Direct(direct)),
+        }
     }
 
     /// Waits for commands when none are pending; `false` once the channel is closed.
     fn fill(&mut self) -> bool {
         if self.pending.is_empty() {
             match self.receiver.recv() {
-                Ok(messages) => self.pending.extend(messages),
+                Ok(input) => self.push(input),
                 Err(_) => return false,
             }
         }
-        while let Ok(messages) = self.receiver.try_recv() {
-            self.pending.extend(messages);
-        }
+        self.gather();
         true
     }
 
-    /// The next batch, in offset order, without anything below the floor (commands the
-    /// state already includes, or a second delivery of one after the consumer was
-    /// repositioned). The floor then moves past the batch: either its transaction commits
-    /// or the lane ends.
-    fn take(&mut self, max: usize) -> Vec<OwnedMessage> {
+    /// The next batch, in arrival order, without any fetched command below the floor
+    /// (commands the state already includes, or a second delivery of one after the consumer
+    /// was repositioned). The floor then moves past the batch: either its transaction
+    /// commits or the lane ends.
+    fn take(&mut self, max: usize) -> Vec<Item> {
         let mut batch = Vec::new();
-        let mut taken = 0;
+        let (mut fetched, mut skipped) = (0, 0);
         while batch.len() < max {
-            let Some(message) = self.pending.pop_front() else {
+            let Some(item) = self.pending.pop_front() else {
                 break;
             };
-            taken += 1;
-            if message.offset() >= self.floor {
-                self.floor = message.offset() + 1;
-                batch.push(message);
+            if let Some(offset) = item.offset() {
+                fetched += 1;
+                if offset < self.floor {
+                    skipped += 1;
+                    continue;
+                }
+                self.floor = offset + 1;
             }
+            batch.push(item);
         }
-        self.queued.fetch_sub(taken, Ordering::SeqCst);
-        if taken > batch.len() {
+        self.queued.fetch_sub(fetched, Ordering::SeqCst);
+        if skipped > 0 {
             tracing::debug!(
-                skipped = taken - batch.len(),
+                skipped,
                 floor = self.floor,
                 "commands below the partition's position skipped"
             );
@@ -242,9 +301,16 @@ impl LaneThread {
             if batch.is_empty() {
                 continue;
             }
-            match worker.process(&self.topics, &batch, stop) {
+            let first_offset = batch
+                .iter()
+                .filter_map(Item::offset)
+                .min()
+                .or_else(|| Some(self.committed.load(Ordering::SeqCst)).filter(|&o| o >= 0));
+            match worker.process(&self.topics, batch, stop) {
                 Ok(next_offset) => {
-                    self.committed.store(next_offset, Ordering::SeqCst);
+                    if let Some(next_offset) = next_offset {
+                        self.committed.store(next_offset, Ordering::SeqCst);
+                    }
                     // Commands that arrived while it ran: the partition is under load.
                     busy = inbox.gather() > 0;
                 }
@@ -252,11 +318,18 @@ impl LaneThread {
                 // (whose epoch fences any record of this one still on its way), the
                 // partition settled, the state rebuilt from the log.
                 Err(error) => {
-                    if let BatchError::Aborted(cause) = &error {
-                        tracing::warn!(partition = worker.partition, %cause, "transaction aborted; the partition is taken over afresh");
-                        metrics::counter!("orderlog_processor_aborts_total").increment(1);
+                    match &error {
+                        BatchError::Aborted(cause) => {
+                            tracing::warn!(partition = worker.partition, %cause, "transaction aborted; the partition is taken over afresh");
+                            metrics::counter!("orderlog_processor_aborts_total").increment(1);
+                        }
+                        BatchError::NotVisible(cause) => {
+                            tracing::warn!(partition = worker.partition, %cause, "a committed transaction is not visible; nothing answered, the partition is taken over afresh");
+                            metrics::counter!("orderlog_processor_commits_not_visible_total")
+                                .increment(1);
+                        }
+                        _ => {}
                     }
-                    let first_offset = batch.iter().map(Message::offset).min().unwrap_or_default();
                     let _ = self.failures.send(Failure {
                         partition: worker.partition,
                         first_offset,
@@ -287,7 +360,29 @@ mod tests {
         )
     }
 
-    fn inbox(floor: i64) -> (Sender<Vec<OwnedMessage>>, Inbox) {
+    fn fetched(offsets: std::ops::Range<i64>) -> Input {
+        Input::Fetched(offsets.map(message).collect())
+    }
+
+    fn direct() -> (
+        Input,
+        tokio::sync::oneshot::Receiver<schemas::CommandResult>,
+    ) {
+        let (reply, receiver) = tokio::sync::oneshot::channel();
+        let command = crate::processor::fixtures::envelope(
+            schemas::values::OrderId::generate(),
+            crate::processor::fixtures::alice_cancels(),
+            None,
+        );
+        let direct = Direct {
+            command,
+            reply,
+            handed: std::time::Instant::now(),
+        };
+        (Input::Direct(Box::new(direct)), receiver)
+    }
+
+    fn inbox(floor: i64) -> (Sender<Input>, Inbox) {
         let (sender, receiver) = channel();
         let inbox = Inbox {
             receiver,
@@ -298,21 +393,21 @@ mod tests {
         (sender, inbox)
     }
 
-    fn offsets(batch: &[OwnedMessage]) -> Vec<i64> {
-        batch.iter().map(Message::offset).collect()
+    /// The batch's offsets, `-1` for a direct command.
+    fn offsets(batch: &[Item]) -> Vec<i64> {
+        batch
+            .iter()
+            .map(|item| item.offset().unwrap_or(-1))
+            .collect()
     }
 
     #[test]
     fn commands_below_the_position_and_second_deliveries_never_reach_a_batch() {
         let (sender, mut inbox) = inbox(150);
         // Fetched from the group's older offset before the consumer was repositioned...
-        sender
-            .send((100..200).map(message).collect())
-            .expect("send");
+        sender.send(fetched(100..200)).expect("send");
         // ...and again from the position once it was.
-        sender
-            .send((150..210).map(message).collect())
-            .expect("send");
+        sender.send(fetched(150..210)).expect("send");
         inbox.queued.store(160, Ordering::SeqCst);
         assert!(inbox.fill());
         let batch = inbox.take(1_000);
@@ -358,12 +453,48 @@ mod tests {
     #[test]
     fn a_batch_holds_at_most_max_commands_and_the_rest_waits() {
         let (sender, mut inbox) = inbox(i64::MIN);
-        sender.send((0..5).map(message).collect()).expect("send");
+        sender.send(fetched(0..5)).expect("send");
         inbox.queued.store(5, Ordering::SeqCst);
         assert!(inbox.fill());
         assert_eq!(offsets(&inbox.take(3)), vec![0, 1, 2]);
         assert_eq!(offsets(&inbox.take(3)), vec![3, 4]);
         drop(sender);
         assert!(!inbox.fill(), "a closed channel ends the lane");
+    }
+
+    #[test]
+    fn direct_commands_join_batches_in_arrival_order_and_never_move_the_floor() {
+        let (sender, mut inbox) = inbox(10);
+        sender.send(fetched(8..12)).expect("send");
+        let (first, mut first_reply) = direct();
+        sender.send(first).expect("send");
+        sender.send(fetched(12..13)).expect("send");
+        inbox.queued.store(5, Ordering::SeqCst);
+        assert!(inbox.fill());
+        let batch = inbox.take(1_000);
+        assert_eq!(offsets(&batch), vec![10, 11, -1, 12]);
+        assert_eq!(inbox.floor, 13);
+        assert_eq!(
+            inbox.queued.load(Ordering::SeqCst),
+            0,
+            "only fetched commands are counted"
+        );
+
+        // A direct command dropped undecided (its batch failed, or the lane stopped) closes
+        // its reply at once: its request sends it again rather than waiting for a timeout.
+        drop(batch);
+        assert!(matches!(
+            first_reply.try_recv(),
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed)
+        ));
+        let (only, _reply) = direct();
+        sender.send(only).expect("send");
+        assert!(inbox.fill());
+        let batch = inbox.take(1_000);
+        assert_eq!(offsets(&batch), vec![-1]);
+        assert_eq!(
+            inbox.floor, 13,
+            "a batch of direct commands leaves the position alone"
+        );
     }
 }

@@ -9,24 +9,28 @@
 //! for each other, and a command arriving mid-transaction waits for one commit at most.
 //!
 //! Layout: `slot` (one order and one command, pure), `partition` (one partition's
-//! transaction), `lane` (one partition's thread), `dispatch` (handing commands to the
-//! lanes), `takeover` (assignment and recovery), `rebuild` (state on assignment), `screen`
+//! transaction), `producer` (its writer and the transaction's end), `lane` (one partition's
+//! thread), `direct` (commands the HTTP tier hands a lane in-process), `dispatch` (handing
+//! fetched commands to the lanes), `takeover` (assignment and recovery), `rebuild` (state on assignment), `screen`
 //! (unusable records a takeover reads), `settle` (what a new writer writes first),
-//! `rebalance` (assignment bookkeeping), `untrusted` (checking command records); `measure`
+//! `rebalance` (assignment bookkeeping), `untrusted` (checking command records), `visible`
+//! (a commit trusted once readers see it); `measure`
 //! (feature `measure`) is what the benchmarks reach of these.
 
 mod compact;
+mod direct;
 mod dispatch;
 mod final_store;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
-mod fold_after_commit;
+mod hidden_commit;
 mod lane;
 #[cfg(feature = "measure")]
 pub mod measure;
 mod orders;
 mod partition;
+mod producer;
 mod rebalance;
 mod rebuild;
 mod screen;
@@ -35,6 +39,7 @@ mod slot;
 mod snapshots;
 mod takeover;
 mod untrusted;
+mod visible;
 mod written;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,6 +53,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 
+pub use direct::Owners;
 use dispatch::Intake;
 pub use rebalance::ProcessorStatus;
 use rebalance::RebalanceContext;
@@ -73,6 +79,9 @@ pub struct ProcessorSettings {
     /// The HTTP tier's waiting requests, when it runs in the same process and takes
     /// results in-process: committed results are handed to them at once.
     pub answers: Option<crate::answers::Answers>,
+    /// Where this process's HTTP tier finds the lanes serving partitions here, to hand
+    /// them commands directly (`direct`).
+    pub owners: Option<Owners>,
 }
 
 /// A running processor thread.

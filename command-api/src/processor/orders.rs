@@ -155,17 +155,6 @@ impl Orders {
         Ok(())
     }
 
-    /// Loses what the final store holds (see [`FinalStore::lose_contents`]); false when
-    /// no order went there.
-    #[cfg(test)]
-    pub(super) fn lose_final_store(&self) -> bool {
-        let in_store = self.by_id.values().any(|s| matches!(s, Stored::Final(_)));
-        match &self.finals {
-            Finals::Open(store) => in_store && store.lose_contents().is_ok(),
-            _ => false,
-        }
-    }
-
     /// A loaded order; `None` when the order is unknown or not loaded yet.
     pub(crate) fn get(&self, order_id: &OrderId) -> Option<&OrderSlot> {
         match self.by_id.get(order_id) {

@@ -1,55 +1,35 @@
-//! One commands partition owned by this processor: its transactional producer, the state of
-//! its orders, and the transaction that turns a batch of commands into events.
+//! One commands partition owned by this processor: its transactional writer, the state of
+//! its orders, and the transaction that turns a batch of commands into events, in named
+//! steps: read the commands, load their orders, decide each one (events and result), write
+//! the changed orders' snapshots and the partition's position, deliver, commit; then answer.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use event_store::{KafkaConfig, TopicSet, TransactionalProducer, wire};
-use rdkafka::error::KafkaError;
-use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::message::Message;
+use rdkafka::producer::Producer;
 use schemas::cloudevents;
 use schemas::values::OrderId;
 use schemas::{CommandEnvelope, CommandResult};
 
+use super::direct::Direct;
+use super::lane::Item;
 use super::orders::Orders;
+use super::producer::BatchError;
 use super::rebuild::{self, RebuildError};
 use super::slot::OrderSlot;
 use super::snapshots::{self, POSITION_KEY, Position, Screened};
 use super::untrusted::{self, Unusable};
+use super::visible::Visibility;
 use super::written::Written;
 use crate::answers::{Answers, Path};
 
-const TXN_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a commit whose outcome is not known yet is retried before the producer is
-/// replaced: past the transaction timeout (30 s), the coordinator has decided it.
-const COMMIT_PATIENCE: Duration = Duration::from_secs(45);
 /// How long a fold waits for the log to show this writer's last commit (its markers are
 /// normally written within milliseconds) before the batch is refused.
 const FOLD_PATIENCE: Duration = Duration::from_secs(5);
-
-/// The stable transactional id of a partition's writer: a new owner initialising it fences
-/// the previous owner and aborts its open transaction at once.
-pub(crate) fn transactional_id(topics: &TopicSet, partition: i32) -> String {
-    format!("{}.processor-{partition}", topics.commands)
-}
-
-pub(crate) fn new_producer(
-    kafka: &KafkaConfig,
-    topics: &TopicSet,
-    partition: i32,
-) -> Result<TransactionalProducer, KafkaError> {
-    let mut config = kafka.transactional_producer(&transactional_id(topics, partition));
-    config.set(
-        "statistics.interval.ms",
-        event_store::statistics::INTERVAL_MS,
-    );
-    let producer = TransactionalProducer::create(&config)?;
-    producer.init_transactions(TXN_TIMEOUT)?;
-    Ok(producer)
-}
 
 pub(crate) struct PartitionWorker {
     pub(crate) partition: i32,
@@ -64,195 +44,229 @@ pub(crate) struct PartitionWorker {
     /// The HTTP tier's waiting requests, when it runs in this process: each committed
     /// result is handed to them right after the commit (`crate::answers`).
     pub(crate) answers: Option<Answers>,
+    /// Whether a committed transaction is readable yet (`visible`).
+    pub(crate) visibility: Visibility,
 }
 
-/// How a failed transaction ended.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum BatchError {
-    /// Aborted; the state is restored. The producer is replaced all the same: with
-    /// librdkafka's transactions a record of the aborted transaction still retried could
-    /// otherwise land in the next one.
-    #[error("transaction aborted: {0}")]
-    Aborted(KafkaError),
-    /// The producer cannot go on (fenced, or a commit whose outcome it could not learn);
-    /// the state is restored, and the partition must be re-initialised (which settles the
-    /// outcome at the coordinator) and rebuilt from the log, or given up.
-    #[error("producer unusable: {0}")]
-    Fatal(KafkaError),
-    /// The state cannot take an event the domain decided, or an order's events do not
-    /// fold: a bug. Aborted; not retried.
-    #[error("state corrupt: {0}")]
-    Corrupt(String),
-    /// An order's snapshot was unreadable and its events could not be read: nothing was
-    /// written; the partition is recovered like after a fatal error.
-    #[error("order state not loaded: {0}")]
-    NotLoaded(String),
+/// What a transaction changed, kept for after it ends.
+#[derive(Default)]
+struct Changes {
+    /// The orders as they were before the batch, restored when it fails.
+    backup: HashMap<OrderId, Option<OrderSlot>>,
+    /// The snapshots written: once committed, the orders are kept as these bytes.
+    snapshots: Vec<(OrderId, Vec<u8>)>,
+    /// Each decided command's result, with its place in the batch.
+    results: Vec<(usize, CommandResult)>,
+    events: usize,
 }
 
 impl PartitionWorker {
-    /// Decides every command of the batch and writes events, results, snapshots and the
-    /// partition's new position in one Kafka transaction; returns that position (the next
-    /// commands offset). On failure the state is as before.
+    /// Decides every command of the batch and writes events, results, snapshots and, when
+    /// the batch holds commands-topic records, the partition's new position, in one Kafka
+    /// transaction; returns that position (the next commands offset). Once committed, the
+    /// direct commands of the batch get their results. On failure the state is as before,
+    /// and the direct commands' replies are dropped (their requests send them again).
     /// `stopping`: the partition is being given up; a commit whose outcome is unknown is
     /// then not waited for (whoever takes the partition over settles it).
     pub(crate) fn process(
         &mut self,
         topics: &TopicSet,
-        batch: &[OwnedMessage],
+        batch: Vec<Item>,
         stopping: &AtomicBool,
-    ) -> Result<i64, BatchError> {
+    ) -> Result<Option<i64>, BatchError> {
         let started = Instant::now();
-        let mut backup: HashMap<OrderId, Option<OrderSlot>> = HashMap::new();
-        let mut written = Vec::new();
-        let mut results = Vec::new();
-        let result = self.transaction(
-            topics,
-            batch,
-            &mut backup,
-            &mut written,
-            &mut results,
-            stopping,
-        );
-        if result.is_ok() {
-            // Committed (durable at the coordinator; read_committed readers see the results
-            // once the commit markers are written, a moment from now).
-            if let Some(answers) = &self.answers {
-                for result in &results {
-                    answers.answer(result, Path::InProcess);
-                }
-            }
-            // Back to the bytes just committed: a parsed slot is several times their size.
-            for (order_id, value) in written {
-                self.orders.settle(order_id, value);
-            }
-        } else {
-            for (order_id, slot) in backup {
-                match slot {
-                    Some(slot) => self.orders.insert(order_id, slot),
-                    None => self.orders.remove(&order_id),
-                }
-            }
+        let size = batch.len();
+        let mut changes = Changes::default();
+        let result = self.transaction(topics, &batch, &mut changes, stopping);
+        match &result {
+            Ok(_) => self.committed(batch, changes),
+            Err(_) => self.restore(changes.backup),
         }
         metrics::histogram!("orderlog_processor_transaction_seconds")
             .record(started.elapsed().as_secs_f64());
-        metrics::histogram!("orderlog_processor_batch_size").record(batch.len() as f64);
+        metrics::histogram!("orderlog_processor_batch_size").record(size as f64);
         result
     }
 
     fn transaction(
         &mut self,
         topics: &TopicSet,
-        batch: &[OwnedMessage],
-        backup: &mut HashMap<OrderId, Option<OrderSlot>>,
-        snapshots_written: &mut Vec<(OrderId, Vec<u8>)>,
-        results: &mut Vec<CommandResult>,
+        batch: &[Item],
+        changes: &mut Changes,
         stopping: &AtomicBool,
-    ) -> Result<i64, BatchError> {
-        let phase = |name: &'static str, since: Instant| {
-            metrics::histogram!("orderlog_processor_transaction_phase_seconds", "phase" => name)
-                .record(since.elapsed().as_secs_f64());
-        };
+    ) -> Result<Option<i64>, BatchError> {
         let started = Instant::now();
-        let commands: Vec<Result<CommandEnvelope, Unusable>> = batch
-            .iter()
-            .map(|message| untrusted::command(message, self.partitions))
-            .collect();
+        let commands = self.read(batch);
         // Before the transaction: loading may read the events partition, which would stop at
         // this transaction's first record.
         for command in commands.iter().flatten() {
             self.load(topics, command.order_id)?;
         }
+        // What earlier transactions of this writer delivered (a takeover's aborts) is not
+        // this one's to check.
+        self.producer.take_delivered();
         self.producer
             .begin_transaction()
             .map_err(|e| self.classify(e))?;
-        for message in batch {
-            crate::stages::since("to_transaction", message.timestamp());
-        }
-        let mut written = 0;
+        record_waits(batch);
         // One span per command, open until the transaction ends: its trip through it.
         let mut spans = Vec::new();
-        for (message, command) in batch.iter().zip(commands) {
-            let mut command = match command {
-                Ok(command) => command,
-                Err(unusable) => {
-                    tracing::warn!(partition = self.partition, offset = message.offset(), reason = %unusable, "command dead-lettered");
-                    let (key, value, headers) = untrusted::dead_letter(message, &unusable);
-                    self.send(
-                        Written::DeadLetter.topic(topics),
-                        key.as_deref(),
-                        value.as_deref().unwrap_or_default(),
-                        Some(headers),
-                        None,
-                    )?;
-                    metrics::counter!("orderlog_processor_dead_letters_total", "reason" => unusable.label()).increment(1);
-                    continue;
+        for (index, (item, command)) in batch.iter().zip(commands).enumerate() {
+            match command {
+                Ok(command) => {
+                    let command = self.traced(command, item, &mut spans);
+                    let result = self.decide(topics, command, changes)?;
+                    changes.results.push((index, result));
                 }
-            };
-            if telemetry::trace::enabled() {
-                let span = tracing::info_span!(
-                    "process command",
-                    otel.kind = "consumer",
-                    partition = self.partition,
-                    offset = message.offset(),
-                    command_id = %command.command_id,
-                    order_id = %command.order_id,
-                );
-                telemetry::trace::set_parent(&span, command.traceparent.as_deref());
-                // The events carry this span's context onwards, to the projectors.
-                command.traceparent = telemetry::trace::traceparent(&span).or(command.traceparent);
-                spans.push(span);
+                Err(unusable) => self.dead_letter(topics, item, &unusable)?,
             }
-            backup
-                .entry(command.order_id)
-                .or_insert_with(|| self.orders.get(&command.order_id).cloned());
-            let Some(slot) = self.orders.get_or_default(command.order_id) else {
-                return Err(self.abandon(format!("order {} not loaded", command.order_id)));
-            };
-            let handled = match slot.handle(&command, Utc::now()) {
-                Ok(handled) => handled,
-                Err(error) => {
-                    // The stored state cannot take its own decision: a bug, never the caller's fault.
-                    tracing::error!(order_id = %command.order_id, %error, "decided event does not evolve");
-                    return Err(self.abandon(error.to_string()));
-                }
-            };
-            if slot.state.order().is_none() {
-                // Commands on orders that do not exist leave nothing behind (no memory to grow).
-                self.orders.remove(&command.order_id);
-            }
-            for event in &handled.events {
-                let record = cloudevents::encode(event);
-                let headers = wire::headers(&record);
-                // The record's timestamp is the event's time, so Kafka's time index (and
-                // offsets-for-times, which analysts' replays use) is an index of event time.
-                self.send(
-                    Written::Events.topic(topics),
-                    Some(record.key.as_bytes()),
-                    &record.value,
-                    Some(headers),
-                    Some(event.occurred_at.timestamp_millis()),
-                )?;
-                written += 1;
-            }
-            let result = CommandResult {
-                command_id: command.command_id,
-                order_id: command.order_id,
-                fingerprint: command.fingerprint.clone(),
-                processed_at: Utc::now(),
-                outcome: handled.outcome,
-            };
-            let value = serde_json::to_vec(&result).unwrap_or_default();
-            self.send(
-                Written::Results.topic(topics),
-                Some(command.order_id.to_string().as_bytes()),
-                &value,
-                None,
-                None,
-            )?;
-            metrics::counter!("orderlog_processor_commands_total", "outcome" => outcome_label(&result)).increment(1);
-            results.push(result);
         }
-        for order_id in backup.keys() {
+        self.write_snapshots(topics, changes)?;
+        let next_offset = self.write_position(topics, batch)?;
+        phase("decide_and_send", started);
+        let since = Instant::now();
+        self.drain()?;
+        phase("deliver", since);
+        let written = self.producer.take_delivered();
+        let since = Instant::now();
+        self.commit(stopping)?;
+        phase("commit", since);
+        let since = Instant::now();
+        self.visibility
+            .wait(&written, stopping)
+            .map_err(|error| BatchError::NotVisible(error.to_string()))?;
+        phase("visible", since);
+        drop(spans);
+        metrics::counter!("orderlog_processor_events_total").increment(changes.events as u64);
+        Ok(next_offset)
+    }
+
+    /// The batch's commands: a commands-topic record is input and is checked
+    /// (`untrusted`); a direct command was made by this process's HTTP tier.
+    fn read(&self, batch: &[Item]) -> Vec<Result<CommandEnvelope, Unusable>> {
+        batch
+            .iter()
+            .map(|item| match item {
+                Item::Fetched(message) => untrusted::command(message, self.partitions),
+                Item::Direct(direct) => Ok(direct.command.clone()),
+            })
+            .collect()
+    }
+
+    /// An unusable record goes to the dead-letter topic, with its reason and origin.
+    fn dead_letter(
+        &self,
+        topics: &TopicSet,
+        item: &Item,
+        unusable: &Unusable,
+    ) -> Result<(), BatchError> {
+        let Item::Fetched(message) = item else {
+            return Ok(());
+        };
+        tracing::warn!(partition = self.partition, offset = message.offset(), reason = %unusable, "command dead-lettered");
+        let (key, value, headers) = untrusted::dead_letter(message, unusable);
+        self.send(
+            Written::DeadLetter.topic(topics),
+            key.as_deref(),
+            value.as_deref().unwrap_or_default(),
+            Some(headers),
+            None,
+        )?;
+        metrics::counter!("orderlog_processor_dead_letters_total", "reason" => unusable.label())
+            .increment(1);
+        Ok(())
+    }
+
+    /// When traces are exported, opens the command's span (a child of its caller's) and
+    /// makes it the parent its events carry onwards, to the projectors.
+    fn traced(
+        &self,
+        mut command: CommandEnvelope,
+        item: &Item,
+        spans: &mut Vec<tracing::Span>,
+    ) -> CommandEnvelope {
+        if !telemetry::trace::enabled() {
+            return command;
+        }
+        let span = tracing::info_span!(
+            "process command",
+            otel.kind = "consumer",
+            partition = self.partition,
+            offset = tracing::field::Empty,
+            direct = item.offset().is_none(),
+            command_id = %command.command_id,
+            order_id = %command.order_id,
+        );
+        if let Some(offset) = item.offset() {
+            span.record("offset", offset);
+        }
+        telemetry::trace::set_parent(&span, command.traceparent.as_deref());
+        command.traceparent = telemetry::trace::traceparent(&span).or(command.traceparent);
+        spans.push(span);
+        command
+    }
+
+    /// Decides one command against its order: the events and the result, sent.
+    fn decide(
+        &mut self,
+        topics: &TopicSet,
+        command: CommandEnvelope,
+        changes: &mut Changes,
+    ) -> Result<CommandResult, BatchError> {
+        changes
+            .backup
+            .entry(command.order_id)
+            .or_insert_with(|| self.orders.get(&command.order_id).cloned());
+        let Some(slot) = self.orders.get_or_default(command.order_id) else {
+            return Err(self.abandon(format!("order {} not loaded", command.order_id)));
+        };
+        let handled = match slot.handle(&command, Utc::now()) {
+            Ok(handled) => handled,
+            Err(error) => {
+                // The stored state cannot take its own decision: a bug, never the caller's fault.
+                tracing::error!(order_id = %command.order_id, %error, "decided event does not evolve");
+                return Err(self.abandon(error.to_string()));
+            }
+        };
+        if slot.state.order().is_none() {
+            // Commands on orders that do not exist leave nothing behind (no memory to grow).
+            self.orders.remove(&command.order_id);
+        }
+        for event in &handled.events {
+            let record = cloudevents::encode(event);
+            // The record's timestamp is the event's time, so Kafka's time index (and
+            // offsets-for-times, which analysts' replays use) is an index of event time.
+            self.send(
+                Written::Events.topic(topics),
+                Some(record.key.as_bytes()),
+                &record.value,
+                Some(wire::headers(&record)),
+                Some(event.occurred_at.timestamp_millis()),
+            )?;
+            changes.events += 1;
+        }
+        let result = CommandResult {
+            command_id: command.command_id,
+            order_id: command.order_id,
+            fingerprint: command.fingerprint,
+            processed_at: Utc::now(),
+            outcome: handled.outcome,
+        };
+        self.send(
+            Written::Results.topic(topics),
+            Some(command.order_id.to_string().as_bytes()),
+            &serde_json::to_vec(&result).unwrap_or_default(),
+            None,
+            None,
+        )?;
+        metrics::counter!("orderlog_processor_commands_total", "outcome" => outcome_label(&result))
+            .increment(1);
+        Ok(result)
+    }
+
+    /// The snapshot of every order the batch touched (that still exists).
+    fn write_snapshots(&self, topics: &TopicSet, changes: &mut Changes) -> Result<(), BatchError> {
+        for order_id in changes.backup.keys() {
             if let Some(slot) = self.orders.get(order_id) {
                 let (value, headers) = snapshots::encode(slot);
                 self.send(
@@ -262,14 +276,22 @@ impl PartitionWorker {
                     Some(headers),
                     None,
                 )?;
-                snapshots_written.push((*order_id, value));
+                changes.snapshots.push((*order_id, value));
             }
         }
-        // The position travels with the snapshots it describes: whoever rebuilds the
-        // partition from them resumes the commands exactly after this batch. (Sending the
-        // offset to the consumer group instead, `send_offsets_to_transaction`, costs two
-        // more requests and a fourth partition per transaction; docs/performance.md.)
-        let next_offset = batch.iter().map(Message::offset).max().unwrap_or_default() + 1;
+        Ok(())
+    }
+
+    /// The position travels with the snapshots it describes: whoever rebuilds the partition
+    /// from them resumes the commands topic exactly after this batch. A batch of direct
+    /// commands only consumed nothing there and leaves the position alone. (Sending the
+    /// offset to the consumer group instead, `send_offsets_to_transaction`, costs two more
+    /// requests and a fourth partition per transaction; docs/performance.md.)
+    fn write_position(&self, topics: &TopicSet, batch: &[Item]) -> Result<Option<i64>, BatchError> {
+        let Some(last) = batch.iter().filter_map(Item::offset).max() else {
+            return Ok(None);
+        };
+        let next_offset = last + 1;
         let position = serde_json::to_vec(&Position {
             next_offset,
             screened: self.screened,
@@ -282,16 +304,39 @@ impl PartitionWorker {
             None,
             None,
         )?;
-        phase("decide_and_send", started);
-        let since = Instant::now();
-        self.drain()?;
-        phase("deliver", since);
-        let since = Instant::now();
-        self.commit(stopping)?;
-        phase("commit", since);
-        drop(spans);
-        metrics::counter!("orderlog_processor_events_total").increment(written as u64);
-        Ok(next_offset)
+        Ok(Some(next_offset))
+    }
+
+    /// Committed: the answers go out, and the orders return to the bytes just committed
+    /// (a parsed slot is several times their size).
+    ///
+    /// What an answer promises: the transaction is committed and read_committed readers
+    /// see it on every partition it wrote (`visible`; docs/api.md).
+    fn committed(&mut self, batch: Vec<Item>, changes: Changes) {
+        let mut items: Vec<Option<Item>> = batch.into_iter().map(Some).collect();
+        for (index, result) in changes.results {
+            if let Some(answers) = &self.answers {
+                answers.answer(&result, Path::InProcess);
+            }
+            if let Some(Some(Item::Direct(direct))) = items.get_mut(index).map(Option::take) {
+                // A request that gave up meanwhile is no longer listening: nothing to do.
+                let Direct { reply, .. } = *direct;
+                let _ = reply.send(result);
+            }
+        }
+        for (order_id, value) in changes.snapshots {
+            self.orders.settle(order_id, value);
+        }
+    }
+
+    /// Failed: the orders as they were before the batch.
+    fn restore(&mut self, backup: HashMap<OrderId, Option<OrderSlot>>) {
+        for (order_id, slot) in backup {
+            match slot {
+                Some(slot) => self.orders.insert(order_id, slot),
+                None => self.orders.remove(&order_id),
+            }
+        }
     }
 
     /// Parses the order's snapshot on its first command; an unreadable one is replaced by
@@ -324,98 +369,25 @@ impl PartitionWorker {
         self.orders.insert(order_id, slot);
         Ok(())
     }
+}
 
-    /// Commits the open transaction. A commit that timed out may still complete (the broker
-    /// may have it; librdkafka says "retry call to resume"), so its outcome is unknown and
-    /// nothing may be decided again until it is known: the same commit is resumed until it
-    /// succeeds, turns out aborted, or the producer is lost (then the caller replaces it and
-    /// reads the outcome from the log).
-    fn commit(&self, stopping: &AtomicBool) -> Result<(), BatchError> {
-        let deadline = Instant::now() + COMMIT_PATIENCE;
-        loop {
-            match self.producer.commit_transaction(TXN_TIMEOUT) {
-                Ok(()) => return Ok(()),
-                Err(KafkaError::Transaction(error))
-                    if error.is_retriable()
-                        && !error.is_fatal()
-                        && !error.txn_requires_abort()
-                        && Instant::now() < deadline
-                        && !stopping.load(Ordering::SeqCst) =>
-                {
-                    tracing::warn!(partition = self.partition, %error, "commit outcome not known yet; resuming the commit");
-                    metrics::counter!("orderlog_processor_commit_retries_total").increment(1);
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(error) => return Err(self.abort(error)),
-            }
+/// How long each command waited for its transaction: a fetched one since its record's
+/// timestamp, a direct one since it was handed over.
+fn record_waits(batch: &[Item]) {
+    for item in batch {
+        match item {
+            Item::Fetched(message) => crate::stages::since("to_transaction", message.timestamp()),
+            Item::Direct(direct) => crate::stages::record(
+                "handed_to_transaction",
+                direct.handed.elapsed().as_secs_f64(),
+            ),
         }
     }
+}
 
-    /// Aborts the open transaction after a bug showed; nothing is retried.
-    fn abandon(&self, reason: String) -> BatchError {
-        match self.producer.abort_transaction(TXN_TIMEOUT) {
-            Ok(()) => BatchError::Corrupt(reason),
-            Err(abort_error) => BatchError::Fatal(abort_error),
-        }
-    }
-
-    fn send(
-        &self,
-        topic: &str,
-        key: Option<&[u8]>,
-        value: &[u8],
-        headers: Option<rdkafka::message::OwnedHeaders>,
-        timestamp: Option<i64>,
-    ) -> Result<(), BatchError> {
-        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
-            .payload(value)
-            .partition(self.partition);
-        if let Some(key) = key {
-            record = record.key(key);
-        }
-        if let Some(headers) = headers {
-            record = record.headers(headers);
-        }
-        if let Some(timestamp) = timestamp {
-            record = record.timestamp(timestamp);
-        }
-        self.producer
-            .send(record)
-            .map_err(|error| self.abort(error))
-    }
-
-    /// Waits until every record of the transaction is acknowledged, so the commit finds
-    /// nothing in flight (rust-rdkafka's `commit_transaction` flushes in 100 ms polls).
-    fn drain(&self) -> Result<(), BatchError> {
-        self.producer
-            .wait_delivered(TXN_TIMEOUT)
-            .map_err(|error| self.abort(error))
-    }
-
-    /// Aborts the open transaction when the error allows it.
-    fn abort(&self, error: KafkaError) -> BatchError {
-        let classified = self.classify(error);
-        if let BatchError::Aborted(_) = &classified {
-            if let Err(abort_error) = self.producer.abort_transaction(TXN_TIMEOUT) {
-                return BatchError::Fatal(abort_error);
-            }
-        }
-        classified
-    }
-
-    fn classify(&self, error: KafkaError) -> BatchError {
-        match &error {
-            KafkaError::Transaction(e)
-                if e.is_fatal() || e.is_retriable() && !e.txn_requires_abort() =>
-            {
-                BatchError::Fatal(error)
-            }
-            KafkaError::Transaction(_) | KafkaError::MessageProduction(_) => {
-                BatchError::Aborted(error)
-            }
-            _ => BatchError::Aborted(error),
-        }
-    }
+fn phase(name: &'static str, since: Instant) {
+    metrics::histogram!("orderlog_processor_transaction_phase_seconds", "phase" => name)
+        .record(since.elapsed().as_secs_f64());
 }
 
 fn outcome_label(result: &CommandResult) -> &'static str {

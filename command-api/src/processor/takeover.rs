@@ -23,8 +23,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::lane::{Failure, Lane, Pacing};
-use super::partition::{BatchError, PartitionWorker, new_producer};
+use super::partition::PartitionWorker;
+use super::producer::{BatchError, new_producer};
 use super::rebalance::{Change, RebalanceContext};
+use super::visible::Visibility;
 use super::{ProcessorError, ProcessorSettings, ProcessorStatus, rebuild, settle};
 use crate::answers::Answers;
 
@@ -116,7 +118,7 @@ impl<'a> Takeover<'a> {
         }
         tracing::warn!(partition, %error, "taking the partition over afresh");
         metrics::counter!("orderlog_processor_recoveries_total").increment(1);
-        self.begin(partition, Some(first_offset));
+        self.begin(partition, first_offset);
         Ok(())
     }
 
@@ -146,7 +148,12 @@ impl<'a> Takeover<'a> {
             .spawn({
                 let cancel = cancel.clone();
                 let answers = self.settings.answers.clone();
-                move || prepare_partition(&kafka, &topics, partition, partitions, answers, &cancel)
+                let group = self.settings.group_id.clone();
+                move || {
+                    prepare_partition(
+                        &kafka, &topics, &group, partition, partitions, answers, &cancel,
+                    )
+                }
             });
         match spawned {
             Ok(thread) => {
@@ -287,6 +294,7 @@ impl<'a> Takeover<'a> {
                 interval: self.settings.transaction_interval,
             },
             self.failures.clone(),
+            self.settings.owners.as_ref(),
         )
         .map_err(|e| ProcessorError::Batch {
             partition,
@@ -312,6 +320,7 @@ impl<'a> Takeover<'a> {
 pub(super) fn prepare_partition(
     kafka: &KafkaConfig,
     topics: &TopicSet,
+    group: &str,
     partition: i32,
     partitions: i32,
     answers: Option<Answers>,
@@ -339,14 +348,16 @@ pub(super) fn prepare_partition(
                 go_on()?;
                 let screened = rebuilt.screen.screened();
                 let letters = rebuilt.screen.take_letters();
-                settle::dead_letter(
-                    topics,
-                    partition,
-                    &producer,
-                    letters,
-                    rebuilt.next_offset,
-                    screened,
-                )?;
+                // The dead letters' transaction records how far the partition was screened
+                // with a position: without one yet (commands only handed over directly,
+                // or none at all), the commands resume where the group says.
+                let next_offset = match rebuilt.next_offset {
+                    None if !letters.is_empty() => {
+                        Some(group_position(kafka, group, &topics.commands, partition)?)
+                    }
+                    known => known,
+                };
+                settle::dead_letter(topics, partition, &producer, letters, next_offset, screened)?;
                 let worker = PartitionWorker {
                     partition,
                     partitions,
@@ -355,8 +366,9 @@ pub(super) fn prepare_partition(
                     kafka: kafka.clone(),
                     screened,
                     answers: answers.clone(),
+                    visibility: Visibility::new(kafka)?,
                 };
-                Ok((worker, rebuilt.next_offset))
+                Ok((worker, next_offset))
             });
         match attempt {
             // Revoked meanwhile: the failure was its owner's doing or is no longer ours.
@@ -368,5 +380,27 @@ pub(super) fn prepare_partition(
             }
             other => return other,
         }
+    }
+}
+
+/// Where the partition's commands resume when no transaction recorded a position: the
+/// consumer group's committed offset, else the partition's beginning (the processors'
+/// `auto.offset.reset`).
+fn group_position(
+    kafka: &KafkaConfig,
+    group: &str,
+    topic: &str,
+    partition: i32,
+) -> Result<i64, ProcessorError> {
+    let consumer: BaseConsumer = kafka.read_committed_consumer(group).create()?;
+    let mut asked = TopicPartitionList::new();
+    asked.add_partition(topic, partition);
+    let committed = consumer.committed_offsets(asked, Duration::from_secs(10))?;
+    match committed
+        .find_partition(topic, partition)
+        .map(|element| element.offset())
+    {
+        Some(Offset::Offset(offset)) => Ok(offset),
+        _ => Ok(event_store::watermarks(&consumer, topic, partition, Duration::from_secs(10))?.0),
     }
 }

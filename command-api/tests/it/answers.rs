@@ -83,6 +83,7 @@ async fn a_processor_answers_waiting_requests_itself_after_its_commit() {
             session_timeout: Duration::from_secs(6),
             partitions: PARTITIONS,
             answers: Some(answers.clone()),
+            owners: None,
         },
         status.clone(),
     )

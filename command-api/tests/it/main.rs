@@ -4,6 +4,7 @@ mod answers;
 mod auth;
 mod concurrency;
 mod contract;
+mod direct;
 mod failover;
 mod hostile;
 mod http_bounds;

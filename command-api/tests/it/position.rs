@@ -107,7 +107,7 @@ async fn add_line_while_no_processor_runs(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_processor_resumes_at_the_recorded_position_not_the_group_offset() {
     let prefix = unique_prefix();
-    let app = TestApp::spawn_with(test_config(&prefix, Role::All)).await;
+    let app = TestApp::spawn_with(through_topic(&prefix, Role::All)).await;
     let id = app.place_default().await;
     let positions = recorded_positions(&prefix);
     assert_eq!(
@@ -161,7 +161,7 @@ fn forge_position(prefix: &str, partition: i32, next_offset: i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_position_beyond_the_log_does_not_make_a_processor_skip_commands() {
     let prefix = unique_prefix();
-    let app = TestApp::spawn_with(test_config(&prefix, Role::All)).await;
+    let app = TestApp::spawn_with(through_topic(&prefix, Role::All)).await;
     let id = app.place_default().await;
     let (partition, _) = recorded_positions(&prefix)[0];
     app.stop().await;

@@ -38,3 +38,14 @@ pub(crate) fn read_snapshots(
     )
     .expect("read snapshots");
 }
+
+/// [`test_config`] with every command sent through the commands topic, as an HTTP tier
+/// that does not own the order's partition sends it (the tests of that intake).
+pub(crate) fn through_topic(
+    prefix: &str,
+    role: command_api::config::Role,
+) -> command_api::config::Config {
+    let mut config = test_config(prefix, role);
+    config.direct_commands = false;
+    config
+}

@@ -138,7 +138,7 @@ fn platform(
             command_api.clone(),
             &[],
             common(&[
-                ("ORDERLOG_ROLE", "processor".into()),
+                ("ORDERLOG_ROLE", "all".into()),
                 ("ORDERLOG_COMMAND_API_LISTEN", listen(0)),
             ]),
             port(0),
@@ -149,7 +149,7 @@ fn platform(
             command_api.clone(),
             &[],
             common(&[
-                ("ORDERLOG_ROLE", "processor".into()),
+                ("ORDERLOG_ROLE", "all".into()),
                 ("ORDERLOG_COMMAND_API_LISTEN", listen(1)),
             ]),
             port(1),
@@ -229,12 +229,17 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(workload::Progress::default());
-    let base = services[nemesis::HTTP].url();
+    // Every command-api serves HTTP: the HTTP-only one sends every command through the
+    // commands topic; each processor hands those of its own partitions to them directly.
+    let bases: Vec<String> = [nemesis::HTTP, nemesis::PROCESSOR_A, nemesis::PROCESSOR_B]
+        .iter()
+        .map(|&n| services[n].url())
+        .collect();
     let clients: Vec<_> = (0..args.clients)
         .map(|id| {
             tokio::spawn(workload::client(
                 http.clone(),
-                base.clone(),
+                bases.clone(),
                 id,
                 stop.clone(),
                 Duration::from_secs(180),

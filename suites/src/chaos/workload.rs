@@ -54,16 +54,23 @@ fn money(minor: i64) -> Value {
 }
 
 /// Sends one command until its answer is definite: `None` when `stop_by` passed first.
+/// The first attempt goes to `bases[first]`, each retry to the next base (a killed process
+/// is not waited for; any process takes any command).
+#[allow(clippy::too_many_arguments)]
 async fn definite(
     http: &reqwest::Client,
-    base: &str,
+    bases: &[String],
+    first: usize,
     path: &str,
     body: &Value,
     key: &str,
     record: &mut Record,
     stop_by: Instant,
 ) -> Option<(u16, Value)> {
+    let mut attempt = first;
     loop {
+        let base = &bases[attempt % bases.len().max(1)];
+        attempt += 1;
         let sent = http
             .post(format!("{base}{path}"))
             .header("Idempotency-Key", key)
@@ -91,10 +98,12 @@ async fn definite(
 }
 
 /// One client: order flows until `stop`; then whatever is in flight is finished (retries
-/// go on up to `drain` longer).
+/// go on up to `drain` longer). Its commands go to the `bases` in turn, so one order's
+/// commands reach several processes: through the commands topic from a process that does
+/// not own the order, handed over directly in one that does.
 pub(crate) async fn client(
     http: reqwest::Client,
-    base: String,
+    bases: Vec<String>,
     id: usize,
     stop: Arc<AtomicBool>,
     drain: Duration,
@@ -138,8 +147,17 @@ pub(crate) async fn client(
                 stop_by = Instant::now() + drain;
             }
             let step_key = format!("{key}-{step}");
-            let Some((status, answer)) =
-                definite(&http, &base, &path, &body, &step_key, &mut record, stop_by).await
+            let Some((status, answer)) = definite(
+                &http,
+                &bases,
+                id + step,
+                &path,
+                &body,
+                &step_key,
+                &mut record,
+                stop_by,
+            )
+            .await
             else {
                 break;
             };
@@ -150,8 +168,17 @@ pub(crate) async fn client(
             // A duplicate submission of every seventh command: the first answer again.
             if (n + step) % 7 == 0 {
                 record.duplicates_sent += 1;
-                if let Some((again, repeated)) =
-                    definite(&http, &base, &path, &body, &step_key, &mut record, stop_by).await
+                if let Some((again, repeated)) = definite(
+                    &http,
+                    &bases,
+                    id + step + 1,
+                    &path,
+                    &body,
+                    &step_key,
+                    &mut record,
+                    stop_by,
+                )
+                .await
                 {
                     if again != status
                         || repeated["version"] != answer["version"]

@@ -128,7 +128,7 @@ impl Load {
             .map(|id| {
                 tokio::spawn(workload::client(
                     http.clone(),
-                    platform.commands_url.clone(),
+                    vec![platform.commands_url.clone()],
                     id,
                     stop.clone(),
                     Duration::from_secs(180),

@@ -1,8 +1,10 @@
-//! A partition's transactions against the real broker, where an order's stored state
-//! cannot be read back: the fold that replaces it must see this writer's own last commit,
-//! so a retried command gets its first answer, never a second decision.
+//! A partition's transactions against the real broker, where a commit cannot be read back
+//! yet (another producer's transaction held open ahead of it): it is not trusted, nothing
+//! of it is answered, and after a takeover the command sent again gets one decision and
+//! every answer is its first.
 
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use event_store::{KafkaConfig, TopicSet, TopicSpec};
 use rdkafka::Timestamp;
@@ -11,9 +13,13 @@ use schemas::values::OrderId;
 use schemas::{Command, CommandEnvelope, CommandResult};
 use uuid::Uuid;
 
+use super::direct::Direct;
 use super::fixtures::alice_places_an_order;
-use super::partition::{BatchError, PartitionWorker};
+use super::lane::Item;
+use super::partition::PartitionWorker;
+use super::producer::BatchError;
 use super::takeover::prepare_partition;
+use super::visible::Visibility;
 use testkit::open_transaction::OpenTransaction;
 
 fn envelope(order_id: OrderId, command: Command) -> CommandEnvelope {
@@ -38,9 +44,17 @@ fn record(topics: &TopicSet, envelope: &CommandEnvelope, offset: i64) -> OwnedMe
 }
 
 fn take_over(kafka: &KafkaConfig, topics: &TopicSet) -> PartitionWorker {
-    prepare_partition(kafka, topics, 0, 1, None, &AtomicBool::new(false))
-        .expect("taken over")
-        .0
+    prepare_partition(
+        kafka,
+        topics,
+        "hidden-commit",
+        0,
+        1,
+        None,
+        &AtomicBool::new(false),
+    )
+    .expect("taken over")
+    .0
 }
 
 /// Every committed record of partition 0 of `topic`, as (key, value, ce_type header).
@@ -63,7 +77,7 @@ fn committed(kafka: &KafkaConfig, topic: &str) -> Vec<(String, Vec<u8>, String)>
 }
 
 #[test]
-fn a_retry_folded_right_after_its_commit_gets_its_first_answer() {
+fn a_commit_readers_cannot_see_is_not_answered_and_its_retry_decides_nothing_twice() {
     let prefix = testkit::topic_prefix();
     let kafka = KafkaConfig::new(testkit::bootstrap(), &prefix);
     let topics = TopicSet::new(&prefix);
@@ -79,6 +93,8 @@ fn a_retry_folded_right_after_its_commit_gets_its_first_answer() {
         .expect("topics");
     let stopping = AtomicBool::new(false);
     let mut worker = take_over(&kafka, &topics);
+    worker.visibility =
+        Visibility::with_patience(&kafka, Duration::from_secs(2)).expect("a reader");
     let order_id = OrderId::from_uuid(Uuid::now_v7());
     let steps = [
         alice_places_an_order(),
@@ -88,9 +104,13 @@ fn a_retry_folded_right_after_its_commit_gets_its_first_answer() {
             "carrier": "DHL", "tracking_number": "track0001"}})),
     ];
     for (offset, step) in steps.into_iter().enumerate() {
-        let batch = [record(&topics, &envelope(order_id, step), offset as i64)];
+        let batch = vec![Item::Fetched(record(
+            &topics,
+            &envelope(order_id, step),
+            offset as i64,
+        ))];
         worker
-            .process(&topics, &batch, &stopping)
+            .process(&topics, batch, &stopping)
             .expect("committed");
     }
     // From here on, what this writer commits to the events partition is not yet readable.
@@ -105,24 +125,35 @@ fn a_retry_folded_right_after_its_commit_gets_its_first_answer() {
         order_id,
         command(serde_json::json!({"type": "DeliverOrder", "data": {}})),
     );
-    worker
-        .process(&topics, &[record(&topics, &deliver, 3)], &stopping)
-        .expect("delivered");
-    // The delivered order went to the final store; its file is now lost (truncated).
+    let (reply, mut answer) = tokio::sync::oneshot::channel();
+    let direct = Direct {
+        command: deliver.clone(),
+        reply,
+        handed: std::time::Instant::now(),
+    };
+    let hidden = worker.process(&topics, vec![Item::Direct(Box::new(direct))], &stopping);
     assert!(
-        worker.orders.lose_final_store(),
-        "the order is in the final store"
+        matches!(hidden, Err(BatchError::NotVisible(_))),
+        "a commit readers cannot see is not trusted: {hidden:?}"
     );
-    let retried = worker.process(&topics, &[record(&topics, &deliver, 4)], &stopping);
-    if let Err(error) = &retried {
-        assert!(matches!(error, BatchError::NotLoaded(_)), "{error}");
-    }
+    assert!(
+        matches!(
+            answer.try_recv(),
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed)
+        ),
+        "nothing is answered"
+    );
     holder.abort().expect("abort");
-    // The lane's answer to a failed batch: the partition taken over afresh, the batch again.
+    // The lane's answer to a failed batch: the partition taken over afresh, the command
+    // sent again.
     drop(worker);
     let mut worker = take_over(&kafka, &topics);
     worker
-        .process(&topics, &[record(&topics, &deliver, 4)], &stopping)
+        .process(
+            &topics,
+            vec![Item::Fetched(record(&topics, &deliver, 3))],
+            &stopping,
+        )
         .expect("the retry answered");
 
     let delivered = committed(&kafka, &topics.events)
