@@ -25,15 +25,7 @@ use std::time::Instant;
 use schemas::{CommandEnvelope, CommandResult};
 use tokio::sync::oneshot;
 
-use super::lane::Input;
-
-/// A command handed over in-process, with where its committed result goes.
-pub(crate) struct Direct {
-    pub(crate) command: CommandEnvelope,
-    pub(crate) reply: oneshot::Sender<CommandResult>,
-    /// When it was handed over, for `orderlog_command_stage_seconds{stage="handed_to_transaction"}`.
-    pub(crate) handed: Instant,
-}
+use super::input::{Direct, Input};
 
 /// The lanes serving partitions in this process, by partition.
 #[derive(Clone, Default)]

@@ -13,9 +13,8 @@ use schemas::values::OrderId;
 use schemas::{Command, CommandEnvelope, CommandResult};
 use uuid::Uuid;
 
-use super::direct::Direct;
 use super::fixtures::alice_places_an_order;
-use super::lane::Item;
+use super::input::{Direct, Item};
 use super::partition::PartitionWorker;
 use super::producer::BatchError;
 use super::takeover::prepare_partition;

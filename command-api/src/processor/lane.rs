@@ -11,35 +11,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use event_store::TopicSet;
-use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::message::OwnedMessage;
 
-use super::direct::{Direct, Owners};
+use super::direct::Owners;
+use super::input::{Input, Item};
 use super::partition::PartitionWorker;
 use super::producer::BatchError;
-
-/// What reaches a partition's thread.
-pub(crate) enum Input {
-    /// Commands the consumer thread fetched from the commands topic.
-    Fetched(Vec<OwnedMessage>),
-    /// A command the HTTP tier of this process handed over.
-    Direct(Box<Direct>),
-}
-
-/// One command of a batch, as it arrived.
-pub(crate) enum Item {
-    Fetched(OwnedMessage),
-    Direct(Box<Direct>),
-}
-
-impl Item {
-    /// Its commands-topic offset, when it came through the topic.
-    pub(crate) fn offset(&self) -> Option<i64> {
-        match self {
-            Item::Fetched(message) => Some(message.offset()),
-            Item::Direct(_) => None,
-        }
-    }
-}
 
 /// A batch that failed for good; the consumer thread recovers the partition from it.
 pub(crate) struct Failure {
@@ -347,6 +324,7 @@ mod tests {
     use rdkafka::Timestamp;
 
     use super::*;
+    use crate::processor::input::Direct;
 
     fn message(offset: i64) -> OwnedMessage {
         OwnedMessage::new(

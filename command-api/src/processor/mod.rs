@@ -10,7 +10,8 @@
 //!
 //! Layout: `slot` (one order and one command, pure), `partition` (one partition's
 //! transaction), `producer` (its writer and the transaction's end), `lane` (one partition's
-//! thread), `direct` (commands the HTTP tier hands a lane in-process), `dispatch` (handing
+//! thread), `input` (what reaches it), `direct` (commands the HTTP tier hands a lane
+//! in-process), `dispatch` (handing
 //! fetched commands to the lanes), `takeover` (assignment and recovery), `rebuild` (state on assignment), `screen`
 //! (unusable records a takeover reads), `settle` (what a new writer writes first),
 //! `rebalance` (assignment bookkeeping), `untrusted` (checking command records), `visible`
@@ -25,6 +26,7 @@ mod final_store;
 mod fixtures;
 #[cfg(test)]
 mod hidden_commit;
+mod input;
 mod lane;
 #[cfg(feature = "measure")]
 pub mod measure;

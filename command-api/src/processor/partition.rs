@@ -8,17 +8,15 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use event_store::{KafkaConfig, TopicSet, TransactionalProducer, wire};
+use event_store::{KafkaConfig, TopicSet, wire};
 use rdkafka::message::Message;
-use rdkafka::producer::Producer;
 use schemas::cloudevents;
 use schemas::values::OrderId;
 use schemas::{CommandEnvelope, CommandResult};
 
-use super::direct::Direct;
-use super::lane::Item;
+use super::input::{Direct, Item};
 use super::orders::Orders;
-use super::producer::BatchError;
+use super::producer::{BatchError, Writer};
 use super::rebuild::{self, RebuildError};
 use super::slot::OrderSlot;
 use super::snapshots::{self, POSITION_KEY, Position, Screened};
@@ -35,7 +33,7 @@ pub(crate) struct PartitionWorker {
     pub(crate) partition: i32,
     /// The topics' partition count: a command must be keyed to an order of its partition.
     pub(crate) partitions: i32,
-    pub(crate) producer: TransactionalProducer,
+    pub(crate) writer: Writer,
     pub(crate) orders: Orders,
     /// To fold an order's events when its snapshot turns out unreadable.
     pub(crate) kafka: KafkaConfig,
@@ -104,10 +102,8 @@ impl PartitionWorker {
         }
         // What earlier transactions of this writer delivered (a takeover's aborts) is not
         // this one's to check.
-        self.producer.take_delivered();
-        self.producer
-            .begin_transaction()
-            .map_err(|e| self.classify(e))?;
+        self.writer.producer.take_delivered();
+        self.writer.begin()?;
         record_waits(batch);
         // One span per command, open until the transaction ends: its trip through it.
         let mut spans = Vec::new();
@@ -125,11 +121,11 @@ impl PartitionWorker {
         let next_offset = self.write_position(topics, batch)?;
         phase("decide_and_send", started);
         let since = Instant::now();
-        self.drain()?;
+        self.writer.drain()?;
         phase("deliver", since);
-        let written = self.producer.take_delivered();
+        let written = self.writer.producer.take_delivered();
         let since = Instant::now();
-        self.commit(stopping)?;
+        self.writer.commit(stopping)?;
         phase("commit", since);
         let since = Instant::now();
         self.visibility
@@ -165,7 +161,7 @@ impl PartitionWorker {
         };
         tracing::warn!(partition = self.partition, offset = message.offset(), reason = %unusable, "command dead-lettered");
         let (key, value, headers) = untrusted::dead_letter(message, unusable);
-        self.send(
+        self.writer.send(
             Written::DeadLetter.topic(topics),
             key.as_deref(),
             value.as_deref().unwrap_or_default(),
@@ -218,14 +214,16 @@ impl PartitionWorker {
             .entry(command.order_id)
             .or_insert_with(|| self.orders.get(&command.order_id).cloned());
         let Some(slot) = self.orders.get_or_default(command.order_id) else {
-            return Err(self.abandon(format!("order {} not loaded", command.order_id)));
+            return Err(self
+                .writer
+                .abandon(format!("order {} not loaded", command.order_id)));
         };
         let handled = match slot.handle(&command, Utc::now()) {
             Ok(handled) => handled,
             Err(error) => {
                 // The stored state cannot take its own decision: a bug, never the caller's fault.
                 tracing::error!(order_id = %command.order_id, %error, "decided event does not evolve");
-                return Err(self.abandon(error.to_string()));
+                return Err(self.writer.abandon(error.to_string()));
             }
         };
         if slot.state.order().is_none() {
@@ -236,7 +234,7 @@ impl PartitionWorker {
             let record = cloudevents::encode(event);
             // The record's timestamp is the event's time, so Kafka's time index (and
             // offsets-for-times, which analysts' replays use) is an index of event time.
-            self.send(
+            self.writer.send(
                 Written::Events.topic(topics),
                 Some(record.key.as_bytes()),
                 &record.value,
@@ -252,7 +250,7 @@ impl PartitionWorker {
             processed_at: Utc::now(),
             outcome: handled.outcome,
         };
-        self.send(
+        self.writer.send(
             Written::Results.topic(topics),
             Some(command.order_id.to_string().as_bytes()),
             &serde_json::to_vec(&result).unwrap_or_default(),
@@ -269,7 +267,7 @@ impl PartitionWorker {
         for order_id in changes.backup.keys() {
             if let Some(slot) = self.orders.get(order_id) {
                 let (value, headers) = snapshots::encode(slot);
-                self.send(
+                self.writer.send(
                     Written::Snapshots.topic(topics),
                     Some(order_id.to_string().as_bytes()),
                     &value,
@@ -297,7 +295,7 @@ impl PartitionWorker {
             screened: self.screened,
         })
         .unwrap_or_default();
-        self.send(
+        self.writer.send(
             Written::Snapshots.topic(topics),
             Some(POSITION_KEY),
             &position,

@@ -1,5 +1,5 @@
 //! The partition's transactional writer: creating it (which fences the previous owner),
-//! and the steps every transaction ends with: records sent, delivered, committed, or
+//! and the steps of every transaction: begun, records sent, delivered, committed, or
 //! aborted, and how a failure is classified.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,8 +8,6 @@ use std::time::{Duration, Instant};
 use event_store::{KafkaConfig, TopicSet, TransactionalProducer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, Producer};
-
-use super::partition::PartitionWorker;
 
 pub(crate) const TXN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a commit whose outcome is not known yet is retried before the producer is
@@ -65,7 +63,20 @@ pub(crate) enum BatchError {
     NotVisible(String),
 }
 
-impl PartitionWorker {
+/// The partition's writer, as one transaction after another uses it.
+pub(crate) struct Writer {
+    pub(crate) producer: TransactionalProducer,
+    pub(crate) partition: i32,
+}
+
+impl Writer {
+    /// Begins a transaction.
+    pub(super) fn begin(&self) -> Result<(), BatchError> {
+        self.producer
+            .begin_transaction()
+            .map_err(|e| self.classify(e))
+    }
+
     /// Commits the open transaction. A commit that timed out may still complete (the broker
     /// may have it; librdkafka says "retry call to resume"), so its outcome is unknown and
     /// nothing may be decided again until it is known: the same commit is resumed until it

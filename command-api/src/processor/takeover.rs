@@ -24,7 +24,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::lane::{Failure, Lane, Pacing};
 use super::partition::PartitionWorker;
-use super::producer::{BatchError, new_producer};
+use super::producer::{BatchError, Writer, new_producer};
 use super::rebalance::{Change, RebalanceContext};
 use super::visible::Visibility;
 use super::{ProcessorError, ProcessorSettings, ProcessorStatus, rebuild, settle};
@@ -361,7 +361,10 @@ pub(super) fn prepare_partition(
                 let worker = PartitionWorker {
                     partition,
                     partitions,
-                    producer,
+                    writer: Writer {
+                        producer,
+                        partition,
+                    },
                     orders: rebuilt.orders,
                     kafka: kafka.clone(),
                     screened,
