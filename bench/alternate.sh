@@ -13,6 +13,19 @@ bench="$ORDERLOG_ROOT/target/release/bench"
 services="$ORDERLOG_ROOT/compose/local/services.sh"
 cd "$ORDERLOG_ROOT"
 
+# Each measurement starts with the projectors caught up (a flat-out run leaves them a
+# backlog that would eat the cores of the next one), and at most 120 s of waiting.
+settled() {
+  local token; token="$(cat .local/dev-token)"
+  for _ in $(seq 1 240); do
+    lag=$(curl -fsS -H "Authorization: Bearer $token" http://127.0.0.1:8082/metrics 2>/dev/null \
+      | awk '/^orderlog_kafka_consumer_lag_messages/ { sum += $2 } END { print sum + 0 }')
+    [ "${lag:-1}" = "0" ] && return 0
+    sleep 0.5
+  done
+  say "projectors still behind; measuring anyway"
+}
+
 for round in $(seq 1 "$rounds"); do
   for which in old new; do
     binary="$old"; [ "$which" = new ] && binary="$new"
@@ -20,8 +33,10 @@ for round in $(seq 1 "$rounds"); do
     "$services" command-api-from "$binary" >/dev/null
     sleep 3
     for rate in 300 1000; do
+      settled
       echo "$which round $round latency $rate/s: $("$bench" latency --rate "$rate" --seconds "$seconds" | tail -1)"
     done
+    settled
     echo "$which round $round flat out: $("$bench" throughput --clients 256 --seconds "$seconds" | tail -1)"
   done
 done

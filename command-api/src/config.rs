@@ -77,12 +77,11 @@ pub struct Config {
     #[arg(long, env = "ORDERLOG_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
     pub max_body_bytes: usize,
 
-    /// With both roles in this process, whether a processor also hands each committed
-    /// result straight to the request waiting here (right after its commit), beside the
-    /// results topic. Off by default: with it on, the broker-restart chaos test
-    /// (`tests/broker_restart.rs`) once saw acknowledged events missing from the log,
-    /// which an answer read back from the results topic (replicated, read_committed)
-    /// cannot produce. Not to be turned on until that is understood (docs/performance.md).
+    /// With both roles in this process, whether a processor also hands the result of a
+    /// command that came through the commands topic straight to the request waiting here,
+    /// once its transaction is read back (as a direct command's), beside the results
+    /// topic. (Answering right after `commit_transaction` returned, as this did before the
+    /// read-back, lost answered commands in `tests/broker_restart.rs`; docs/performance.md.)
     #[arg(
         long,
         env = "ORDERLOG_RESULTS_IN_PROCESS",

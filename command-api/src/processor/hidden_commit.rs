@@ -93,7 +93,7 @@ fn a_commit_readers_cannot_see_is_not_answered_and_its_retry_decides_nothing_twi
     let stopping = AtomicBool::new(false);
     let mut worker = take_over(&kafka, &topics);
     worker.visibility =
-        Visibility::with_patience(&kafka, Duration::from_secs(2)).expect("a reader");
+        Visibility::with_patience(&kafka, &topics, 0, Duration::from_secs(2)).expect("a reader");
     let order_id = OrderId::from_uuid(Uuid::now_v7());
     let steps = [
         alice_places_an_order(),

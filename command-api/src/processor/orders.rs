@@ -178,6 +178,7 @@ impl Orders {
 
     /// Every order parsed: for tests and benchmarks that compare states. `None` when a
     /// snapshot is unreadable.
+    #[cfg(any(test, feature = "measure"))]
     pub(crate) fn into_loaded(mut self) -> Option<HashMap<OrderId, OrderSlot>> {
         let ids: Vec<OrderId> = self.by_id.keys().copied().collect();
         let mut loaded = HashMap::with_capacity(ids.len());

@@ -202,6 +202,7 @@ fn snapshot_value(message: &impl Message) -> Option<&[u8]> {
 }
 
 /// Folds every event of the partition (the benchmark measures this path's events/s).
+#[cfg(any(test, feature = "measure"))]
 pub(crate) fn from_events(
     kafka: &KafkaConfig,
     topics: &TopicSet,

@@ -369,7 +369,7 @@ pub(super) fn prepare_partition(
                     kafka: kafka.clone(),
                     screened,
                     answers: answers.clone(),
-                    visibility: Visibility::new(kafka)?,
+                    visibility: Visibility::new(kafka, topics, partition)?,
                 };
                 Ok((worker, next_offset))
             });
