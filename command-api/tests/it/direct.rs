@@ -7,10 +7,8 @@
 use std::time::{Duration, Instant};
 
 use command_api::config::Role;
-use command_api::processor::{POSITION_KEY, Position};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::BaseConsumer;
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use reqwest::Method;
 use schemas::CommandEnvelope;
@@ -34,19 +32,6 @@ fn commands_ends(prefix: &str) -> Vec<i64> {
                 .1
         })
         .collect()
-}
-
-/// The last position recorded for `partition`.
-fn recorded_position(prefix: &str, partition: i32) -> Option<i64> {
-    let mut last = None;
-    read_snapshots(prefix, partition, |m| {
-        if m.key() == Some(POSITION_KEY) {
-            let position: Position =
-                serde_json::from_slice(m.payload().unwrap_or_default()).expect("position");
-            last = Some(position.next_offset);
-        }
-    });
-    last
 }
 
 /// `command` for `order_id` as a service with a Kafka client would write it.

@@ -2,7 +2,7 @@
 //! records beside the snapshots, whatever the consumer group's committed offset says.
 
 use command_api::config::{Config, Role};
-use command_api::processor::{POSITION_KEY, Position};
+use command_api::processor::POSITION_KEY;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::json;
@@ -33,22 +33,9 @@ fn commit_group_offsets(prefix: &str, offset: i64) {
 
 /// The positions recorded on the snapshots topic, by partition.
 fn recorded_positions(prefix: &str) -> Vec<(i32, i64)> {
-    let mut positions = Vec::new();
-    for partition in 0..PARTITIONS {
-        let mut last = None;
-        read_snapshots(prefix, partition, |m| {
-            use rdkafka::Message;
-            if m.key() == Some(POSITION_KEY) {
-                let position: Position =
-                    serde_json::from_slice(m.payload().unwrap_or_default()).expect("position");
-                last = Some(position.next_offset);
-            }
-        });
-        if let Some(next) = last {
-            positions.push((partition, next));
-        }
-    }
-    positions
+    (0..PARTITIONS)
+        .filter_map(|partition| Some((partition, recorded_position(prefix, partition)?)))
+        .collect()
 }
 
 /// The end of a commands partition, once it reaches `at_least` (or after 20 s).

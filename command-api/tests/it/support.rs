@@ -49,3 +49,17 @@ pub(crate) fn through_topic(
     config.direct_commands = false;
     config
 }
+
+/// The last position recorded for `partition` on the snapshots topic.
+pub(crate) fn recorded_position(prefix: &str, partition: i32) -> Option<i64> {
+    use rdkafka::Message;
+    let mut last = None;
+    read_snapshots(prefix, partition, |m| {
+        if m.key() == Some(command_api::processor::POSITION_KEY) {
+            let position: command_api::processor::Position =
+                serde_json::from_slice(m.payload().unwrap_or_default()).expect("position");
+            last = Some(position.next_offset);
+        }
+    });
+    last
+}

@@ -16,7 +16,6 @@ use schemas::values::{
 use schemas::{EventEnvelope, cloudevents};
 use sqlx::PgPool;
 pub(crate) use testkit::{bootstrap, fresh_database};
-use tokio::sync::oneshot;
 
 pub(crate) const PARTITIONS: i32 = 3;
 
@@ -75,15 +74,12 @@ impl Stack {
         testkit::logs::capture();
         let app = Application::build(config).await.expect("projectors build");
         let base = format!("http://{}", app.local_addr().expect("addr"));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
-        Running {
-            base,
-            stop: Some(stop),
-            task,
-        }
+        let service = testkit::running::run(|stopped| {
+            app.run_until_stopped(async {
+                let _ = stopped.await;
+            })
+        });
+        Running { base, service }
     }
 
     /// Writes the events a sequence of commands produces (decided by the real domain) to
@@ -171,19 +167,12 @@ pub(crate) fn decide(histories: &[(OrderId, Vec<Command>)]) -> Vec<EventEnvelope
 pub(crate) struct Running {
     /// `http://<health address>` of the projectors.
     pub(crate) base: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    service: testkit::running::Running,
 }
 
 impl Running {
-    pub(crate) async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        (&mut self.task)
-            .await
-            .expect("join")
-            .expect("clean shutdown");
+    pub(crate) async fn stop(self) {
+        self.service.stop().await;
     }
 }
 
