@@ -13,16 +13,16 @@ use schemas::values::OrderId;
 use schemas::{Command, CommandEnvelope, CommandResult};
 use uuid::Uuid;
 
-use super::fixtures::alice_places_an_order;
-use super::input::{Direct, Item};
-use super::partition::PartitionWorker;
-use super::producer::BatchError;
-use super::takeover::prepare_partition;
-use super::visible::Visibility;
+use crate::processor::fixtures::alice_places_an_order;
+use crate::processor::recovery::takeover::prepare_partition;
+use crate::processor::transaction::input::{Direct, Item};
+use crate::processor::transaction::partition::PartitionWorker;
+use crate::processor::transaction::producer::BatchError;
+use crate::processor::transaction::visible::Visibility;
 use testkit::open_transaction::OpenTransaction;
 
 fn envelope(order_id: OrderId, command: Command) -> CommandEnvelope {
-    super::fixtures::envelope(order_id, command, None)
+    crate::processor::fixtures::envelope(order_id, command, None)
 }
 
 fn command(json: serde_json::Value) -> Command {

@@ -19,9 +19,9 @@ use schemas::values::{
 use schemas::{CommandEnvelope, CommandOutcome, cloudevents};
 use uuid::Uuid;
 
-use super::rebuild::{Source, from_events, rebuild};
-use super::slot::OrderSlot;
-use super::snapshots;
+use crate::processor::recovery::rebuild::{Source, from_events, rebuild};
+use crate::processor::store::slot::OrderSlot;
+use crate::processor::store::snapshots;
 
 /// Writes orders into partition 0 until `events` events are written: each order placed,
 /// given three more lines and paid, then its snapshot. Returns how many were written.

@@ -8,41 +8,26 @@
 //! starts its next transaction as soon as the previous one commits: partitions do not wait
 //! for each other, and a command arriving mid-transaction waits for one commit at most.
 //!
-//! Layout: `slot` (one order and one command, pure), `partition` (one partition's
-//! transaction), `producer` (its writer and the transaction's end), `lane` (one partition's
-//! thread), `input` (what reaches it), `direct` (commands the HTTP tier hands a lane
-//! in-process), `dispatch` (handing
-//! fetched commands to the lanes), `takeover` (assignment and recovery), `rebuild` (state on assignment), `screen`
-//! (unusable records a takeover reads), `settle` (what a new writer writes first),
-//! `rebalance` (assignment bookkeeping), `untrusted` (checking command records), `visible`
-//! (a commit trusted once readers see it); `measure`
-//! (feature `measure`) is what the benchmarks reach of these.
+//! Layout, by role: `store` (one order and one command, pure; how a partition's orders are
+//! held; the snapshot record), `screening` (records read from Kafka checked as input),
+//! `transaction` (what reaches a partition's thread, the batch decided and written in one
+//! transaction, its writer, when a commit is trusted), `lanes` (the partitions' threads, the
+//! consumer thread and the HTTP tier handing them commands), `recovery` (assignment,
+//! takeover, rebuild). `measure` (feature `measure`) is what the benchmarks reach of these.
 
-mod compact;
-mod direct;
-mod dispatch;
-mod final_store;
+mod error;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
 mod hidden_commit;
-mod input;
-mod lane;
+mod lanes;
 #[cfg(feature = "measure")]
 pub mod measure;
-mod orders;
-mod partition;
-mod producer;
-mod rebalance;
-mod rebuild;
-mod screen;
-mod settle;
-mod slot;
-mod snapshots;
-mod takeover;
-mod untrusted;
-mod visible;
-mod written;
+mod recovery;
+mod screening;
+mod settings;
+mod store;
+mod transaction;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -52,39 +37,22 @@ use std::time::Duration;
 use event_store::{KafkaConfig, TopicSet};
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 
-pub use direct::Owners;
-use dispatch::Intake;
-pub use rebalance::ProcessorStatus;
-use rebalance::RebalanceContext;
-pub use snapshots::{FORMAT_HEADER, POSITION_KEY, Position, SNAPSHOT_FORMAT, Screened, Snapshot};
+pub use error::ProcessorError;
+pub use lanes::direct::Owners;
+use lanes::dispatch::Intake;
+pub use recovery::rebalance::ProcessorStatus;
+use recovery::rebalance::RebalanceContext;
+use recovery::takeover::Takeover;
+pub use settings::ProcessorSettings;
+pub use store::snapshots::{
+    FORMAT_HEADER, POSITION_KEY, Position, SNAPSHOT_FORMAT, Screened, Snapshot,
+};
 /// The snapshot record format, for the upgrade tests that write what an older version wrote.
-pub use snapshots::{decode as decode_snapshot, encode_format_1 as encode_snapshot_format_1};
-use takeover::Takeover;
-
-/// How the processor role consumes and batches.
-#[derive(Debug, Clone)]
-pub struct ProcessorSettings {
-    /// Consumer group of the processors; every processor of one platform shares it.
-    pub group_id: String,
-    /// Most commands handled in one transaction.
-    pub batch_max: usize,
-    /// Least time between the starts of a partition's transactions, unless a full batch
-    /// waits.
-    pub transaction_interval: Duration,
-    /// How long the group waits for a silent processor before giving its partitions away.
-    pub session_timeout: Duration,
-    /// The topics' partition count.
-    pub partitions: i32,
-    /// The HTTP tier's waiting requests, when it runs in the same process and takes
-    /// results in-process: committed results are handed to them at once.
-    pub answers: Option<crate::answers::Answers>,
-    /// Where this process's HTTP tier finds the lanes serving partitions here, to hand
-    /// them commands directly (`direct`).
-    pub owners: Option<Owners>,
-}
+pub use store::snapshots::{
+    decode as decode_snapshot, encode_format_1 as encode_snapshot_format_1,
+};
 
 /// A running processor thread.
 #[derive(Debug)]
@@ -92,62 +60,6 @@ pub struct Processor {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<(), ProcessorError>>>,
     exited: Arc<tokio::sync::Notify>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ProcessorError {
-    #[error("kafka: {0}")]
-    Kafka(#[from] KafkaError),
-    #[error("rebuilding partition {partition}: {error}")]
-    Rebuild {
-        partition: i32,
-        error: rebuild::RebuildError,
-    },
-    #[error("partition {partition}: {error}")]
-    Batch { partition: i32, error: String },
-    #[error("the processor thread panicked")]
-    Panicked,
-    #[error("the takeover was cancelled: the partition was revoked")]
-    Cancelled,
-}
-
-impl ProcessorError {
-    /// Worth retrying: the cluster is busy, starting, or briefly out of reach.
-    fn is_transient(&self) -> bool {
-        match self {
-            ProcessorError::Kafka(KafkaError::Transaction(error)) if error.is_retriable() => true,
-            ProcessorError::Kafka(error) => event_store::reader::is_transient(error),
-            ProcessorError::Rebuild {
-                error: rebuild::RebuildError::Read { .. },
-                ..
-            } => true,
-            // The batch could not load an order (its events could not be read).
-            ProcessorError::Batch { .. } => false,
-            _ => false,
-        }
-    }
-}
-
-impl ProcessorError {
-    /// Another writer initialised the same transactional id after ours (a takeover whose
-    /// request reached the coordinator late, or the partition's next owner): not a bug; a
-    /// takeover starts over with a new writer while the partition is still assigned here.
-    fn is_fenced(&self) -> bool {
-        use rdkafka::types::RDKafkaErrorCode as Code;
-        let fenced = |code: Code| {
-            matches!(
-                code,
-                Code::Fenced | Code::ProducerFenced | Code::InvalidProducerEpoch | Code::Fatal
-            )
-        };
-        match self {
-            ProcessorError::Kafka(KafkaError::Transaction(error)) => {
-                error.is_fatal() || fenced(error.code())
-            }
-            ProcessorError::Kafka(error) => error.rdkafka_error_code().is_some_and(fenced),
-            _ => false,
-        }
-    }
 }
 
 impl Processor {

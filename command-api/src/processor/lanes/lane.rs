@@ -13,10 +13,10 @@ use std::time::Duration;
 use event_store::TopicSet;
 use rdkafka::message::OwnedMessage;
 
-use super::direct::Owners;
-use super::input::{Input, Item};
-use super::partition::PartitionWorker;
-use super::producer::BatchError;
+use crate::processor::lanes::direct::Owners;
+use crate::processor::transaction::input::{Input, Item};
+use crate::processor::transaction::partition::PartitionWorker;
+use crate::processor::transaction::producer::BatchError;
 
 /// A batch that failed for good; the consumer thread recovers the partition from it.
 pub(crate) struct Failure {
@@ -328,7 +328,7 @@ mod tests {
     use rdkafka::Timestamp;
 
     use super::*;
-    use crate::processor::input::Direct;
+    use crate::processor::transaction::input::Direct;
 
     fn message(offset: i64) -> OwnedMessage {
         OwnedMessage::new(

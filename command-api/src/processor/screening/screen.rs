@@ -6,8 +6,8 @@
 use event_store::TopicSet;
 use rdkafka::Message;
 
-use super::snapshots::Screened;
-use super::untrusted::{self, DeadLetter};
+use crate::processor::screening::untrusted::{self, DeadLetter};
+use crate::processor::store::snapshots::Screened;
 
 /// The unusable records found while reading a partition's topics, and how far each was read.
 pub(crate) struct Screen {

@@ -7,10 +7,10 @@ use event_store::{KafkaConfig, TopicSet, TransactionalProducer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer};
 
-use super::ProcessorError;
-use super::snapshots::{POSITION_KEY, Position, Screened};
-use super::untrusted::DeadLetter;
-use super::written::Written;
+use crate::processor::error::ProcessorError;
+use crate::processor::screening::untrusted::DeadLetter;
+use crate::processor::store::snapshots::{POSITION_KEY, Position, Screened};
+use crate::processor::transaction::written::Written;
 
 /// How long a previous writer's last transaction may take to become visible by itself
 /// before it is taken for one the coordinator lost, and aborted.
@@ -27,7 +27,7 @@ const SETTLE_PATIENCE: Duration = Duration::from_secs(5);
 /// after them), and the next commit of this writer's producer id would commit them too.
 /// They are aborted here with the new epoch: an aborted transaction touching the partition
 /// ends them.
-pub(super) fn settle(
+pub(crate) fn settle(
     kafka: &KafkaConfig,
     topics: &TopicSet,
     partition: i32,
@@ -72,7 +72,7 @@ pub(super) fn settle(
 /// Writes the dead letters of the unusable records the rebuild found, in one transaction
 /// with the position that says they are written (so no later takeover writes them again).
 /// Without a recorded position, the first batch records how far the partition was screened.
-pub(super) fn dead_letter(
+pub(crate) fn dead_letter(
     topics: &TopicSet,
     partition: i32,
     producer: &TransactionalProducer,

@@ -22,13 +22,17 @@ use event_store::{Backoff, KafkaConfig, TopicSet};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::lane::{Failure, Lane, Pacing};
-use super::partition::PartitionWorker;
-use super::producer::{BatchError, Writer, new_producer};
-use super::rebalance::{Change, RebalanceContext};
-use super::visible::Visibility;
-use super::{ProcessorError, ProcessorSettings, ProcessorStatus, rebuild, settle};
 use crate::answers::Answers;
+use crate::processor::error::ProcessorError;
+use crate::processor::lanes::lane::{Failure, Lane, Pacing};
+use crate::processor::recovery::rebalance::ProcessorStatus;
+use crate::processor::recovery::rebalance::{Change, RebalanceContext};
+use crate::processor::recovery::rebuild;
+use crate::processor::settings::ProcessorSettings;
+use crate::processor::transaction::partition::PartitionWorker;
+use crate::processor::transaction::producer::{BatchError, Writer, new_producer};
+use crate::processor::transaction::settle;
+use crate::processor::transaction::visible::Visibility;
 
 /// What a takeover thread hands back: the partition's worker and where its commands resume.
 type Prepared = Result<(PartitionWorker, Option<i64>), ProcessorError>;
@@ -41,12 +45,12 @@ struct Pending {
 }
 
 /// Takeovers in progress and what starting a lane needs, owned by the consumer thread.
-pub(super) struct Takeover<'a> {
-    pub(super) kafka: &'a KafkaConfig,
-    pub(super) topics: &'a TopicSet,
-    pub(super) settings: &'a ProcessorSettings,
-    pub(super) consumer: &'a BaseConsumer<RebalanceContext>,
-    pub(super) failures: &'a mpsc::Sender<Failure>,
+pub(crate) struct Takeover<'a> {
+    pub(crate) kafka: &'a KafkaConfig,
+    pub(crate) topics: &'a TopicSet,
+    pub(crate) settings: &'a ProcessorSettings,
+    pub(crate) consumer: &'a BaseConsumer<RebalanceContext>,
+    pub(crate) failures: &'a mpsc::Sender<Failure>,
     pending: HashMap<i32, Pending>,
     /// Takeovers revoked while they ran: cancelled, still running until they notice.
     retiring: HashMap<i32, JoinHandle<Prepared>>,
@@ -56,7 +60,7 @@ pub(super) struct Takeover<'a> {
 }
 
 impl<'a> Takeover<'a> {
-    pub(super) fn new(
+    pub(crate) fn new(
         kafka: &'a KafkaConfig,
         topics: &'a TopicSet,
         settings: &'a ProcessorSettings,
@@ -99,7 +103,7 @@ impl<'a> Takeover<'a> {
     /// After a batch failed for good: a bug stops the processor; otherwise a partition still
     /// assigned here is taken over afresh (fenced or not: a zombie that fenced the rightful
     /// owner is fenced back), and one that is not is left to its owner.
-    pub(super) fn recover(&mut self, failure: Failure) -> Result<(), ProcessorError> {
+    pub(crate) fn recover(&mut self, failure: Failure) -> Result<(), ProcessorError> {
         let Failure {
             partition,
             first_offset,
@@ -175,7 +179,7 @@ impl<'a> Takeover<'a> {
     /// Applies the rebalances recorded since the last call (revoked partitions' threads
     /// were stopped inside the callback), starts the lanes of finished takeovers, and
     /// publishes what is assigned and served.
-    pub(super) fn apply_rebalances(
+    pub(crate) fn apply_rebalances(
         &mut self,
         status: &ProcessorStatus,
     ) -> Result<(), ProcessorError> {
@@ -307,7 +311,7 @@ impl<'a> Takeover<'a> {
     }
 
     /// Cancels the takeovers in flight (at shutdown).
-    pub(super) fn cancel_all(&mut self) {
+    pub(crate) fn cancel_all(&mut self) {
         for (_, pending) in self.pending.drain() {
             pending.cancel.store(true, Ordering::SeqCst);
         }
@@ -317,7 +321,7 @@ impl<'a> Takeover<'a> {
 /// Fences the partition's previous writer, settles the partition, and rebuilds its orders
 /// and position, waiting out whatever a restarting or unreachable cluster makes fail, for
 /// as long as it lasts, unless cancelled (the partition was revoked meanwhile).
-pub(super) fn prepare_partition(
+pub(crate) fn prepare_partition(
     kafka: &KafkaConfig,
     topics: &TopicSet,
     group: &str,

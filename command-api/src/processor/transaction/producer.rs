@@ -71,7 +71,7 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Begins a transaction.
-    pub(super) fn begin(&self) -> Result<(), BatchError> {
+    pub(crate) fn begin(&self) -> Result<(), BatchError> {
         self.producer
             .begin_transaction()
             .map_err(|e| self.classify(e))
@@ -82,7 +82,7 @@ impl Writer {
     /// nothing may be decided again until it is known: the same commit is resumed until it
     /// succeeds, turns out aborted, or the producer is lost (then the caller replaces it and
     /// reads the outcome from the log).
-    pub(super) fn commit(&self, stopping: &AtomicBool) -> Result<(), BatchError> {
+    pub(crate) fn commit(&self, stopping: &AtomicBool) -> Result<(), BatchError> {
         let deadline = Instant::now() + COMMIT_PATIENCE;
         loop {
             match self.producer.commit_transaction(TXN_TIMEOUT) {
@@ -104,14 +104,14 @@ impl Writer {
     }
 
     /// Aborts the open transaction after a bug showed; nothing is retried.
-    pub(super) fn abandon(&self, reason: String) -> BatchError {
+    pub(crate) fn abandon(&self, reason: String) -> BatchError {
         match self.producer.abort_transaction(TXN_TIMEOUT) {
             Ok(()) => BatchError::Corrupt(reason),
             Err(abort_error) => BatchError::Fatal(abort_error),
         }
     }
 
-    pub(super) fn send(
+    pub(crate) fn send(
         &self,
         topic: &str,
         key: Option<&[u8]>,
@@ -138,14 +138,14 @@ impl Writer {
 
     /// Waits until every record of the transaction is acknowledged, so the commit finds
     /// nothing in flight (rust-rdkafka's `commit_transaction` flushes in 100 ms polls).
-    pub(super) fn drain(&self) -> Result<(), BatchError> {
+    pub(crate) fn drain(&self) -> Result<(), BatchError> {
         self.producer
             .wait_delivered(TXN_TIMEOUT)
             .map_err(|error| self.abort(error))
     }
 
     /// Aborts the open transaction when the error allows it.
-    pub(super) fn abort(&self, error: KafkaError) -> BatchError {
+    pub(crate) fn abort(&self, error: KafkaError) -> BatchError {
         let classified = self.classify(error);
         if let BatchError::Aborted(_) = &classified {
             if let Err(abort_error) = self.producer.abort_transaction(TXN_TIMEOUT) {
@@ -155,7 +155,7 @@ impl Writer {
         classified
     }
 
-    pub(super) fn classify(&self, error: KafkaError) -> BatchError {
+    pub(crate) fn classify(&self, error: KafkaError) -> BatchError {
         match &error {
             KafkaError::Transaction(e)
                 if e.is_fatal() || e.is_retriable() && !e.txn_requires_abort() =>

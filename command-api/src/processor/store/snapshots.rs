@@ -5,8 +5,8 @@
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use serde::{Deserialize, Serialize};
 
-use super::compact;
-use super::slot::OrderSlot;
+use crate::processor::store::compact;
+use crate::processor::store::slot::OrderSlot;
 
 /// The snapshot record format written. A record whose header names a format this version
 /// does not read (a newer version wrote it) makes a new owner rebuild the partition from its

@@ -14,10 +14,10 @@ use schemas::order::EvolveError;
 use schemas::values::OrderId;
 use schemas::{CommandResult, EventEnvelope};
 
-use super::orders::Orders;
-use super::screen::Screen;
-use super::slot::OrderSlot;
-use super::snapshots::{self, POSITION_KEY, Position};
+use crate::processor::screening::screen::Screen;
+use crate::processor::store::orders::Orders;
+use crate::processor::store::slot::OrderSlot;
+use crate::processor::store::snapshots::{self, POSITION_KEY, Position};
 
 /// Where a rebuilt state came from, for logs and the takeover benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

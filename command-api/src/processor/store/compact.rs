@@ -24,7 +24,7 @@ use schemas::order::packed;
 use schemas::packed::{Reader, put_bytes, put_varint};
 use schemas::{CommandOutcome, OrderState};
 
-use super::slot::{OrderSlot, Recent};
+use crate::processor::store::slot::{OrderSlot, Recent};
 
 /// The first byte of a format-3 value (a format-1 value is JSON and starts with `{`).
 pub(crate) const MAGIC: u8 = 0x03;

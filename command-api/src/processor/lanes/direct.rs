@@ -25,7 +25,7 @@ use std::time::Instant;
 use schemas::{CommandEnvelope, CommandResult};
 use tokio::sync::oneshot;
 
-use super::input::{Direct, Input};
+use crate::processor::transaction::input::{Direct, Input};
 
 /// The lanes serving partitions in this process, by partition.
 #[derive(Clone, Default)]

@@ -8,11 +8,11 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::rebalance::RebalanceContext;
+use crate::processor::recovery::rebalance::RebalanceContext;
 
 /// Hands polled commands to their partitions' threads, and pauses fetching a partition
 /// whose thread has fallen behind (so a backlog stays in Kafka, not in memory).
-pub(super) struct Intake {
+pub(crate) struct Intake {
     /// Queued commands above which a partition is paused; it resumes below a quarter.
     high_water: usize,
     paused: HashSet<i32>,
@@ -23,7 +23,7 @@ pub(super) struct Intake {
 const PUBLISH_EVERY: Duration = Duration::from_secs(5);
 
 impl Intake {
-    pub(super) fn new(batch_max: usize) -> Self {
+    pub(crate) fn new(batch_max: usize) -> Self {
         Self {
             high_water: batch_max * 4,
             paused: HashSet::new(),
@@ -34,7 +34,7 @@ impl Intake {
     /// Commits the partitions' positions to the consumer group now and then. Only for
     /// the group's lag as tools show it: the truth is the position record each
     /// transaction writes to the snapshots topic.
-    pub(super) fn publish_positions(
+    pub(crate) fn publish_positions(
         &mut self,
         consumer: &BaseConsumer<RebalanceContext>,
         topic: &str,
@@ -56,7 +56,7 @@ impl Intake {
         }
     }
 
-    pub(super) fn dispatch(
+    pub(crate) fn dispatch(
         &mut self,
         consumer: &BaseConsumer<RebalanceContext>,
         topic: &str,

@@ -10,10 +10,10 @@ use std::path::PathBuf;
 
 use schemas::values::OrderId;
 
-use super::compact;
-use super::final_store::{self, FinalStore};
-use super::slot::OrderSlot;
-use super::snapshots;
+use crate::processor::store::compact;
+use crate::processor::store::final_store::{self, FinalStore};
+use crate::processor::store::slot::OrderSlot;
+use crate::processor::store::snapshots;
 
 enum Stored {
     /// A snapshot's value, parsed on the order's next command.
@@ -223,11 +223,12 @@ mod tests {
 
     fn placed_slot() -> OrderSlot {
         let mut slot = OrderSlot::default();
-        slot.recent.push_back(super::super::slot::Recent {
-            command_id: Uuid::from_u128(7),
-            fingerprint: Some("f".to_owned()),
-            outcome: schemas::CommandOutcome::IdempotencyKeyReused,
-        });
+        slot.recent
+            .push_back(crate::processor::store::slot::Recent {
+                command_id: Uuid::from_u128(7),
+                fingerprint: Some("f".to_owned()),
+                outcome: schemas::CommandOutcome::IdempotencyKeyReused,
+            });
         slot
     }
 

@@ -29,7 +29,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::written::Written;
+use crate::processor::transaction::written::Written;
 
 /// How long a committed transaction may take to come back. Its markers are written within
 /// milliseconds; longer means records of it are held open (or another producer's open

@@ -14,16 +14,16 @@ use schemas::cloudevents;
 use schemas::values::OrderId;
 use schemas::{CommandEnvelope, CommandResult};
 
-use super::input::{Direct, Item};
-use super::orders::Orders;
-use super::producer::{BatchError, Writer};
-use super::rebuild::{self, RebuildError};
-use super::slot::OrderSlot;
-use super::snapshots::{self, POSITION_KEY, Position, Screened};
-use super::untrusted::{self, Unusable};
-use super::visible::Visibility;
-use super::written::Written;
 use crate::answers::{Answers, Path};
+use crate::processor::recovery::rebuild::{self, RebuildError};
+use crate::processor::screening::untrusted::{self, Unusable};
+use crate::processor::store::orders::Orders;
+use crate::processor::store::slot::OrderSlot;
+use crate::processor::store::snapshots::{self, POSITION_KEY, Position, Screened};
+use crate::processor::transaction::input::{Direct, Item};
+use crate::processor::transaction::producer::{BatchError, Writer};
+use crate::processor::transaction::visible::Visibility;
+use crate::processor::transaction::written::Written;
 
 /// How long a fold waits for the log to show this writer's last commit (its markers are
 /// normally written within milliseconds) before the batch is refused.

@@ -6,7 +6,7 @@
 use event_store::TopicSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Written {
+pub(crate) enum Written {
     Events,
     Results,
     /// Order snapshots and the partition's position.
@@ -16,7 +16,7 @@ pub(super) enum Written {
 }
 
 impl Written {
-    pub(super) const ALL: [Written; 4] = [
+    pub(crate) const ALL: [Written; 4] = [
         Written::Snapshots,
         Written::Events,
         Written::Results,
@@ -24,7 +24,7 @@ impl Written {
     ];
 
     /// A bounded metric label.
-    pub(super) fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Written::Events => "events",
             Written::Results => "results",
@@ -33,7 +33,7 @@ impl Written {
         }
     }
 
-    pub(super) fn topic(self, topics: &TopicSet) -> &str {
+    pub(crate) fn topic(self, topics: &TopicSet) -> &str {
         match self {
             Written::Events => &topics.events,
             Written::Results => &topics.results,

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 
-use super::lane::Lane;
+use crate::processor::lanes::lane::Lane;
 
 #[derive(Debug)]
 pub(crate) enum Change {

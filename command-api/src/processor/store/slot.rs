@@ -179,7 +179,7 @@ fn summary(envelope: &EventEnvelope) -> EventSummary {
 #[cfg(test)]
 impl OrderSlot {
     pub(crate) fn cancelled_for_tests() -> Self {
-        use super::fixtures::{alice_cancels, alice_places_an_order, envelope};
+        use crate::processor::fixtures::{alice_cancels, alice_places_an_order, envelope};
         let mut slot = OrderSlot::default();
         let order_id = schemas::values::OrderId::from_uuid(uuid::Uuid::from_u128(5));
         for command in [alice_places_an_order(), alice_cancels()] {
@@ -206,7 +206,7 @@ mod tests {
         CommandEnvelope {
             command_id,
             correlation_id: command_id,
-            ..super::super::fixtures::envelope(order_id, command, None)
+            ..crate::processor::fixtures::envelope(order_id, command, None)
         }
     }
 
@@ -230,12 +230,12 @@ mod tests {
     }
 
     fn envelope(command: Command, acting_for: Option<&str>) -> CommandEnvelope {
-        super::super::fixtures::envelope(OrderId::from_uuid(Uuid::nil()), command, acting_for)
+        crate::processor::fixtures::envelope(OrderId::from_uuid(Uuid::nil()), command, acting_for)
     }
 
     #[test]
     fn a_caller_acting_for_another_customer_finds_no_order_not_even_a_remembered_answer() {
-        let place = super::super::fixtures::alice_places_an_order();
+        let place = crate::processor::fixtures::alice_places_an_order();
         let mut slot = OrderSlot::default();
         let placed = envelope(place, Some("alice"));
         let first = slot.handle(&placed, Utc::now()).expect("handled");

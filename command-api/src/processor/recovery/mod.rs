@@ -1,0 +1,5 @@
+//! Group membership and recovery: assignment bookkeeping (`rebalance`), taking partitions over (`takeover`), and the state they start from (`rebuild`).
+
+pub(super) mod rebalance;
+pub(super) mod rebuild;
+pub(super) mod takeover;
