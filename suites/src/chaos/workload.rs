@@ -53,23 +53,33 @@ fn money(minor: i64) -> Value {
     json!({ "amount_minor": minor, "currency": "EUR" })
 }
 
+/// Where a command's attempts go: the first to `bases[first]`, each retry to the next base
+/// (a killed process is not waited for; any process takes any command).
+#[derive(Clone, Copy)]
+struct Targets<'a> {
+    bases: &'a [String],
+    first: usize,
+}
+
+impl Targets<'_> {
+    fn attempt(&self, n: usize) -> &str {
+        &self.bases[(self.first + n) % self.bases.len().max(1)]
+    }
+}
+
 /// Sends one command until its answer is definite: `None` when `stop_by` passed first.
-/// The first attempt goes to `bases[first]`, each retry to the next base (a killed process
-/// is not waited for; any process takes any command).
-#[allow(clippy::too_many_arguments)]
 async fn definite(
     http: &reqwest::Client,
-    bases: &[String],
-    first: usize,
+    targets: Targets<'_>,
     path: &str,
     body: &Value,
     key: &str,
     record: &mut Record,
     stop_by: Instant,
 ) -> Option<(u16, Value)> {
-    let mut attempt = first;
+    let mut attempt = 0;
     loop {
-        let base = &bases[attempt % bases.len().max(1)];
+        let base = targets.attempt(attempt);
         attempt += 1;
         let sent = http
             .post(format!("{base}{path}"))
@@ -147,10 +157,13 @@ pub(crate) async fn client(
                 stop_by = Instant::now() + drain;
             }
             let step_key = format!("{key}-{step}");
+            let targets = Targets {
+                bases: &bases,
+                first: id + step,
+            };
             let Some((status, answer)) = definite(
                 &http,
-                &bases,
-                id + step,
+                targets,
                 &path,
                 &body,
                 &step_key,
@@ -168,10 +181,13 @@ pub(crate) async fn client(
             // A duplicate submission of every seventh command: the first answer again.
             if (n + step) % 7 == 0 {
                 record.duplicates_sent += 1;
+                let retarget = Targets {
+                    first: id + step + 1,
+                    ..targets
+                };
                 if let Some((again, repeated)) = definite(
                     &http,
-                    &bases,
-                    id + step + 1,
+                    retarget,
                     &path,
                     &body,
                     &step_key,
