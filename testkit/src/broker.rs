@@ -233,8 +233,18 @@ impl Broker {
 }
 
 impl Drop for Broker {
+    /// Kills the broker and removes its data, unless the test is failing: then its log
+    /// segments stay for `kafka-dump-log.sh` (producer ids, epochs, control records), and
+    /// their place is printed.
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "the broker's data is kept for inspection: {}",
+                self.dir.display()
+            );
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -1,6 +1,8 @@
 //! Snapshots a new owner cannot use. An order's snapshot is parsed on its first command; one
 //! that does not parse is replaced by a fold of that order's events. A partition holding a
-//! snapshot of another format (a newer version wrote it) is rebuilt from its events.
+//! snapshot of another format (a newer version wrote it) is rebuilt from its events. A
+//! snapshot that lacks committed events of its order (a commit that landed without it) is
+//! caught up from those events at the takeover.
 
 use rdkafka::ClientConfig;
 use rdkafka::message::{Header, Message, OwnedHeaders};
@@ -162,6 +164,80 @@ async fn a_snapshot_of_another_format_makes_the_partition_fold_its_events() {
         "a partition was rebuilt from its events"
     );
     the_order_goes_on(&app, &id, "snap-k2").await;
+    app.stop().await;
+}
+
+/// As `broker_restart` once found (a commit that landed without its snapshots, then the
+/// command sent again): the latest snapshot of the order is its state before the line was
+/// added, while the line's event is committed. The new owner folds the event in, so the
+/// retried command is answered from the order's memory and written once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_events_a_snapshot_lacks_are_folded_in_and_their_command_not_applied_twice() {
+    let (prefix, id, partition) = order_with_a_line("snap-c1").await;
+    let mut first = None;
+    read_snapshots(&prefix, partition, |m| {
+        if m.key() == Some(id.as_bytes()) && first.is_none() {
+            first = m.payload().map(<[u8]>::to_vec);
+        }
+    });
+    let placed = first.expect("the placed order's snapshot");
+    let slot = command_api::processor::decode_snapshot(&placed).expect("readable");
+    assert_eq!(slot.state.version(), 1);
+    let current = SNAPSHOT_FORMAT.to_string();
+    write_snapshot(&prefix, partition, &id, &placed, Some(&current));
+
+    let caught_up = "orderlog_processor_events_caught_up_total";
+    let before = counter(caught_up);
+    let app = TestApp::spawn_with(test_config(&prefix, Role::All)).await;
+    let retried = add_keyed_line(&app, &id, "snap-c1").await;
+    assert_eq!(
+        (retried.status, &retried.body["version"]),
+        (200, &json!(2)),
+        "the first answer, nothing written: {}",
+        retried.body
+    );
+    let next = app
+        .send(
+            Method::POST,
+            &format!("/v1/orders/{id}/lines"),
+            Some(line("SKU-2")),
+        )
+        .await;
+    assert_eq!(
+        (next.status, &next.body["version"]),
+        (200, &json!(3)),
+        "{}",
+        next.body
+    );
+    let events = read_events(&app.events_topic(), 3);
+    let versions: Vec<u64> = events_of(&events, &id)
+        .iter()
+        .map(PlainEvent::version)
+        .collect();
+    assert_eq!(versions, vec![1, 2, 3], "the line was not added twice");
+    assert_eq!(
+        counter(caught_up) - before,
+        1.0,
+        "the line's event was folded in"
+    );
+    app.stop().await;
+
+    // The caught-up state went out with that transaction: the next owner needs no catch-up.
+    let app = TestApp::spawn_with(test_config(&prefix, Role::All)).await;
+    assert_eq!(counter(caught_up) - before, 1.0, "nothing left to catch up");
+    let again = add_keyed_line(&app, &id, "snap-c1").await;
+    assert_eq!(
+        (again.status, &again.body["version"]),
+        (200, &json!(2)),
+        "{}",
+        again.body
+    );
+    let events = read_events(&app.events_topic(), 3);
+    let versions: Vec<u64> = events_of(&events, &id)
+        .iter()
+        .map(PlainEvent::version)
+        .collect();
+    assert_eq!(versions, vec![1, 2, 3], "nothing written twice");
     app.stop().await;
 }
 

@@ -3,8 +3,10 @@
 //! first command), otherwise by folding the events partition. A record that cannot be used
 //! (a snapshot not keyed by an order, an event that does not decode or does not fit its
 //! order, a result that does not parse) is skipped and screened out for the dead letters.
+//! The snapshots are checked against the events they name (`catch_up`): a committed event
+//! they lack is folded in.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use event_store::{KafkaConfig, Start, TopicSet, read_to_end, wire};
@@ -14,6 +16,7 @@ use schemas::order::EvolveError;
 use schemas::values::OrderId;
 use schemas::{CommandResult, EventEnvelope};
 
+use crate::processor::recovery::catch_up;
 use crate::processor::screening::screen::Screen;
 use crate::processor::store::orders::Orders;
 use crate::processor::store::slot::OrderSlot;
@@ -42,6 +45,22 @@ pub(crate) struct Rebuilt {
     pub next_offset: Option<i64>,
     /// The unusable records met on the way, not dead-lettered yet.
     pub screen: Screen,
+    /// The events offset the orders' states are complete up to (`None` for snapshots
+    /// written before they named it: not checked against the events then).
+    pub events_from: Option<i64>,
+    /// Orders given committed events their snapshots lacked: their snapshots are stale.
+    pub caught_up: HashSet<OrderId>,
+}
+
+/// What the snapshots partition holds.
+struct FromSnapshots {
+    /// `None` when a snapshot is not in a format read (the events are the truth then).
+    orders: Option<Orders>,
+    next_offset: Option<i64>,
+    /// The highest events offset a record names (`EVENTS_FROM_HEADER`).
+    events_from: Option<i64>,
+    /// Whether any record is an order's snapshot.
+    any_order: bool,
 }
 
 /// Rebuilds `partition` from its snapshots, or from its events when a snapshot is
@@ -53,19 +72,34 @@ pub(crate) fn rebuild(
 ) -> Result<Rebuilt, RebuildError> {
     let started = Instant::now();
     let mut screen = Screen::new(topics);
-    let (snapshots, next_offset) = from_snapshots(kafka, topics, partition, &mut screen)?;
-    let (orders, source) = match snapshots {
-        Some(orders) => (orders, Source::Snapshots),
-        None => (
-            screened_fold(kafka, topics, partition, &mut screen)?,
-            Source::Events,
-        ),
+    let read = from_snapshots(kafka, topics, partition, &mut screen)?;
+    let mut caught = catch_up::CaughtUp::default();
+    let (orders, source, events_from) = match read.orders {
+        Some(mut orders) => {
+            // No order snapshot at all: every event is one the snapshots lack.
+            let from = read.events_from.or((!read.any_order).then_some(0));
+            if let Some(from) = from {
+                caught = catch_up::fold_missing(kafka, topics, partition, &mut orders, from)
+                    .map_err(|error| RebuildError::Read {
+                        topic: topics.events.clone(),
+                        error: error.to_string(),
+                    })?;
+            }
+            let end = from.map(|_| caught.end);
+            (orders, Source::Snapshots, end)
+        }
+        None => {
+            let (orders, end) = screened_fold(kafka, topics, partition, &mut screen)?;
+            (orders, Source::Events, Some(end))
+        }
     };
     let rebuilt = Rebuilt {
         orders,
         source,
-        next_offset,
+        next_offset: read.next_offset,
         screen,
+        events_from,
+        caught_up: caught.orders,
     };
     let (finals, final_bytes) = rebuilt.orders.finals();
     tracing::info!(partition, orders = rebuilt.orders.len(), finals, final_bytes, source = ?rebuilt.source, next_offset = ?rebuilt.next_offset, elapsed_ms = started.elapsed().as_millis() as u64, "partition rebuilt");
@@ -104,16 +138,18 @@ fn from_snapshots(
     topics: &TopicSet,
     partition: i32,
     screen: &mut Screen,
-) -> Result<(Option<Orders>, Option<i64>), RebuildError> {
+) -> Result<FromSnapshots, RebuildError> {
     let mut position = None;
     let mut orders = Some(Orders::default());
     let mut unusable = Vec::new();
+    let (mut events_from, mut any_order) = (None, false);
     let end = read_to_end::<std::convert::Infallible>(
         kafka,
         &topics.snapshots,
         partition,
         Start::Beginning,
         |message| {
+            events_from = events_from.max(snapshots::events_from(message.headers()));
             if take_position(message, &mut position) {
                 return Ok(());
             }
@@ -121,6 +157,7 @@ fn from_snapshots(
                 unusable.push(message.detach());
                 return Ok(());
             };
+            any_order = true;
             let Some(current) = orders.as_mut() else {
                 return Ok(());
             };
@@ -153,7 +190,12 @@ fn from_snapshots(
         Some(position) => trusted_position(kafka, topics, partition, position.next_offset)?,
         None => None,
     };
-    Ok((orders, next_offset))
+    Ok(FromSnapshots {
+        orders,
+        next_offset,
+        events_from,
+        any_order,
+    })
 }
 
 /// A recorded position is input too: one beyond the end of the commands log (which no
@@ -208,7 +250,7 @@ pub(crate) fn from_events(
     topics: &TopicSet,
     partition: i32,
 ) -> Result<Orders, RebuildError> {
-    screened_fold(kafka, topics, partition, &mut Screen::new(topics))
+    Ok(screened_fold(kafka, topics, partition, &mut Screen::new(topics))?.0)
 }
 
 fn screened_fold(
@@ -216,9 +258,9 @@ fn screened_fold(
     topics: &TopicSet,
     partition: i32,
     screen: &mut Screen,
-) -> Result<Orders, RebuildError> {
+) -> Result<(Orders, i64), RebuildError> {
     let mut orders: HashMap<OrderId, OrderSlot> = HashMap::new();
-    fold_matching(
+    let end = fold_matching(
         kafka,
         topics,
         partition,
@@ -232,7 +274,7 @@ fn screened_fold(
         },
     )?;
     fill_fingerprints(kafka, topics, partition, screen, orders.values_mut())?;
-    Ok(orders.into_iter().collect())
+    Ok((orders.into_iter().collect(), end))
 }
 
 /// Events do not carry the request's fingerprint, so the answers a fold remembers lack
@@ -322,6 +364,7 @@ pub(crate) fn order_from_events(
 /// Reads the events partition to its end, decoding and folding the records `wanted` keeps;
 /// an event that does not decode or does not fit its order is screened out. A rejected
 /// event leaves its order as it was (the fold of an order is all or nothing per event).
+/// Returns where the partition ended.
 fn fold_matching(
     kafka: &KafkaConfig,
     topics: &TopicSet,
@@ -329,7 +372,7 @@ fn fold_matching(
     screen: &mut Screen,
     wanted: impl Fn(&BorrowedMessage<'_>) -> bool,
     mut fold: impl FnMut(&EventEnvelope) -> Result<(), EvolveError>,
-) -> Result<(), RebuildError> {
+) -> Result<i64, RebuildError> {
     let end = read_to_end::<std::convert::Infallible>(
         kafka,
         &topics.events,
@@ -355,7 +398,7 @@ fn fold_matching(
         error: error.to_string(),
     })?;
     screen.read(&topics.events, end);
-    Ok(())
+    Ok(end)
 }
 
 #[cfg(test)]

@@ -374,6 +374,8 @@ pub(crate) fn prepare_partition(
                     screened,
                     answers: answers.clone(),
                     visibility: Visibility::new(kafka, topics, partition)?,
+                    events_from: rebuilt.events_from,
+                    caught_up: rebuilt.caught_up,
                 };
                 Ok((worker, next_offset))
             });

@@ -3,13 +3,13 @@
 //! steps: read the commands, load their orders, decide each one (events and result), write
 //! the changed orders' snapshots and the partition's position, deliver, commit; then answer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use event_store::{KafkaConfig, TopicSet, wire};
-use rdkafka::message::Message;
+use rdkafka::message::{Message, OwnedHeaders};
 use schemas::cloudevents;
 use schemas::values::OrderId;
 use schemas::{CommandEnvelope, CommandResult};
@@ -44,6 +44,13 @@ pub(crate) struct PartitionWorker {
     pub(crate) answers: Option<Answers>,
     /// Whether a committed transaction is readable yet (`visible`).
     pub(crate) visibility: Visibility,
+    /// The events offset the orders' states are complete up to: named by every snapshot
+    /// this writer writes, so a rebuild folds any committed event after it that the
+    /// snapshots lack (`recovery/catch_up.rs`). `None` until known.
+    pub(crate) events_from: Option<i64>,
+    /// Orders the takeover gave events their snapshots lacked: written with the next
+    /// transaction's snapshots.
+    pub(crate) caught_up: HashSet<OrderId>,
 }
 
 /// What a transaction changed, kept for after it ends.
@@ -132,6 +139,9 @@ impl PartitionWorker {
             .wait(&written, stopping)
             .map_err(|error| BatchError::NotVisible(error.to_string()))?;
         phase("visible", since);
+        if let Some(events) = written.iter().find(|d| d.topic == topics.events) {
+            self.events_from = Some(events.last + 1);
+        }
         drop(spans);
         metrics::counter!("orderlog_processor_events_total").increment(changes.events as u64);
         Ok(next_offset)
@@ -262,19 +272,26 @@ impl PartitionWorker {
         Ok(result)
     }
 
-    /// The snapshot of every order the batch touched (that still exists).
+    /// The snapshot of every order the batch touched (that still exists), and of those a
+    /// takeover caught up, each naming the events offset the state is complete up to.
     fn write_snapshots(&self, topics: &TopicSet, changes: &mut Changes) -> Result<(), BatchError> {
-        for order_id in changes.backup.keys() {
-            if let Some(slot) = self.orders.get(order_id) {
+        let touched: HashSet<OrderId> = changes
+            .backup
+            .keys()
+            .chain(&self.caught_up)
+            .copied()
+            .collect();
+        for order_id in touched {
+            if let Some(slot) = self.orders.get(&order_id) {
                 let (value, headers) = snapshots::encode(slot);
                 self.writer.send(
                     Written::Snapshots.topic(topics),
                     Some(order_id.to_string().as_bytes()),
                     &value,
-                    Some(headers),
+                    Some(snapshots::with_events_from(headers, self.events_from)),
                     None,
                 )?;
-                changes.snapshots.push((*order_id, value));
+                changes.snapshots.push((order_id, value));
             }
         }
         Ok(())
@@ -299,7 +316,10 @@ impl PartitionWorker {
             Written::Snapshots.topic(topics),
             Some(POSITION_KEY),
             &position,
-            None,
+            Some(snapshots::with_events_from(
+                OwnedHeaders::new(),
+                self.events_from,
+            )),
             None,
         )?;
         Ok(Some(next_offset))
@@ -325,6 +345,7 @@ impl PartitionWorker {
         for (order_id, value) in changes.snapshots {
             self.orders.settle(order_id, value);
         }
+        self.caught_up.clear();
     }
 
     /// Failed: the orders as they were before the batch.
