@@ -113,6 +113,12 @@ async fn the_order_goes_on(app: &TestApp, id: &str, key: &str) {
         retried.body["version"], 2,
         "the first answer, nothing written"
     );
+    add_third_line(app, id).await;
+    assert_eq!(versions_in_log(app, id), vec![1, 2, 3]);
+}
+
+/// Adds line SKU-2, which makes the order's version 3.
+async fn add_third_line(app: &TestApp, id: &str) {
     let next = app
         .send(
             Method::POST,
@@ -120,14 +126,21 @@ async fn the_order_goes_on(app: &TestApp, id: &str, key: &str) {
             Some(line("SKU-2")),
         )
         .await;
-    assert_eq!(next.status, 200, "{}", next.body);
-    assert_eq!(next.body["version"], 3);
+    assert_eq!(
+        (next.status, &next.body["version"]),
+        (200, &json!(3)),
+        "{}",
+        next.body
+    );
+}
+
+/// The versions of the order's events in the log (once it holds at least three events).
+fn versions_in_log(app: &TestApp, id: &str) -> Vec<u64> {
     let events = read_events(&app.events_topic(), 3);
-    let versions: Vec<u64> = events_of(&events, id)
+    events_of(&events, id)
         .iter()
         .map(PlainEvent::version)
-        .collect();
-    assert_eq!(versions, vec![1, 2, 3]);
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,25 +209,12 @@ async fn committed_events_a_snapshot_lacks_are_folded_in_and_their_command_not_a
         "the first answer, nothing written: {}",
         retried.body
     );
-    let next = app
-        .send(
-            Method::POST,
-            &format!("/v1/orders/{id}/lines"),
-            Some(line("SKU-2")),
-        )
-        .await;
+    add_third_line(&app, &id).await;
     assert_eq!(
-        (next.status, &next.body["version"]),
-        (200, &json!(3)),
-        "{}",
-        next.body
+        versions_in_log(&app, &id),
+        vec![1, 2, 3],
+        "the line was not added twice"
     );
-    let events = read_events(&app.events_topic(), 3);
-    let versions: Vec<u64> = events_of(&events, &id)
-        .iter()
-        .map(PlainEvent::version)
-        .collect();
-    assert_eq!(versions, vec![1, 2, 3], "the line was not added twice");
     assert_eq!(
         counter(caught_up) - before,
         1.0,
@@ -232,12 +232,11 @@ async fn committed_events_a_snapshot_lacks_are_folded_in_and_their_command_not_a
         "{}",
         again.body
     );
-    let events = read_events(&app.events_topic(), 3);
-    let versions: Vec<u64> = events_of(&events, &id)
-        .iter()
-        .map(PlainEvent::version)
-        .collect();
-    assert_eq!(versions, vec![1, 2, 3], "nothing written twice");
+    assert_eq!(
+        versions_in_log(&app, &id),
+        vec![1, 2, 3],
+        "nothing written twice"
+    );
     app.stop().await;
 }
 
@@ -306,12 +305,11 @@ async fn a_cancelled_order_is_kept_on_disk_after_a_takeover_and_still_answers_co
         (refused_again.status, refused_again.body["code"].as_str()),
         (409, Some("invalid_transition"))
     );
-    let events = read_events(&app.events_topic(), 3);
-    let versions: Vec<u64> = events_of(&events, &id)
-        .iter()
-        .map(PlainEvent::version)
-        .collect();
-    assert_eq!(versions, vec![1, 2, 3], "nothing written twice");
+    assert_eq!(
+        versions_in_log(&app, &id),
+        vec![1, 2, 3],
+        "nothing written twice"
+    );
     app.stop().await;
 }
 
@@ -342,18 +340,6 @@ async fn snapshots_of_format_1_are_read_after_an_upgrade_without_a_rebuild_from_
         "the format-1 record answered (a fold of the events would give the first answer): {}",
         retried.body
     );
-    let next = app
-        .send(
-            Method::POST,
-            &format!("/v1/orders/{id}/lines"),
-            Some(line("SKU-2")),
-        )
-        .await;
-    assert_eq!(
-        (next.status, &next.body["version"]),
-        (200, &json!(3)),
-        "{}",
-        next.body
-    );
+    add_third_line(&app, &id).await;
     app.stop().await;
 }

@@ -131,11 +131,28 @@ impl Orders {
     /// was until the caller puts its state in its place ([`Orders::insert`]): it is never
     /// mistaken for an unknown one.
     pub(crate) fn load(&mut self, order_id: &OrderId) -> Result<(), Unreadable> {
-        let Some(stored) = self.by_id.get(order_id) else {
-            return Ok(());
+        let slot = match self.by_id.get(order_id) {
+            None | Some(Stored::Loaded(_)) => return Ok(()),
+            Some(stored) => self.decode(order_id, stored)?,
         };
+        self.by_id.insert(*order_id, Stored::Loaded(Box::new(slot)));
+        Ok(())
+    }
+
+    /// The order's version (0 when unknown), read without keeping it parsed: an order in the
+    /// final store stays there.
+    pub(crate) fn version(&self, order_id: &OrderId) -> Result<u64, Unreadable> {
+        match self.by_id.get(order_id) {
+            None => Ok(0),
+            Some(Stored::Loaded(slot)) => Ok(slot.state.version()),
+            Some(stored) => Ok(self.decode(order_id, stored)?.state.version()),
+        }
+    }
+
+    /// A stored snapshot parsed (a loaded order is not asked for).
+    fn decode(&self, order_id: &OrderId, stored: &Stored) -> Result<OrderSlot, Unreadable> {
         let slot = match stored {
-            Stored::Loaded(_) => return Ok(()),
+            Stored::Loaded(slot) => Some((**slot).clone()),
             Stored::Snapshot(value) => snapshots::decode(value),
             Stored::Final(at) => match &self.finals {
                 Finals::Open(store) => match store.get(*at) {
@@ -150,9 +167,7 @@ impl Orders {
                 _ => None,
             },
         };
-        let slot = slot.ok_or(Unreadable(*order_id))?;
-        self.by_id.insert(*order_id, Stored::Loaded(Box::new(slot)));
-        Ok(())
+        slot.ok_or(Unreadable(*order_id))
     }
 
     /// A loaded order; `None` when the order is unknown or not loaded yet.
