@@ -5,6 +5,7 @@
 #   bench/alternate.sh OLD_BINARY NEW_BINARY [ROUNDS=2] [SECONDS=20]
 # Leaves the platform's own command-api (target/release/command-api) running afterwards.
 source "$(dirname "${BASH_SOURCE[0]}")/../compose/local/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/settled.sh"
 
 old="${1:-}" new="${2:-}" rounds="${3:-2}" seconds="${4:-20}"
 [ -x "$old" ] && [ -x "$new" ] || fail "usage: bench/alternate.sh OLD_BINARY NEW_BINARY [ROUNDS] [SECONDS]"
@@ -12,19 +13,6 @@ bench="$ORDERLOG_ROOT/target/release/bench"
 [ -x "$bench" ] || fail "no $bench: run compose/local/build.sh --release"
 services="$ORDERLOG_ROOT/compose/local/services.sh"
 cd "$ORDERLOG_ROOT"
-
-# Each measurement starts with the projectors caught up (a flat-out run leaves them a
-# backlog that would eat the cores of the next one), and at most 120 s of waiting.
-settled() {
-  local token; token="$(cat .local/dev-token)"
-  for _ in $(seq 1 240); do
-    lag=$(curl -fsS -H "Authorization: Bearer $token" http://127.0.0.1:8082/metrics 2>/dev/null \
-      | awk '/^orderlog_kafka_consumer_lag_messages/ { sum += $2 } END { print sum + 0 }')
-    [ "${lag:-1}" = "0" ] && return 0
-    sleep 0.5
-  done
-  say "projectors still behind; measuring anyway"
-}
 
 for round in $(seq 1 "$rounds"); do
   for which in old new; do
