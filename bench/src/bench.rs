@@ -146,6 +146,36 @@ pub(crate) async fn run(args: Bench) -> anyhow::Result<()> {
             json!({ "floor": summary_json(&floor), "floor_missing": missing, "stages_mean_ms": stages,
                     "commands": summary_json(&platform), "commands_failed": failed }),
         );
+        // The commands-topic intake (services with a Kafka client) beside its own floor.
+        println!("bench: commands-topic intake at {rate}/s");
+        let (topic_floor, topic_floor_missing) = crate::floor::measure(
+            &args.kafka.bootstrap,
+            crate::floor::Intake::Topic,
+            rate,
+            args.seconds,
+            6,
+        )
+        .await?;
+        let (intake, unanswered) =
+            crate::topic_load::measure(&args.kafka.bootstrap, "", 6, rate, args.seconds).await?;
+        println!("bench:   topic floor {topic_floor}\nbench:   topic intake {intake}");
+        for (what, figure, floor, target, limit) in [
+            ("p50", intake.p50, topic_floor.p50, "at most 1.5x", 1.5),
+            ("p99", intake.p99, topic_floor.p99, "at most 2x", 2.0),
+        ] {
+            rows.push(Row {
+                what: format!("commands-topic intake {what} at {rate}/s"),
+                figure: format!("{:.1} ms", ms(figure)),
+                against: format!("topic floor {:.1} ms", ms(floor)),
+                ratio: verdict(ratio(figure, floor), limit, true),
+                target: target.to_owned(),
+            });
+        }
+        results.insert(
+            format!("topic_intake_{rate}"),
+            json!({ "floor": summary_json(&topic_floor), "floor_missing": topic_floor_missing,
+                    "commands": summary_json(&intake), "commands_unanswered": unanswered }),
+        );
     }
     for rate in std::iter::once(0).chain(args.rates.iter().copied()) {
         let at = if rate == 0 {

@@ -81,14 +81,14 @@ pub(crate) async fn measure(
 }
 
 /// The commands of a run: warm-up ones first, then the measured; the interval between two.
-fn schedule(rate: u64, seconds: u64) -> anyhow::Result<(u64, u64, Duration)> {
+pub(crate) fn schedule(rate: u64, seconds: u64) -> anyhow::Result<(u64, u64, Duration)> {
     let warm_up = rate * WARM_UP.as_secs();
     let interval = Duration::from_secs(1) / u32::try_from(rate.max(1))?;
     Ok((warm_up, rate * seconds + warm_up, interval))
 }
 
 /// The latencies of the measured commands, from their intended starts.
-fn summarise(
+pub(crate) fn summarise(
     arrivals: &[Option<Instant>],
     started: Instant,
     interval: Duration,

@@ -20,6 +20,8 @@
 //! - `floor`: only the Kafka work of a command (produce, consume, one transaction to every
 //!   topic a command writes, commit, read the result), at a fixed rate: the latency floor.
 //! - `freshness`: time from a command's answer until GraphQL shows its version.
+//! - `topic-latency`: commands a Kafka client produces to the commands topic, at a fixed
+//!   rate, each timed until its result arrives on the results topic.
 //! - `query`: GraphQL reads against query-api, or the same SQL straight to PostgreSQL
 //!   (the ceiling).
 //! - `all`: every benchmark beside its floor or ceiling, one run, JSON and the generated
@@ -41,6 +43,7 @@ mod settle;
 mod stages;
 mod stats;
 mod takeover;
+mod topic_load;
 mod txn;
 
 use clap::{Parser, Subcommand};
@@ -78,6 +81,8 @@ enum Mode {
     Floor(floor::Floor),
     /// Freshness: time from a command's answer until GraphQL shows that version (idle or at a rate).
     Freshness(freshness::Freshness),
+    /// The commands-topic intake: commands a Kafka client produces, answered on the results topic.
+    TopicLatency(topic_load::TopicLatency),
     /// Every benchmark beside its floor or ceiling, one run: JSON and docs/performance.md's table.
     All(bench::Bench),
 }
@@ -98,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::All(args) => bench::run(args).await,
         Mode::Floor(args) => floor::run(args).await,
         Mode::Freshness(args) => freshness::run(args).await,
+        Mode::TopicLatency(args) => topic_load::run(args).await,
     }
 }
 
