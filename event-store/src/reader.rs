@@ -88,7 +88,9 @@ pub fn wait_settled(
 }
 
 /// Errors that go away on their own: partitions moving or starting, coordinators loading,
-/// a broker briefly out of reach.
+/// a broker briefly out of reach, or a broker handle librdkafka replaced while a request
+/// waited on it (`DestroyBroker`: seen when a process starts while a cluster's nodes are
+/// still coming up; chaos-short's processor exited on it at start).
 pub fn is_transient(error: &KafkaError) -> bool {
     use rdkafka::types::RDKafkaErrorCode as Code;
     matches!(
@@ -107,6 +109,7 @@ pub fn is_transient(error: &KafkaError) -> bool {
                 | Code::CoordinatorNotAvailable
                 | Code::ConcurrentTransactions
                 | Code::AllBrokersDown
+                | Code::DestroyBroker
         )
     )
 }
@@ -227,4 +230,25 @@ pub enum ReadError<E> {
     Kafka(#[from] KafkaError),
     #[error("reading stopped: {0}")]
     Stopped(E),
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::error::KafkaError;
+    use rdkafka::types::RDKafkaErrorCode;
+
+    use super::is_transient;
+
+    #[test]
+    fn a_broker_handle_replaced_under_a_request_is_waited_out_and_a_refusal_is_not() {
+        assert!(is_transient(&KafkaError::MetadataFetch(
+            RDKafkaErrorCode::DestroyBroker
+        )));
+        assert!(is_transient(&KafkaError::MetadataFetch(
+            RDKafkaErrorCode::BrokerTransportFailure
+        )));
+        assert!(!is_transient(&KafkaError::MetadataFetch(
+            RDKafkaErrorCode::TopicAuthorizationFailed
+        )));
+    }
 }
