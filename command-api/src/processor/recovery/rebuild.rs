@@ -149,8 +149,10 @@ fn from_snapshots(
         partition,
         Start::Beginning,
         |message| {
-            events_from = events_from.max(snapshots::events_from(message.headers()));
+            // Named by the position or an order's snapshot only: a record the partition's
+            // writers did not write (screened out below) names nothing.
             if take_position(message, &mut position) {
+                events_from = events_from.max(snapshots::events_from(message.headers()));
                 return Ok(());
             }
             let Some(order_id) = order_key(message) else {
@@ -158,6 +160,7 @@ fn from_snapshots(
                 return Ok(());
             };
             any_order = true;
+            events_from = events_from.max(snapshots::events_from(message.headers()));
             let Some(current) = orders.as_mut() else {
                 return Ok(());
             };
