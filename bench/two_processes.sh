@@ -14,6 +14,7 @@ rounds="${1:-2}" seconds="${2:-20}"
 bench="$ORDERLOG_ROOT/target/release/bench"
 [ -x "$bench" ] || fail "no $bench: run compose/local/build.sh --release"
 curl -fsS http://127.0.0.1:8080/readyz >/dev/null || fail "the platform is not up: make up"
+"$ORDERLOG_ROOT/compose/local/haproxy.sh" install
 cd "$ORDERLOG_ROOT"
 token="$(cat .local/dev-token)"
 work="$(mktemp -d)"
