@@ -80,6 +80,20 @@ pub(crate) async fn measure(
     measured
 }
 
+/// A producer of command records configured as the HTTP tier's (idempotent, acks=all,
+/// 1 ms linger, the platform's partitioner).
+pub(crate) fn command_producer(
+    kafka: &KafkaConfig,
+) -> anyhow::Result<ThreadedProducer<DefaultProducerContext>> {
+    Ok(kafka
+        .client()
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "1")
+        .set("partitioner", "murmur2_random")
+        .create()?)
+}
+
 /// The commands of a run: warm-up ones first, then the measured; the interval between two.
 pub(crate) fn schedule(rate: u64, seconds: u64) -> anyhow::Result<(u64, u64, Duration)> {
     let warm_up = rate * WARM_UP.as_secs();
@@ -254,13 +268,7 @@ async fn through_topic(
     // Give the writers and the reader their assignments before the clock starts.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let started = Instant::now();
-    let producer: ThreadedProducer<DefaultProducerContext> = kafka
-        .client()
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "1")
-        .set("partitioner", "murmur2_random")
-        .create()?;
+    let producer = command_producer(kafka)?;
     let command = vec![b'c'; COMMAND_BYTES];
     for n in 0..total {
         let due = started + interval * u32::try_from(n)?;

@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use event_store::{KafkaConfig, TopicSet};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use schemas::values::OrderId;
 use schemas::{Command, CommandEnvelope, CommandResult};
 use uuid::Uuid;
 
-use crate::floor::{schedule, summarise};
+use crate::floor::{command_producer, schedule, summarise};
 use crate::stats;
 
 #[derive(Debug, clap::Args)]
@@ -91,13 +91,7 @@ pub(crate) async fn measure(
     };
     // The reader's assignment before the clock starts.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let producer: ThreadedProducer<DefaultProducerContext> = kafka
-        .client()
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "1")
-        .set("partitioner", "murmur2_random")
-        .create()?;
+    let producer = command_producer(&kafka)?;
     let started = Instant::now();
     for (n, command) in commands.iter().enumerate() {
         tokio::time::sleep_until((started + interval * u32::try_from(n)?).into()).await;
