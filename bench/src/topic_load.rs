@@ -10,10 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use event_store::{KafkaConfig, TopicSet};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
 use schemas::values::OrderId;
 use schemas::{Command, CommandEnvelope, CommandResult};
 use uuid::Uuid;
@@ -124,12 +123,10 @@ fn results(
         .set("enable.partition.eof", "false")
         .set("fetch.wait.max.ms", "100")
         .create()?;
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..partitions {
-        let (_, end) = event_store::watermarks(&consumer, &topics.results, partition, PATIENCE)?;
-        assignment.add_partition_offset(&topics.results, partition, Offset::Offset(end))?;
-    }
-    consumer.assign(&assignment)?;
+    let wanted: Vec<(&str, i32)> = (0..partitions)
+        .map(|p| (topics.results.as_str(), p))
+        .collect();
+    event_store::assign_at_end(&consumer, &wanted, PATIENCE)?;
     let mut arrivals = vec![None; index.len()];
     let (mut received, mut last) = (0, Instant::now());
     while received < index.len() && last.elapsed() < PATIENCE {

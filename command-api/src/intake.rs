@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use event_store::{KafkaConfig, TopicSet};
+use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::{Message, Offset, TopicPartitionList};
 use schemas::{CommandEnvelope, CommandResult};
 use tokio::sync::oneshot;
 
@@ -319,13 +319,8 @@ fn start_listener(
         // records arrive, so a longer wait costs no latency and far fewer idle fetches.
         .set("fetch.wait.max.ms", "100")
         .create()?;
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..partitions {
-        let (_, high) =
-            event_store::watermarks(&consumer, topic, partition, Duration::from_secs(10))?;
-        assignment.add_partition_offset(topic, partition, Offset::Offset(high))?;
-    }
-    consumer.assign(&assignment)?;
+    let wanted: Vec<(&str, i32)> = (0..partitions).map(|p| (topic, p)).collect();
+    event_store::assign_at_end(&consumer, &wanted, Duration::from_secs(10))?;
     let stop = Arc::new(AtomicBool::new(false));
     let stopping = stop.clone();
     std::thread::Builder::new()

@@ -31,7 +31,9 @@ pub mod wire;
 
 pub use backoff::Backoff;
 pub use config::KafkaConfig;
-pub use reader::{ReadError, Start, read_record, read_to_end, wait_settled, watermarks};
+pub use reader::{
+    ReadError, Start, assign_at_end, read_record, read_to_end, wait_settled, watermarks,
+};
 pub use security::KafkaSecurity;
 pub use topics::{TopicError, TopicSet, TopicSpec};
 pub use transactional::{Delivered, TransactionalProducer};

@@ -46,6 +46,22 @@ pub fn watermarks<C: rdkafka::consumer::ConsumerContext>(
     }
 }
 
+/// Assigns `consumer` each (topic, partition) of `wanted` from its end as of now, resolved
+/// here: `Offset::End` would be resolved when the fetcher starts, after records written
+/// meanwhile perhaps, which the caller would then never see.
+pub fn assign_at_end<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    wanted: &[(&str, i32)],
+    timeout: Duration,
+) -> Result<(), KafkaError> {
+    let mut assignment = TopicPartitionList::new();
+    for &(topic, partition) in wanted {
+        let (_, end) = watermarks(consumer, topic, partition, timeout)?;
+        assignment.add_partition_offset(topic, partition, Offset::Offset(end))?;
+    }
+    consumer.assign(&assignment)
+}
+
 /// Waits until no transaction is open on `topic`/`partition`: its last stable offset (what
 /// a read_committed reader reaches) equals its high watermark. After a writer's
 /// `init_transactions` fenced its predecessor, this is the moment its predecessor's last

@@ -24,10 +24,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use event_store::{Delivered, KafkaConfig, TopicSet};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 
 use crate::processor::transaction::written::Written;
 
@@ -82,15 +81,12 @@ impl Visibility {
             // stable offset; the wait only bounds idle fetches.
             .set("fetch.wait.max.ms", "100")
             .create()?;
-        // From the end as of now, resolved here: `Offset::End` would be resolved when the
-        // fetcher starts, after the first transaction's records perhaps.
-        let mut assignment = TopicPartitionList::new();
-        for written in Written::ALL {
-            let topic = written.topic(topics);
-            let (_, end) = event_store::watermarks(&echo, topic, partition, patience)?;
-            assignment.add_partition_offset(topic, partition, Offset::Offset(end))?;
-        }
-        echo.assign(&assignment)?;
+        // From the end as of now, before the first transaction's records.
+        let wanted: Vec<(&str, i32)> = Written::ALL
+            .iter()
+            .map(|written| (written.topic(topics), partition))
+            .collect();
+        event_store::assign_at_end(&echo, &wanted, patience)?;
         Ok(Self {
             echo,
             seen: HashMap::new(),
