@@ -46,6 +46,8 @@ pub use recovery::rebalance::ProcessorStatus;
 use recovery::rebalance::RebalanceContext;
 use recovery::takeover::Takeover;
 pub use settings::ProcessorSettings;
+/// The marks a writer puts on its records, for the tests that write what a writer wrote.
+pub use store::marks::{EVENTS_FROM_HEADER, LETTERS_FROM_HEADER, TXN_EVENTS_HEADER, TXN_HEADER};
 pub use store::snapshots::{
     FORMAT_HEADER, POSITION_KEY, Position, SNAPSHOT_FORMAT, Screened, Snapshot,
 };

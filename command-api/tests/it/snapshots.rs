@@ -11,7 +11,10 @@ use reqwest::Method;
 use serde_json::json;
 
 use command_api::config::Role;
-use command_api::processor::{FORMAT_HEADER, SNAPSHOT_FORMAT};
+use command_api::processor::{
+    EVENTS_FROM_HEADER, FORMAT_HEADER, SNAPSHOT_FORMAT, TXN_EVENTS_HEADER, TXN_HEADER,
+};
+use rdkafka::message::Headers;
 
 use crate::support::*;
 
@@ -30,21 +33,28 @@ fn snapshot_partition(prefix: &str, order_id: &str) -> i32 {
 
 /// Appends a record to the snapshots topic outside any processor's transaction.
 fn write_snapshot(prefix: &str, partition: i32, key: &str, value: &[u8], format: Option<&str>) {
+    let headers = match format {
+        Some(format) => OwnedHeaders::new().insert(Header {
+            key: FORMAT_HEADER,
+            value: Some(format.as_bytes()),
+        }),
+        None => OwnedHeaders::new(),
+    };
+    write_record(prefix, partition, key, value, headers);
+}
+
+/// Appends a record with `headers` to the snapshots topic outside any transaction.
+fn write_record(prefix: &str, partition: i32, key: &str, value: &[u8], headers: OwnedHeaders) {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
         .create()
         .expect("producer");
     let topic = event_store::TopicSet::new(prefix).snapshots;
-    let mut record = BaseRecord::<str, [u8]>::to(&topic)
+    let record = BaseRecord::<str, [u8]>::to(&topic)
         .partition(partition)
         .key(key)
-        .payload(value);
-    if let Some(format) = format {
-        record = record.headers(OwnedHeaders::new().insert(Header {
-            key: FORMAT_HEADER,
-            value: Some(format.as_bytes()),
-        }));
-    }
+        .payload(value)
+        .headers(headers);
     producer.send(record).map_err(|(e, _)| e).expect("send");
     producer
         .flush(std::time::Duration::from_secs(10))
@@ -341,5 +351,130 @@ async fn snapshots_of_format_1_are_read_after_an_upgrade_without_a_rebuild_from_
         retried.body
     );
     add_third_line(&app, &id).await;
+    app.stop().await;
+}
+
+/// Places the order of `key` (the same order id in every topic set) and adds line SKU-1
+/// under `{key}-line`: version 2.
+async fn keyed_order_with_a_line(app: &TestApp, key: &str) -> String {
+    let placed = app
+        .send_with(
+            Method::POST,
+            "/v1/orders",
+            Some(place_body()),
+            &[("Idempotency-Key", key)],
+        )
+        .await;
+    assert_eq!(placed.status, 201, "{}", placed.body);
+    let id = placed.body["order_id"]
+        .as_str()
+        .expect("order id")
+        .to_owned();
+    let added = add_keyed_line(app, &id, &format!("{key}-line")).await;
+    assert_eq!(added.body["version"], 2, "{}", added.body);
+    id
+}
+
+/// Adds line `sku` under the idempotency key `key`.
+async fn add_line(app: &TestApp, id: &str, sku: &str, key: &str) -> Reply {
+    app.send_with(
+        Method::POST,
+        &format!("/v1/orders/{id}/lines"),
+        Some(line(sku)),
+        &[("Idempotency-Key", key)],
+    )
+    .await
+}
+
+/// The highest transaction number the partition's snapshot records name.
+fn last_txn(prefix: &str, partition: i32) -> Option<i64> {
+    let mut last = None;
+    read_snapshots(prefix, partition, |m| {
+        let txn = m.headers().and_then(|h| {
+            let header = h.iter().find(|h| h.key == TXN_HEADER)?;
+            std::str::from_utf8(header.value?).ok()?.parse::<i64>().ok()
+        });
+        last = last.max(txn);
+    });
+    last
+}
+
+/// The same broker fault the other way round: Kafka committed a transaction's snapshots and
+/// aborted its events, so an order's snapshot holds a version the log never got, with its
+/// command in the order's memory. The transaction's records say it wrote an event; the new
+/// owner finds none of its events in the log, sets its snapshots aside and rebuilds from the
+/// ones before: the command, sent again, is applied (once) rather than answered from the
+/// memory of an event that does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_committed_without_their_events_are_set_aside() {
+    let key = format!("snap-u1-{}", uuid::Uuid::new_v4().simple());
+    let third = format!("{key}-third");
+    // In another topic set the same order goes one command further: its snapshot at
+    // version 3 is what the lost transaction wrote.
+    let elsewhere = unique_prefix();
+    let app = TestApp::spawn_with(test_config(&elsewhere, Role::All)).await;
+    let id = keyed_order_with_a_line(&app, &key).await;
+    let added = add_line(&app, &id, "SKU-2", &third).await;
+    assert_eq!(added.body["version"], 3, "{}", added.body);
+    app.stop().await;
+    let partition = snapshot_partition(&elsewhere, &id);
+    let mut lost = None;
+    read_snapshots(&elsewhere, partition, |m| {
+        if m.key() == Some(id.as_bytes()) {
+            lost = m.payload().map(<[u8]>::to_vec);
+        }
+    });
+    let lost = lost.expect("the snapshot at version 3");
+
+    let prefix = unique_prefix();
+    let app = TestApp::spawn_with(test_config(&prefix, Role::All)).await;
+    assert_eq!(keyed_order_with_a_line(&app, &key).await, id);
+    app.stop().await;
+    let events_end = {
+        let consumer: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap())
+            .create()
+            .expect("consumer");
+        let events = event_store::TopicSet::new(&prefix).events;
+        event_store::watermarks(
+            &consumer,
+            &events,
+            partition,
+            std::time::Duration::from_secs(5),
+        )
+        .expect("watermarks")
+        .1
+    };
+    let txn = last_txn(&prefix, partition)
+        .map_or(1_000, |n| n + 1)
+        .to_string();
+    let (format, from) = (SNAPSHOT_FORMAT.to_string(), events_end.to_string());
+    let headers = [
+        (FORMAT_HEADER, format.as_str()),
+        (EVENTS_FROM_HEADER, from.as_str()),
+        (TXN_HEADER, txn.as_str()),
+        (TXN_EVENTS_HEADER, "1"),
+    ]
+    .into_iter()
+    .fold(OwnedHeaders::new(), |headers, (key, value)| {
+        headers.insert(Header {
+            key,
+            value: Some(value.as_bytes()),
+        })
+    });
+    write_record(&prefix, partition, &id, &lost, headers);
+
+    let set_aside = "orderlog_processor_snapshots_set_aside_total";
+    let before = counter(set_aside);
+    let app = TestApp::spawn_with(test_config(&prefix, Role::All)).await;
+    let applied = add_line(&app, &id, "SKU-2", &third).await;
+    assert_eq!(
+        (applied.status, &applied.body["version"]),
+        (200, &json!(3)),
+        "{}",
+        applied.body
+    );
+    assert_eq!(versions_in_log(&app, &id), vec![1, 2, 3], "written, once");
+    assert_eq!(counter(set_aside) - before, 1.0, "one snapshot set aside");
     app.stop().await;
 }

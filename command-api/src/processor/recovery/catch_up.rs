@@ -1,12 +1,10 @@
 //! Folding onto a partition's snapshots the committed events they lack.
 //!
 //! A transaction writes an order's events and its snapshot together, so the snapshots
-//! normally hold every committed event. But a commit can land without some of its records:
-//! seen in `broker_restart` after a broker kill, where librdkafka reported a transaction
-//! aborted ("skipped sequence numbers": records on one partition never appended) while the
-//! coordinator had committed it, so its events were committed and its snapshots were not.
-//! A rebuild from the snapshots alone then decided those commands a second time when they
-//! came back. The events are the truth: every snapshot record names the events offset its
+//! normally hold every committed event. But Kafka can commit a transaction's events and
+//! abort its snapshots (`store::marks`; seen in `broker_restart`). A rebuild from the
+//! snapshots alone then decided those commands a second time when they came back. The
+//! events are the truth: every snapshot record names the events offset its
 //! state is complete up to (`EVENTS_FROM_HEADER`), and the rebuild reads the events from
 //! the highest such offset to the end (normally the last transaction's events, which the
 //! snapshots hold already) and folds each event its order's state lacks, with its command
@@ -29,16 +27,20 @@ pub(crate) struct CaughtUp {
     /// The orders whose state changed: their snapshots go out with the next transaction.
     pub orders: HashSet<OrderId>,
     pub events: usize,
+    /// Whether one of the events watched for was read (`unconfirmed`).
+    pub confirmed: bool,
 }
 
-/// Reads the events partition from `from` to its end and folds what `orders` lack; a read
-/// that fails is the rebuild's to report.
+/// Reads the events partition from `from` to its end and folds what `orders` lack, noting
+/// whether one of the `watched` events (an order at a version) is there; a read that fails
+/// is the rebuild's to report.
 pub(crate) fn fold_missing(
     kafka: &KafkaConfig,
     topics: &TopicSet,
     partition: i32,
     orders: &mut Orders,
     from: i64,
+    watched: &HashSet<(OrderId, u64)>,
 ) -> Result<CaughtUp, ReadError<Infallible>> {
     let mut caught = CaughtUp::default();
     caught.end = read_to_end::<Infallible>(
@@ -50,6 +52,7 @@ pub(crate) fn fold_missing(
             // An event that does not decode is screened by a fold of the whole partition;
             // here it is only never folded.
             if let Ok(envelope) = wire::decode_event(message) {
+                caught.confirmed |= watched.contains(&(envelope.order_id, envelope.order_version));
                 if fold_one(orders, &envelope) {
                     caught.orders.insert(envelope.order_id);
                     caught.events += 1;

@@ -4,7 +4,8 @@
 //! (a snapshot not keyed by an order, an event that does not decode or does not fit its
 //! order, a result that does not parse) is skipped and screened out for the dead letters.
 //! The snapshots are checked against the events they name (`catch_up`): a committed event
-//! they lack is folded in.
+//! they lack is folded in, and a last transaction whose events never landed is set aside
+//! (`unconfirmed`). The dead letters past the position are found (`letters`).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -16,11 +17,11 @@ use schemas::order::EvolveError;
 use schemas::values::OrderId;
 use schemas::{CommandResult, EventEnvelope};
 
-use crate::processor::recovery::catch_up;
+use crate::processor::recovery::snapshot_read::{FromSnapshots, from_snapshots};
+use crate::processor::recovery::{catch_up, letters};
 use crate::processor::screening::screen::Screen;
 use crate::processor::store::orders::Orders;
 use crate::processor::store::slot::OrderSlot;
-use crate::processor::store::snapshots::{self, POSITION_KEY, Position};
 
 /// Where a rebuilt state came from, for logs and the takeover benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,11 +30,7 @@ pub(crate) enum Source {
     Events,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RebuildError {
-    #[error("reading {topic}: {error}")]
-    Read { topic: String, error: String },
-}
+pub(crate) use crate::processor::recovery::rebuild_error::RebuildError;
 
 /// A partition's orders as of the committed end of its log, and where its commands resume.
 pub(crate) struct Rebuilt {
@@ -48,23 +45,23 @@ pub(crate) struct Rebuilt {
     /// The events offset the orders' states are complete up to (`None` for snapshots
     /// written before they named it: not checked against the events then).
     pub events_from: Option<i64>,
-    /// Orders given committed events their snapshots lacked: their snapshots are stale.
-    pub caught_up: HashSet<OrderId>,
-}
-
-/// What the snapshots partition holds.
-struct FromSnapshots {
-    /// `None` when a snapshot is not in a format read (the events are the truth then).
-    orders: Option<Orders>,
-    next_offset: Option<i64>,
-    /// The highest events offset a record names (`EVENTS_FROM_HEADER`).
-    events_from: Option<i64>,
-    /// Whether any record is an order's snapshot.
-    any_order: bool,
+    /// Orders whose latest snapshot record is not their state (given committed events it
+    /// lacked, or set aside): written again with the next transaction.
+    pub stale: HashSet<OrderId>,
+    /// Whether the position must be written again with the next transaction (the latest
+    /// one was set aside).
+    pub rewrite_position: bool,
+    /// The number of the partition's next transaction.
+    pub txn: i64,
+    /// Where the dead-letter partition ended (`None` when not read: no position).
+    pub letters_from: Option<i64>,
+    /// Commands offsets at or after the position that have a dead letter already.
+    pub lettered: HashSet<i64>,
 }
 
 /// Rebuilds `partition` from its snapshots, or from its events when a snapshot is
-/// unreadable. Blocking.
+/// unreadable, checking the snapshots' last transaction against the events (`unconfirmed`)
+/// and finding the dead letters past the position (`letters`). Blocking.
 pub(crate) fn rebuild(
     kafka: &KafkaConfig,
     topics: &TopicSet,
@@ -72,34 +69,58 @@ pub(crate) fn rebuild(
 ) -> Result<Rebuilt, RebuildError> {
     let started = Instant::now();
     let mut screen = Screen::new(topics);
-    let read = from_snapshots(kafka, topics, partition, &mut screen)?;
-    let mut caught = catch_up::CaughtUp::default();
-    let (orders, source, events_from) = match read.orders {
-        Some(mut orders) => {
-            // No order snapshot at all: every event is one the snapshots lack.
-            let from = read.events_from.or((!read.any_order).then_some(0));
-            if let Some(from) = from {
-                caught = catch_up::fold_missing(kafka, topics, partition, &mut orders, from)
-                    .map_err(|error| RebuildError::Read {
-                        topic: topics.events.clone(),
-                        error: error.to_string(),
-                    })?;
-            }
-            let end = from.map(|_| caught.end);
-            (orders, Source::Snapshots, end)
-        }
+    let mut read = from_snapshots(kafka, topics, partition, &mut screen, None)?;
+    let txn = read.last.next();
+    let mut set_aside = HashSet::new();
+    let mut state = caught_up(kafka, topics, partition, &mut read, true)?;
+    if state.as_ref().is_some_and(|(_, caught)| !caught.confirmed) {
+        set_aside = read.last.orders.clone();
+        tracing::warn!(
+            partition,
+            txn = ?read.last.number,
+            events = read.last.events,
+            orders = set_aside.len(),
+            "the last transaction's events are not in the log; its snapshots and position are set aside"
+        );
+        metrics::counter!("orderlog_processor_snapshots_set_aside_total")
+            .increment(set_aside.len() as u64);
+        screen = Screen::new(topics);
+        read = from_snapshots(kafka, topics, partition, &mut screen, read.last.number)?;
+        state = caught_up(kafka, topics, partition, &mut read, false)?;
+    }
+    let (mut orders, source, events_from, mut stale) = match state {
+        Some((orders, caught)) => (orders, Source::Snapshots, caught.end, caught.orders),
         None => {
             let (orders, end) = screened_fold(kafka, topics, partition, &mut screen)?;
-            (orders, Source::Events, Some(end))
+            (orders, Source::Events, Some(end), HashSet::new())
         }
+    };
+    // Written again with the next transaction: loaded, so that it writes their state.
+    for order_id in &set_aside {
+        let _ = orders.load(order_id);
+    }
+    stale.extend(&set_aside);
+    let lettered = match read.next_offset {
+        Some(next_offset) => Some(
+            letters::past_position(kafka, topics, partition, read.letters_from, next_offset)
+                .map_err(|error| RebuildError::Read {
+                    topic: topics.dead_letter.clone(),
+                    error: error.to_string(),
+                })?,
+        ),
+        None => None,
     };
     let rebuilt = Rebuilt {
         orders,
         source,
         next_offset: read.next_offset,
+        rewrite_position: !set_aside.is_empty(),
         screen,
         events_from,
-        caught_up: caught.orders,
+        stale,
+        txn,
+        letters_from: lettered.as_ref().map(|l| l.end),
+        lettered: lettered.map(|l| l.offsets).unwrap_or_default(),
     };
     let (finals, final_bytes) = rebuilt.orders.finals();
     tracing::info!(partition, orders = rebuilt.orders.len(), finals, final_bytes, source = ?rebuilt.source, next_offset = ?rebuilt.next_offset, elapsed_ms = started.elapsed().as_millis() as u64, "partition rebuilt");
@@ -115,139 +136,67 @@ pub(crate) fn rebuild(
     Ok(rebuilt)
 }
 
-/// When `message` is the position record, keeps its position (a later one wins).
-fn take_position(message: &impl Message, position: &mut Option<Position>) -> bool {
-    if message.key() != Some(POSITION_KEY) {
-        return false;
-    }
-    let parsed = message
-        .payload()
-        .and_then(|value| serde_json::from_slice::<Position>(value).ok());
-    if let Some(parsed) = parsed {
-        *position = Some(parsed);
-    }
-    true
-}
-
-/// The orders' snapshots, unparsed (each is parsed on its order's first command), or `None`
-/// when a record is not a snapshot of the current format (an older version wrote it: the
-/// events are the truth then); and the last recorded position either way. A record not
-/// keyed by an order is screened out.
-fn from_snapshots(
+/// The orders of the snapshots read, with the committed events they lack folded in, and
+/// where the events partition ended (`None` when the snapshots name no events offset);
+/// `None` when a snapshot is not in a format read. With `check`, whether the last
+/// transaction's events are in the log is noted (`CaughtUp::confirmed`).
+fn caught_up(
     kafka: &KafkaConfig,
     topics: &TopicSet,
     partition: i32,
-    screen: &mut Screen,
-) -> Result<FromSnapshots, RebuildError> {
-    let mut position = None;
-    let mut orders = Some(Orders::default());
-    let mut unusable = Vec::new();
-    let (mut events_from, mut any_order) = (None, false);
-    let end = read_to_end::<std::convert::Infallible>(
+    read: &mut FromSnapshots,
+    check: bool,
+) -> Result<Option<(Orders, CaughtUpEnd)>, RebuildError> {
+    let Some(mut orders) = read.orders.take() else {
+        return Ok(None);
+    };
+    // No order snapshot at all: every event is one the snapshots lack.
+    let Some(from) = read.events_from.or((!read.any_order).then_some(0)) else {
+        return Ok(Some((orders, CaughtUpEnd::unchecked())));
+    };
+    let watched = check.then(|| read.last.expected(&orders)).flatten();
+    let caught = catch_up::fold_missing(
         kafka,
-        &topics.snapshots,
+        topics,
         partition,
-        Start::Beginning,
-        |message| {
-            // Named by the position or an order's snapshot only: a record the partition's
-            // writers did not write (screened out below) names nothing.
-            if take_position(message, &mut position) {
-                events_from = events_from.max(snapshots::events_from(message.headers()));
-                return Ok(());
-            }
-            let Some(order_id) = order_key(message) else {
-                unusable.push(message.detach());
-                return Ok(());
-            };
-            any_order = true;
-            events_from = events_from.max(snapshots::events_from(message.headers()));
-            let Some(current) = orders.as_mut() else {
-                return Ok(());
-            };
-            match snapshot_value(message) {
-                Some(value) => current.insert_snapshot(order_id, value.into()),
-                None => {
-                    tracing::warn!(
-                        partition,
-                        offset = message.offset(),
-                        "a snapshot is not in the current format; rebuilding the partition from its events"
-                    );
-                    orders = None;
-                }
-            }
-            Ok(())
-        },
+        &mut orders,
+        from,
+        watched.as_ref().unwrap_or(&HashSet::new()),
     )
     .map_err(|error| RebuildError::Read {
-        topic: topics.snapshots.clone(),
+        topic: topics.events.clone(),
         error: error.to_string(),
     })?;
-    if let Some(position) = position {
-        screen.screened_before(position.screened);
-    }
-    for message in &unusable {
-        screen.unusable(message, "a snapshot not keyed by an order id");
-    }
-    screen.read(&topics.snapshots, end);
-    let next_offset = match position {
-        Some(position) => trusted_position(kafka, topics, partition, position.next_offset)?,
-        None => None,
-    };
-    Ok(FromSnapshots {
+    Ok(Some((
         orders,
-        next_offset,
-        events_from,
-        any_order,
-    })
+        CaughtUpEnd {
+            end: Some(caught.end),
+            confirmed: caught.confirmed || watched.is_none(),
+            orders: caught.orders,
+        },
+    )))
 }
 
-/// A recorded position is input too: one beyond the end of the commands log (which no
-/// processor can have written) would skip the commands that arrive up to it. It is not
-/// trusted; the consumer group's committed offset is the position then.
-fn trusted_position(
-    kafka: &KafkaConfig,
-    topics: &TopicSet,
-    partition: i32,
-    next_offset: i64,
-) -> Result<Option<i64>, RebuildError> {
-    let read_error = |error: rdkafka::error::KafkaError| RebuildError::Read {
-        topic: topics.commands.clone(),
-        error: error.to_string(),
-    };
-    let consumer: rdkafka::consumer::BaseConsumer = kafka.client().create().map_err(read_error)?;
-    let (_, high) = event_store::watermarks(
-        &consumer,
-        &topics.commands,
-        partition,
-        std::time::Duration::from_secs(10),
-    )
-    .map_err(read_error)?;
-    if (0..=high).contains(&next_offset) {
-        return Ok(Some(next_offset));
+/// What a catch-up left: where the events ended, whether the last transaction is
+/// confirmed, and the orders it gave events.
+struct CaughtUpEnd {
+    end: Option<i64>,
+    confirmed: bool,
+    orders: HashSet<OrderId>,
+}
+
+impl CaughtUpEnd {
+    fn unchecked() -> Self {
+        Self {
+            end: None,
+            confirmed: true,
+            orders: HashSet::new(),
+        }
     }
-    tracing::warn!(
-        partition,
-        next_offset,
-        commands_end = high,
-        "the recorded position is not within the commands log; not trusted"
-    );
-    metrics::counter!("orderlog_processor_untrusted_positions_total").increment(1);
-    Ok(None)
-}
-
-/// The order id a snapshot record is keyed by.
-fn order_key(message: &impl Message) -> Option<OrderId> {
-    OrderId::parse(std::str::from_utf8(message.key()?).ok()?).ok()
-}
-
-/// A snapshot's value when the record is in the current format.
-fn snapshot_value(message: &impl Message) -> Option<&[u8]> {
-    snapshots::is_readable(message.headers()).then_some(())?;
-    message.payload()
 }
 
 /// Folds every event of the partition (the benchmark measures this path's events/s).
-#[cfg(any(test, feature = "measure"))]
+#[cfg(feature = "measure")]
 pub(crate) fn from_events(
     kafka: &KafkaConfig,
     topics: &TopicSet,
@@ -402,71 +351,4 @@ fn fold_matching(
     })?;
     screen.read(&topics.events, end);
     Ok(end)
-}
-
-#[cfg(test)]
-mod tests {
-    use rdkafka::Timestamp;
-    use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
-
-    use super::*;
-
-    fn record(key: &[u8], format: Option<&str>) -> OwnedMessage {
-        let headers = format.map(|format| {
-            OwnedHeaders::new().insert(Header {
-                key: snapshots::FORMAT_HEADER,
-                value: Some(format.as_bytes()),
-            })
-        });
-        let value = snapshots::encode(&OrderSlot::default()).0;
-        OwnedMessage::new(
-            Some(value),
-            Some(key.to_vec()),
-            "snapshots".to_owned(),
-            Timestamp::NotAvailable,
-            0,
-            0,
-            headers,
-        )
-    }
-
-    #[test]
-    fn a_snapshot_record_needs_an_order_id_key_and_the_current_format_header() {
-        let order = OrderId::from_uuid(uuid::Uuid::from_u128(9));
-        let key = order.to_string();
-        let current = snapshots::SNAPSHOT_FORMAT.to_string();
-        let readable = record(key.as_bytes(), Some(&current));
-        assert_eq!(order_key(&readable), Some(order));
-        let value = snapshot_value(&readable).expect("a snapshot");
-        assert_eq!(snapshots::decode(value), Some(OrderSlot::default()));
-        assert!(snapshot_value(&record(key.as_bytes(), Some("4"))).is_none());
-        assert!(
-            snapshot_value(&record(key.as_bytes(), None)).is_some(),
-            "written before the header, in format 1"
-        );
-        assert_eq!(order_key(&record(b"not-an-id", Some(&current))), None);
-    }
-
-    #[test]
-    fn the_position_record_is_recognised_by_its_key() {
-        let mut position = None;
-        let value = serde_json::to_vec(&Position {
-            next_offset: 42,
-            screened: Default::default(),
-        })
-        .expect("json");
-        let message = OwnedMessage::new(
-            Some(value),
-            Some(POSITION_KEY.to_vec()),
-            "snapshots".to_owned(),
-            Timestamp::NotAvailable,
-            0,
-            0,
-            None,
-        );
-        assert!(take_position(&message, &mut position));
-        assert_eq!(position.map(|p| p.next_offset), Some(42));
-        let order = record(b"x", None);
-        assert!(!take_position(&order, &mut position));
-    }
 }

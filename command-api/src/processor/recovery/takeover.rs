@@ -29,6 +29,7 @@ use crate::processor::recovery::rebalance::ProcessorStatus;
 use crate::processor::recovery::rebalance::{Change, RebalanceContext};
 use crate::processor::recovery::rebuild;
 use crate::processor::settings::ProcessorSettings;
+use crate::processor::store::marks::Marks;
 use crate::processor::transaction::partition::PartitionWorker;
 use crate::processor::transaction::producer::{BatchError, Writer, new_producer};
 use crate::processor::transaction::settle;
@@ -361,7 +362,20 @@ pub(crate) fn prepare_partition(
                     }
                     known => known,
                 };
-                settle::dead_letter(topics, partition, &producer, letters, next_offset, screened)?;
+                let marks = Marks {
+                    events_from: rebuilt.events_from,
+                    letters_from: rebuilt.letters_from,
+                    ..Marks::default()
+                };
+                settle::dead_letter(
+                    topics,
+                    partition,
+                    &producer,
+                    letters,
+                    next_offset,
+                    screened,
+                    marks,
+                )?;
                 let worker = PartitionWorker {
                     partition,
                     partitions,
@@ -375,7 +389,11 @@ pub(crate) fn prepare_partition(
                     answers: answers.clone(),
                     visibility: Visibility::new(kafka, topics, partition)?,
                     events_from: rebuilt.events_from,
-                    caught_up: rebuilt.caught_up,
+                    stale: rebuilt.stale,
+                    rewrite_position: next_offset.filter(|_| rebuilt.rewrite_position),
+                    txn: rebuilt.txn,
+                    letters_from: rebuilt.letters_from,
+                    lettered: rebuilt.lettered,
                 };
                 Ok((worker, next_offset))
             });

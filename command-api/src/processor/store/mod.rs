@@ -1,7 +1,8 @@
-//! Order storage: one order and one command (`slot`, pure), how a partition's orders are held (`orders`: parsed, as snapshot bytes, or in the `final_store` on disk), and the snapshot record (`snapshots`, `compact`).
+//! Order storage: one order and one command (`slot`, pure), how a partition's orders are held (`orders`: parsed, as snapshot bytes, or in the `final_store` on disk), the snapshot record (`snapshots`, `compact`), and what each record says about its transaction (`marks`).
 
 pub(super) mod compact;
 pub(super) mod final_store;
+pub(super) mod marks;
 pub(super) mod orders;
 pub(super) mod slot;
 pub(super) mod snapshots;

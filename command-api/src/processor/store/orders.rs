@@ -100,6 +100,11 @@ impl Orders {
         }
     }
 
+    /// Whether the order is known (in whatever form it is held).
+    pub(crate) fn contains(&self, order_id: &OrderId) -> bool {
+        self.by_id.contains_key(order_id)
+    }
+
     pub(crate) fn remove(&mut self, order_id: &OrderId) {
         self.by_id.remove(order_id);
     }

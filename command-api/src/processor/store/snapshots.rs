@@ -28,13 +28,6 @@ pub struct Snapshot {
     pub slot: OrderSlot,
 }
 
-/// The record header saying from which offset of the partition's events topic a rebuild
-/// must fold events onto the snapshots: every event before it was in the state of the
-/// transaction that wrote the record. A transaction whose events committed without its
-/// snapshots (a commit that lost some of its records; see `recovery/rebuild.rs`) is then
-/// still found. Absent in records written before it existed.
-pub(crate) const EVENTS_FROM_HEADER: &str = "orderlog-events-from";
-
 /// The snapshots topic's key for the partition's position on the commands topic (no order
 /// id looks like it). Written in every transaction beside the snapshots, it says which
 /// commands the snapshots already include.
@@ -92,23 +85,6 @@ pub(crate) fn headers() -> OwnedHeaders {
         key: FORMAT_HEADER,
         value: Some(SNAPSHOT_FORMAT.to_string().as_bytes()),
     })
-}
-
-/// `headers` with [`EVENTS_FROM_HEADER`], when the writer knows it.
-pub(crate) fn with_events_from(headers: OwnedHeaders, events_from: Option<i64>) -> OwnedHeaders {
-    match events_from {
-        Some(offset) => headers.insert(Header {
-            key: EVENTS_FROM_HEADER,
-            value: Some(offset.to_string().as_bytes()),
-        }),
-        None => headers,
-    }
-}
-
-/// The offset a record's [`EVENTS_FROM_HEADER`] names, if it has a readable one.
-pub(crate) fn events_from<H: Headers>(headers: Option<&H>) -> Option<i64> {
-    let header = headers?.iter().find(|h| h.key == EVENTS_FROM_HEADER)?;
-    std::str::from_utf8(header.value?).ok()?.parse().ok()
 }
 
 /// A snapshot value in format 1, as versions before format 2 wrote it (for tests of the
@@ -200,21 +176,5 @@ mod tests {
         assert_eq!(decode(&newer_value), None);
         assert_eq!(decode(b"{not json"), None);
         assert_eq!(decode(b""), None);
-    }
-
-    #[test]
-    fn the_events_offset_travels_in_a_header_beside_the_format() {
-        let (_, headers) = encode(&OrderSlot::default());
-        assert_eq!(events_from(Some(&headers)), None);
-        let headers = with_events_from(headers, Some(1234));
-        assert_eq!(events_from(Some(&headers)), Some(1234));
-        assert!(is_readable(Some(&headers)));
-        let unknown = with_events_from(OwnedHeaders::new(), None);
-        assert_eq!(events_from(Some(&unknown)), None);
-        let garbled = OwnedHeaders::new().insert(Header {
-            key: EVENTS_FROM_HEADER,
-            value: Some(b"-x"),
-        });
-        assert_eq!(events_from(Some(&garbled)), None);
     }
 }

@@ -17,6 +17,7 @@ use schemas::{CommandEnvelope, CommandResult};
 use crate::answers::{Answers, Path};
 use crate::processor::recovery::rebuild::{self, RebuildError};
 use crate::processor::screening::untrusted::{self, Unusable};
+use crate::processor::store::marks::Marks;
 use crate::processor::store::orders::Orders;
 use crate::processor::store::slot::OrderSlot;
 use crate::processor::store::snapshots::{self, POSITION_KEY, Position, Screened};
@@ -48,9 +49,20 @@ pub(crate) struct PartitionWorker {
     /// this writer writes, so a rebuild folds any committed event after it that the
     /// snapshots lack (`recovery/catch_up.rs`). `None` until known.
     pub(crate) events_from: Option<i64>,
-    /// Orders the takeover gave events their snapshots lacked: written with the next
+    /// Orders whose latest snapshot record is not their state (the takeover gave them events
+    /// their snapshots lacked, or set their last snapshots aside): written with the next
     /// transaction's snapshots.
-    pub(crate) caught_up: HashSet<OrderId>,
+    pub(crate) stale: HashSet<OrderId>,
+    /// Whether the next transaction writes the position even without commands-topic records
+    /// (the takeover set the latest one aside).
+    pub(crate) rewrite_position: Option<i64>,
+    /// The number of the next transaction (`store::marks`).
+    pub(crate) txn: i64,
+    /// The dead-letter offset every later letter is at or after, named by each position.
+    pub(crate) letters_from: Option<i64>,
+    /// Commands offsets past the position whose letter is written already
+    /// (`recovery/letters.rs`): passed without another.
+    pub(crate) lettered: HashSet<i64>,
 }
 
 /// What a transaction changed, kept for after it ends.
@@ -83,6 +95,7 @@ impl PartitionWorker {
         let size = batch.len();
         let mut changes = Changes::default();
         let result = self.transaction(topics, &batch, &mut changes, stopping);
+        self.txn += 1;
         match &result {
             Ok(_) => self.committed(batch, changes),
             Err(_) => self.restore(changes.backup),
@@ -125,7 +138,7 @@ impl PartitionWorker {
             }
         }
         self.write_snapshots(topics, changes)?;
-        let next_offset = self.write_position(topics, batch)?;
+        let next_offset = self.write_position(topics, batch, changes)?;
         phase("decide_and_send", started);
         let since = Instant::now();
         self.writer.drain()?;
@@ -141,6 +154,9 @@ impl PartitionWorker {
         phase("visible", since);
         if let Some(events) = written.iter().find(|d| d.topic == topics.events) {
             self.events_from = Some(events.last + 1);
+        }
+        if let Some(letters) = written.iter().find(|d| d.topic == topics.dead_letter) {
+            self.letters_from = Some(letters.last + 1);
         }
         drop(spans);
         metrics::counter!("orderlog_processor_events_total").increment(changes.events as u64);
@@ -169,6 +185,11 @@ impl PartitionWorker {
         let Item::Fetched(message) = item else {
             return Ok(());
         };
+        if self.lettered.contains(&message.offset()) {
+            tracing::warn!(partition = self.partition, offset = message.offset(), reason = %unusable, "command dead-lettered already; passed");
+            metrics::counter!("orderlog_processor_letters_found_written_total").increment(1);
+            return Ok(());
+        }
         tracing::warn!(partition = self.partition, offset = message.offset(), reason = %unusable, "command dead-lettered");
         let (key, value, headers) = untrusted::dead_letter(message, unusable);
         self.writer.send(
@@ -275,23 +296,29 @@ impl PartitionWorker {
     /// The snapshot of every order the batch touched (that still exists), and of those a
     /// takeover caught up, each naming the events offset the state is complete up to.
     fn write_snapshots(&self, topics: &TopicSet, changes: &mut Changes) -> Result<(), BatchError> {
-        let touched: HashSet<OrderId> = changes
-            .backup
-            .keys()
-            .chain(&self.caught_up)
-            .copied()
-            .collect();
+        let touched: HashSet<OrderId> = changes.backup.keys().chain(&self.stale).copied().collect();
+        let marks = self.marks(changes.events);
         for order_id in touched {
+            let key = order_id.to_string();
             if let Some(slot) = self.orders.get(&order_id) {
                 let (value, headers) = snapshots::encode(slot);
                 self.writer.send(
                     Written::Snapshots.topic(topics),
-                    Some(order_id.to_string().as_bytes()),
+                    Some(key.as_bytes()),
                     &value,
-                    Some(snapshots::with_events_from(headers, self.events_from)),
+                    Some(marks.add_to(headers)),
                     None,
                 )?;
                 changes.snapshots.push((order_id, value));
+            } else if self.stale.contains(&order_id) && !self.orders.contains(&order_id) {
+                // Set aside and created by that transaction: the order has no snapshot.
+                self.writer.send(
+                    Written::Snapshots.topic(topics),
+                    Some(key.as_bytes()),
+                    &[],
+                    Some(marks.add_to(snapshots::headers())),
+                    None,
+                )?;
             }
         }
         Ok(())
@@ -302,11 +329,20 @@ impl PartitionWorker {
     /// commands only consumed nothing there and leaves the position alone. (Sending the
     /// offset to the consumer group instead, `send_offsets_to_transaction`, costs two more
     /// requests and a fourth partition per transaction; docs/performance.md.)
-    fn write_position(&self, topics: &TopicSet, batch: &[Item]) -> Result<Option<i64>, BatchError> {
-        let Some(last) = batch.iter().filter_map(Item::offset).max() else {
+    fn write_position(
+        &self,
+        topics: &TopicSet,
+        batch: &[Item],
+        changes: &Changes,
+    ) -> Result<Option<i64>, BatchError> {
+        let consumed = batch
+            .iter()
+            .filter_map(Item::offset)
+            .max()
+            .map(|last| last + 1);
+        let Some(next_offset) = consumed.or(self.rewrite_position) else {
             return Ok(None);
         };
-        let next_offset = last + 1;
         let position = serde_json::to_vec(&Position {
             next_offset,
             screened: self.screened,
@@ -316,13 +352,20 @@ impl PartitionWorker {
             Written::Snapshots.topic(topics),
             Some(POSITION_KEY),
             &position,
-            Some(snapshots::with_events_from(
-                OwnedHeaders::new(),
-                self.events_from,
-            )),
+            Some(self.marks(changes.events).add_to(OwnedHeaders::new())),
             None,
         )?;
-        Ok(Some(next_offset))
+        Ok(consumed)
+    }
+
+    /// What this transaction's snapshot records say about it (`store::marks`).
+    fn marks(&self, events: usize) -> Marks {
+        Marks {
+            events_from: self.events_from,
+            txn: Some(self.txn),
+            txn_events: Some(events as i64),
+            letters_from: self.letters_from,
+        }
     }
 
     /// Committed: the answers go out, and the orders return to the bytes just committed
@@ -345,7 +388,8 @@ impl PartitionWorker {
         for (order_id, value) in changes.snapshots {
             self.orders.settle(order_id, value);
         }
-        self.caught_up.clear();
+        self.stale.clear();
+        self.rewrite_position = None;
     }
 
     /// Failed: the orders as they were before the batch.

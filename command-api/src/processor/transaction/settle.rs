@@ -9,6 +9,7 @@ use rdkafka::producer::{BaseRecord, Producer};
 
 use crate::processor::error::ProcessorError;
 use crate::processor::screening::untrusted::DeadLetter;
+use crate::processor::store::marks::Marks;
 use crate::processor::store::snapshots::{POSITION_KEY, Position, Screened};
 use crate::processor::transaction::written::Written;
 
@@ -79,6 +80,7 @@ pub(crate) fn dead_letter(
     letters: Vec<DeadLetter>,
     next_offset: Option<i64>,
     screened: Screened,
+    marks: Marks,
 ) -> Result<(), ProcessorError> {
     if letters.is_empty() {
         return Ok(());
@@ -111,7 +113,8 @@ pub(crate) fn dead_letter(
                 BaseRecord::to(Written::Snapshots.topic(topics))
                     .partition(partition)
                     .key(POSITION_KEY)
-                    .payload(&position);
+                    .payload(position.as_slice())
+                    .headers(marks.add_to(OwnedHeaders::new()));
             producer.send(record)?;
         }
         producer.wait_delivered(Duration::from_secs(10))
