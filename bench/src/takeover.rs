@@ -27,6 +27,17 @@ pub(crate) struct Takeover {
     log_dir: PathBuf,
 }
 
+/// The processors' session as the local platform runs them (`LOCAL_SESSION_TIMEOUT_MS` in
+/// compose/local/lib.sh; the local broker allows it).
+const LOCAL_SESSION_TIMEOUT_MS: u64 = 2_000;
+
+/// The processors' session: `ORDERLOG_PROCESSOR_SESSION_TIMEOUT_MS` when this process has
+/// it, otherwise the local platform's.
+fn session_timeout_ms() -> String {
+    std::env::var("ORDERLOG_PROCESSOR_SESSION_TIMEOUT_MS")
+        .unwrap_or_else(|_| LOCAL_SESSION_TIMEOUT_MS.to_string())
+}
+
 /// A command-api process, killed when dropped.
 pub(crate) struct Service {
     pub(crate) child: Child,
@@ -64,8 +75,12 @@ pub(crate) fn spawn_command_api(
         .env("ORDERLOG_PROCESSOR_GROUP", format!("{prefix}processors"))
         .env("ORDERLOG_COMMAND_API_LISTEN", format!("127.0.0.1:{port}"))
         .env("ORDERLOG_RESULT_TIMEOUT_MS", "120000")
+        .env(
+            "ORDERLOG_PROCESSOR_SESSION_TIMEOUT_MS",
+            session_timeout_ms(),
+        )
         .envs(auth.env())
-        .stdout(Stdio::null())
+        .stdout(log.try_clone()?)
         .stderr(log)
         .spawn()?;
     Ok(Service {

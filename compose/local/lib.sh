@@ -13,6 +13,8 @@ KAFKA_HOST=127.0.0.1
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_JARS="$ORDERLOG_LOCAL/kafka/jars-$KAFKA_VERSION"
+# The processors' session on the local platform (the local broker allows down to 1 s).
+LOCAL_SESSION_TIMEOUT_MS=2000
 KAFKA_DATA="$ORDERLOG_LOCAL/kafka/data"
 KAFKA_RUN="$ORDERLOG_LOCAL/kafka/run"
 KAFKA_LOG="$ORDERLOG_LOCAL/logs/kafka.log"

@@ -44,7 +44,10 @@ start_service() {
     otlp=("ORDERLOG_OTLP_ENDPOINT=http://127.0.0.1:4318")
   fi
   # The development mode: a generated secret and a ready token in $ORDERLOG_LOCAL/dev-token.
+  # The processors' session is 2 s, which the local broker allows (its
+  # group.min.session.timeout.ms): a killed one's partitions move sooner (docs/operations.md).
   env ORDERLOG_AUTH_DEV=true ORDERLOG_AUTH_DEV_DIR="$ORDERLOG_LOCAL" \
+    ORDERLOG_PROCESSOR_SESSION_TIMEOUT_MS="${ORDERLOG_PROCESSOR_SESSION_TIMEOUT_MS:-$LOCAL_SESSION_TIMEOUT_MS}" \
     ORDERLOG_GRAPHIQL_ASSETS="$ORDERLOG_LOCAL/graphiql" "${otlp[@]}" "$@" \
     nohup setsid "$exe" >>"$LOGS/$name.log" 2>&1 </dev/null &
   echo $! >"$pidfile"
