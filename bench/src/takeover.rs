@@ -4,7 +4,7 @@
 //! fencing the dead writer, rebuilding the partition's orders, processing the command).
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;

@@ -136,7 +136,7 @@ impl CommandBus {
                 availability: availability.clone(),
                 answers: answers.clone(),
             })?;
-        let listener = start_listener(kafka, &topics.results, partitions, answers.clone())?;
+        let listener = start_listener_patiently(kafka, &topics.results, partitions, &answers)?;
         watch_availability(
             kafka,
             &topics.commands,
@@ -298,6 +298,28 @@ struct ListenerGuard {
 impl Drop for ListenerGuard {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// [`start_listener`], waiting out a cluster that does not answer yet (seen in `make chaos`:
+/// a node of a cluster just started refused connections while its old registration
+/// expired, and the process exited); any other error is returned.
+fn start_listener_patiently(
+    kafka: &KafkaConfig,
+    topic: &str,
+    partitions: i32,
+    answers: &Answers,
+) -> Result<ListenerGuard, KafkaError> {
+    let mut backoff = event_store::Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    loop {
+        match start_listener(kafka, topic, partitions, answers.clone()) {
+            Err(error) if event_store::reader::is_transient(&error) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "the results topic cannot be read yet; retrying");
+                std::thread::sleep(delay);
+            }
+            other => return other,
+        }
     }
 }
 
