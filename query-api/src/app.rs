@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::freshness::Freshness;
 use crate::graphiql::Assets;
 use crate::http::{self, AppState};
+use crate::order_cache::OrderCache;
 use crate::replica::ReplicaGate;
 use crate::schema::{self, Limits};
 use crate::ws::{WsLimits, WsState};
@@ -65,7 +66,9 @@ impl Application {
             count_limit: config.count_limit,
             introspection: config.introspection,
         };
-        let schema = schema::build(pool.clone(), feed.clone(), freshness, limits);
+        let cache = OrderCache::new(config.cache_bytes);
+        cache.follow(feed.subscribe());
+        let schema = schema::build(pool.clone(), feed.clone(), freshness, cache, limits);
         let assets = Assets::new(&config.graphiql_assets).with_dev_token(config.auth.dev_token());
         if !assets.installed() {
             tracing::warn!(dir = %assets.dir().display(), "GraphiQL assets not installed; / explains how to get them");

@@ -70,6 +70,11 @@ pub struct Config {
     )]
     pub freshness_wait_ms: u64,
 
+    /// The read cache of `order(id)` with its lines, in bytes (as its entries are weighed);
+    /// 0 turns it off (docs/query-api.md, "The read cache").
+    #[arg(long, env = "ORDERLOG_QUERY_CACHE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub cache_bytes: u64,
+
     /// `totalCount` counts exactly up to this many rows, then reports the limit.
     #[arg(long, env = "ORDERLOG_QUERY_COUNT_LIMIT", default_value_t = 10_000)]
     pub count_limit: i64,

@@ -26,6 +26,7 @@ pub mod graphiql;
 pub mod http;
 pub mod limits;
 pub mod operation_metrics;
+pub mod order_cache;
 pub mod pagination;
 pub mod replica;
 pub mod schema;

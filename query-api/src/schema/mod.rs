@@ -18,6 +18,7 @@ use crate::changes::ChangeFeed;
 use crate::errors::{ApiResult, loaded};
 use crate::freshness::{Freshness, Model, WaitBudget, Wanted};
 use crate::limits::RequestLimits;
+use crate::order_cache::OrderCache;
 use crate::pagination::PageArgs;
 use customer::{Customer, CustomerStatsLoader};
 use order::{HistoryLoader, LinesLoader, Order, OrderLoader, parse_order_id};
@@ -57,6 +58,37 @@ pub(crate) fn page_cost(first: Option<i32>, last: Option<i32>, child_complexity:
 /// millisecond wheel.)
 const LOADER_DELAY: std::time::Duration = std::time::Duration::from_micros(200);
 
+/// `order(id)` on a cache miss: waits for the version a token or `minVersion` names, then
+/// reads the order; with its lines (in one statement) when the query asks for them, and
+/// that read fills the cache unless a change signal for the order came meanwhile.
+async fn order_from_database(
+    ctx: &Context<'_>,
+    cache: &OrderCache,
+    order_id: uuid::Uuid,
+    wanted: Option<Wanted>,
+) -> ApiResult<Option<Order>> {
+    if let Some(wanted) = wanted {
+        ctx.data::<Freshness>()?
+            .wait(ctx.data_opt::<WaitBudget>(), Model::Orders, wanted)
+            .await?;
+    }
+    // After the wait: every signal before it was applied to what this read will see.
+    let ticket = cache.ticket();
+    if ctx.look_ahead().field("lines").exists() {
+        let found = order::order_with_lines(ctx.data::<PgPool>()?, order_id, wanted).await?;
+        if let Some(order) = &found {
+            cache.fill(ticket, order);
+        }
+        return Ok(found);
+    }
+    let row = loaded(
+        ctx.data::<DataLoader<OrderLoader>>()?
+            .load_one(order_id)
+            .await,
+    )?;
+    Ok(row.map(|row| Order::from_row(row, wanted)).transpose()?)
+}
+
 /// Counts one batch of a DataLoader and its keys, so `/metrics` shows that nested fields
 /// load in batches (`orderlog_query_loader_keys` per `loader`).
 pub(crate) fn batch_loaded(loader: &'static str, keys: usize) {
@@ -68,6 +100,7 @@ pub fn build(
     pool: PgPool,
     feed: ChangeFeed,
     freshness: Freshness,
+    cache: OrderCache,
     limits: Limits,
 ) -> OrderlogSchema {
     // Served from the start, before the first subscription.
@@ -83,6 +116,7 @@ pub fn build(
         .data(pool)
         .data(feed)
         .data(freshness)
+        .data(cache)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(32)
         .limit_directives(8)
@@ -124,22 +158,13 @@ impl QueryRoot {
     ) -> ApiResult<Option<Order>> {
         let order_id = parse_order_id(&id)?;
         let wanted = Wanted::from_args(Some(order_id), consistency_token.as_deref(), min_version)?;
-        if let Some(wanted) = wanted {
-            ctx.data::<Freshness>()?
-                .wait(ctx.data_opt::<WaitBudget>(), Model::Orders, wanted)
-                .await?;
-        }
-        let found = if ctx.look_ahead().field("lines").exists() {
-            order::order_with_lines(ctx.data::<PgPool>()?, order_id, wanted).await?
-        } else {
-            let row = loaded(
-                ctx.data::<DataLoader<OrderLoader>>()?
-                    .load_one(order_id)
-                    .await,
-            )?;
-            row.map(|row| Order::from_row(row, wanted)).transpose()?
+        let cache = ctx.data::<OrderCache>()?;
+        let found = match cache.get(order_id, wanted) {
+            Some(order) => Some(order),
+            None => order_from_database(ctx, cache, order_id, wanted).await?,
         };
-        // Another customer's order is, to a customer's token, no order at all.
+        // Another customer's order is, to a customer's token, no order at all (whatever the
+        // cache held: it is keyed by order alone).
         match found {
             Some(order) if access::sees(ctx, &order.customer_id)? => Ok(Some(order)),
             _ => Ok(None),
