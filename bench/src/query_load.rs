@@ -76,6 +76,8 @@ struct Runner {
     target: Target,
     url: String,
     http: reqwest::Client,
+    /// One `Authorization` per caller: request `n` is caller `n % callers.len()`'s.
+    callers: Vec<reqwest::header::HeaderValue>,
     pool: PgPool,
     ids: Vec<Uuid>,
 }
@@ -92,6 +94,10 @@ impl Runner {
                 let response: Value = self
                     .http
                     .post(format!("{}/graphql", self.url))
+                    .header(
+                        reqwest::header::AUTHORIZATION,
+                        &self.callers[n % self.callers.len()],
+                    )
                     .json(&body)
                     .send()
                     .await?
@@ -179,17 +185,18 @@ async fn runner(args: &Query) -> anyhow::Result<Arc<Runner>> {
         "the orders read model is empty: run `bench throughput` first"
     );
     let http = reqwest::Client::builder()
-        .default_headers(match args.target {
-            Target::Graphql => args.token.headers()?,
-            Target::Sql => reqwest::header::HeaderMap::new(),
-        })
         .pool_max_idle_per_host(args.clients.max(64))
         .build()?;
+    let callers = match args.target {
+        Target::Graphql => args.token.callers(args.clients)?,
+        Target::Sql => Vec::new(),
+    };
     Ok(Arc::new(Runner {
         shape: args.shape,
         target: args.target,
         url: args.url.clone(),
         http,
+        callers,
         pool,
         ids,
     }))

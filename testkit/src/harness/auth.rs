@@ -40,6 +40,38 @@ impl TokenArgs {
     }
 }
 
+impl TokenArgs {
+    /// `Authorization` values for `callers` callers of their own: against the `make up`
+    /// platform (no `--token`, its development secret beside the token file), a token per
+    /// caller (subject `bench-caller-N`), so that a load of many clients is not one caller
+    /// held to one caller's rate limit (`ORDERLOG_RATE_LIMIT_PER_S`); otherwise the one
+    /// token, for every caller.
+    pub fn callers(&self, callers: usize) -> anyhow::Result<Vec<HeaderValue>> {
+        let secret = self.token_file.with_file_name("dev-secret");
+        let one = || -> anyhow::Result<Vec<HeaderValue>> {
+            let headers = self.headers()?;
+            Ok(vec![headers[AUTHORIZATION].clone(); callers.max(1)])
+        };
+        if self.token.is_some() || !secret.exists() {
+            return one();
+        }
+        let secret = std::fs::read_to_string(&secret)
+            .with_context(|| format!("reading {}", secret.display()))?;
+        (0..callers.max(1))
+            .map(|n| {
+                let token = Mint::all_scopes(
+                    "orderlog",
+                    "orderlog",
+                    &format!("bench-caller-{n}"),
+                    Duration::from_secs(24 * 3600),
+                )
+                .hs256(secret.trim().as_bytes())?;
+                HeaderValue::from_str(&format!("Bearer {token}")).context("the token is not ASCII")
+            })
+            .collect()
+    }
+}
+
 /// Default headers with `Authorization: Bearer <token>`.
 pub fn bearer(token: &str) -> anyhow::Result<HeaderMap> {
     let mut headers = HeaderMap::new();
