@@ -1,11 +1,11 @@
-//! The HTTP surface: GraphQL over POST and GET, subscriptions over websockets, GraphiQL,
-//! health and metrics.
+//! The HTTP surface: GraphQL over POST and GET (with ETags: `http_cache`), subscriptions over
+//! websockets, GraphiQL, health and metrics.
 
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLRequest;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use guard::{Guard, Scope};
 use serde_json::{Map, Value};
@@ -16,6 +16,7 @@ use crate::changes::ChangeFeed;
 use crate::errors::denied;
 use crate::freshness::WaitBudget;
 use crate::graphiql::{self, Assets};
+use crate::http_cache;
 use crate::schema::OrderlogSchema;
 use crate::ws::{self, WsState};
 
@@ -79,7 +80,7 @@ async fn graphql(
         .data(WaitBudget::default())
         .data(principal);
     let response = state.schema.execute(request).await;
-    GraphQLResponse::from(response).into_response()
+    http_cache::answer(response, &headers)
 }
 
 /// Ready when the read models answer and the change signal is being listened to.

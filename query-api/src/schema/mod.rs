@@ -20,6 +20,7 @@ use crate::freshness::{Freshness, Model, WaitBudget, Wanted};
 use crate::limits::RequestLimits;
 use crate::order_cache::OrderCache;
 use crate::pagination::PageArgs;
+use crate::persisted::PersistedQueries;
 use customer::{Customer, CustomerStatsLoader};
 use order::{HistoryLoader, LinesLoader, Order, OrderLoader, parse_order_id};
 use orders::{OrderConnection, OrdersFilter, OrdersOrderBy, OrdersQuery};
@@ -95,6 +96,9 @@ pub(crate) fn batch_loaded(loader: &'static str, keys: usize) {
     metrics::histogram!("orderlog_query_loader_keys", "loader" => loader).record(keys as f64);
 }
 
+/// How many bytes of persisted query texts are kept (thousands of distinct queries).
+const PERSISTED_QUERY_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Builds the schema over a read pool and a change feed.
 pub fn build(
     pool: PgPool,
@@ -120,6 +124,8 @@ pub fn build(
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(32)
         .limit_directives(8)
+        // Before the limits: a persisted query's text is checked like any other.
+        .extension(PersistedQueries::new(PERSISTED_QUERY_BYTES))
         // Depth is checked by RequestLimits: introspection has its own bound there.
         .extension(RequestLimits::new(
             limits.max_query_bytes,

@@ -10,6 +10,7 @@ mod dashboard;
 mod freshness;
 mod hostile;
 mod http_bounds;
+mod http_caching;
 mod limits;
 mod outage;
 mod pagination;
