@@ -17,6 +17,8 @@
 
 mod access;
 pub mod app;
+#[cfg(test)]
+mod cache_model;
 pub mod changes;
 pub mod config;
 pub mod db;
@@ -28,6 +30,8 @@ pub mod http_cache;
 pub mod limits;
 pub mod operation_metrics;
 pub mod order_cache;
+#[cfg(test)]
+mod order_fixture;
 pub mod pagination;
 pub mod persisted;
 pub mod replica;

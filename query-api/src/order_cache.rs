@@ -228,38 +228,8 @@ fn weight(order: &Order) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
-
     use super::*;
-    use crate::schema::order::OrderRow;
-
-    fn order(id: Uuid, version: i64) -> Order {
-        let row = OrderRow {
-            order_id: id,
-            customer_id: "cust-1".to_owned(),
-            currency: "EUR".to_owned(),
-            status: "placed".to_owned(),
-            total_minor: 100,
-            line_count: 0,
-            shipping_address: serde_json::Value::Null,
-            payment_reference: None,
-            paid_minor: None,
-            carrier: None,
-            tracking_number: None,
-            cancel_reason: None,
-            refund_due_minor: None,
-            placed_at: Utc::now(),
-            paid_at: None,
-            shipped_at: None,
-            delivered_at: None,
-            cancelled_at: None,
-            version,
-            last_event_at: Utc::now(),
-        };
-        let mut order = Order::from_row(row, None).expect("an order");
-        order.prefetched_lines = Some(Vec::new());
-        order
-    }
+    use crate::order_fixture::order;
 
     fn signal(projection: &str, orders: &[(Uuid, i64)]) -> Change {
         Change {
