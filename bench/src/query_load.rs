@@ -51,6 +51,13 @@ pub(crate) struct Query {
     rate: Option<u64>,
     #[arg(long, default_value_t = 15)]
     seconds: u64,
+    /// Orders read (with lines, at random from the read model).
+    #[arg(long, default_value_t = 10_000)]
+    orders: i64,
+    /// The share of reads that go to the hot fifth of the orders (0.8: the 80/20 mix);
+    /// unset, every order is read as often.
+    #[arg(long)]
+    hot_share: Option<f64>,
 }
 
 const ORDER_QUERY: &str = "query($id: ID!) { order(id: $id) { id status version customerId placedAt \
@@ -80,11 +87,30 @@ struct Runner {
     callers: Vec<reqwest::header::HeaderValue>,
     pool: PgPool,
     ids: Vec<Uuid>,
+    hot_share: Option<f64>,
 }
 
 impl Runner {
+    /// The order request `n` reads: spread evenly, or `hot_share` of them over the first
+    /// fifth (a multiplicative hash of `n` decides, so every client mixes alike).
+    fn pick(&self, n: usize) -> usize {
+        let len = self.ids.len();
+        let Some(share) = self.hot_share else {
+            return n % len;
+        };
+        let hot = (len / 5).max(1);
+        let spread = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let roll = (spread >> 11) as f64 / (1u64 << 53) as f64;
+        let index = (spread >> 7) as usize;
+        if roll < share {
+            index % hot
+        } else {
+            hot + index % (len - hot).max(1)
+        }
+    }
+
     async fn one(&self, n: usize) -> anyhow::Result<()> {
-        let id = self.ids[n % self.ids.len()];
+        let id = self.ids[self.pick(n)];
         match (self.target, self.shape) {
             (Target::Graphql, shape) => {
                 let body = match shape {
@@ -155,6 +181,8 @@ impl Query {
             clients,
             rate: None,
             seconds,
+            orders: 10_000,
+            hot_share: None,
         }
     }
 }
@@ -176,8 +204,9 @@ async fn runner(args: &Query) -> anyhow::Result<Arc<Runner>> {
         .connect(&args.postgres.url)
         .await?;
     let ids: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT order_id FROM orders WHERE line_count > 0 ORDER BY random() LIMIT 10000",
+        "SELECT order_id FROM orders WHERE line_count > 0 ORDER BY order_id LIMIT $1",
     )
+    .bind(args.orders)
     .fetch_all(&pool)
     .await?;
     anyhow::ensure!(
@@ -199,6 +228,7 @@ async fn runner(args: &Query) -> anyhow::Result<Arc<Runner>> {
         callers,
         pool,
         ids,
+        hot_share: args.hot_share,
     }))
 }
 
