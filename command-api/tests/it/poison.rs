@@ -205,6 +205,15 @@ fn rewind_position(prefix: &str, partition: i32, next_offset: i64) {
     producer.flush(Duration::from_secs(10)).expect("flush");
 }
 
+/// Adds line `sku` to order `id`, which must be applied.
+async fn add_line(app: &TestApp, id: &str, sku: &str) {
+    let line = json!({"sku": sku, "quantity": 1, "unit_price": money(50)});
+    let reply = app
+        .send(Method::POST, &format!("/v1/orders/{id}/lines"), Some(line))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
 /// As CI's `broker_restart` found: Kafka (one broker, killed while it wrote a commit's
 /// markers) committed a transaction on the dead-letter partition and aborted it on the
 /// snapshots partition, so the letter of a poison record was in the log and the position
@@ -255,15 +264,7 @@ async fn a_letter_committed_without_its_position_is_not_written_again() {
         1,
         "the poison record was dead-lettered"
     );
-    let line = |sku: &str| json!({"sku": sku, "quantity": 1, "unit_price": money(50)});
-    let reply = app
-        .send(
-            Method::POST,
-            &format!("/v1/orders/{id}/lines"),
-            Some(line("P-1")),
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    add_line(&app, &id, "P-1").await;
     assert!(
         recorded_position(&prefix, partition) > Some(poison),
         "the position passed it"
@@ -272,14 +273,7 @@ async fn a_letter_committed_without_its_position_is_not_written_again() {
 
     rewind_position(&prefix, partition, poison);
     let app = TestApp::spawn_with(through_topic(&prefix, command_api::config::Role::All)).await;
-    let reply = app
-        .send(
-            Method::POST,
-            &format!("/v1/orders/{id}/lines"),
-            Some(line("P-2")),
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    add_line(&app, &id, "P-2").await;
     let letters = tokio::task::spawn_blocking({
         let prefix = prefix.clone();
         move || letters_of(&prefix, partition, poison)

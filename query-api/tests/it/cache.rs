@@ -19,19 +19,22 @@ async fn rename_customer_quietly(database: &str, id: &str) {
     pool.close().await;
 }
 
+/// Places an order for `customer` and reads it with the answer's token (version 1, read
+/// once the projection holds it); returns its id.
+async fn placed_and_read(platform: &Platform, customer: &str) -> String {
+    let placed = platform.place(customer, "EUR", &[("K-1", 1, 100)]).await;
+    let id = placed["order_id"].as_str().expect("id").to_owned();
+    let token = placed["consistency_token"].as_str().expect("token");
+    let first = platform.data(ORDER, json!({ "id": id, "t": token })).await;
+    assert_eq!(first["order"]["version"], 1, "{first}");
+    id
+}
+
 #[tokio::test]
 async fn an_order_is_served_from_the_cache_until_a_change_signal_names_it() {
     let database = testkit::fresh_database().await;
     let platform = Platform::start_on(database.clone(), |_| {}).await;
-    let placed = platform.place("cache-1", "EUR", &[("K-1", 1, 100)]).await;
-    let id = placed["order_id"].as_str().expect("id").to_owned();
-    let token = placed["consistency_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    let first = platform.data(ORDER, json!({ "id": id, "t": token })).await;
-    assert_eq!(first["order"]["version"], 1, "{first}");
-
+    let id = placed_and_read(&platform, "cache-1").await;
     rename_customer_quietly(&database, &id).await;
     let cached = platform.data(ORDER, json!({ "id": id })).await;
     assert_eq!(
@@ -81,14 +84,7 @@ async fn an_order_is_served_from_the_cache_until_a_change_signal_names_it() {
 async fn with_the_cache_off_every_read_goes_to_the_database() {
     let database = testkit::fresh_database().await;
     let platform = Platform::start_on(database.clone(), |config| config.cache_bytes = 0).await;
-    let placed = platform.place("cache-2", "EUR", &[("K-1", 1, 100)]).await;
-    let id = placed["order_id"].as_str().expect("id").to_owned();
-    let token = placed["consistency_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    let first = platform.data(ORDER, json!({ "id": id, "t": token })).await;
-    assert_eq!(first["order"]["version"], 1, "{first}");
+    let id = placed_and_read(&platform, "cache-2").await;
     rename_customer_quietly(&database, &id).await;
     let read = platform.data(ORDER, json!({ "id": id })).await;
     assert_eq!(read["order"]["customerId"], "behind-the-back", "{read}");
