@@ -59,17 +59,23 @@ impl TokenArgs {
             .with_context(|| format!("reading {}", secret.display()))?;
         (0..callers.max(1))
             .map(|n| {
-                let token = Mint::all_scopes(
-                    "orderlog",
-                    "orderlog",
-                    &format!("bench-caller-{n}"),
-                    Duration::from_secs(24 * 3600),
-                )
-                .hs256(secret.trim().as_bytes())?;
+                let token = signed(secret.trim(), &format!("bench-caller-{n}"))?;
                 HeaderValue::from_str(&format!("Bearer {token}")).context("the token is not ASCII")
             })
             .collect()
     }
+}
+
+/// A token with every scope for `subject`, signed with the HS256 `secret`, valid a day
+/// (issuer and audience as the services default them).
+fn signed(secret: &str, subject: &str) -> anyhow::Result<String> {
+    Ok(Mint::all_scopes(
+        "orderlog",
+        "orderlog",
+        subject,
+        Duration::from_secs(24 * 3600),
+    )
+    .hs256(secret.as_bytes())?)
 }
 
 /// Default headers with `Authorization: Bearer <token>`.
@@ -103,13 +109,7 @@ impl OwnAuth {
     }
 
     pub fn headers(&self) -> anyhow::Result<HeaderMap> {
-        let token = Mint::all_scopes(
-            "orderlog",
-            "orderlog",
-            "orderlog-harness",
-            Duration::from_secs(24 * 3600),
-        )
-        .hs256(self.secret.as_bytes())?;
+        let token = signed(&self.secret, "orderlog-harness")?;
         bearer(&token)
     }
 }
