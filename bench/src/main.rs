@@ -31,6 +31,7 @@
 #![allow(clippy::float_arithmetic)]
 
 mod bench;
+mod cached_reads;
 mod floor;
 mod freshness;
 mod http_load;
@@ -42,6 +43,7 @@ mod replay;
 mod settle;
 mod stages;
 mod stats;
+mod table;
 mod takeover;
 mod topic_load;
 mod txn;
@@ -67,6 +69,8 @@ enum Mode {
     Project(project::Project),
     /// Read speed: GraphQL `order(id)` or a first page of `orders`, or the same SQL directly.
     Query(query_load::Query),
+    /// The read cache: `order(id)` under the hot mix with writes, with a cache holding every order, one below the hot set, none; each beside the same SQL.
+    CachedReads(cached_reads::CachedReads),
     /// Replay speed: `orderlog events replay` to JSON Lines and CSV, beside a plain consumer.
     Replay(replay::Replay),
     /// Processor memory per order: RSS after taking over N live orders, N final ones, none.
@@ -96,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::Project(args) => project::run(args).await,
         Mode::Query(args) => query_load::run(args).await,
         Mode::Replay(args) => replay::run(args).await,
+        Mode::CachedReads(args) => cached_reads::standalone(args).await,
         Mode::Txn(args) => txn::run(args).await,
         Mode::Clean(args) => testkit::harness::clean::run(args).await,
         Mode::Takeover(args) => takeover::run(args).await,

@@ -2,18 +2,25 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::answer_cache::AnswerCache;
 use crate::changes::ChangeFeed;
 use crate::config::Config;
 use crate::freshness::Freshness;
 use crate::graphiql::Assets;
 use crate::http::{self, AppState};
+use crate::operation_metrics::OperationNames;
 use crate::order_cache::OrderCache;
+use crate::persisted::PersistedQueries;
 use crate::replica::ReplicaGate;
 use crate::schema::{self, Limits};
 use crate::ws::{WsLimits, WsState};
+
+/// How many bytes of persisted query texts are kept (thousands of distinct queries).
+const PERSISTED_QUERY_BYTES: u64 = 16 * 1024 * 1024;
 
 pub struct Application {
     listener: TcpListener,
@@ -66,9 +73,18 @@ impl Application {
             count_limit: config.count_limit,
             introspection: config.introspection,
         };
-        let cache = OrderCache::new(config.cache_bytes);
+        // The bound is shared: half for orders, half for whole answers made of them.
+        let cache = OrderCache::new(config.cache_bytes / 2);
         cache.follow(feed.subscribe());
-        let schema = schema::build(pool.clone(), feed.clone(), freshness, cache, limits);
+        let persisted = PersistedQueries::new(PERSISTED_QUERY_BYTES);
+        let answers = AnswerCache::new(config.cache_bytes / 2, cache.clone(), persisted.clone());
+        let names = Arc::new(OperationNames::default());
+        let shared = schema::Shared {
+            cache,
+            persisted,
+            names: names.clone(),
+        };
+        let schema = schema::build(pool.clone(), feed.clone(), freshness, shared, limits);
         let assets = Assets::new(&config.graphiql_assets).with_dev_token(config.auth.dev_token());
         if !assets.installed() {
             tracing::warn!(dir = %assets.dir().display(), "GraphiQL assets not installed; / explains how to get them");
@@ -87,6 +103,8 @@ impl Application {
             pool,
             feed,
             guard,
+            answers,
+            names,
         };
         // The body holds the query and its variables: allow the query limit and some room.
         let router = http::router(

@@ -1,19 +1,36 @@
-//! A model test of the read cache (`order_cache.rs`): commands, change signals (delivered
-//! late, or lost and replaced by a "missed" signal), and reads that start, read the
-//! database and end later, by clients that pass the token of what they last saw or named,
-//! against two query-api instances. Checked after every step: no read with a token returns
-//! a version older than the token names, and no instance holds an entry older than a
-//! version a signal it applied announced.
+//! A model test of the read cache (`order_cache.rs`, and `answer_cache.rs` over it):
+//! commands, change signals (delivered late, or lost and replaced by a "missed" signal), and
+//! reads that start, read the database and end later, by clients that pass the token of what
+//! they last saw or named, against two query-api instances. A read is answered from the
+//! answers kept, else from the orders kept, else from the database (and then kept). Checked
+//! after every step: no read with a token returns a version older than the token names, and
+//! no instance holds an order or an answer older than a version a signal it applied
+//! announced.
 
 use std::collections::{HashMap, VecDeque};
 
+use async_graphql::{Request, Variables};
+use axum::body::Bytes;
 use proptest::prelude::*;
 use uuid::Uuid;
 
+use crate::answer_cache::{AnswerCache, Source, Sources};
 use crate::changes::Change;
 use crate::freshness::Wanted;
 use crate::order_cache::{OrderCache, Ticket};
 use crate::order_fixture::order;
+use crate::persisted::PersistedQueries;
+
+fn admin() -> guard::Principal {
+    guard::Principal {
+        subject: "model".to_owned(),
+        scopes: guard::scope::Scopes::all(),
+        customer: None,
+    }
+}
+
+const QUERY: &str =
+    "query($id: ID!, $t: String) { order(id: $id, consistencyToken: $t) { version } }";
 
 const ORDERS: usize = 2;
 const INSTANCES: usize = 2;
@@ -70,6 +87,7 @@ struct World {
     ids: Vec<Uuid>,
     database: Vec<i64>,
     caches: Vec<OrderCache>,
+    answers: Vec<AnswerCache>,
     pending: Vec<VecDeque<Change>>,
     /// Per instance and order, the highest version a signal it applied announced.
     announced: Vec<HashMap<usize, i64>>,
@@ -80,15 +98,56 @@ struct World {
 
 impl World {
     fn new() -> Self {
+        let caches: Vec<OrderCache> = (0..INSTANCES).map(|_| OrderCache::new(1 << 20)).collect();
+        let answers = caches
+            .iter()
+            .map(|c| AnswerCache::new(1 << 20, c.clone(), PersistedQueries::new(1 << 20)))
+            .collect();
         Self {
             ids: (0..ORDERS).map(|_| Uuid::now_v7()).collect(),
             database: vec![1; ORDERS],
-            caches: (0..INSTANCES).map(|_| OrderCache::new(1 << 20)).collect(),
+            caches,
+            answers,
             pending: vec![VecDeque::new(); INSTANCES],
             announced: vec![HashMap::new(); INSTANCES],
             known: vec![vec![1; ORDERS]; CLIENTS],
             reads: (0..CLIENTS).map(|_| None).collect(),
         }
+    }
+
+    /// The request of a read of `order` (with a token naming `wanted`).
+    fn request(&self, order: usize, wanted: Option<i64>) -> Request {
+        let token = wanted.map(|v| format!("{}:{v}", self.ids[order]));
+        let variables = serde_json::json!({ "id": self.ids[order], "t": token });
+        Request::new(QUERY).variables(Variables::from_json(variables))
+    }
+
+    /// The version in the kept answer to a read of `order` on `instance`, if served.
+    fn kept_answer(&self, instance: usize, order: usize, wanted: Option<i64>) -> Option<i64> {
+        let cache = &self.answers[instance];
+        let asked = cache
+            .asked(&self.request(order, wanted), &admin())
+            .expect("cacheable");
+        let answer = cache.get(&asked.key, &admin())?;
+        let body: serde_json::Value = serde_json::from_slice(&answer.body).expect("json");
+        body["data"]["order"]["version"].as_i64()
+    }
+
+    /// Keeps the answer of a read of `order` that found `version`, as the HTTP layer does.
+    fn keep_answer(&self, instance: usize, order: usize, wanted: Option<i64>, version: i64) {
+        let request = self.request(order, wanted);
+        let cache = &self.answers[instance];
+        let asked = cache.asked(&request, &admin()).expect("cacheable");
+        let sources = Sources::default();
+        sources.record(Some(Source {
+            order: self.ids[order],
+            version: i128::from(version),
+            customer: "cust-1".to_owned(),
+        }));
+        let body = serde_json::json!({ "data": { "order": { "version": version } } });
+        let body = Bytes::from(body.to_string());
+        let ticket = cache.ticket();
+        cache.keep(asked, QUERY, None, &sources, ticket, body, String::new());
     }
 
     fn signal(&self, order: usize, version: i64) -> Change {
@@ -165,6 +224,10 @@ impl World {
                     order_id: self.ids[order],
                     version,
                 });
+                if let Some(version) = self.kept_answer(instance, order, wanted) {
+                    self.answered(client, order, wanted, version);
+                    return self.check_entries();
+                }
                 match self.caches[instance].get(self.ids[order], asked) {
                     Some(hit) => {
                         let version = i64::try_from(hit.version.0).expect("small");
@@ -190,16 +253,25 @@ impl World {
                 // Signals may have been applied since the read reached the database.
                 let found = order(self.ids[read.order], read.version);
                 self.caches[read.instance].fill(read.ticket, &found);
+                self.keep_answer(read.instance, read.order, read.wanted, read.version);
                 self.answered(client, read.order, read.wanted, read.version);
             }
         }
         self.check_entries();
     }
 
-    /// No entry is older than a version its instance's applied signals announced.
+    /// No entry, order or answer, is older than a version its instance's applied signals
+    /// announced.
     fn check_entries(&self) {
         for (instance, cache) in self.caches.iter().enumerate() {
             for (order, id) in self.ids.iter().enumerate() {
+                let announced = self.announced[instance].get(&order).copied().unwrap_or(0);
+                if let Some(kept) = self.kept_answer(instance, order, None) {
+                    assert!(
+                        kept >= announced,
+                        "instance {instance} answers version {kept} of order {order} after a signal announced {announced}"
+                    );
+                }
                 let Some(entry) = cache.get(*id, None) else {
                     continue;
                 };

@@ -6,22 +6,58 @@
 //! body. An answer with errors is `no-store`.
 
 use async_graphql::Response as GraphqlResponse;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
+use crate::answer_cache::Answer;
+
 const REVALIDATE: HeaderValue = HeaderValue::from_static("private, no-cache");
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 
-/// The HTTP answer to `response`, for a request with `request_headers`.
-pub fn answer(response: GraphqlResponse, request_headers: &HeaderMap) -> Response {
-    let ok = response.is_ok();
-    let mut headers = response.http_headers.clone();
-    let Ok(body) = serde_json::to_vec(&response) else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
+/// An answer as it is sent: its body and, when it has no errors, its tag.
+pub struct Encoded {
+    pub ok: bool,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub etag: String,
+}
+
+impl Encoded {
+    /// `response` serialized and tagged; `None` if it cannot be serialized.
+    pub fn of(response: GraphqlResponse) -> Option<Self> {
+        let ok = response.is_ok();
+        let body = Bytes::from(serde_json::to_vec(&response).ok()?);
+        let etag = if ok { etag(&body) } else { String::new() };
+        Some(Self {
+            ok,
+            headers: response.http_headers,
+            body,
+            etag,
+        })
+    }
+
+    /// A kept answer (`answer_cache.rs`), as it was first sent.
+    pub fn kept(answer: &Answer) -> Self {
+        Self {
+            ok: true,
+            headers: HeaderMap::new(),
+            body: answer.body.clone(),
+            etag: answer.etag.clone(),
+        }
+    }
+}
+
+/// The HTTP answer to a request with `request_headers`.
+pub fn reply(encoded: Encoded, request_headers: &HeaderMap) -> Response {
+    let Encoded {
+        ok,
+        mut headers,
+        body,
+        etag: tag,
+    } = encoded;
     headers.insert(
         CONTENT_TYPE,
         HeaderValue::from_static("application/graphql-response+json"),
@@ -30,7 +66,6 @@ pub fn answer(response: GraphqlResponse, request_headers: &HeaderMap) -> Respons
         headers.insert(CACHE_CONTROL, NO_STORE);
         return (headers, body).into_response();
     }
-    let tag = etag(&body);
     headers.insert(CACHE_CONTROL, REVALIDATE);
     if let Ok(value) = HeaderValue::from_str(&tag) {
         headers.insert(ETAG, value);

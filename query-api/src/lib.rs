@@ -10,12 +10,18 @@
 //! - [`changes`]: the projectors' change signal, fanned out in process; [`replica`]: the
 //!   signal held until a replica read pool has replayed it, and the replica's lag.
 //! - [`errors`], [`limits`]: stable error codes and query limits.
+//! - [`order_cache`], [`answer_cache`] (with `answer_shape`): the read cache of orders and
+//!   of whole answers made of them, never stale; [`persisted`]: persisted queries;
+//!   [`http_cache`]: ETags and `304`.
 //! - [`operation_metrics`]: requests by operation name and outcome, bounded.
 //! - `access`: who asks, and which customers' orders they see.
 //! - [`http`], [`ws`], [`graphiql`], [`app`]: the HTTP service and its WebSocket;
 //!   `slots`: the subscriptions a WebSocket connection may hold.
 
 mod access;
+pub mod answer_cache;
+mod answer_shape;
+mod answer_sources;
 pub mod app;
 #[cfg(test)]
 mod cache_model;

@@ -65,6 +65,19 @@ pub struct OperationMetrics {
     names: Arc<OperationNames>,
 }
 
+impl OperationMetrics {
+    /// Recording under `names`, which answers served outside the schema share.
+    pub fn new(names: Arc<OperationNames>) -> Self {
+        Self { names }
+    }
+}
+
+/// Records a request answered without executing it (a kept answer: `answer_cache.rs`).
+pub fn record_served(names: &OperationNames, operation: Option<&str>, started: Instant) {
+    metrics::histogram!("orderlog_query_request_seconds", "operation" => names.label(operation), "outcome" => "ok")
+        .record(started.elapsed().as_secs_f64());
+}
+
 impl ExtensionFactory for OperationMetrics {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(PerRequest {

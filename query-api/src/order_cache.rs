@@ -119,6 +119,15 @@ impl OrderCache {
         }
     }
 
+    /// The version of the order the cache holds (neither a hit nor a miss).
+    pub fn version_of(&self, order_id: Uuid) -> Option<i128> {
+        self.0
+            .entries
+            .as_ref()?
+            .get(&order_id)
+            .map(|order| order.version.0)
+    }
+
     /// Taken before reading the database for a fill.
     pub fn ticket(&self) -> Ticket {
         Ticket(self.0.applied.load(Ordering::SeqCst))

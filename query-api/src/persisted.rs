@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::errors::with_code;
 
 /// The persisted query texts, at most `bytes` of them.
+#[derive(Clone)]
 pub struct PersistedQueries(Cache<String, Arc<str>>);
 
 impl PersistedQueries {
@@ -30,6 +31,16 @@ impl PersistedQueries {
                 .build(),
         )
     }
+
+    /// The text persisted under `hash`.
+    pub fn text_of(&self, hash: &str) -> Option<Arc<str>> {
+        self.0.get(hash)
+    }
+
+    /// Persists `query` under `hash` (checked by the caller to be its hash).
+    pub(crate) fn remember(&self, hash: &str, query: &str) {
+        self.0.insert(hash.to_owned(), Arc::from(query));
+    }
 }
 
 impl ExtensionFactory for PersistedQueries {
@@ -40,19 +51,33 @@ impl ExtensionFactory for PersistedQueries {
 
 struct Persisted(Cache<String, Arc<str>>);
 
+/// `extensions.persistedQuery`.
 #[derive(serde::Deserialize)]
-struct PersistedQuery {
-    version: i64,
+pub struct PersistedQuery {
+    pub version: i64,
     #[serde(rename = "sha256Hash")]
-    sha256_hash: String,
+    pub sha256_hash: String,
+}
+
+/// The `extensions.persistedQuery` of a request.
+pub fn asked(value: async_graphql::Value) -> ServerResult<PersistedQuery> {
+    async_graphql::from_value(value).map_err(|_| {
+        refused(
+            "`extensions.persistedQuery` needs `version` and `sha256Hash`",
+            "BAD_USER_INPUT",
+        )
+    })
 }
 
 /// The lowercase hex SHA-256 of `query`, as Apollo's clients compute it.
 pub fn hash(query: &str) -> String {
-    Sha256::digest(query.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(64);
+    for byte in Sha256::digest(query.as_bytes()) {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    hex
 }
 
 fn refused(message: &str, code: &'static str) -> ServerError {
@@ -65,12 +90,7 @@ impl Persisted {
         let Some(value) = request.extensions.remove("persistedQuery") else {
             return Ok(request);
         };
-        let asked: PersistedQuery = async_graphql::from_value(value).map_err(|_| {
-            refused(
-                "`extensions.persistedQuery` needs `version` and `sha256Hash`",
-                "BAD_USER_INPUT",
-            )
-        })?;
+        let asked = asked(value)?;
         if asked.version != 1 {
             return Err(refused(
                 "only version 1 of persisted queries is served",
@@ -94,8 +114,7 @@ impl Persisted {
             ));
         }
         metrics::counter!("orderlog_query_persisted_total", "outcome" => "stored").increment(1);
-        self.0
-            .insert(asked.sha256_hash, Arc::from(request.query.as_str()));
+        PersistedQueries(self.0.clone()).remember(&asked.sha256_hash, &request.query);
         Ok(request)
     }
 }

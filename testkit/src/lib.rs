@@ -20,6 +20,7 @@
 //! - [`bodies`]: request bodies of the command API.
 //! - `command_app` (feature `command-app`): command-api in the test's process.
 //! - [`logs`]: the services' and librdkafka's logs in a file, printed for a failing test.
+//! - [`metrics`]: sums of a service's Prometheus series.
 //! - [`postgres`]: a private PostgreSQL server that a test can stop and start again.
 //! - `harness` (feature `harness`): what the benchmarks and the suites share.
 //! - `platform` (feature `services`): command-api, projectors and query-api started in the
@@ -37,6 +38,7 @@ pub mod http;
 pub mod jaeger;
 pub mod kafka_proxy;
 pub mod logs;
+pub mod metrics;
 pub mod open_transaction;
 pub mod plain_log;
 #[cfg(feature = "services")]

@@ -14,10 +14,12 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::access;
+use crate::answer_sources::{Source, Sources};
 use crate::changes::ChangeFeed;
 use crate::errors::{ApiResult, loaded};
 use crate::freshness::{Freshness, Model, WaitBudget, Wanted};
 use crate::limits::RequestLimits;
+use crate::operation_metrics::{OperationMetrics, OperationNames};
 use crate::order_cache::OrderCache;
 use crate::pagination::PageArgs;
 use crate::persisted::PersistedQueries;
@@ -96,15 +98,19 @@ pub(crate) fn batch_loaded(loader: &'static str, keys: usize) {
     metrics::histogram!("orderlog_query_loader_keys", "loader" => loader).record(keys as f64);
 }
 
-/// How many bytes of persisted query texts are kept (thousands of distinct queries).
-const PERSISTED_QUERY_BYTES: u64 = 16 * 1024 * 1024;
+/// What the schema shares with the HTTP layer: the caches and the operation names.
+pub struct Shared {
+    pub cache: OrderCache,
+    pub persisted: PersistedQueries,
+    pub names: std::sync::Arc<OperationNames>,
+}
 
 /// Builds the schema over a read pool and a change feed.
 pub fn build(
     pool: PgPool,
     feed: ChangeFeed,
     freshness: Freshness,
-    cache: OrderCache,
+    shared: Shared,
     limits: Limits,
 ) -> OrderlogSchema {
     // Served from the start, before the first subscription.
@@ -120,19 +126,19 @@ pub fn build(
         .data(pool)
         .data(feed)
         .data(freshness)
-        .data(cache)
+        .data(shared.cache)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(32)
         .limit_directives(8)
         // Before the limits: a persisted query's text is checked like any other.
-        .extension(PersistedQueries::new(PERSISTED_QUERY_BYTES))
+        .extension(shared.persisted)
         // Depth is checked by RequestLimits: introspection has its own bound there.
         .extension(RequestLimits::new(
             limits.max_query_bytes,
             limits.max_depth,
             limits.introspection,
         ))
-        .extension(crate::operation_metrics::OperationMetrics::default());
+        .extension(OperationMetrics::new(shared.names));
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
@@ -171,10 +177,18 @@ impl QueryRoot {
         };
         // Another customer's order is, to a customer's token, no order at all (whatever the
         // cache held: it is keyed by order alone).
-        match found {
-            Some(order) if access::sees(ctx, &order.customer_id)? => Ok(Some(order)),
-            _ => Ok(None),
+        let found = match found {
+            Some(order) if access::sees(ctx, &order.customer_id)? => Some(order),
+            _ => None,
+        };
+        if let Some(sources) = ctx.data_opt::<std::sync::Arc<Sources>>() {
+            sources.record(found.as_ref().map(|order| Source {
+                order: order.uuid,
+                version: order.version.0,
+                customer: order.customer_id.clone(),
+            }));
         }
+        Ok(found)
     }
 
     /// Orders matching `filter`, as a Relay connection with keyset cursors. Newest first by

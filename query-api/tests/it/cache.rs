@@ -90,3 +90,87 @@ async fn with_the_cache_off_every_read_goes_to_the_database() {
     assert_eq!(read["order"]["customerId"], "behind-the-back", "{read}");
     platform.stop().await;
 }
+
+/// `query` with a token limited to `customer`; the whole answer.
+async fn as_customer(platform: &Platform, customer: &str, query: &str) -> serde_json::Value {
+    let token = testkit::auth::token("cache-app", &[guard::Scope::Read], Some(customer));
+    reqwest::Client::new()
+        .post(format!("{}/graphql", platform.query))
+        .bearer_auth(token)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json")
+}
+
+#[tokio::test]
+async fn kept_answers_go_to_no_caller_limited_to_another_customer() {
+    let platform = Platform::start().await;
+    let id = placed_and_read(&platform, "alice").await;
+    let order = format!(r#"{{ order(id: "{id}") {{ id customerId lines {{ sku }} }} }}"#);
+    let page =
+        r#"{ orders(first: 10, filter: { customerId: "alice" }) { totalCount nodes { id } } }"#;
+    let hits = || async {
+        testkit::metrics::sum(
+            &platform.metrics_page().await,
+            "orderlog_query_answer_cache_hits_total",
+        )
+    };
+    for _ in 0..2 {
+        platform.data(&order, json!({})).await;
+        platform.data(page, json!({})).await;
+    }
+    let kept = hits().await;
+    assert!(
+        kept >= 2.0,
+        "the operator's second reads are kept answers: {kept}"
+    );
+
+    let bob = as_customer(&platform, "bob", &order).await;
+    assert_eq!(bob["data"]["order"], serde_json::Value::Null, "{bob}");
+    let bob = as_customer(&platform, "bob", page).await;
+    assert_eq!(bob["data"]["orders"]["totalCount"], 0, "{bob}");
+    let alice = as_customer(&platform, "alice", &order).await;
+    assert_eq!(alice["data"]["order"]["id"], id, "{alice}");
+    let alice = as_customer(&platform, "alice", page).await;
+    assert_eq!(alice["data"]["orders"]["totalCount"], 1, "{alice}");
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn a_page_is_kept_until_the_next_change_signal_of_the_orders() {
+    let database = testkit::fresh_database().await;
+    let platform = Platform::start_on(database.clone(), |_| {}).await;
+    let id = placed_and_read(&platform, "pager").await;
+    let page = "{ orders(first: 10) { totalCount nodes { id customerId } } }";
+    let first = platform.data(page, json!({})).await;
+    assert_eq!(
+        first["orders"]["nodes"][0]["customerId"], "pager",
+        "{first}"
+    );
+    rename_customer_quietly(&database, &id).await;
+    let kept = platform.data(page, json!({})).await;
+    assert_eq!(kept, first, "a kept answer, not the database");
+
+    // Another order: its signal ends every kept page.
+    platform.place("pager-2", "EUR", &[("K-1", 1, 100)]).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let read = platform.data(page, json!({})).await;
+        if read["orders"]["totalCount"] == 2 {
+            let renamed = read["orders"]["nodes"]
+                .as_array()
+                .expect("nodes")
+                .iter()
+                .any(|n| n["customerId"] == "behind-the-back");
+            assert!(renamed, "read again from the database: {read}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {read}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    platform.stop().await;
+}

@@ -8,21 +8,6 @@ use super::{Run, Scale};
 use crate::chaos::check::{self, Outcome};
 use crate::chaos::services::Service;
 
-/// A counter's sum over its series on a service's `/metrics`.
-async fn metric_sum(http: &reqwest::Client, url: &str, name: &str) -> f64 {
-    let Ok(response) = http.get(format!("{url}/metrics")).send().await else {
-        return 0.0;
-    };
-    let text = response.text().await.unwrap_or_default();
-    text.lines()
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 pub(super) async fn checks(
     args: &Scale,
     bin: &Path,
@@ -65,19 +50,22 @@ pub(super) async fn checks(
     let took = [
         (
             "processor",
-            metric_sum(http, &added(0), "orderlog_processor_commands_total").await,
+            testkit::metrics::scraped_sum(http, &added(0), "orderlog_processor_commands_total")
+                .await,
         ),
         (
             "http",
-            metric_sum(http, &added(1), "orderlog_http_requests_total").await,
+            testkit::metrics::scraped_sum(http, &added(1), "orderlog_http_requests_total").await,
         ),
         (
             "projectors",
-            metric_sum(http, &added(2), "orderlog_projection_events_total").await,
+            testkit::metrics::scraped_sum(http, &added(2), "orderlog_projection_events_total")
+                .await,
         ),
         (
             "query-api",
-            metric_sum(http, &added(3), "orderlog_query_request_seconds_count").await,
+            testkit::metrics::scraped_sum(http, &added(3), "orderlog_query_request_seconds_count")
+                .await,
         ),
     ];
     outcomes.push(Outcome {

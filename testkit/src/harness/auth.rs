@@ -46,6 +46,14 @@ impl TokenArgs {
     /// caller (subject `bench-caller-N`), so that a load of many clients is not one caller
     /// held to one caller's rate limit (`ORDERLOG_RATE_LIMIT_PER_S`); otherwise the one
     /// token, for every caller.
+    /// The development mode's directory (where `make up` keeps its token and secret), for
+    /// a service a benchmark starts beside the platform's.
+    pub fn dev_dir(&self) -> PathBuf {
+        self.token_file
+            .parent()
+            .map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf)
+    }
+
     pub fn callers(&self, callers: usize) -> anyhow::Result<Vec<HeaderValue>> {
         let secret = self.token_file.with_file_name("dev-secret");
         let one = || -> anyhow::Result<Vec<HeaderValue>> {
