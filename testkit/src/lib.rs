@@ -7,6 +7,7 @@
 //! - this file: where the shared Kafka and PostgreSQL are, a topic prefix and a database
 //!   per test.
 //! - [`auth`]: the tests' tokens and the services' auth settings.
+//! - [`balancer`]: HAProxy in front of several HTTP tiers and query-apis.
 //! - [`broker`]: a private Kafka broker that a test can kill and start again.
 //! - [`jaeger`]: a private Jaeger that keeps traces in memory.
 //! - [`kafka_proxy`]: a proxy in front of a private broker that can stall a transaction's
@@ -27,6 +28,8 @@
 //!   test's process; `query_platform`: that platform with query-api, for its tests.
 
 pub mod auth;
+#[cfg(any(feature = "http", feature = "harness"))]
+pub mod balancer;
 pub mod bodies;
 pub mod broker;
 #[cfg(feature = "command-app")]

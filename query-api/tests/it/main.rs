@@ -2,6 +2,7 @@
 //! models, PostgreSQL, and a real browser for GraphiQL.
 
 mod auth;
+mod behind_balancer;
 mod browser;
 mod cache;
 mod compose;

@@ -10,7 +10,6 @@
 //! `--compare` first measures commands/s with one instance of each tier and with the
 //! scaled-out platform (no changes), each on fresh topics, for docs/performance.md.
 
-mod balancer;
 mod checks;
 mod platform;
 mod readers;

@@ -4,8 +4,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{Counts, SESSION_TIMEOUT, Scale, balancer};
+use super::{Counts, SESSION_TIMEOUT, Scale};
 use crate::chaos::services::{self, Service};
+use testkit::balancer;
 
 /// The tiers' instances: `[processors, http, projectors, query]`, each tier one slot
 /// larger than it starts.

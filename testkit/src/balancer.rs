@@ -1,5 +1,6 @@
-//! HAProxy in front of the HTTP tiers and the query-apis: a config written for the run's
-//! ports (the shape of compose/haproxy/haproxy.cfg), and the process. Every slot is a
+//! HAProxy in front of the HTTP tiers and the query-apis, as `suites scale` and query-api's
+//! tests run it: a config written for the run's ports (the shape of
+//! compose/haproxy/haproxy.cfg), and the process. Every slot is a
 //! server from the start; one whose process is not running fails its health check
 //! (`GET /readyz`, no token needed) and gets no traffic until it answers 200.
 
@@ -8,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 
 /// The config for a commands frontend on `commands` and a queries frontend on `queries`,
 /// balancing over the given backend ports.
-pub(crate) fn config(commands: u16, http: &[u16], queries: u16, query: &[u16]) -> String {
+pub fn config(commands: u16, http: &[u16], queries: u16, query: &[u16]) -> String {
     let servers = |name: &str, ports: &[u16]| -> String {
         ports
             .iter()
@@ -55,12 +56,12 @@ backend query-api
 }
 
 /// A running HAProxy (in the foreground, `-db`), stopped on drop.
-pub(crate) struct Balancer {
+pub struct Balancer {
     child: Child,
 }
 
 impl Balancer {
-    pub(crate) fn start(config: &str, dir: &Path) -> anyhow::Result<Self> {
+    pub fn start(config: &str, dir: &Path) -> anyhow::Result<Self> {
         let path = dir.join("scale-haproxy.cfg");
         std::fs::write(&path, config)?;
         let check = Command::new("haproxy")
