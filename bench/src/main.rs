@@ -23,7 +23,9 @@
 //! - `topic-latency`: commands a Kafka client produces to the commands topic, at a fixed
 //!   rate, each timed until its result arrives on the results topic.
 //! - `query`: GraphQL reads against query-api, or the same SQL straight to PostgreSQL
-//!   (the ceiling).
+//!   (the ceiling); `--hot-share` and `--writes` make the read cache's mix.
+//! - `cached-reads`: that mix on query-apis of its own (a cache holding every order, one
+//!   below the hot set, none), each beside the same SQL.
 //! - `all`: every benchmark beside its floor or ceiling, one run, JSON and the generated
 //!   table of docs/performance.md (`make bench`).
 
