@@ -215,6 +215,7 @@ mod tests {
         let paid = Event::PaymentConfirmed(PaymentConfirmed {
             payment_reference: PaymentReference::parse("pay-1").expect("ref"),
             amount: Money::new(1500, Currency::parse("EUR").expect("currency")).expect("money"),
+            ship_by: None,
         });
         let mut record = wire(paid.clone());
         // Rewrite it as version 1 of the schema, as an old processor wrote it.
@@ -227,7 +228,7 @@ mod tests {
             }
         }
         let event = EventRecord::decode(header(&record), &record.value, 0, 0).expect("decodes");
-        assert_eq!(event.schemaversion, 2);
+        assert_eq!(event.schemaversion, 3);
         let data: serde_json::Value = serde_json::from_str(event.data.get()).expect("json");
         assert_eq!(data, paid.to_payload());
     }

@@ -54,6 +54,7 @@ impl Application {
                 partitions: config.topic_partitions,
                 answers: in_process.then(|| answers.clone()),
                 owners: owners.clone(),
+                policy: config.policy(),
             };
             let processor =
                 Processor::spawn(kafka.clone(), topics.clone(), settings, status.clone())?;

@@ -131,6 +131,16 @@ pub struct Config {
     )]
     pub processor_session_timeout_ms: u64,
 
+    /// How long a placed order may stay unpaid before it expires (`90s`, `30m`, `48h`, `2d`);
+    /// a PlaceOrder may ask for a shorter window, down to a minute.
+    #[arg(long, env = "ORDERLOG_PAYMENT_WINDOW", default_value = "30m", value_parser = parse_window)]
+    pub payment_window: chrono::Duration,
+
+    /// The shipping promise: how long after its payment an order may stay unshipped before
+    /// it is flagged overdue (`48h`, `2d`...).
+    #[arg(long, env = "ORDERLOG_SHIP_WITHIN", default_value = "48h", value_parser = parse_window)]
+    pub ship_within: chrono::Duration,
+
     /// Who may call: bearer tokens, their keys, and the rate limit per token subject.
     #[command(flatten)]
     pub auth: guard::AuthSettings,
@@ -168,8 +178,66 @@ impl Config {
         Duration::from_millis(self.result_timeout_ms)
     }
 
+    /// The windows the domain grants orders.
+    pub fn policy(&self) -> schemas::order::Policy {
+        schemas::order::Policy {
+            payment_window: self.payment_window,
+            ship_within: self.ship_within,
+        }
+    }
+
     /// A configuration with every default, for tests and embedding.
     pub fn defaults() -> Self {
         Self::parse_from(["command-api"])
+    }
+}
+
+/// A window as `<n>s`, `<n>m`, `<n>h` or `<n>d`: at least a minute, at most 90 days.
+fn parse_window(text: &str) -> Result<chrono::Duration, String> {
+    let split = text.len().saturating_sub(1);
+    let (digits, unit) = text.split_at(split);
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a window such as 90s, 30m, 48h or 2d"))?;
+    let seconds = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3_600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{text:?} is not a window such as 90s, 30m, 48h or 2d"))?;
+    if !(60..=90 * 86_400).contains(&seconds) {
+        return Err(format!("{text:?}: a window is a minute to 90 days"));
+    }
+    Ok(chrono::Duration::seconds(seconds))
+}
+
+#[cfg(test)]
+mod window_tests {
+    #[test]
+    fn windows_are_read_in_their_units_and_bounded() {
+        assert_eq!(
+            super::parse_window("90s"),
+            Ok(chrono::Duration::seconds(90))
+        );
+        assert_eq!(
+            super::parse_window("30m"),
+            Ok(chrono::Duration::minutes(30))
+        );
+        assert_eq!(super::parse_window("48h"), Ok(chrono::Duration::hours(48)));
+        assert_eq!(super::parse_window("2d"), Ok(chrono::Duration::days(2)));
+        for bad in [
+            "",
+            "30",
+            "m",
+            "-5m",
+            "59s",
+            "91d",
+            "1w",
+            "9999999999999999999d",
+        ] {
+            assert!(super::parse_window(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -124,6 +124,14 @@ impl Field for i64 {
     }
 }
 
+/// `bool`: one byte, 1 or 0.
+impl Field for bool {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&1_i32.to_be_bytes());
+        out.push(u8::from(*self));
+    }
+}
+
 /// `timestamptz`: microseconds since PostgreSQL's epoch (sub-microsecond digits dropped,
 /// as PostgreSQL stores them).
 impl Field for DateTime<Utc> {

@@ -31,6 +31,9 @@ pub(crate) const ORDER_OWN_FIELDS: &[&str] = &[
     "cancelledAt",
     "version",
     "lastEventAt",
+    "paymentDueAt",
+    "shipBy",
+    "overdue",
     "lines",
     "__typename",
 ];

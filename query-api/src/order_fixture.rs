@@ -28,6 +28,9 @@ pub(crate) fn order(id: Uuid, version: i64) -> Order {
         cancelled_at: None,
         version,
         last_event_at: Utc::now(),
+        payment_due_at: None,
+        ship_by: None,
+        overdue: false,
     };
     let mut order = Order::from_row(row, None).expect("an order");
     order.prefetched_lines = Some(Vec::new());

@@ -58,6 +58,10 @@ pub struct PlaceOrder {
     #[schemars(length(min = 1, max = 100))]
     pub lines: Vec<NewLine>,
     pub shipping_address: Address,
+    /// A payment window shorter than the platform's (`ORDERLOG_PAYMENT_WINDOW`, 30 minutes
+    /// by default), in seconds, at least 60: the order expires if unpaid by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_window_seconds: Option<u32>,
 }
 
 /// Adds a line for a SKU the order does not hold yet. Only while the order is placed.

@@ -4,6 +4,7 @@
 //! payload on the wire is the event's data only; [`Event::to_payload`] and
 //! [`Event::from_payload`] convert, upcasting payloads written at older schema versions.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::command::CancelReason;
@@ -31,18 +32,24 @@ pub enum Event {
     OrderDelivered(OrderDelivered),
     #[serde(rename = "dev.orderlog.order.cancelled")]
     OrderCancelled(OrderCancelled),
+    #[serde(rename = "dev.orderlog.order.expired")]
+    OrderExpired(OrderExpired),
+    #[serde(rename = "dev.orderlog.order.shipment_overdue")]
+    ShipmentOverdue(ShipmentOverdue),
 }
 
 /// Every event type with its current schema version, in lifecycle order.
-pub const EVENT_TYPES: [(&str, u32); 8] = [
-    ("dev.orderlog.order.placed", 1),
+pub const EVENT_TYPES: [(&str, u32); 10] = [
+    ("dev.orderlog.order.placed", 2),
     ("dev.orderlog.order.line_added", 1),
     ("dev.orderlog.order.line_removed", 1),
     ("dev.orderlog.order.shipping_address_changed", 1),
-    ("dev.orderlog.order.payment_confirmed", 2),
+    ("dev.orderlog.order.payment_confirmed", 3),
     ("dev.orderlog.order.shipped", 1),
     ("dev.orderlog.order.delivered", 1),
     ("dev.orderlog.order.cancelled", 1),
+    ("dev.orderlog.order.expired", 1),
+    ("dev.orderlog.order.shipment_overdue", 1),
 ];
 
 impl Event {
@@ -56,6 +63,8 @@ impl Event {
             Event::OrderShipped(_) => 5,
             Event::OrderDelivered(_) => 6,
             Event::OrderCancelled(_) => 7,
+            Event::OrderExpired(_) => 8,
+            Event::ShipmentOverdue(_) => 9,
         }
     }
 
@@ -93,6 +102,8 @@ impl Event {
             Event::OrderShipped(data) => f(data),
             Event::OrderDelivered(data) => f(data),
             Event::OrderCancelled(data) => f(data),
+            Event::OrderExpired(data) => f(data),
+            Event::ShipmentOverdue(data) => f(data),
         }
     }
 
@@ -164,7 +175,9 @@ impl Event {
             4 => Event::PaymentConfirmed(PaymentConfirmed::deserialize(data)?),
             5 => Event::OrderShipped(OrderShipped::deserialize(data)?),
             6 => Event::OrderDelivered(OrderDelivered::deserialize(data)?),
-            _ => Event::OrderCancelled(OrderCancelled::deserialize(data)?),
+            7 => Event::OrderCancelled(OrderCancelled::deserialize(data)?),
+            8 => Event::OrderExpired(OrderExpired::deserialize(data)?),
+            _ => Event::ShipmentOverdue(ShipmentOverdue::deserialize(data)?),
         })
     }
 }
@@ -223,7 +236,8 @@ pub struct Line {
     pub line_total: Money,
 }
 
-/// An order was placed.
+/// An order was placed. (Schema version 2 added `payment_due_at`; version 1 orders, placed
+/// before deadlines existed, have none and never expire.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderPlaced {
@@ -233,6 +247,9 @@ pub struct OrderPlaced {
     pub shipping_address: Address,
     /// Sum of the line totals.
     pub order_total: Money,
+    /// When the order expires if it is not paid by then (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_due_at: Option<DateTime<Utc>>,
 }
 
 /// A line was added to a placed order.
@@ -261,13 +278,16 @@ pub struct ShippingAddressChanged {
     pub shipping_address: Address,
 }
 
-/// The order was paid in full. (Schema version 2; version 1 had flat `reference`,
-/// `amount_minor` and `currency` fields, upcast on read.)
+/// The order was paid in full. (Schema version 3 added `ship_by`; version 2 had none, and
+/// version 1 had flat `reference`, `amount_minor` and `currency` fields, upcast on read.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentConfirmed {
     pub payment_reference: PaymentReference,
     pub amount: Money,
+    /// The shipping promise: the order is flagged overdue if it is not shipped by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ship_by: Option<DateTime<Utc>>,
 }
 
 /// The order was handed to a carrier.
@@ -291,4 +311,29 @@ pub struct OrderCancelled {
     /// The amount to refund, when the order had been paid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_due: Option<Money>,
+}
+
+/// Why an order expired (an enumerated value: no caller can write it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiryCause {
+    /// Its payment window passed unpaid.
+    PaymentTimeout,
+}
+
+/// A placed order's payment window passed unpaid: the order expired (it is final).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderExpired {
+    pub cause: ExpiryCause,
+    /// The due time that passed.
+    pub payment_due_at: DateTime<Utc>,
+}
+
+/// A paid order was not shipped by its shipping promise (once per order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShipmentOverdue {
+    /// The promise that passed.
+    pub ship_by: DateTime<Utc>,
 }

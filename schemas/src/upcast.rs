@@ -32,6 +32,11 @@ type Step = fn(Value) -> Result<Value, String>;
 fn step(type_name: &str, from_version: u32) -> Option<Step> {
     match (type_name, from_version) {
         ("dev.orderlog.order.payment_confirmed", 1) => Some(payment_confirmed_v1_to_v2),
+        // Versions that only added a due time: the old payload is the new one without it.
+        // An order placed (or paid) before deadlines existed has none and never expires.
+        ("dev.orderlog.order.placed", 1) | ("dev.orderlog.order.payment_confirmed", 2) => {
+            Some(without_due_time)
+        }
         _ => None,
     }
 }
@@ -47,4 +52,9 @@ fn payment_confirmed_v1_to_v2(v1: Value) -> Result<Value, String> {
         "payment_reference": field("reference")?,
         "amount": { "amount_minor": field("amount_minor")?, "currency": field("currency")? },
     }))
+}
+
+/// v1 of `placed`, v2 of `payment_confirmed`: the same fields, no due time.
+fn without_due_time(old: Value) -> Result<Value, String> {
+    Ok(old)
 }

@@ -18,13 +18,13 @@ const PAGE_QUERY: &str = "{ orders(first: 20, filter: { status: [PLACED] }) { ed
 /// rows + 1 to know whether there is a next page).
 const ORDER_SQL: &str = "SELECT order_id, customer_id, currency, status, total_minor, line_count, shipping_address, \
      payment_reference, paid_minor, carrier, tracking_number, cancel_reason, refund_due_minor, placed_at, paid_at, \
-     shipped_at, delivered_at, cancelled_at, version, last_event_at, coalesce(( \
+     shipped_at, delivered_at, cancelled_at, version, last_event_at, payment_due_at, ship_by, overdue, coalesce(( \
      SELECT json_agg(json_build_object('position', l.position, 'sku', l.sku, 'quantity', l.quantity, \
      'unit', l.unit_price_minor, 'total', l.line_total_minor) ORDER BY l.position) \
      FROM order_lines l WHERE l.order_id = o.order_id), '[]') AS lines FROM orders o WHERE o.order_id = $1";
 const PAGE_SQL: &str = "SELECT order_id, customer_id, currency, status, total_minor, line_count, shipping_address, \
      payment_reference, paid_minor, carrier, tracking_number, cancel_reason, refund_due_minor, placed_at, paid_at, \
-     shipped_at, delivered_at, cancelled_at, version, last_event_at FROM orders WHERE true AND status = $1 \
+     shipped_at, delivered_at, cancelled_at, version, last_event_at, payment_due_at, ship_by, overdue FROM orders WHERE true AND status = $1 \
      ORDER BY placed_at DESC, order_id DESC LIMIT $2";
 
 pub(super) struct Runner {

@@ -14,7 +14,7 @@ use schemas::{Command, CommandEnvelope, CommandResult};
 use uuid::Uuid;
 
 use crate::processor::fixtures::alice_places_an_order;
-use crate::processor::recovery::takeover::prepare_partition;
+use crate::processor::recovery::takeover::{PartitionSettings, prepare_partition};
 use crate::processor::transaction::input::{Direct, Item};
 use crate::processor::transaction::partition::PartitionWorker;
 use crate::processor::transaction::producer::BatchError;
@@ -43,17 +43,15 @@ fn record(topics: &TopicSet, envelope: &CommandEnvelope, offset: i64) -> OwnedMe
 }
 
 fn take_over(kafka: &KafkaConfig, topics: &TopicSet) -> PartitionWorker {
-    prepare_partition(
-        kafka,
-        topics,
-        "hidden-commit",
-        0,
-        1,
-        None,
-        &AtomicBool::new(false),
-    )
-    .expect("taken over")
-    .0
+    let settings = PartitionSettings {
+        group: "hidden-commit".to_owned(),
+        partitions: 1,
+        answers: None,
+        policy: schemas::order::Policy::default(),
+    };
+    prepare_partition(kafka, topics, 0, &settings, &AtomicBool::new(false))
+        .expect("taken over")
+        .0
 }
 
 /// Every committed record of partition 0 of `topic`, as (key, value, ce_type header).

@@ -33,7 +33,11 @@ pub fn fill_history(kafka: &KafkaConfig, topics: &TopicSet, events: u64) -> anyh
         let mut slot = OrderSlot::default();
         for command in paid_order()? {
             for event in slot
-                .handle(&envelope(order_id, command), Utc::now())?
+                .handle(
+                    &envelope(order_id, command),
+                    Utc::now(),
+                    &schemas::order::Policy::default(),
+                )?
                 .events
             {
                 let record = cloudevents::encode(&event);
@@ -139,7 +143,11 @@ impl OrderTemplate {
         }
         let mut slot = OrderSlot::default();
         for command in commands {
-            let handled = slot.handle(&envelope(order_id, command), Utc::now())?;
+            let handled = slot.handle(
+                &envelope(order_id, command),
+                Utc::now(),
+                &schemas::order::Policy::default(),
+            )?;
             anyhow::ensure!(
                 matches!(handled.outcome, CommandOutcome::Accepted { .. }),
                 "the template order's command was refused: {:?}",
@@ -209,6 +217,7 @@ fn paid_order() -> anyhow::Result<Vec<Command>> {
             currency: eur,
             lines: vec![line("P-0")?],
             shipping_address: Address::new("Bench", "1 Road", None, "Berlin", "10115", "DE")?,
+            payment_window_seconds: None,
         }),
         Command::AddLine(AddLine { line: line("P-1")? }),
         Command::AddLine(AddLine { line: line("P-2")? }),

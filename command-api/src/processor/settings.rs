@@ -24,4 +24,7 @@ pub struct ProcessorSettings {
     /// Where this process's HTTP tier finds the lanes serving partitions here, to hand
     /// them commands directly (`direct`).
     pub owners: Option<Owners>,
+    /// The payment window and shipping promise the domain grants (`ORDERLOG_PAYMENT_WINDOW`,
+    /// `ORDERLOG_SHIP_WITHIN`).
+    pub policy: schemas::order::Policy,
 }

@@ -84,6 +84,7 @@ async fn a_processor_answers_waiting_requests_itself_after_its_commit() {
             partitions: PARTITIONS,
             answers: Some(answers.clone()),
             owners: None,
+            policy: schemas::order::Policy::default(),
         },
         status.clone(),
     )

@@ -47,8 +47,17 @@ async fn events_are_cloudevents_a_plain_consumer_can_read() {
     assert_eq!(event.header("ce_source"), "urn:orderlog:command-processor");
     assert_eq!(event.header("content-type"), "application/json");
     assert_eq!(event.header("ce_orderversion"), "1");
-    assert_eq!(event.header("ce_schemaversion"), "1");
-    assert!(chrono::DateTime::parse_from_rfc3339(event.header("ce_time")).is_ok());
+    assert_eq!(event.header("ce_schemaversion"), "2");
+    let time = chrono::DateTime::parse_from_rfc3339(event.header("ce_time")).expect("ce_time");
+    // The payment window (30 minutes by default) counts from when the command was received.
+    let due = event.value["payment_due_at"]
+        .as_str()
+        .expect("payment_due_at");
+    let window = chrono::DateTime::parse_from_rfc3339(due).expect("a time") - time;
+    assert!(
+        window <= chrono::Duration::minutes(30) && window > chrono::Duration::minutes(29),
+        "{window}"
+    );
     assert!(uuid::Uuid::parse_str(event.header("ce_id")).is_ok());
     assert_eq!(event.value["order_total"], money(1250));
     assert_eq!(event.value["customer_id"], "cust-42");

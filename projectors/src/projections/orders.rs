@@ -36,6 +36,10 @@ struct OrderRow {
     version: i64,
     last_event_at: DateTime<Utc>,
     line_count: i32,
+    payment_due_at: Option<DateTime<Utc>>,
+    ship_by: Option<DateTime<Utc>>,
+    overdue: bool,
+    expired_at: Option<DateTime<Utc>>,
     /// Loaded only when the batch changes them (see [`apply`]).
     #[sqlx(skip)]
     lines: Vec<LineRow>,
@@ -134,6 +138,10 @@ fn evolve(row: Option<OrderRow>, event: &EventEnvelope) -> Result<OrderRow, Pois
             version: 0,
             last_event_at: at,
             line_count: placed.lines.len() as i32,
+            payment_due_at: placed.payment_due_at,
+            ship_by: None,
+            overdue: false,
+            expired_at: None,
             lines: placed.lines.iter().map(|l| LineRow::from(id, l)).collect(),
             lines_changed: true,
         },
@@ -165,6 +173,7 @@ fn evolve(row: Option<OrderRow>, event: &EventEnvelope) -> Result<OrderRow, Pois
             row.payment_reference = Some(paid.payment_reference.to_string());
             row.paid_minor = Some(paid.amount.amount_minor());
             row.paid_at = Some(at);
+            row.ship_by = paid.ship_by;
             row
         }
         (Some(mut row), Event::OrderShipped(shipped)) => {
@@ -186,6 +195,15 @@ fn evolve(row: Option<OrderRow>, event: &EventEnvelope) -> Result<OrderRow, Pois
             row.cancelled_at = Some(at);
             row
         }
+        (Some(mut row), Event::OrderExpired(_)) => {
+            row.status = "expired".to_owned();
+            row.expired_at = Some(at);
+            row
+        }
+        (Some(mut row), Event::ShipmentOverdue(_)) => {
+            row.overdue = true;
+            row
+        }
     };
     row.version = event.order_version as i64;
     row.last_event_at = at;
@@ -201,7 +219,8 @@ async fn load(
     let mut rows: HashMap<Uuid, OrderRow> = sqlx::query_as::<_, OrderRow>(
         "SELECT order_id, customer_id, currency, status, total_minor, shipping_address, payment_reference,
                 paid_minor, carrier, tracking_number, cancel_reason, refund_due_minor, placed_at, paid_at,
-                shipped_at, delivered_at, cancelled_at, version, last_event_at, line_count
+                shipped_at, delivered_at, cancelled_at, version, last_event_at, line_count,
+                payment_due_at, ship_by, overdue, expired_at
          FROM orders WHERE order_id = ANY($1) FOR UPDATE",
     )
     .bind(ids)
@@ -323,12 +342,13 @@ macro_rules! order_columns {
     () => {
         "order_id, customer_id, currency, status, total_minor, line_count, shipping_address,
          payment_reference, paid_minor, carrier, tracking_number, cancel_reason, refund_due_minor,
-         placed_at, paid_at, shipped_at, delivered_at, cancelled_at, version, last_event_at"
+         placed_at, paid_at, shipped_at, delivered_at, cancelled_at, version, last_event_at,
+         payment_due_at, ship_by, overdue, expired_at"
     };
 }
 
 async fn copy_new(tx: &mut PgConnection, rows: &[&OrderRow]) -> Result<(), sqlx::Error> {
-    let mut copy = BinaryRows::new(20);
+    let mut copy = BinaryRows::new(24);
     for r in rows {
         copy.row()
             .field(r.order_id)
@@ -350,7 +370,11 @@ async fn copy_new(tx: &mut PgConnection, rows: &[&OrderRow]) -> Result<(), sqlx:
             .field(r.delivered_at)
             .field(r.cancelled_at)
             .field(r.version)
-            .field(r.last_event_at);
+            .field(r.last_event_at)
+            .field(r.payment_due_at)
+            .field(r.ship_by)
+            .field(r.overdue)
+            .field(r.expired_at);
     }
     copy.copy_in(
         tx,
@@ -374,14 +398,17 @@ async fn upsert(tx: &mut PgConnection, rows: &[&OrderRow]) -> Result<(), sqlx::E
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int4[], $7::jsonb[],
                               $8::text[], $9::int8[], $10::text[], $11::text[], $12::text[], $13::int8[],
                               $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::timestamptz[],
-                              $18::timestamptz[], $19::int8[], $20::timestamptz[])
+                              $18::timestamptz[], $19::int8[], $20::timestamptz[], $21::timestamptz[],
+                              $22::timestamptz[], $23::bool[], $24::timestamptz[])
          ON CONFLICT (order_id) DO UPDATE SET
             status = EXCLUDED.status, total_minor = EXCLUDED.total_minor, line_count = EXCLUDED.line_count,
             shipping_address = EXCLUDED.shipping_address, payment_reference = EXCLUDED.payment_reference,
             paid_minor = EXCLUDED.paid_minor, carrier = EXCLUDED.carrier, tracking_number = EXCLUDED.tracking_number,
             cancel_reason = EXCLUDED.cancel_reason, refund_due_minor = EXCLUDED.refund_due_minor,
             paid_at = EXCLUDED.paid_at, shipped_at = EXCLUDED.shipped_at, delivered_at = EXCLUDED.delivered_at,
-            cancelled_at = EXCLUDED.cancelled_at, version = EXCLUDED.version, last_event_at = EXCLUDED.last_event_at
+            cancelled_at = EXCLUDED.cancelled_at, version = EXCLUDED.version, last_event_at = EXCLUDED.last_event_at,
+            payment_due_at = EXCLUDED.payment_due_at, ship_by = EXCLUDED.ship_by, overdue = EXCLUDED.overdue,
+            expired_at = EXCLUDED.expired_at
          WHERE orders.version < EXCLUDED.version"),
     )
     .bind(&ids)
@@ -404,6 +431,10 @@ async fn upsert(tx: &mut PgConnection, rows: &[&OrderRow]) -> Result<(), sqlx::E
     .bind(col(rows, |r| r.cancelled_at))
     .bind(col(rows, |r| r.version))
     .bind(col(rows, |r| r.last_event_at))
+    .bind(col(rows, |r| r.payment_due_at))
+    .bind(col(rows, |r| r.ship_by))
+    .bind(col(rows, |r| r.overdue))
+    .bind(col(rows, |r| r.expired_at))
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -194,6 +194,12 @@ fn evolve(fact: Option<Fact>, event: &EventEnvelope) -> Result<Fact, Poison> {
             fact.status = "delivered".to_owned();
             fact
         }
+        (Some(mut fact), Event::OrderExpired(_)) => {
+            // No longer open, never earned.
+            fact.status = "expired".to_owned();
+            fact
+        }
+        (Some(fact), Event::ShipmentOverdue(_)) => fact,
         (Some(mut fact), Event::OrderCancelled(cancelled)) => {
             fact.status = "cancelled".to_owned();
             fact.cancelled_at = Some(at);

@@ -144,7 +144,12 @@ pub(crate) fn decide(histories: &[(OrderId, Vec<Command>)]) -> Vec<EventEnvelope
     for (order_id, commands) in histories {
         let mut state = schemas::OrderState::default();
         for command in commands {
-            let events = schemas::order::decide(&state, command).unwrap_or_default();
+            let events = schemas::order::decide(
+                &state,
+                command,
+                &schemas::order::Context::at(chrono::Utc::now()),
+            )
+            .unwrap_or_default();
             let causation_id = uuid::Uuid::now_v7();
             for event in events {
                 state = schemas::order::evolve(state, &event).expect("a decided event fits");
@@ -212,6 +217,7 @@ pub(crate) fn place(customer: &str, lines: &[(&str, i64, i64)]) -> Command {
         lines: lines.iter().map(|(s, q, p)| new_line(s, *q, *p)).collect(),
         shipping_address: Address::new("Ada", "1 Way", None, "Berlin", "10115", "DE")
             .expect("address"),
+        payment_window_seconds: None,
     })
 }
 

@@ -15,7 +15,7 @@ use crate::freshness::{Freshness, Model, WaitBudget, Wanted};
 /// The columns every order query selects, in [`OrderRow`]'s order.
 pub(crate) const ORDER_COLUMNS: &str = "order_id, customer_id, currency, status, total_minor, line_count, shipping_address, \
      payment_reference, paid_minor, carrier, tracking_number, cancel_reason, refund_due_minor, placed_at, paid_at, \
-     shipped_at, delivered_at, cancelled_at, version, last_event_at";
+     shipped_at, delivered_at, cancelled_at, version, last_event_at, payment_due_at, ship_by, overdue";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct OrderRow {
@@ -39,6 +39,9 @@ pub(crate) struct OrderRow {
     pub(crate) cancelled_at: Option<DateTime<Utc>>,
     pub(crate) version: i64,
     pub(crate) last_event_at: DateTime<Utc>,
+    pub(crate) payment_due_at: Option<DateTime<Utc>>,
+    pub(crate) ship_by: Option<DateTime<Utc>>,
+    pub(crate) overdue: bool,
 }
 
 /// How the order was paid.
@@ -110,6 +113,13 @@ pub struct Order {
     /// The number of events applied: the order's version in the log.
     pub version: Long,
     pub last_event_at: DateTime<Utc>,
+    /// When a placed order expires if it is not paid by then (null for orders placed
+    /// before deadlines existed).
+    pub payment_due_at: Option<DateTime<Utc>>,
+    /// The shipping promise of a paid order: it is flagged `overdue` if not shipped by then.
+    pub ship_by: Option<DateTime<Utc>>,
+    /// Whether the order passed its shipping promise unshipped.
+    pub overdue: bool,
     #[graphql(skip)]
     pub(crate) uuid: Uuid,
     /// What a read-your-writes query asked of this order, for the nested models.
@@ -170,6 +180,9 @@ impl Order {
             cancelled_at: row.cancelled_at,
             version: Long::from(row.version),
             last_event_at: row.last_event_at,
+            payment_due_at: row.payment_due_at,
+            ship_by: row.ship_by,
+            overdue: row.overdue,
             wanted,
             prefetched_lines: None,
         })

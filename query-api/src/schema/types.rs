@@ -103,6 +103,8 @@ pub enum OrderStatus {
     Shipped,
     Delivered,
     Cancelled,
+    /// Its payment window passed unpaid.
+    Expired,
 }
 
 impl OrderStatus {
@@ -113,6 +115,7 @@ impl OrderStatus {
             OrderStatus::Shipped => "shipped",
             OrderStatus::Delivered => "delivered",
             OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Expired => "expired",
         }
     }
 
@@ -123,6 +126,7 @@ impl OrderStatus {
             Self::Shipped,
             Self::Delivered,
             Self::Cancelled,
+            Self::Expired,
         ]
         .into_iter()
         .find(|s| s.as_db() == value)

@@ -357,3 +357,38 @@ async fn the_location_of_a_placed_order_answers_with_the_order() {
     );
     platform.stop().await;
 }
+
+#[tokio::test]
+async fn an_order_shows_its_payment_due_time_then_its_shipping_promise() {
+    let platform = Platform::start().await;
+    let placed = platform.place("due-1", "EUR", &[("D-1", 1, 100)]).await;
+    let id = placed["order_id"].as_str().expect("id").to_owned();
+    let query = "query($id: ID!, $v: Int) { order(id: $id, minVersion: $v) { status paymentDueAt shipBy overdue } }";
+    let read = platform.data(query, json!({ "id": id, "v": 1 })).await;
+    let due = chrono::DateTime::parse_from_rfc3339(
+        read["order"]["paymentDueAt"].as_str().expect("a due time"),
+    )
+    .expect("a time");
+    let window = due.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    assert!(
+        window > chrono::Duration::minutes(29) && window <= chrono::Duration::minutes(30),
+        "the default window is 30 minutes: {read}"
+    );
+    assert_eq!(
+        (read["order"]["shipBy"].is_null(), &read["order"]["overdue"]),
+        (true, &json!(false))
+    );
+
+    platform.pay(&id, 100, "EUR").await;
+    let read = platform.data(query, json!({ "id": id, "v": 2 })).await;
+    assert_eq!(read["order"]["status"], "PAID");
+    let ship_by =
+        chrono::DateTime::parse_from_rfc3339(read["order"]["shipBy"].as_str().expect("a promise"))
+            .expect("a time");
+    let promise = ship_by.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    assert!(
+        promise > chrono::Duration::hours(47) && promise <= chrono::Duration::hours(48),
+        "the default promise is 48 hours: {read}"
+    );
+    platform.stop().await;
+}

@@ -3,6 +3,7 @@
 
 mod address;
 mod cancel;
+pub mod deadline;
 mod fulfilment;
 mod lines;
 pub mod packed;
@@ -11,6 +12,7 @@ mod place;
 mod rejection;
 mod state;
 
+pub use deadline::{Context, Deadline, DeadlineKind, Policy};
 pub use rejection::Rejection;
 pub use state::{EvolveError, Order, OrderState, Payment, Shipment, Status, evolve, fold};
 
@@ -20,12 +22,17 @@ use crate::event::Event;
 /// The most lines an order may hold.
 pub const MAX_LINES: usize = 100;
 
-/// Decides what `command` means for an order in `state`: the events to append (possibly
-/// none, when the command asks for what is already true) or why it is refused.
-pub fn decide(state: &OrderState, command: &Command) -> Result<Vec<Event>, Rejection> {
+/// Decides what `command`, received at `context.now`, means for an order in `state`: the
+/// events to append (possibly none, when the command asks for what is already true) or why
+/// it is refused. The time sets the due times a command opens (`deadline.rs`).
+pub fn decide(
+    state: &OrderState,
+    command: &Command,
+    context: &Context,
+) -> Result<Vec<Event>, Rejection> {
     let Some(order) = state.order() else {
         return match command {
-            Command::PlaceOrder(place) => place::place(place),
+            Command::PlaceOrder(place) => place::place(place, context),
             _ => Err(Rejection::OrderNotFound),
         };
     };
@@ -34,7 +41,7 @@ pub fn decide(state: &OrderState, command: &Command) -> Result<Vec<Event>, Rejec
         Command::AddLine(add) => lines::add(order, add),
         Command::RemoveLine(remove) => lines::remove(order, remove),
         Command::ChangeShippingAddress(change) => address::change(order, change),
-        Command::ConfirmPayment(confirm) => payment::confirm(order, confirm),
+        Command::ConfirmPayment(confirm) => payment::confirm(order, confirm, context),
         Command::ShipOrder(ship) => fulfilment::ship(order, ship),
         Command::DeliverOrder(_) => fulfilment::deliver(order),
         Command::CancelOrder(cancel) => cancel::cancel(order, cancel),

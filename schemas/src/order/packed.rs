@@ -3,9 +3,11 @@
 //! so a damaged or foreign value is refused, never trusted. Pure.
 //!
 //! ```text
-//! state:   varint version | 0 (no order) | 1, order
+//! state:   varint version | 0 (no order) | 1, order | 2, order, deadlines
 //! order:   str customer_id | currency [3] | status u8 | varint n, n x line | money total
 //!          | address | payment? | shipment? | money? refund_due
+//! deadlines: time? payment_due_at | time? ship_by | overdue u8 (0 | 1)
+//! time:    varint zigzag(microseconds since the Unix epoch, UTC)
 //! line:    str sku | varint quantity | money unit_price | money line_total
 //! money:   varint (amount_minor << 1 | 1 when another currency than the order's)
 //!          [, currency [3] when flagged]
@@ -13,6 +15,8 @@
 //! x?:      0 (none) | 1, x
 //! payment: str reference | money amount;  shipment: str carrier | str tracking_number
 //! ```
+
+use chrono::{DateTime, Utc};
 
 use crate::event::Line;
 use crate::packed::{Reader, put_str, put_varint};
@@ -23,12 +27,13 @@ use crate::values::{
 use super::state::{Order, OrderState, Payment, Shipment, Status};
 
 /// Statuses by their byte; the position is the encoding, so only append.
-const STATUSES: [Status; 5] = [
+const STATUSES: [Status; 6] = [
     Status::Placed,
     Status::Paid,
     Status::Shipped,
     Status::Delivered,
     Status::Cancelled,
+    Status::Expired,
 ];
 
 /// Appends `state` in the packed layout.
@@ -38,7 +43,8 @@ pub fn encode(state: &OrderState, out: &mut Vec<u8>) {
         out.push(0);
         return;
     };
-    out.push(1);
+    // Layout 2 adds the deadlines; layout 1 (snapshots written before them) is still read.
+    out.push(2);
     let currency = order.currency;
     put_str(out, order.customer_id.as_str());
     out.extend_from_slice(currency.as_str().as_bytes());
@@ -69,6 +75,20 @@ pub fn encode(state: &OrderState, out: &mut Vec<u8>) {
     put_option(out, order.refund_due, |out, refund| {
         put_money(out, refund, currency);
     });
+    put_option(out, order.payment_due_at, put_time);
+    put_option(out, order.ship_by, put_time);
+    out.push(u8::from(order.overdue));
+}
+
+fn put_time(out: &mut Vec<u8>, time: DateTime<Utc>) {
+    let micros = time.timestamp_micros();
+    put_varint(out, ((micros << 1) ^ (micros >> 63)) as u64);
+}
+
+fn time(input: &mut Reader<'_>) -> Option<DateTime<Utc>> {
+    let zigzag = input.varint()?;
+    let micros = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+    DateTime::from_timestamp_micros(micros)
 }
 
 /// The state at the start of `input`, advancing past it; `None` when the bytes are not a
@@ -78,6 +98,17 @@ pub fn decode(input: &mut Reader<'_>) -> Option<OrderState> {
     let order = match input.byte()? {
         0 => None,
         1 => Some(order(input)?),
+        2 => {
+            let mut order = order(input)?;
+            order.payment_due_at = option(input, time)?;
+            order.ship_by = option(input, time)?;
+            order.overdue = match input.byte()? {
+                0 => false,
+                1 => true,
+                _ => return None,
+            };
+            Some(order)
+        }
         _ => return None,
     };
     Some(OrderState::from_parts(version, order))
@@ -128,6 +159,9 @@ fn order(input: &mut Reader<'_>) -> Option<Order> {
         payment,
         shipment,
         refund_due,
+        payment_due_at: None,
+        ship_by: None,
+        overdue: false,
     })
 }
 
@@ -192,14 +226,14 @@ mod tests {
 
     use super::*;
     use crate::command::{AddLine, Command, ConfirmPayment, PlaceOrder};
-    use crate::order::{decide, evolve};
+    use crate::order::{Context, decide, evolve};
 
     fn eur() -> Currency {
         Currency::parse("EUR").expect("currency")
     }
 
     fn apply(state: OrderState, command: &Command) -> OrderState {
-        decide(&state, command)
+        decide(&state, command, &Context::at(chrono::Utc::now()))
             .expect("accepted")
             .iter()
             .try_fold(state, evolve)
@@ -253,6 +287,29 @@ mod tests {
             packed.len(),
             json.len()
         );
+    }
+
+    #[test]
+    fn a_snapshot_written_before_deadlines_is_read_without_them() {
+        let state = placed();
+        let mut order = state.order().expect("order").clone();
+        assert!(order.payment_due_at.is_some(), "placed now has a due time");
+        order.payment_due_at = None;
+        let mut new = Vec::new();
+        encode(&OrderState::from_parts(1, Some(order.clone())), &mut new);
+        // Layout 1: the same bytes up to the refund, without the deadlines (three bytes:
+        // none, none, not overdue).
+        assert_eq!(new[new.len() - 3..], [0, 0, 0]);
+        let mut old = new[..new.len() - 3].to_vec();
+        assert_eq!(old[1], 2);
+        old[1] = 1;
+        let read = decode(&mut Reader(&old)).expect("layout 1");
+        let read = read.order().expect("order");
+        assert_eq!(
+            (read.payment_due_at, read.ship_by, read.overdue),
+            (None, None, false)
+        );
+        assert_eq!(read.lines, order.lines);
     }
 
     #[test]

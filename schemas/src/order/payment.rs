@@ -1,10 +1,14 @@
 //! ConfirmPayment.
 
-use super::{Order, Rejection, Status, require_status};
+use super::{Context, Order, Rejection, Status, require_status};
 use crate::command::ConfirmPayment;
 use crate::event::{Event, PaymentConfirmed};
 
-pub(super) fn confirm(order: &Order, command: &ConfirmPayment) -> Result<Vec<Event>, Rejection> {
+pub(super) fn confirm(
+    order: &Order,
+    command: &ConfirmPayment,
+    context: &Context,
+) -> Result<Vec<Event>, Rejection> {
     require_status(order, &[Status::Placed], "ConfirmPayment")?;
     if command.amount.currency() != order.currency {
         return Err(Rejection::CurrencyMismatch {
@@ -21,5 +25,9 @@ pub(super) fn confirm(order: &Order, command: &ConfirmPayment) -> Result<Vec<Eve
     Ok(vec![Event::PaymentConfirmed(PaymentConfirmed {
         payment_reference: command.payment_reference.clone(),
         amount: command.amount,
+        ship_by: Some(super::deadline::due(
+            context.now,
+            context.policy.ship_within,
+        )),
     })])
 }

@@ -2,12 +2,19 @@
 
 use std::collections::HashSet;
 
+use super::deadline::{due, payment_window};
 use super::lines::{line_from, sum};
-use super::{MAX_LINES, Rejection};
+use super::{Context, MAX_LINES, Rejection};
 use crate::command::PlaceOrder;
 use crate::event::{Event, OrderPlaced};
 
-pub(super) fn place(command: &PlaceOrder) -> Result<Vec<Event>, Rejection> {
+pub(super) fn place(command: &PlaceOrder, context: &Context) -> Result<Vec<Event>, Rejection> {
+    let window = payment_window(command.payment_window_seconds, &context.policy).map_err(
+        |(min_seconds, max_seconds)| Rejection::PaymentWindowOutOfBounds {
+            min_seconds,
+            max_seconds,
+        },
+    )?;
     if command.lines.is_empty() {
         return Err(Rejection::NoLines);
     }
@@ -32,5 +39,6 @@ pub(super) fn place(command: &PlaceOrder) -> Result<Vec<Event>, Rejection> {
         lines,
         shipping_address: command.shipping_address.clone(),
         order_total,
+        payment_due_at: Some(due(context.now, window)),
     })])
 }

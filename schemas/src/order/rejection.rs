@@ -23,6 +23,7 @@ use crate::values::{Currency, Money, Sku};
 /// | `currency_mismatch` | 422 |
 /// | `payment_amount_mismatch` | 422 |
 /// | `amount_too_large` | 422 |
+/// | `payment_window_out_of_bounds` | 422 |
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum Rejection {
@@ -52,6 +53,8 @@ pub enum Rejection {
     AmountTooLarge,
     #[error("the order is at version {actual}, not the expected {expected}")]
     VersionMismatch { expected: u64, actual: u64 },
+    #[error("a payment window is {min_seconds} to {max_seconds} seconds")]
+    PaymentWindowOutOfBounds { min_seconds: i64, max_seconds: i64 },
 }
 
 impl Rejection {
@@ -90,6 +93,10 @@ impl Rejection {
                 expected: 0,
                 actual: 0,
             },
+            Rejection::PaymentWindowOutOfBounds {
+                min_seconds: 0,
+                max_seconds: 0,
+            },
         ]
     }
 
@@ -109,6 +116,7 @@ impl Rejection {
             Rejection::PaymentAmountMismatch { .. } => "payment_amount_mismatch",
             Rejection::AmountTooLarge => "amount_too_large",
             Rejection::VersionMismatch { .. } => "version_mismatch",
+            Rejection::PaymentWindowOutOfBounds { .. } => "payment_window_out_of_bounds",
         }
     }
 
@@ -126,7 +134,8 @@ impl Rejection {
             | Rejection::TooManyLines { .. }
             | Rejection::CurrencyMismatch { .. }
             | Rejection::PaymentAmountMismatch { .. }
-            | Rejection::AmountTooLarge => 422,
+            | Rejection::AmountTooLarge
+            | Rejection::PaymentWindowOutOfBounds { .. } => 422,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, Line};
@@ -10,7 +11,7 @@ use crate::values::{
 };
 
 /// Where an order is in its lifecycle: Placed -> Paid -> Shipped -> Delivered, or
-/// Cancelled from Placed or Paid.
+/// Cancelled from Placed or Paid, or Expired from Placed (its payment window passed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -19,6 +20,7 @@ pub enum Status {
     Shipped,
     Delivered,
     Cancelled,
+    Expired,
 }
 
 impl Status {
@@ -29,12 +31,16 @@ impl Status {
             Status::Shipped => "shipped",
             Status::Delivered => "delivered",
             Status::Cancelled => "cancelled",
+            Status::Expired => "expired",
         }
     }
 
-    /// Delivered and cancelled orders never change again.
+    /// Delivered, cancelled and expired orders never change again.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Status::Delivered | Status::Cancelled)
+        matches!(
+            self,
+            Status::Delivered | Status::Cancelled | Status::Expired
+        )
     }
 }
 
@@ -68,6 +74,12 @@ pub struct Order {
     pub payment: Option<Payment>,
     pub shipment: Option<Shipment>,
     pub refund_due: Option<Money>,
+    /// When the order expires unpaid (none for orders placed before deadlines existed).
+    pub payment_due_at: Option<DateTime<Utc>>,
+    /// The shipping promise, once paid (none for orders paid before deadlines existed).
+    pub ship_by: Option<DateTime<Utc>>,
+    /// Flagged once when paid and not shipped by `ship_by`.
+    pub overdue: bool,
 }
 
 impl Order {
@@ -127,6 +139,9 @@ pub fn evolve(state: OrderState, event: &Event) -> Result<OrderState, EvolveErro
             payment: None,
             shipment: None,
             refund_due: None,
+            payment_due_at: placed.payment_due_at,
+            ship_by: None,
+            overdue: false,
         },
         (None, _) => return Err(fail("the order does not exist")),
         (Some(_), Event::OrderPlaced(_)) => return Err(fail("the order already exists")),
@@ -157,6 +172,7 @@ pub fn evolve(state: OrderState, event: &Event) -> Result<OrderState, EvolveErro
                 reference: paid.payment_reference.clone(),
                 amount: paid.amount,
             });
+            order.ship_by = paid.ship_by;
             order
         }
         (Some(mut order), Event::OrderShipped(shipped)) => {
@@ -174,6 +190,20 @@ pub fn evolve(state: OrderState, event: &Event) -> Result<OrderState, EvolveErro
         (Some(mut order), Event::OrderCancelled(cancelled)) => {
             order.status = Status::Cancelled;
             order.refund_due = cancelled.refund_due;
+            order
+        }
+        (Some(mut order), Event::OrderExpired(_)) => {
+            if order.status != Status::Placed {
+                return Err(fail("only a placed order expires"));
+            }
+            order.status = Status::Expired;
+            order
+        }
+        (Some(mut order), Event::ShipmentOverdue(_)) => {
+            if order.status != Status::Paid || order.overdue {
+                return Err(fail("only a paid order not flagged yet is overdue"));
+            }
+            order.overdue = true;
             order
         }
     };

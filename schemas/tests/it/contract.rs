@@ -59,8 +59,21 @@ fn examples() -> Vec<Event> {
             .skip(1),
     );
     events.extend(history(&[place_default(), cancel()]).into_iter().skip(1));
+    // The deadlines: a placed order's window passes; a paid order's promise passes.
+    for commands in [vec![place_default()], vec![place_default(), pay(eur(1250))]] {
+        let state = schemas::order::fold(&history(&commands)).expect("fold");
+        let due = schemas::order::deadline::pending(&state).expect("a deadline");
+        events.extend(schemas::order::deadline::fire(&state, due, due.at).expect("fires"));
+    }
     events
 }
+
+/// Fields a schema version added that older payloads upcast without (a due time the
+/// order never had).
+const ADDED_OPTIONAL: [(&str, &str); 2] = [
+    ("dev.orderlog.order.placed", "payment_due_at"),
+    ("dev.orderlog.order.payment_confirmed", "ship_by"),
+];
 
 fn fixture_path(type_name: &str, version: u32) -> PathBuf {
     crate_dir().join(format!("fixtures/events/{type_name}/v{version}.json"))
@@ -134,9 +147,15 @@ fn every_old_fixture_upcasts_to_what_the_current_fixture_says() {
                 Ok(&upcast),
                 "{type_name} v{version} reads the same from bytes"
             );
+            let upcast = upcast.to_payload();
+            let mut expected = expected.clone();
+            for (added_to, field) in ADDED_OPTIONAL {
+                if added_to == type_name && upcast.get(field).is_none() {
+                    expected.as_object_mut().expect("an object").remove(field);
+                }
+            }
             assert_eq!(
-                upcast.to_payload(),
-                expected,
+                upcast, expected,
                 "{type_name} v{version} upcasts to v{current}"
             );
             checked += 1;

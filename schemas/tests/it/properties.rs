@@ -1,7 +1,7 @@
-//! Invariants that hold for any sequence of commands.
+//! Invariants that hold for any sequence of commands and deadlines fired.
 
 use proptest::prelude::*;
-use schemas::order::{OrderState, Status, decide, evolve};
+use schemas::order::{OrderState, Status, deadline, decide, evolve};
 use schemas::{Command, Event};
 
 use crate::support::*;
@@ -17,6 +17,8 @@ enum Action {
     Ship,
     Deliver,
     Cancel,
+    /// The order's pending deadline, fired at its due time.
+    Deadline,
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -30,6 +32,7 @@ fn action() -> impl Strategy<Value = Action> {
         1 => Just(Action::Ship),
         1 => Just(Action::Deliver),
         1 => Just(Action::Cancel),
+        1 => Just(Action::Deadline),
     ]
 }
 
@@ -51,7 +54,7 @@ fn to_command(action: &Action, state: &OrderState) -> Command {
         }
         Action::Ship => ship(),
         Action::Deliver => deliver(),
-        Action::Cancel => cancel(),
+        Action::Cancel | Action::Deadline => cancel(),
     }
 }
 
@@ -60,7 +63,7 @@ fn rank(status: Status) -> u8 {
         Status::Placed => 0,
         Status::Paid => 1,
         Status::Shipped => 2,
-        Status::Delivered | Status::Cancelled => 3,
+        Status::Delivered | Status::Cancelled | Status::Expired => 3,
     }
 }
 
@@ -74,12 +77,18 @@ proptest! {
         for action in &actions {
             let command = to_command(action, &state);
             let before = state.order().map(|o| o.status);
-            let Ok(events) = decide(&state, &command) else {
+            let decided = match action {
+                Action::Deadline => deadline::pending(&state)
+                    .and_then(|due| deadline::fire(&state, due, due.at))
+                    .ok_or(()),
+                _ => decide(&state, &command, &clock()).map_err(drop),
+            };
+            let Ok(events) = decided else {
                 // A refused command changes nothing, so the state stays as it is.
                 continue;
             };
             if let Some(status) = before {
-                prop_assert!(!status.is_terminal(), "{} accepted in terminal state {status}", command.name());
+                prop_assert!(!status.is_terminal(), "{action:?} accepted in terminal state {status}");
             }
             for event in &events {
                 // Every decided event evolves without error and survives the wire format.

@@ -48,6 +48,7 @@ pub(crate) fn place(lines: Vec<NewLine>) -> Command {
         currency: Currency::parse("EUR").expect("EUR"),
         lines,
         shipping_address: address("Berlin"),
+        payment_window_seconds: None,
     })
 }
 
@@ -96,13 +97,22 @@ pub(crate) fn cancel() -> Command {
     })
 }
 
+/// When the tests' commands are received: a fixed time, under the default windows.
+pub(crate) fn clock() -> schemas::order::Context {
+    schemas::order::Context::at(
+        chrono::DateTime::parse_from_rfc3339("2026-01-01T12:00:00Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc),
+    )
+}
+
 /// The events that commands produce in sequence, from an empty order; panics if one is refused.
 pub(crate) fn history(commands: &[Command]) -> Vec<Event> {
     let mut state = OrderState::default();
     let mut events = Vec::new();
     for command in commands {
-        let decided =
-            decide(&state, command).unwrap_or_else(|r| panic!("{} refused: {r}", command.name()));
+        let decided = decide(&state, command, &clock())
+            .unwrap_or_else(|r| panic!("{} refused: {r}", command.name()));
         state = decided
             .iter()
             .try_fold(state, schemas::evolve)
@@ -121,7 +131,7 @@ pub(crate) fn given(events: &[Event]) -> Given {
 
 impl Given {
     pub(crate) fn when(&self, command: &Command) -> Result<Vec<Event>, schemas::Rejection> {
-        decide(&self.0, command)
+        decide(&self.0, command, &clock())
     }
 
     pub(crate) fn state(&self) -> &OrderState {

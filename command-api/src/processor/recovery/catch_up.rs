@@ -117,8 +117,15 @@ mod tests {
         let mut slot = OrderSlot::default();
         let place = envelope(order, alice_places_an_order(), None);
         let cancel = envelope(order, alice_cancels(), None);
-        let mut events = slot.handle(&place, Utc::now()).expect("placed").events;
-        events.extend(slot.handle(&cancel, Utc::now()).expect("cancelled").events);
+        let mut events = slot
+            .handle(&place, Utc::now(), &Default::default())
+            .expect("placed")
+            .events;
+        events.extend(
+            slot.handle(&cancel, Utc::now(), &Default::default())
+                .expect("cancelled")
+                .events,
+        );
         (events, cancel.command_id)
     }
 

@@ -152,13 +152,13 @@ impl<'a> Takeover<'a> {
             .name(format!("takeover-{partition}"))
             .spawn({
                 let cancel = cancel.clone();
-                let answers = self.settings.answers.clone();
-                let group = self.settings.group_id.clone();
-                move || {
-                    prepare_partition(
-                        &kafka, &topics, &group, partition, partitions, answers, &cancel,
-                    )
-                }
+                let settings = PartitionSettings {
+                    group: self.settings.group_id.clone(),
+                    partitions,
+                    answers: self.settings.answers.clone(),
+                    policy: self.settings.policy,
+                };
+                move || prepare_partition(&kafka, &topics, partition, &settings, &cancel)
             });
         match spawned {
             Ok(thread) => {
@@ -319,18 +319,33 @@ impl<'a> Takeover<'a> {
     }
 }
 
+/// What a partition's worker is given beside its partition.
+pub(crate) struct PartitionSettings {
+    /// The processors' consumer group.
+    pub(crate) group: String,
+    /// The topics' partition count.
+    pub(crate) partitions: i32,
+    pub(crate) answers: Option<Answers>,
+    pub(crate) policy: schemas::order::Policy,
+}
+
 /// Fences the partition's previous writer, settles the partition, and rebuilds its orders
 /// and position, waiting out whatever a restarting or unreachable cluster makes fail, for
 /// as long as it lasts, unless cancelled (the partition was revoked meanwhile).
 pub(crate) fn prepare_partition(
     kafka: &KafkaConfig,
     topics: &TopicSet,
-    group: &str,
     partition: i32,
-    partitions: i32,
-    answers: Option<Answers>,
+    settings: &PartitionSettings,
     cancel: &AtomicBool,
 ) -> Prepared {
+    let PartitionSettings {
+        group,
+        partitions,
+        answers,
+        policy,
+    } = settings;
+    let (partitions, policy) = (*partitions, *policy);
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     let started = Instant::now();
     loop {
@@ -387,6 +402,7 @@ pub(crate) fn prepare_partition(
                     kafka: kafka.clone(),
                     screened,
                     answers: answers.clone(),
+                    policy,
                     visibility: Visibility::new(kafka, topics, partition)?,
                     events_from: rebuilt.events_from,
                     stale: rebuilt.stale,

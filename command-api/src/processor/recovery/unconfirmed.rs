@@ -122,6 +122,7 @@ mod tests {
         slot.handle(
             &envelope(placed, alice_places_an_order(), None),
             chrono::Utc::now(),
+            &Default::default(),
         )
         .expect("placed");
         let orders: Orders = [(placed, slot)].into_iter().collect();

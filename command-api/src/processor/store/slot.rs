@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
 use schemas::envelope::EventSummary;
-use schemas::order::{EvolveError, check_expected_version, decide, evolve};
+use schemas::order::{Context, EvolveError, Policy, check_expected_version, decide, evolve};
 use schemas::{CommandEnvelope, CommandOutcome, EventEnvelope, OrderState, Rejection};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -39,10 +39,13 @@ pub struct Handled {
 impl OrderSlot {
     /// Handles one command: a repeat gets its first answer; otherwise the domain decides,
     /// and accepted events are folded into the state and returned with their envelopes.
+    /// Due times the command opens count from when it was received (`issued_at`), under
+    /// `policy`.
     pub fn handle(
         &mut self,
         command: &CommandEnvelope,
         now: DateTime<Utc>,
+        policy: &Policy,
     ) -> Result<Handled, EvolveError> {
         if !self.serves(command) {
             // Checked before the idempotency memory: another customer's retry of a key
@@ -70,8 +73,14 @@ impl OrderSlot {
                 events: vec![],
             });
         }
-        let decided = check_expected_version(&self.state, command.expected_version)
-            .and_then(|()| decide(&self.state, &command.command));
+        let decided =
+            check_expected_version(&self.state, command.expected_version).and_then(|()| {
+                let context = Context {
+                    now: command.issued_at,
+                    policy: *policy,
+                };
+                decide(&self.state, &command.command, &context)
+            });
         let handled = match decided {
             Err(rejection) => Handled {
                 outcome: CommandOutcome::Rejected { rejection },
@@ -184,7 +193,8 @@ impl OrderSlot {
         let order_id = schemas::values::OrderId::from_uuid(uuid::Uuid::from_u128(5));
         for command in [alice_places_an_order(), alice_cancels()] {
             let envelope = envelope(order_id, command, None);
-            slot.handle(&envelope, chrono::Utc::now()).expect("handled");
+            slot.handle(&envelope, chrono::Utc::now(), &Policy::default())
+                .expect("handled");
         }
         slot
     }
@@ -214,17 +224,21 @@ mod tests {
     fn a_repeated_command_gets_its_first_answer_and_a_reused_key_is_refused() {
         let mut slot = OrderSlot::default();
         let id = Uuid::now_v7();
-        let first = slot.handle(&cancel(id, "no"), Utc::now()).expect("handled");
+        let first = slot
+            .handle(&cancel(id, "no"), Utc::now(), &Policy::default())
+            .expect("handled");
         assert_eq!(
             first.outcome,
             CommandOutcome::Rejected {
                 rejection: Rejection::OrderNotFound
             }
         );
-        let again = slot.handle(&cancel(id, "no"), Utc::now()).expect("handled");
+        let again = slot
+            .handle(&cancel(id, "no"), Utc::now(), &Policy::default())
+            .expect("handled");
         assert_eq!(again.outcome, first.outcome);
         let reused = slot
-            .handle(&cancel(id, "other reason"), Utc::now())
+            .handle(&cancel(id, "other reason"), Utc::now(), &Policy::default())
             .expect("handled");
         assert_eq!(reused.outcome, CommandOutcome::IdempotencyKeyReused);
     }
@@ -238,7 +252,9 @@ mod tests {
         let place = crate::processor::fixtures::alice_places_an_order();
         let mut slot = OrderSlot::default();
         let placed = envelope(place, Some("alice"));
-        let first = slot.handle(&placed, Utc::now()).expect("handled");
+        let first = slot
+            .handle(&placed, Utc::now(), &Policy::default())
+            .expect("handled");
         assert!(matches!(
             first.outcome,
             CommandOutcome::Accepted { version: 1, .. }
@@ -246,7 +262,9 @@ mod tests {
         // Bob replaying Alice's very command (same id) gets no answer of hers.
         let mut replayed = placed.clone();
         replayed.acting_for = Some(schemas::values::CustomerId::parse("bob").expect("id"));
-        let refused = slot.handle(&replayed, Utc::now()).expect("handled");
+        let refused = slot
+            .handle(&replayed, Utc::now(), &Policy::default())
+            .expect("handled");
         assert_eq!(
             refused.outcome,
             CommandOutcome::Rejected {
@@ -257,13 +275,21 @@ mod tests {
             reason: CancelReason::parse("not mine").expect("reason"),
         });
         let by_bob = slot
-            .handle(&envelope(cancel.clone(), Some("bob")), Utc::now())
+            .handle(
+                &envelope(cancel.clone(), Some("bob")),
+                Utc::now(),
+                &Policy::default(),
+            )
             .expect("handled");
         assert!(by_bob.events.is_empty());
         assert_eq!(slot.state.version(), 1);
         // Alice, and a service acting for no one, reach it.
         let by_alice = slot
-            .handle(&envelope(cancel, Some("alice")), Utc::now())
+            .handle(
+                &envelope(cancel, Some("alice")),
+                Utc::now(),
+                &Policy::default(),
+            )
             .expect("handled");
         assert!(matches!(
             by_alice.outcome,
@@ -275,8 +301,12 @@ mod tests {
     fn memory_is_bounded() {
         let mut slot = OrderSlot::default();
         for _ in 0..(RECENT_COMMANDS + 10) {
-            slot.handle(&cancel(Uuid::now_v7(), "no"), Utc::now())
-                .expect("handled");
+            slot.handle(
+                &cancel(Uuid::now_v7(), "no"),
+                Utc::now(),
+                &Policy::default(),
+            )
+            .expect("handled");
         }
         assert_eq!(slot.recent.len(), RECENT_COMMANDS);
     }

@@ -43,6 +43,8 @@ pub(crate) struct PartitionWorker {
     /// The HTTP tier's waiting requests, when it runs in this process: each committed
     /// result is handed to them right after the commit (`crate::answers`).
     pub(crate) answers: Option<Answers>,
+    /// The windows the domain grants the orders (`schemas::order::deadline`).
+    pub(crate) policy: schemas::order::Policy,
     /// Whether a committed transaction is readable yet (`visible`).
     pub(crate) visibility: Visibility,
     /// The events offset the orders' states are complete up to: named by every snapshot
@@ -249,7 +251,7 @@ impl PartitionWorker {
                 .writer
                 .abandon(format!("order {} not loaded", command.order_id)));
         };
-        let handled = match slot.handle(&command, Utc::now()) {
+        let handled = match slot.handle(&command, Utc::now(), &self.policy) {
             Ok(handled) => handled,
             Err(error) => {
                 // The stored state cannot take its own decision: a bug, never the caller's fault.
