@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::values::{
     Address, Carrier, Currency, CustomerId, Money, PaymentReference, Quantity, Sku, TrackingNumber,
+    WindowSeconds,
 };
 use crate::values::{TextError, text};
 
@@ -61,7 +62,8 @@ pub struct PlaceOrder {
     /// A payment window shorter than the platform's (`ORDERLOG_PAYMENT_WINDOW`, 30 minutes
     /// by default), in seconds, at least 60: the order expires if unpaid by then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payment_window_seconds: Option<u32>,
+    #[schemars(with = "WindowSeconds")]
+    pub payment_window_seconds: Option<WindowSeconds>,
 }
 
 /// Adds a line for a SKU the order does not hold yet. Only while the order is placed.

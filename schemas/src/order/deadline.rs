@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::state::{OrderState, Status};
 use crate::event::{Event, ExpiryCause, OrderExpired, ShipmentOverdue};
+use crate::values::WindowSeconds;
 
 /// The shortest payment window a PlaceOrder may ask for.
 pub const MIN_PAYMENT_WINDOW: Duration = Duration::seconds(60);
@@ -124,12 +125,15 @@ pub(super) fn due(now: DateTime<Utc>, after: Duration) -> DateTime<Utc> {
 
 /// The payment window of a PlaceOrder asking for `asked` seconds (none: the policy's), or
 /// the bounds it must respect.
-pub(super) fn payment_window(asked: Option<u32>, policy: &Policy) -> Result<Duration, (i64, i64)> {
+pub(super) fn payment_window(
+    asked: Option<WindowSeconds>,
+    policy: &Policy,
+) -> Result<Duration, (i64, i64)> {
     let max = policy.payment_window;
     let Some(asked) = asked else {
         return Ok(max);
     };
-    let asked = Duration::seconds(i64::from(asked));
+    let asked = Duration::seconds(i64::from(asked.get()));
     let min = MIN_PAYMENT_WINDOW.min(max);
     if asked < min || asked > max {
         return Err((min.num_seconds(), max.num_seconds()));

@@ -9,6 +9,7 @@ mod quantity;
 mod shipment;
 mod sku;
 mod whole;
+mod window;
 
 pub use address::{Address, AddressError};
 pub use ids::{CustomerId, IdError, OrderId};
@@ -18,6 +19,7 @@ pub use quantity::{Quantity, QuantityError};
 pub use shipment::{Carrier, ShipmentError, TrackingNumber};
 pub use sku::{Sku, SkuError};
 pub use whole::WholeNumber;
+pub use window::{WindowError, WindowSeconds};
 
 /// Implements `Display`, `TryFrom<String>`, `From<T> for String` and a string JSON Schema
 /// with the given constraints for a newtype over `String` that has a `parse` function.

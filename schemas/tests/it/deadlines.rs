@@ -7,6 +7,7 @@ use schemas::Event;
 use schemas::command::Command;
 use schemas::order::deadline::{self, Deadline, DeadlineKind};
 use schemas::order::{Context, OrderState, Policy, Status, decide, evolve, fold};
+use schemas::values::WindowSeconds;
 
 use crate::support::*;
 
@@ -141,7 +142,8 @@ fn a_place_order_may_ask_for_a_shorter_window_within_bounds() {
         let Command::PlaceOrder(mut place) = place_default() else {
             unreachable!("a PlaceOrder")
         };
-        place.payment_window_seconds = Some(seconds);
+        place.payment_window_seconds =
+            Some(WindowSeconds::new(i64::from(seconds)).expect("a window"));
         decide(
             &OrderState::default(),
             &Command::PlaceOrder(place),
@@ -158,7 +160,8 @@ fn a_place_order_may_ask_for_a_shorter_window_within_bounds() {
             Some(clock().now + Duration::seconds(i64::from(seconds)))
         );
     }
-    for seconds in [0, 59, 1_801] {
+    assert!(WindowSeconds::new(59).is_err() && WindowSeconds::new(0).is_err());
+    for seconds in [1_801, 86_400] {
         let refused = asking(seconds).expect_err("out of bounds");
         assert_eq!(refused.code(), "payment_window_out_of_bounds");
         assert_eq!(refused.http_status(), 422);
