@@ -73,6 +73,10 @@ impl Processor {
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let exited = Arc::new(tokio::sync::Notify::new());
+        // Served from the start, before the first deadline fires.
+        for kind in ["payment_due", "ship_by"] {
+            let _ = metrics::histogram!("orderlog_deadline_lateness_seconds", "kind" => kind);
+        }
         let thread = std::thread::Builder::new()
             .name("command-processor".to_owned())
             .spawn({

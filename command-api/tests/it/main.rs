@@ -4,6 +4,7 @@ mod answers;
 mod auth;
 mod concurrency;
 mod contract;
+mod deadlines;
 mod direct;
 mod failover;
 mod hostile;

@@ -1,19 +1,23 @@
 //! One owned partition's thread: it takes the commands the consumer thread hands it (and
 //! those the HTTP tier hands it directly, `direct`) and runs one transaction after another.
 //! While a transaction commits, the next batch forms in the inbox; it starts when the
-//! commit returns, whatever the other partitions are doing.
+//! commit returns, whatever the other partitions are doing. Deadlines that came due join a
+//! batch once every command handed over is in it (`deadline_items`), and the thread wakes
+//! for the next one when nothing else arrives.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Sender, channel};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use event_store::TopicSet;
 use rdkafka::message::OwnedMessage;
 
+use crate::processor::lanes::deadlines;
 use crate::processor::lanes::direct::Owners;
+use crate::processor::lanes::inbox::Inbox;
 use crate::processor::transaction::input::{Input, Item};
 use crate::processor::transaction::partition::PartitionWorker;
 use crate::processor::transaction::producer::BatchError;
@@ -69,6 +73,7 @@ impl Lane {
                         queued,
                         pending: VecDeque::new(),
                         floor: floor.unwrap_or(i64::MIN),
+                        last_input: Instant::now(),
                     };
                     let lane = LaneThread {
                         topics,
@@ -146,81 +151,6 @@ impl Drop for Lane {
     }
 }
 
-/// What the consumer thread handed over and the lane has not processed yet.
-struct Inbox {
-    receiver: Receiver<Input>,
-    /// Fetched commands handed over and not yet in a batch (the consumer thread pauses the
-    /// partition above a high-water mark; direct commands are bounded by the HTTP tier).
-    queued: Arc<AtomicUsize>,
-    pending: VecDeque<Item>,
-    /// The lowest offset still to process: the last committed position. Commands below it
-    /// can reach the lane when the consumer started fetching before it was repositioned.
-    floor: i64,
-}
-
-impl Inbox {
-    /// Takes what has arrived without waiting; how many commands are pending then.
-    fn gather(&mut self) -> usize {
-        while let Ok(input) = self.receiver.try_recv() {
-            self.push(input);
-        }
-        self.pending.len()
-    }
-
-    fn push(&mut self, input: Input) {
-        match input {
-            Input::Fetched(messages) => {
-                self.pending.extend(messages.into_iter().map(Item::Fetched))
-            }
-            Input::Direct(direct) => self.pending.push_back(Item::Direct(direct)),
-        }
-    }
-
-    /// Waits for commands when none are pending; `false` once the channel is closed.
-    fn fill(&mut self) -> bool {
-        if self.pending.is_empty() {
-            match self.receiver.recv() {
-                Ok(input) => self.push(input),
-                Err(_) => return false,
-            }
-        }
-        self.gather();
-        true
-    }
-
-    /// The next batch, in arrival order, without any fetched command below the floor
-    /// (commands the state already includes, or a second delivery of one after the consumer
-    /// was repositioned). The floor then moves past the batch: either its transaction
-    /// commits or the lane ends.
-    fn take(&mut self, max: usize) -> Vec<Item> {
-        let mut batch = Vec::new();
-        let (mut fetched, mut skipped) = (0, 0);
-        while batch.len() < max {
-            let Some(item) = self.pending.pop_front() else {
-                break;
-            };
-            if let Some(offset) = item.offset() {
-                fetched += 1;
-                if offset < self.floor {
-                    skipped += 1;
-                    continue;
-                }
-                self.floor = offset + 1;
-            }
-            batch.push(item);
-        }
-        self.queued.fetch_sub(fetched, Ordering::SeqCst);
-        if skipped > 0 {
-            tracing::debug!(
-                skipped,
-                floor = self.floor,
-                "commands below the partition's position skipped"
-            );
-        }
-        batch
-    }
-}
-
 /// How a partition's transactions follow each other.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pacing {
@@ -270,15 +200,21 @@ impl LaneThread {
     fn run(&self, mut worker: PartitionWorker, mut inbox: Inbox, stop: &AtomicBool) {
         let mut last_start: Option<std::time::Instant> = None;
         let mut busy = false;
-        while inbox.fill() && !stop.load(Ordering::SeqCst) {
+        while inbox.fill(deadlines::wake(&worker)) && !stop.load(Ordering::SeqCst) {
             if let Some(wait) = self.pacing.wait(last_start, inbox.pending.len(), busy) {
                 std::thread::sleep(wait);
-                if !inbox.fill() || stop.load(Ordering::SeqCst) {
+                if !inbox.fill(None) || stop.load(Ordering::SeqCst) {
                     return;
                 }
             }
             last_start = Some(std::time::Instant::now());
-            let batch = inbox.take(self.pacing.batch_max);
+            let mut batch = inbox.take(self.pacing.batch_max);
+            if inbox.pending.is_empty()
+                && deadlines::caught_up(&worker, inbox.floor, inbox.last_input)
+            {
+                let room = self.pacing.batch_max.saturating_sub(batch.len());
+                batch.extend(deadlines::items(&worker, room));
+            }
             if batch.is_empty() {
                 continue;
             }
@@ -325,78 +261,7 @@ impl LaneThread {
 
 #[cfg(test)]
 mod tests {
-    use rdkafka::Timestamp;
-
     use super::*;
-    use crate::processor::transaction::input::Direct;
-
-    fn message(offset: i64) -> OwnedMessage {
-        OwnedMessage::new(
-            None,
-            None,
-            "commands".into(),
-            Timestamp::NotAvailable,
-            0,
-            offset,
-            None,
-        )
-    }
-
-    fn fetched(offsets: std::ops::Range<i64>) -> Input {
-        Input::Fetched(offsets.map(message).collect())
-    }
-
-    fn direct() -> (
-        Input,
-        tokio::sync::oneshot::Receiver<schemas::CommandResult>,
-    ) {
-        let (reply, receiver) = tokio::sync::oneshot::channel();
-        let command = crate::processor::fixtures::envelope(
-            schemas::values::OrderId::generate(),
-            crate::processor::fixtures::alice_cancels(),
-            None,
-        );
-        let direct = Direct {
-            command,
-            reply,
-            handed: std::time::Instant::now(),
-        };
-        (Input::Direct(Box::new(direct)), receiver)
-    }
-
-    fn inbox(floor: i64) -> (Sender<Input>, Inbox) {
-        let (sender, receiver) = channel();
-        let inbox = Inbox {
-            receiver,
-            queued: Arc::new(AtomicUsize::new(0)),
-            pending: VecDeque::new(),
-            floor,
-        };
-        (sender, inbox)
-    }
-
-    /// The batch's offsets, `-1` for a direct command.
-    fn offsets(batch: &[Item]) -> Vec<i64> {
-        batch
-            .iter()
-            .map(|item| item.offset().unwrap_or(-1))
-            .collect()
-    }
-
-    #[test]
-    fn commands_below_the_position_and_second_deliveries_never_reach_a_batch() {
-        let (sender, mut inbox) = inbox(150);
-        // Fetched from the group's older offset before the consumer was repositioned...
-        sender.send(fetched(100..200)).expect("send");
-        // ...and again from the position once it was.
-        sender.send(fetched(150..210)).expect("send");
-        inbox.queued.store(160, Ordering::SeqCst);
-        assert!(inbox.fill());
-        let batch = inbox.take(1_000);
-        assert_eq!(offsets(&batch), (150..210).collect::<Vec<_>>());
-        assert_eq!(inbox.queued.load(Ordering::SeqCst), 0);
-        assert_eq!(inbox.floor, 210);
-    }
 
     #[test]
     fn transactions_start_at_once_when_idle_and_no_closer_than_the_interval_otherwise() {
@@ -429,54 +294,6 @@ mod tests {
             pacing.wait(long_ago, 1, true),
             None,
             "a partition whose last start is old starts at once"
-        );
-    }
-
-    #[test]
-    fn a_batch_holds_at_most_max_commands_and_the_rest_waits() {
-        let (sender, mut inbox) = inbox(i64::MIN);
-        sender.send(fetched(0..5)).expect("send");
-        inbox.queued.store(5, Ordering::SeqCst);
-        assert!(inbox.fill());
-        assert_eq!(offsets(&inbox.take(3)), vec![0, 1, 2]);
-        assert_eq!(offsets(&inbox.take(3)), vec![3, 4]);
-        drop(sender);
-        assert!(!inbox.fill(), "a closed channel ends the lane");
-    }
-
-    #[test]
-    fn direct_commands_join_batches_in_arrival_order_and_never_move_the_floor() {
-        let (sender, mut inbox) = inbox(10);
-        sender.send(fetched(8..12)).expect("send");
-        let (first, mut first_reply) = direct();
-        sender.send(first).expect("send");
-        sender.send(fetched(12..13)).expect("send");
-        inbox.queued.store(5, Ordering::SeqCst);
-        assert!(inbox.fill());
-        let batch = inbox.take(1_000);
-        assert_eq!(offsets(&batch), vec![10, 11, -1, 12]);
-        assert_eq!(inbox.floor, 13);
-        assert_eq!(
-            inbox.queued.load(Ordering::SeqCst),
-            0,
-            "only fetched commands are counted"
-        );
-
-        // A direct command dropped undecided (its batch failed, or the lane stopped) closes
-        // its reply at once: its request sends it again rather than waiting for a timeout.
-        drop(batch);
-        assert!(matches!(
-            first_reply.try_recv(),
-            Err(tokio::sync::oneshot::error::TryRecvError::Closed)
-        ));
-        let (only, _reply) = direct();
-        sender.send(only).expect("send");
-        assert!(inbox.fill());
-        let batch = inbox.take(1_000);
-        assert_eq!(offsets(&batch), vec![-1]);
-        assert_eq!(
-            inbox.floor, 13,
-            "a batch of direct commands leaves the position alone"
         );
     }
 }

@@ -1,5 +1,7 @@
-//! The partitions' threads: one per partition (`lane`), the consumer thread handing them fetched commands (`dispatch`), and this process's HTTP tier handing them commands directly (`direct`).
+//! The partitions' threads: one per partition (`lane`, with its `inbox`), the consumer thread handing them fetched commands (`dispatch`), this process's HTTP tier handing them commands directly (`direct`), and when their deadlines fire (`deadlines`).
 
+pub(super) mod deadlines;
 pub(super) mod direct;
 pub(super) mod dispatch;
+pub(super) mod inbox;
 pub(super) mod lane;

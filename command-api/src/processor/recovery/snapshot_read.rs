@@ -10,6 +10,7 @@ use schemas::values::OrderId;
 use crate::processor::recovery::rebuild_error::RebuildError;
 use crate::processor::recovery::unconfirmed::LastTxn;
 use crate::processor::screening::screen::Screen;
+use crate::processor::store::deadlines;
 use crate::processor::store::marks::Marks;
 use crate::processor::store::orders::Orders;
 use crate::processor::store::snapshots::{self, POSITION_KEY, Position};
@@ -82,7 +83,11 @@ pub(crate) fn from_snapshots(
             };
             match snapshot_value(message) {
                 Some([]) => current.remove(&order_id),
-                Some(value) => current.insert_snapshot(order_id, value.into()),
+                Some(value) => current.insert_snapshot(
+                    order_id,
+                    value.into(),
+                    deadlines::read_due(message.headers()),
+                ),
                 None => {
                     tracing::warn!(
                         partition,

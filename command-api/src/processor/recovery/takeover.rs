@@ -391,6 +391,7 @@ pub(crate) fn prepare_partition(
                     screened,
                     marks,
                 )?;
+                let backlog_end = Some(commands_end(kafka, group, &topics.commands, partition)?);
                 let worker = PartitionWorker {
                     partition,
                     partitions,
@@ -403,6 +404,7 @@ pub(crate) fn prepare_partition(
                     screened,
                     answers: answers.clone(),
                     policy,
+                    backlog_end,
                     visibility: Visibility::new(kafka, topics, partition)?,
                     events_from: rebuilt.events_from,
                     stale: rebuilt.stale,
@@ -429,6 +431,17 @@ pub(crate) fn prepare_partition(
 /// Where the partition's commands resume when no transaction recorded a position: the
 /// consumer group's committed offset, else the partition's beginning (the processors'
 /// `auto.offset.reset`).
+/// Where the commands partition ends now (its high watermark).
+fn commands_end(
+    kafka: &KafkaConfig,
+    group: &str,
+    topic: &str,
+    partition: i32,
+) -> Result<i64, ProcessorError> {
+    let consumer: BaseConsumer = kafka.read_committed_consumer(group).create()?;
+    Ok(event_store::watermarks(&consumer, topic, partition, Duration::from_secs(10))?.1)
+}
+
 fn group_position(
     kafka: &KafkaConfig,
     group: &str,

@@ -8,9 +8,11 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use schemas::order::{Deadline, deadline};
 use schemas::values::OrderId;
 
 use crate::processor::store::compact;
+use crate::processor::store::deadlines::Deadlines;
 use crate::processor::store::final_store::{self, FinalStore};
 use crate::processor::store::slot::OrderSlot;
 use crate::processor::store::snapshots;
@@ -32,10 +34,13 @@ enum Finals {
     Unavailable,
 }
 
-/// The orders of one partition, by id.
+/// The orders of one partition, by id, and their pending deadlines.
 pub(crate) struct Orders {
     by_id: HashMap<OrderId, Stored>,
     finals: Finals,
+    /// Kept with the orders: set when an order is kept as its snapshot or put back parsed,
+    /// cleared when it is removed.
+    deadlines: Deadlines,
 }
 
 impl Default for Orders {
@@ -57,6 +62,7 @@ impl Orders {
         Self {
             by_id: HashMap::new(),
             finals: Finals::Closed(dir),
+            deadlines: Deadlines::default(),
         }
     }
 
@@ -78,9 +84,21 @@ impl Orders {
         (count, bytes)
     }
 
+    /// The pending deadlines of the orders held.
+    pub(crate) fn deadlines(&self) -> &Deadlines {
+        &self.deadlines
+    }
+
     /// Keeps a snapshot's value for the order (a later one replaces an earlier one): in the
-    /// final store when the value says the order is final, in memory otherwise.
-    pub(crate) fn insert_snapshot(&mut self, order_id: OrderId, value: Box<[u8]>) {
+    /// final store when the value says the order is final, in memory otherwise. `due`: the
+    /// order's pending deadline, as the snapshot's record names it (`deadlines::DUE_HEADER`).
+    pub(crate) fn insert_snapshot(
+        &mut self,
+        order_id: OrderId,
+        value: Box<[u8]>,
+        due: Option<Deadline>,
+    ) {
+        self.deadlines.set(order_id, due);
         let stored = match compact::says_final(&value) {
             true => self.put_final(&value).unwrap_or(Stored::Snapshot(value)),
             false => Stored::Snapshot(value),
@@ -90,13 +108,15 @@ impl Orders {
 
     /// Keeps the order's slot parsed (while a batch works on it, or to restore it).
     pub(crate) fn insert(&mut self, order_id: OrderId, slot: OrderSlot) {
+        self.deadlines.set(order_id, deadline::pending(&slot.state));
         self.by_id.insert(order_id, Stored::Loaded(Box::new(slot)));
     }
 
     /// Encodes a loaded order again, as its transaction wrote it, freeing the parsed slot.
     pub(crate) fn settle(&mut self, order_id: OrderId, value: Vec<u8>) {
-        if matches!(self.by_id.get(&order_id), Some(Stored::Loaded(_))) {
-            self.insert_snapshot(order_id, value.into_boxed_slice());
+        if let Some(Stored::Loaded(slot)) = self.by_id.get(&order_id) {
+            let due = deadline::pending(&slot.state);
+            self.insert_snapshot(order_id, value.into_boxed_slice(), due);
         }
     }
 
@@ -106,6 +126,7 @@ impl Orders {
     }
 
     pub(crate) fn remove(&mut self, order_id: &OrderId) {
+        self.deadlines.set(*order_id, None);
         self.by_id.remove(order_id);
     }
 
@@ -225,7 +246,7 @@ impl FromIterator<(OrderId, OrderSlot)> for Orders {
     fn from_iter<T: IntoIterator<Item = (OrderId, OrderSlot)>>(slots: T) -> Self {
         let mut orders = Orders::default();
         for (id, slot) in slots {
-            orders.insert_snapshot(id, snapshots::encode(&slot).0.into_boxed_slice());
+            orders.insert_snapshot(id, snapshots::encode(&slot).0.into_boxed_slice(), None);
         }
         orders
     }
@@ -255,8 +276,12 @@ mod tests {
     #[test]
     fn a_snapshot_is_parsed_on_first_load_and_the_latest_one_wins() {
         let mut orders = Orders::default();
-        orders.insert_snapshot(id(1), snapshots::encode(&OrderSlot::default()).0.into());
-        orders.insert_snapshot(id(1), snapshots::encode(&placed_slot()).0.into());
+        orders.insert_snapshot(
+            id(1),
+            snapshots::encode(&OrderSlot::default()).0.into(),
+            None,
+        );
+        orders.insert_snapshot(id(1), snapshots::encode(&placed_slot()).0.into(), None);
         assert_eq!(
             orders.get(&id(1)),
             None,
@@ -271,7 +296,7 @@ mod tests {
     #[test]
     fn an_unreadable_snapshot_is_reported_and_kept_until_replaced() {
         let mut orders = Orders::default();
-        orders.insert_snapshot(id(2), b"{\"format\":2".to_vec().into());
+        orders.insert_snapshot(id(2), b"{\"format\":2".to_vec().into(), None);
         assert_eq!(orders.load(&id(2)), Err(Unreadable(id(2))));
         assert!(
             orders.get_or_default(id(2)).is_none(),
@@ -298,8 +323,8 @@ mod tests {
         let mut orders = Orders::default();
         let slot = final_slot();
         let (value, _) = snapshots::encode(&slot);
-        orders.insert_snapshot(id(5), value.clone().into());
-        orders.insert_snapshot(id(6), snapshots::encode(&placed_slot()).0.into());
+        orders.insert_snapshot(id(5), value.clone().into(), None);
+        orders.insert_snapshot(id(6), snapshots::encode(&placed_slot()).0.into(), None);
         assert_eq!(orders.finals(), (1, value.len() as u64));
         assert!(
             orders.get_or_default(id(5)).is_none(),

@@ -4,11 +4,17 @@
 use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
+use schemas::Event;
 use schemas::envelope::EventSummary;
-use schemas::order::{Context, EvolveError, Policy, check_expected_version, decide, evolve};
+use schemas::order::{
+    Context, EvolveError, Policy, check_expected_version, deadline, decide, evolve,
+};
+use schemas::values::OrderId;
 use schemas::{CommandEnvelope, CommandOutcome, EventEnvelope, OrderState, Rejection};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::processor::store::deadlines;
 
 /// How many recent command answers each order remembers for idempotent retries.
 pub(crate) const RECENT_COMMANDS: usize = 64;
@@ -27,6 +33,13 @@ pub struct Recent {
 pub struct OrderSlot {
     pub state: OrderState,
     pub recent: VecDeque<Recent>,
+}
+
+/// What caused events: a command, or a deadline under its derived id.
+struct Cause {
+    command_id: Uuid,
+    correlation_id: Uuid,
+    traceparent: Option<String>,
 }
 
 /// What handling a command produced: the answer, and the events to append.
@@ -73,6 +86,14 @@ impl OrderSlot {
                 events: vec![],
             });
         }
+        // Stream time, per order: a deadline due by the time the command was received is
+        // decided first (a payment received before it wins, however late it is decided).
+        let mut events = Vec::new();
+        if deadline::pending(&self.state).is_some_and(|due| due.at <= command.issued_at) {
+            events = self
+                .fire(command.order_id, command.issued_at, now)?
+                .unwrap_or_default();
+        }
         let decided =
             check_expected_version(&self.state, command.expected_version).and_then(|()| {
                 let context = Context {
@@ -81,51 +102,93 @@ impl OrderSlot {
                 };
                 decide(&self.state, &command.command, &context)
             });
-        let handled = match decided {
-            Err(rejection) => Handled {
-                outcome: CommandOutcome::Rejected { rejection },
-                events: vec![],
-            },
-            Ok(events) => {
-                let mut state = self.state.clone();
-                let mut envelopes = Vec::with_capacity(events.len());
-                for event in events {
-                    state = evolve(state, &event)?;
-                    envelopes.push(EventEnvelope {
-                        event_id: Uuid::now_v7(),
-                        order_id: command.order_id,
-                        order_version: state.version(),
-                        occurred_at: now,
-                        correlation_id: command.correlation_id,
-                        causation_id: command.command_id,
-                        traceparent: command.traceparent.clone(),
-                        event,
-                    });
-                }
-                self.state = state;
-                let events = envelopes
-                    .iter()
-                    .map(|e| EventSummary {
-                        id: e.event_id,
-                        type_name: e.event.type_name().to_owned(),
-                        version: e.order_version,
-                    })
-                    .collect();
-                Handled {
-                    outcome: CommandOutcome::Accepted {
-                        version: self.state.version(),
-                        events,
-                    },
-                    events: envelopes,
+        let outcome = match decided {
+            Err(rejection) => CommandOutcome::Rejected { rejection },
+            Ok(decided) => {
+                let cause = Cause {
+                    command_id: command.command_id,
+                    correlation_id: command.correlation_id,
+                    traceparent: command.traceparent.clone(),
+                };
+                let envelopes = self.append(command.order_id, decided, cause, now)?;
+                let summaries = envelopes.iter().map(summary).collect();
+                events.extend(envelopes);
+                CommandOutcome::Accepted {
+                    version: self.state.version(),
+                    events: summaries,
                 }
             }
         };
+        let handled = Handled { outcome, events };
         self.remember(Recent {
             command_id: command.command_id,
             fingerprint: Some(command.fingerprint.clone()),
             outcome: handled.outcome.clone(),
         });
         Ok(handled)
+    }
+
+    /// Fires the order's pending deadline if it is due at stream time `at` (its events
+    /// dated `now`), under the command id derived from it: what it wrote, or `None` when it
+    /// is not due, no longer applies, or was fired already.
+    pub fn fire(
+        &mut self,
+        order_id: OrderId,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<EventEnvelope>>, EvolveError> {
+        let Some(due) = deadline::pending(&self.state) else {
+            return Ok(None);
+        };
+        let command_id = deadlines::command_id(order_id, due, self.state.version());
+        if self.recent.iter().any(|r| r.command_id == command_id) {
+            return Ok(None);
+        }
+        let Some(events) = deadline::fire(&self.state, due, at) else {
+            return Ok(None);
+        };
+        let cause = Cause {
+            command_id,
+            correlation_id: command_id,
+            traceparent: None,
+        };
+        let envelopes = self.append(order_id, events, cause, now)?;
+        self.remember(Recent {
+            command_id,
+            fingerprint: None,
+            outcome: CommandOutcome::Accepted {
+                version: self.state.version(),
+                events: envelopes.iter().map(summary).collect(),
+            },
+        });
+        Ok(Some(envelopes))
+    }
+
+    /// Folds decided events into the state; their envelopes.
+    fn append(
+        &mut self,
+        order_id: OrderId,
+        events: Vec<Event>,
+        cause: Cause,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventEnvelope>, EvolveError> {
+        let mut state = self.state.clone();
+        let mut envelopes = Vec::with_capacity(events.len());
+        for event in events {
+            state = evolve(state, &event)?;
+            envelopes.push(EventEnvelope {
+                event_id: Uuid::now_v7(),
+                order_id,
+                order_version: state.version(),
+                occurred_at: now,
+                correlation_id: cause.correlation_id,
+                causation_id: cause.command_id,
+                traceparent: cause.traceparent.clone(),
+                event,
+            });
+        }
+        self.state = state;
+        Ok(envelopes)
     }
 
     /// Whether the command's caller may command this order: a caller acting for one
@@ -309,5 +372,68 @@ mod tests {
             .expect("handled");
         }
         assert_eq!(slot.recent.len(), RECENT_COMMANDS);
+    }
+
+    #[test]
+    fn a_payment_received_before_the_due_time_wins_and_one_received_after_finds_the_order_expired()
+    {
+        use crate::processor::fixtures::{alice_places_an_order, envelope};
+        let policy = Policy::default();
+        let placed_at = Utc::now() - chrono::Duration::hours(1);
+        let due = placed_at + policy.payment_window;
+        let pay = |issued_at| {
+            let command: Command = serde_json::from_value(serde_json::json!({
+                "type": "ConfirmPayment",
+                "data": { "payment_reference": "psp-1",
+                          "amount": { "amount_minor": 100, "currency": "EUR" } }
+            }))
+            .expect("a ConfirmPayment");
+            CommandEnvelope {
+                issued_at,
+                ..envelope(OrderId::from_uuid(Uuid::nil()), command, None)
+            }
+        };
+        let placed = || {
+            let mut slot = OrderSlot::default();
+            let place = CommandEnvelope {
+                issued_at: placed_at,
+                ..envelope(
+                    OrderId::from_uuid(Uuid::nil()),
+                    alice_places_an_order(),
+                    None,
+                )
+            };
+            slot.handle(&place, placed_at, &policy).expect("placed");
+            slot
+        };
+        // Decided an hour late, received a second before the window closed: it wins.
+        let mut slot = placed();
+        let second = chrono::Duration::seconds(1);
+        let won = slot
+            .handle(&pay(due - second), Utc::now(), &policy)
+            .expect("handled");
+        assert!(
+            matches!(won.outcome, CommandOutcome::Accepted { .. }),
+            "{won:?}"
+        );
+        assert_eq!(won.events.len(), 1);
+        // Received a second after: the deadline is decided first, the payment is refused.
+        let mut slot = placed();
+        let lost = slot
+            .handle(&pay(due + second), Utc::now(), &policy)
+            .expect("handled");
+        assert!(
+            matches!(&lost.outcome, CommandOutcome::Rejected { rejection } if rejection.code() == "invalid_transition"),
+            "{lost:?}"
+        );
+        let [expired] = lost.events.as_slice() else {
+            panic!("{lost:?}")
+        };
+        assert_eq!(expired.event.type_name(), "dev.orderlog.order.expired");
+        // Fired again (a retry, another owner): nothing more.
+        assert_eq!(
+            slot.fire(expired.order_id, due, Utc::now()).expect("fires"),
+            None
+        );
     }
 }

@@ -5,8 +5,8 @@
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use serde::{Deserialize, Serialize};
 
-use crate::processor::store::compact;
 use crate::processor::store::slot::OrderSlot;
+use crate::processor::store::{compact, deadlines};
 
 /// The snapshot record format written. A record whose header names a format this version
 /// does not read (a newer version wrote it) makes a new owner rebuild the partition from its
@@ -75,8 +75,17 @@ impl Screened {
 }
 
 /// The value and headers of an order's snapshot record.
+/// The order's pending deadline rides in a header (`deadlines::DUE_HEADER`), so a takeover
+/// finds the due times without parsing the snapshots.
 pub(crate) fn encode(slot: &OrderSlot) -> (Vec<u8>, OwnedHeaders) {
-    (compact::encode(slot), headers())
+    let mut headers = headers();
+    if let Some(due) = schemas::order::deadline::pending(&slot.state) {
+        headers = headers.insert(Header {
+            key: deadlines::DUE_HEADER,
+            value: Some(deadlines::header_value(due).as_bytes()),
+        });
+    }
+    (compact::encode(slot), headers)
 }
 
 /// The headers of a snapshot record written in [`SNAPSHOT_FORMAT`].

@@ -1,5 +1,6 @@
 //! What reaches a partition's thread: commands the consumer thread fetched from the
-//! commands topic, and commands this process's HTTP tier handed over directly (`direct`).
+//! commands topic, and commands this process's HTTP tier handed over directly (`direct`);
+//! and what its batches hold besides: the orders whose deadline came due.
 
 use std::time::Instant;
 
@@ -23,10 +24,11 @@ pub(crate) enum Input {
     Direct(Box<Direct>),
 }
 
-/// One command of a batch, as it arrived.
+/// One command of a batch, as it arrived, or an order whose deadline came due.
 pub(crate) enum Item {
     Fetched(OwnedMessage),
     Direct(Box<Direct>),
+    Deadline(schemas::values::OrderId),
 }
 
 impl Item {
@@ -34,7 +36,7 @@ impl Item {
     pub(crate) fn offset(&self) -> Option<i64> {
         match self {
             Item::Fetched(message) => Some(message.offset()),
-            Item::Direct(_) => None,
+            Item::Direct(_) | Item::Deadline(_) => None,
         }
     }
 }

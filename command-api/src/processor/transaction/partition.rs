@@ -45,6 +45,9 @@ pub(crate) struct PartitionWorker {
     pub(crate) answers: Option<Answers>,
     /// The windows the domain grants the orders (`schemas::order::deadline`).
     pub(crate) policy: schemas::order::Policy,
+    /// Where the commands partition ended when the takeover did: deadlines wait until the
+    /// commands before it are taken (`lanes/deadlines.rs`).
+    pub(crate) backlog_end: Option<i64>,
     /// Whether a committed transaction is readable yet (`visible`).
     pub(crate) visibility: Visibility,
     /// The events offset the orders' states are complete up to: named by every snapshot
@@ -69,14 +72,16 @@ pub(crate) struct PartitionWorker {
 
 /// What a transaction changed, kept for after it ends.
 #[derive(Default)]
-struct Changes {
+pub(super) struct Changes {
     /// The orders as they were before the batch, restored when it fails.
-    backup: HashMap<OrderId, Option<OrderSlot>>,
+    pub(super) backup: HashMap<OrderId, Option<OrderSlot>>,
     /// The snapshots written: once committed, the orders are kept as these bytes.
     snapshots: Vec<(OrderId, Vec<u8>)>,
     /// Each decided command's result, with its place in the batch.
     results: Vec<(usize, CommandResult)>,
     events: usize,
+    /// The deadlines fired, by kind and due time (`deadlines.rs`).
+    pub(super) fired: Vec<(&'static str, chrono::DateTime<Utc>)>,
 }
 
 impl PartitionWorker {
@@ -119,8 +124,13 @@ impl PartitionWorker {
         let commands = self.read(batch);
         // Before the transaction: loading may read the events partition, which would stop at
         // this transaction's first record.
-        for command in commands.iter().flatten() {
+        for command in commands.iter().flatten().flatten() {
             self.load(topics, command.order_id)?;
+        }
+        for item in batch {
+            if let Item::Deadline(order_id) = item {
+                self.load(topics, *order_id)?;
+            }
         }
         // What earlier transactions of this writer delivered (a takeover's aborts) is not
         // this one's to check.
@@ -130,6 +140,12 @@ impl PartitionWorker {
         // One span per command, open until the transaction ends: its trip through it.
         let mut spans = Vec::new();
         for (index, (item, command)) in batch.iter().zip(commands).enumerate() {
+            let Some(command) = command else {
+                if let Item::Deadline(order_id) = item {
+                    self.fire(topics, *order_id, changes)?;
+                }
+                continue;
+            };
             match command {
                 Ok(command) => {
                     let command = self.traced(command, item, &mut spans);
@@ -166,13 +182,15 @@ impl PartitionWorker {
     }
 
     /// The batch's commands: a commands-topic record is input and is checked
-    /// (`untrusted`); a direct command was made by this process's HTTP tier.
-    fn read(&self, batch: &[Item]) -> Vec<Result<CommandEnvelope, Unusable>> {
+    /// (`untrusted`); a direct command was made by this process's HTTP tier. (A deadline
+    /// is no command: `None`.)
+    fn read(&self, batch: &[Item]) -> Vec<Option<Result<CommandEnvelope, Unusable>>> {
         batch
             .iter()
             .map(|item| match item {
-                Item::Fetched(message) => untrusted::command(message, self.partitions),
-                Item::Direct(direct) => Ok(direct.command.clone()),
+                Item::Fetched(message) => Some(untrusted::command(message, self.partitions)),
+                Item::Direct(direct) => Some(Ok(direct.command.clone())),
+                Item::Deadline(_) => None,
             })
             .collect()
     }
@@ -263,19 +281,7 @@ impl PartitionWorker {
             // Commands on orders that do not exist leave nothing behind (no memory to grow).
             self.orders.remove(&command.order_id);
         }
-        for event in &handled.events {
-            let record = cloudevents::encode(event);
-            // The record's timestamp is the event's time, so Kafka's time index (and
-            // offsets-for-times, which analysts' replays use) is an index of event time.
-            self.writer.send(
-                Written::Events.topic(topics),
-                Some(record.key.as_bytes()),
-                &record.value,
-                Some(wire::headers(&record)),
-                Some(event.occurred_at.timestamp_millis()),
-            )?;
-            changes.events += 1;
-        }
+        self.send_events(topics, &handled.events, changes)?;
         let result = CommandResult {
             command_id: command.command_id,
             order_id: command.order_id,
@@ -293,6 +299,29 @@ impl PartitionWorker {
         metrics::counter!("orderlog_processor_commands_total", "outcome" => outcome_label(&result))
             .increment(1);
         Ok(result)
+    }
+
+    /// Sends decided events to the events topic.
+    pub(super) fn send_events(
+        &self,
+        topics: &TopicSet,
+        events: &[schemas::EventEnvelope],
+        changes: &mut Changes,
+    ) -> Result<(), BatchError> {
+        for event in events {
+            let record = cloudevents::encode(event);
+            // The record's timestamp is the event's time, so Kafka's time index (and
+            // offsets-for-times, which analysts' replays use) is an index of event time.
+            self.writer.send(
+                Written::Events.topic(topics),
+                Some(record.key.as_bytes()),
+                &record.value,
+                Some(wire::headers(&record)),
+                Some(event.occurred_at.timestamp_millis()),
+            )?;
+            changes.events += 1;
+        }
+        Ok(())
     }
 
     /// The snapshot of every order the batch touched (that still exists), and of those a
@@ -390,6 +419,7 @@ impl PartitionWorker {
         for (order_id, value) in changes.snapshots {
             self.orders.settle(order_id, value);
         }
+        self.deadlines_committed(&changes.fired);
         self.stale.clear();
         self.rewrite_position = None;
     }
@@ -446,6 +476,7 @@ fn record_waits(batch: &[Item]) {
                 "handed_to_transaction",
                 direct.handed.elapsed().as_secs_f64(),
             ),
+            Item::Deadline(_) => {}
         }
     }
 }

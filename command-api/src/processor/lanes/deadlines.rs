@@ -1,0 +1,55 @@
+//! When a partition's deadlines fire: in stream time. A deadline joins a batch once its due
+//! time is at least [`STREAM_GRACE`] past and every command handed to the partition's
+//! thread is in that batch, ahead of it: so a command received before the due time (a
+//! payment) is decided before the deadline, even when it reached the thread a little late
+//! or the partition had a backlog. A command received after the due time finds the deadline
+//! fired first (`slot.rs`, per order). After a takeover, deadlines wait until the thread has
+//! taken the commands topic's backlog (every command produced before the takeover ended),
+//! so a payment waiting there wins too. At most [`PER_TRANSACTION`] deadlines go into one
+//! transaction, so a takeover that finds many due fires them in bounded batches.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use crate::processor::transaction::input::Item;
+use crate::processor::transaction::partition::PartitionWorker;
+
+/// How long after its due time a deadline waits for commands received before it that are
+/// still on their way to the partition's thread (through the commands topic, a fetch takes
+/// up to 100 ms).
+pub(crate) const STREAM_GRACE: Duration = Duration::from_millis(500);
+
+/// The most deadlines fired in one transaction.
+pub(crate) const PER_TRANSACTION: usize = 100;
+
+/// How long the consumer thread may have handed nothing over before the backlog counts as
+/// taken even though the position stopped short of the end the takeover saw (the end of a
+/// partition a transactional producer wrote is a commit marker, never a command).
+const BACKLOG_QUIET: Duration = Duration::from_secs(2);
+
+/// Whether the thread has taken the commands the takeover found waiting: its position
+/// (`floor`) reached their end, or nothing came for [`BACKLOG_QUIET`].
+pub(crate) fn caught_up(worker: &PartitionWorker, floor: i64, last_input: Instant) -> bool {
+    worker.backlog_end.is_none_or(|end| floor >= end) || last_input.elapsed() >= BACKLOG_QUIET
+}
+
+/// When the thread should wake for the next deadline, if it has any.
+pub(crate) fn wake(worker: &PartitionWorker) -> Option<Instant> {
+    let next = worker.orders.deadlines().next()?;
+    let until = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    Some(Instant::now() + until + STREAM_GRACE)
+}
+
+/// The orders whose deadline is due in stream time, at most `room` (and
+/// [`PER_TRANSACTION`]).
+pub(crate) fn items(worker: &PartitionWorker, room: usize) -> Vec<Item> {
+    let grace = chrono::Duration::from_std(STREAM_GRACE).unwrap_or_default();
+    worker
+        .orders
+        .deadlines()
+        .due(Utc::now() - grace, room.min(PER_TRANSACTION))
+        .into_iter()
+        .map(|(order_id, _)| Item::Deadline(order_id))
+        .collect()
+}

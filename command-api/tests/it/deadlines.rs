@@ -1,0 +1,169 @@
+//! Deadlines fired by the partition's owner, inside its transactions, against the real
+//! broker: an unpaid order expires by itself, once; a payment before the due time wins; a
+//! payment after it is refused; a deadline pending at a takeover fires after it, once.
+
+use std::time::Duration;
+
+use command_api::config::Role;
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::support::*;
+
+/// A platform whose payment window is `seconds`.
+fn with_window(prefix: &str, seconds: i64) -> command_api::config::Config {
+    let mut config = test_config(prefix, Role::All);
+    config.payment_window = chrono::Duration::seconds(seconds);
+    config
+}
+
+fn types(events: &[PlainEvent], order: &str) -> Vec<String> {
+    events_of(events, order)
+        .iter()
+        .map(|e| {
+            e.header("ce_type")
+                .trim_start_matches("dev.orderlog.order.")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Reads the events until `order` has `count` of them (or 30 s passed).
+fn events_until(topic: &str, order: &str, count: usize) -> Vec<PlainEvent> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let events = read_events(topic, 0);
+        if events_of(&events, order).len() >= count || std::time::Instant::now() > deadline {
+            return events;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn time(value: &Value) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(value.as_str().expect("a time"))
+        .expect("a time")
+        .with_timezone(&chrono::Utc)
+}
+
+#[tokio::test]
+async fn an_unpaid_order_expires_by_itself_once_and_a_payment_before_its_due_time_wins() {
+    let prefix = unique_prefix();
+    let app = TestApp::spawn_with(with_window(&prefix, 2)).await;
+    let unpaid = app.place_default().await;
+    let paid = app.place_default().await;
+    let pay = serde_json::json!({ "payment_reference": "psp-1", "amount": money(1250) });
+    let reply = app
+        .send(
+            Method::POST,
+            &format!("/v1/orders/{paid}/payment"),
+            Some(pay.clone()),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let late = app.place_default().await;
+
+    let topic = app.events_topic();
+    let id = unpaid.clone();
+    let events = tokio::task::spawn_blocking(move || events_until(&topic, &id, 2))
+        .await
+        .expect("read");
+    assert_eq!(types(&events, &unpaid), ["placed", "expired"]);
+    let expired = &events_of(&events, &unpaid)[1];
+    assert_eq!(expired.value["cause"], "payment_timeout");
+    let fired_at = time(&Value::String(expired.header("ce_time").to_owned()));
+    let lateness = fired_at - time(&expired.value["payment_due_at"]);
+    assert!(
+        lateness >= chrono::Duration::zero() && lateness < chrono::Duration::seconds(3),
+        "fired {lateness} after its due time"
+    );
+    assert_eq!(
+        types(&events, &paid),
+        ["placed", "payment_confirmed"],
+        "the payment won"
+    );
+
+    // Past its window, the third order's payment is refused: it expired (by the timer, or
+    // at the latest when the payment, received after the due time, came to be decided).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let reply = app
+        .send(
+            Method::POST,
+            &format!("/v1/orders/{late}/payment"),
+            Some(pay),
+        )
+        .await;
+    assert_eq!(reply.status, 409, "{}", reply.body);
+    assert_eq!(reply.body["code"], "invalid_transition", "{}", reply.body);
+    let topic = app.events_topic();
+    let late_id = late.clone();
+    let events = tokio::task::spawn_blocking(move || events_until(&topic, &late_id, 2))
+        .await
+        .expect("read");
+    assert_eq!(types(&events, &late), ["placed", "expired"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_deadline_pending_at_a_takeover_fires_after_it_once() {
+    let prefix = unique_prefix();
+    let app = TestApp::spawn_with(with_window(&prefix, 4)).await;
+    let order = app.place_default().await;
+    app.stop().await;
+    // The next owner finds the due time in the order's snapshot record, unparsed.
+    let app = TestApp::spawn_with(with_window(&prefix, 4)).await;
+    let topic = app.events_topic();
+    let id = order.clone();
+    let events = tokio::task::spawn_blocking(move || events_until(&topic, &id, 2))
+        .await
+        .expect("read");
+    assert_eq!(types(&events, &order), ["placed", "expired"]);
+    app.stop().await;
+    // And the one after that fires nothing again.
+    let app = TestApp::spawn_with(with_window(&prefix, 4)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let topic = app.events_topic();
+    let events = tokio::task::spawn_blocking(move || read_events(&topic, 2))
+        .await
+        .expect("read");
+    assert_eq!(types(&events, &order), ["placed", "expired"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_payment_waiting_in_the_commands_topic_at_a_takeover_wins_over_its_due_deadline() {
+    let prefix = unique_prefix();
+    let app = TestApp::spawn_with(with_window(&prefix, 3)).await;
+    let order = app.place_default().await;
+    app.stop().await;
+    // No processor runs: the payment, received well before the due time, waits in the
+    // commands topic (its caller hears no result in time).
+    let mut intake = through_topic(&prefix, Role::Http);
+    intake.result_timeout_ms = 500;
+    let http = TestApp::start(intake).await;
+    let pay = serde_json::json!({ "payment_reference": "psp-1", "amount": money(1250) });
+    let reply = http
+        .send(
+            Method::POST,
+            &format!("/v1/orders/{order}/payment"),
+            Some(pay),
+        )
+        .await;
+    assert_ne!(
+        reply.status, 200,
+        "no processor to decide it: {}",
+        reply.body
+    );
+    http.stop().await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The next owner finds the deadline due and the payment in its backlog: the payment is
+    // decided first.
+    let app = TestApp::spawn_with(with_window(&prefix, 3)).await;
+    let topic = app.events_topic();
+    let id = order.clone();
+    let events = tokio::task::spawn_blocking(move || events_until(&topic, &id, 2))
+        .await
+        .expect("read");
+    assert_eq!(types(&events, &order), ["placed", "payment_confirmed"]);
+    app.stop().await;
+}
