@@ -282,10 +282,13 @@ async fn a_cancelled_order_is_kept_on_disk_after_a_takeover_and_still_answers_co
     assert_eq!(cancelled.body["version"], 3);
     app.stop().await;
 
-    // The new owner reads the cancelled order's snapshot into its store on disk.
+    // The new owner reads the cancelled order's snapshot into its store on disk. (Counted
+    // over every takeover of this test process: a per-partition gauge is overwritten by
+    // other tests' takeovers of a partition with the same number.)
+    let before = summed("orderlog_processor_final_orders_taken_over_total");
     let app = TestApp::spawn_with(test_config(&prefix, Role::All)).await;
     assert!(
-        summed("orderlog_processor_final_orders_at_takeover") >= 1.0,
+        summed("orderlog_processor_final_orders_taken_over_total") >= before + 1.0,
         "the cancelled order went to the final store"
     );
     let retried = cancel(&app, &id, "changed mind", "snap-f1-cancel").await;

@@ -126,6 +126,9 @@ pub(crate) fn rebuild(
     tracing::info!(partition, orders = rebuilt.orders.len(), finals, final_bytes, source = ?rebuilt.source, next_offset = ?rebuilt.next_offset, elapsed_ms = started.elapsed().as_millis() as u64, "partition rebuilt");
     metrics::gauge!("orderlog_processor_final_orders_at_takeover", "partition" => partition.to_string())
         .set(finals as f64);
+    // Summed over takeovers: a gauge per partition is overwritten by the next takeover of a
+    // partition with that number (another platform's, in a process that runs several).
+    metrics::counter!("orderlog_processor_final_orders_taken_over_total").increment(finals as u64);
     metrics::histogram!("orderlog_processor_rebuild_seconds")
         .record(started.elapsed().as_secs_f64());
     let source = match rebuilt.source {
