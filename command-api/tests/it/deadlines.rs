@@ -133,11 +133,20 @@ async fn a_deadline_pending_at_a_takeover_fires_after_it_once() {
 #[tokio::test]
 async fn a_payment_waiting_in_the_commands_topic_at_a_takeover_wins_over_its_due_deadline() {
     let prefix = unique_prefix();
-    let app = TestApp::spawn_with(with_window(&prefix, 3)).await;
+    // A window long enough for the payment to be received before it closes, even on a
+    // loaded machine (the restarts below take seconds).
+    let window = 15;
+    let app = TestApp::spawn_with(with_window(&prefix, window)).await;
     let order = app.place_default().await;
     app.stop().await;
-    // No processor runs: the payment, received well before the due time, waits in the
-    // commands topic (its caller hears no result in time).
+    let topic = app_events_topic(&prefix);
+    let id = order.clone();
+    let placed = tokio::task::spawn_blocking(move || events_until(&topic, &id, 1))
+        .await
+        .expect("read");
+    let due = time(&events_of(&placed, &order)[0].value["payment_due_at"]);
+    // No processor runs: the payment, received before the due time, waits in the commands
+    // topic (its caller hears no result in time).
     let mut intake = through_topic(&prefix, Role::Http);
     intake.result_timeout_ms = 500;
     let http = TestApp::start(intake).await;
@@ -149,16 +158,21 @@ async fn a_payment_waiting_in_the_commands_topic_at_a_takeover_wins_over_its_due
             Some(pay),
         )
         .await;
+    assert!(
+        chrono::Utc::now() < due,
+        "the payment was received before the due time"
+    );
     assert_ne!(
         reply.status, 200,
         "no processor to decide it: {}",
         reply.body
     );
     http.stop().await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let until_due = (due - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(until_due + Duration::from_secs(1)).await;
     // The next owner finds the deadline due and the payment in its backlog: the payment is
     // decided first.
-    let app = TestApp::spawn_with(with_window(&prefix, 3)).await;
+    let app = TestApp::spawn_with(with_window(&prefix, window)).await;
     let topic = app.events_topic();
     let id = order.clone();
     let events = tokio::task::spawn_blocking(move || events_until(&topic, &id, 2))
@@ -166,4 +180,8 @@ async fn a_payment_waiting_in_the_commands_topic_at_a_takeover_wins_over_its_due
         .expect("read");
     assert_eq!(types(&events, &order), ["placed", "payment_confirmed"]);
     app.stop().await;
+}
+
+fn app_events_topic(prefix: &str) -> String {
+    event_store::TopicSet::new(prefix).events
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
+use crate::processor::lanes::inbox::Inbox;
 use crate::processor::transaction::input::Item;
 use crate::processor::transaction::partition::PartitionWorker;
 
@@ -23,15 +24,28 @@ pub(crate) const STREAM_GRACE: Duration = Duration::from_millis(500);
 /// The most deadlines fired in one transaction.
 pub(crate) const PER_TRANSACTION: usize = 100;
 
-/// How long the consumer thread may have handed nothing over before the backlog counts as
-/// taken even though the position stopped short of the end the takeover saw (the end of a
-/// partition a transactional producer wrote is a commit marker, never a command).
+/// How long the consumer thread may have handed nothing over, once it handed some of the
+/// backlog, before the backlog counts as taken though the position stopped short of the end
+/// the takeover saw: the end of a partition a transactional producer wrote is a commit
+/// marker (or aborted records), never a command.
 const BACKLOG_QUIET: Duration = Duration::from_secs(2);
 
+/// The same when nothing of the backlog came at all (all of it aborted, or a consumer that
+/// cannot fetch): deadlines are late then rather than never.
+const BACKLOG_SILENT: Duration = Duration::from_secs(30);
+
 /// Whether the thread has taken the commands the takeover found waiting: its position
-/// (`floor`) reached their end, or nothing came for [`BACKLOG_QUIET`].
-pub(crate) fn caught_up(worker: &PartitionWorker, floor: i64, last_input: Instant) -> bool {
-    worker.backlog_end.is_none_or(|end| floor >= end) || last_input.elapsed() >= BACKLOG_QUIET
+/// reached their end, or the consumer fell quiet after handing some of them over
+/// ([`BACKLOG_QUIET`]; [`BACKLOG_SILENT`] when it handed none).
+pub(super) fn caught_up(worker: &PartitionWorker, inbox: &Inbox) -> bool {
+    let Some(end) = worker.backlog_end else {
+        return true;
+    };
+    let quiet = match inbox.took_fetched {
+        true => BACKLOG_QUIET,
+        false => BACKLOG_SILENT,
+    };
+    inbox.floor >= end || inbox.last_input.elapsed() >= quiet
 }
 
 /// When the thread should wake for the next deadline, if it has any.

@@ -21,6 +21,8 @@ pub(super) struct Inbox {
     pub(super) floor: i64,
     /// When the consumer thread last handed commands over (or the lane started).
     pub(super) last_input: Instant,
+    /// Whether a fetched command has been taken into a batch since the lane started.
+    pub(super) took_fetched: bool,
 }
 
 impl Inbox {
@@ -87,6 +89,7 @@ impl Inbox {
             batch.push(item);
         }
         self.queued.fetch_sub(fetched, Ordering::SeqCst);
+        self.took_fetched |= fetched > skipped;
         if skipped > 0 {
             tracing::debug!(
                 skipped,
@@ -150,6 +153,7 @@ mod tests {
             pending: VecDeque::new(),
             floor,
             last_input: Instant::now(),
+            took_fetched: false,
         };
         (sender, inbox)
     }

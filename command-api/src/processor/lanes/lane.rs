@@ -74,6 +74,7 @@ impl Lane {
                         pending: VecDeque::new(),
                         floor: floor.unwrap_or(i64::MIN),
                         last_input: Instant::now(),
+                        took_fetched: false,
                     };
                     let lane = LaneThread {
                         topics,
@@ -209,9 +210,7 @@ impl LaneThread {
             }
             last_start = Some(std::time::Instant::now());
             let mut batch = inbox.take(self.pacing.batch_max);
-            if inbox.pending.is_empty()
-                && deadlines::caught_up(&worker, inbox.floor, inbox.last_input)
-            {
+            if inbox.pending.is_empty() && deadlines::caught_up(&worker, &inbox) {
                 let room = self.pacing.batch_max.saturating_sub(batch.len());
                 batch.extend(deadlines::items(&worker, room));
             }

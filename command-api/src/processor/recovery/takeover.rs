@@ -391,7 +391,13 @@ pub(crate) fn prepare_partition(
                     screened,
                     marks,
                 )?;
-                let backlog_end = Some(commands_end(kafka, group, &topics.commands, partition)?);
+                // Commands waiting past where this owner resumes: deadlines wait for them.
+                let resume_at = match next_offset {
+                    Some(offset) => offset,
+                    None => group_position(kafka, group, &topics.commands, partition)?,
+                };
+                let end = commands_end(kafka, group, &topics.commands, partition)?;
+                let backlog_end = (end > resume_at).then_some(end);
                 let worker = PartitionWorker {
                     partition,
                     partitions,
