@@ -69,6 +69,15 @@ Prints one difference per line (model, key, field, expected, actual) and exits 1
   orderlog stats --from -7d --format csv
   orderlog stats --from 2026-11-01 --to 2026-12-01 --type cancelled")]
     Stats(StatsArgs),
+    /// Replay the history with another payment window: what would have expired.
+    #[command(after_help = "Examples:
+  orderlog simulate --payment-window 15m
+  orderlog simulate --payment-window 10m --from 2026-11-01 --to 2026-12-01 --format json
+
+Orders placed in the range are followed to the end of the log on a virtual clock (the
+events' own times); one neither paid nor cancelled when the window closes would have
+expired. Windows: 90s, 15m, 2h, 1d.")]
+    Simulate(SimulateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,6 +208,28 @@ pub struct StatsArgs {
     /// `text` for people, `json` or `csv` for tools.
     #[arg(long, value_enum, default_value = "text")]
     pub format: StatsFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The payment window to replay the history with (90s, 15m, 2h, 1d).
+    #[arg(long)]
+    pub payment_window: String,
+    /// Orders placed from here (the bounds of `events replay`).
+    #[arg(long, default_value = "beginning", allow_hyphen_values = true)]
+    pub from: String,
+    /// Orders placed before here (their later events count, to the end of the log).
+    #[arg(long, default_value = "end", allow_hyphen_values = true)]
+    pub to: String,
+    /// `text` for people, `json` for tools.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: SimulateFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SimulateFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

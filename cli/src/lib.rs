@@ -4,7 +4,7 @@
 //! - [`bound`], [`filter`], [`record`]: pure pieces (what a range means,
 //!   which events pass, how an event is printed).
 //! - [`scan`]: reading the events topic over a range.
-//! - [`replay`], [`state`], [`stats`], [`verify`]: the commands.
+//! - [`replay`], [`state`], [`stats`], [`simulate`], [`verify`]: the commands.
 
 pub mod args;
 pub mod bound;
@@ -14,6 +14,7 @@ pub mod progress;
 pub mod record;
 pub mod replay;
 pub mod scan;
+pub mod simulate;
 pub mod state;
 pub mod stats;
 pub mod verify;
@@ -55,6 +56,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut out = std::io::stdout().lock();
             serde_json::to_writer_pretty(&mut out, &document)?;
             writeln!(out)?;
+        }
+        Command::Simulate(args) => {
+            let report = simulate::run(&ctx, &args)?;
+            let mut out = std::io::stdout().lock();
+            match args.format {
+                args::SimulateFormat::Json => {
+                    serde_json::to_writer_pretty(&mut out, &report)?;
+                    writeln!(out)?;
+                }
+                args::SimulateFormat::Text => out.write_all(report.text().as_bytes())?,
+            }
         }
         Command::Stats(args) => {
             let stats = stats::run(&ctx, &args)?;

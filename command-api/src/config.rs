@@ -194,23 +194,11 @@ impl Config {
 
 /// A window as `<n>s`, `<n>m`, `<n>h` or `<n>d`: at least a minute, at most 90 days.
 fn parse_window(text: &str) -> Result<chrono::Duration, String> {
-    let split = text.len().saturating_sub(1);
-    let (digits, unit) = text.split_at(split);
-    let n: i64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a window such as 90s, 30m, 48h or 2d"))?;
-    let seconds = match unit {
-        "s" => Some(n),
-        "m" => n.checked_mul(60),
-        "h" => n.checked_mul(3_600),
-        "d" => n.checked_mul(86_400),
-        _ => None,
-    }
-    .ok_or_else(|| format!("{text:?} is not a window such as 90s, 30m, 48h or 2d"))?;
-    if !(60..=90 * 86_400).contains(&seconds) {
+    let window = schemas::order::deadline::parse_duration(text)?;
+    if window < chrono::Duration::minutes(1) || window > chrono::Duration::days(90) {
         return Err(format!("{text:?}: a window is a minute to 90 days"));
     }
-    Ok(chrono::Duration::seconds(seconds))
+    Ok(window)
 }
 
 #[cfg(test)]

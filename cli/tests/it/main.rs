@@ -5,6 +5,7 @@ mod duckdb;
 mod errors;
 mod replay;
 mod secrets;
+mod simulate;
 mod state;
 mod support;
 mod verify;

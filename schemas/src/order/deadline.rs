@@ -117,6 +117,25 @@ pub fn fire(state: &OrderState, deadline: Deadline, now: DateTime<Utc>) -> Optio
     }])
 }
 
+/// A duration as `<n>s`, `<n>m`, `<n>h` or `<n>d`: a second to a year.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let wrong = || format!("{text:?} is not a duration such as 90s, 30m, 48h or 2d");
+    let (digits, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = digits.parse().map_err(|_| wrong())?;
+    let seconds = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3_600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(wrong)?;
+    if !(1..=365 * 86_400).contains(&seconds) {
+        return Err(format!("{text:?}: a duration is a second to a year"));
+    }
+    Ok(Duration::seconds(seconds))
+}
+
 /// `after` past `now`, to the microsecond (what the events, the snapshots, PostgreSQL and
 /// Parquet all hold).
 pub(super) fn due(now: DateTime<Utc>, after: Duration) -> DateTime<Utc> {

@@ -210,3 +210,25 @@ fn orders_placed_or_paid_before_deadlines_existed_never_expire_nor_fall_overdue(
     let state = fold(&[placed, paid]).expect("fold");
     assert_eq!(deadline::pending(&state), None, "no promise: never overdue");
 }
+
+#[test]
+fn durations_are_read_in_their_units_and_bounded() {
+    let parsed = |text| deadline::parse_duration(text);
+    assert_eq!(parsed("90s"), Ok(Duration::seconds(90)));
+    assert_eq!(parsed("15m"), Ok(Duration::minutes(15)));
+    assert_eq!(parsed("48h"), Ok(Duration::hours(48)));
+    assert_eq!(parsed("2d"), Ok(Duration::days(2)));
+    for bad in [
+        "",
+        "15",
+        "m",
+        "0s",
+        "-5m",
+        "366d",
+        "1w",
+        "99999999999999999999d",
+        "1.5h",
+    ] {
+        assert!(parsed(bad).is_err(), "{bad:?}");
+    }
+}
