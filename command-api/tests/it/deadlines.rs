@@ -40,6 +40,14 @@ fn events_until(topic: &str, order: &str, count: usize) -> Vec<PlainEvent> {
     }
 }
 
+/// [`events_until`], off the async runtime.
+async fn events_of_order(topic: String, order: &str, count: usize) -> Vec<PlainEvent> {
+    let order = order.to_owned();
+    tokio::task::spawn_blocking(move || events_until(&topic, &order, count))
+        .await
+        .expect("read")
+}
+
 fn time(value: &Value) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(value.as_str().expect("a time"))
         .expect("a time")
@@ -63,11 +71,7 @@ async fn an_unpaid_order_expires_by_itself_once_and_a_payment_before_its_due_tim
     assert_eq!(reply.status, 200, "{}", reply.body);
     let late = app.place_default().await;
 
-    let topic = app.events_topic();
-    let id = unpaid.clone();
-    let events = tokio::task::spawn_blocking(move || events_until(&topic, &id, 2))
-        .await
-        .expect("read");
+    let events = events_of_order(app.events_topic(), &unpaid, 2).await;
     assert_eq!(types(&events, &unpaid), ["placed", "expired"]);
     let expired = &events_of(&events, &unpaid)[1];
     assert_eq!(expired.value["cause"], "payment_timeout");
@@ -112,11 +116,7 @@ async fn a_deadline_pending_at_a_takeover_fires_after_it_once() {
     app.stop().await;
     // The next owner finds the due time in the order's snapshot record, unparsed.
     let app = TestApp::spawn_with(with_window(&prefix, 4)).await;
-    let topic = app.events_topic();
-    let id = order.clone();
-    let events = tokio::task::spawn_blocking(move || events_until(&topic, &id, 2))
-        .await
-        .expect("read");
+    let events = events_of_order(app.events_topic(), &order, 2).await;
     assert_eq!(types(&events, &order), ["placed", "expired"]);
     app.stop().await;
     // And the one after that fires nothing again.
@@ -139,11 +139,7 @@ async fn a_payment_waiting_in_the_commands_topic_at_a_takeover_wins_over_its_due
     let app = TestApp::spawn_with(with_window(&prefix, window)).await;
     let order = app.place_default().await;
     app.stop().await;
-    let topic = app_events_topic(&prefix);
-    let id = order.clone();
-    let placed = tokio::task::spawn_blocking(move || events_until(&topic, &id, 1))
-        .await
-        .expect("read");
+    let placed = events_of_order(app_events_topic(&prefix), &order, 1).await;
     let due = time(&events_of(&placed, &order)[0].value["payment_due_at"]);
     // No processor runs: the payment, received before the due time, waits in the commands
     // topic (its caller hears no result in time).
@@ -173,11 +169,7 @@ async fn a_payment_waiting_in_the_commands_topic_at_a_takeover_wins_over_its_due
     // The next owner finds the deadline due and the payment in its backlog: the payment is
     // decided first.
     let app = TestApp::spawn_with(with_window(&prefix, window)).await;
-    let topic = app.events_topic();
-    let id = order.clone();
-    let events = tokio::task::spawn_blocking(move || events_until(&topic, &id, 2))
-        .await
-        .expect("read");
+    let events = events_of_order(app.events_topic(), &order, 2).await;
     assert_eq!(types(&events, &order), ["placed", "payment_confirmed"]);
     app.stop().await;
 }
