@@ -437,17 +437,6 @@ pub(crate) fn prepare_partition(
 /// Where the partition's commands resume when no transaction recorded a position: the
 /// consumer group's committed offset, else the partition's beginning (the processors'
 /// `auto.offset.reset`).
-/// Where the commands partition ends now (its high watermark).
-fn commands_end(
-    kafka: &KafkaConfig,
-    group: &str,
-    topic: &str,
-    partition: i32,
-) -> Result<i64, ProcessorError> {
-    let consumer: BaseConsumer = kafka.read_committed_consumer(group).create()?;
-    Ok(event_store::watermarks(&consumer, topic, partition, Duration::from_secs(10))?.1)
-}
-
 fn group_position(
     kafka: &KafkaConfig,
     group: &str,
@@ -465,4 +454,15 @@ fn group_position(
         Some(Offset::Offset(offset)) => Ok(offset),
         _ => Ok(event_store::watermarks(&consumer, topic, partition, Duration::from_secs(10))?.0),
     }
+}
+
+/// Where the commands partition ends now (its high watermark).
+fn commands_end(
+    kafka: &KafkaConfig,
+    group: &str,
+    topic: &str,
+    partition: i32,
+) -> Result<i64, ProcessorError> {
+    let consumer: BaseConsumer = kafka.read_committed_consumer(group).create()?;
+    Ok(event_store::watermarks(&consumer, topic, partition, Duration::from_secs(10))?.1)
 }
