@@ -392,12 +392,8 @@ pub(crate) fn prepare_partition(
                     marks,
                 )?;
                 // Commands waiting past where this owner resumes: deadlines wait for them.
-                let resume_at = match next_offset {
-                    Some(offset) => offset,
-                    None => group_position(kafka, group, &topics.commands, partition)?,
-                };
-                let end = commands_end(kafka, group, &topics.commands, partition)?;
-                let backlog_end = (end > resume_at).then_some(end);
+                let backlog_end =
+                    commands_backlog(kafka, group, &topics.commands, partition, next_offset)?;
                 let worker = PartitionWorker {
                     partition,
                     partitions,
@@ -444,25 +440,49 @@ fn group_position(
     partition: i32,
 ) -> Result<i64, ProcessorError> {
     let consumer: BaseConsumer = kafka.read_committed_consumer(group).create()?;
-    let mut asked = TopicPartitionList::new();
-    asked.add_partition(topic, partition);
-    let committed = consumer.committed_offsets(asked, Duration::from_secs(10))?;
-    match committed
-        .find_partition(topic, partition)
-        .map(|element| element.offset())
-    {
-        Some(Offset::Offset(offset)) => Ok(offset),
-        _ => Ok(event_store::watermarks(&consumer, topic, partition, Duration::from_secs(10))?.0),
+    match committed_offset(&consumer, topic, partition)? {
+        Some(offset) => Ok(offset),
+        None => {
+            Ok(event_store::watermarks(&consumer, topic, partition, Duration::from_secs(10))?.0)
+        }
     }
 }
 
-/// Where the commands partition ends now (its high watermark).
-fn commands_end(
+/// The consumer group's committed offset of the partition, if it has one.
+fn committed_offset(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+) -> Result<Option<i64>, ProcessorError> {
+    let mut asked = TopicPartitionList::new();
+    asked.add_partition(topic, partition);
+    let committed = consumer.committed_offsets(asked, Duration::from_secs(10))?;
+    Ok(
+        match committed
+            .find_partition(topic, partition)
+            .map(|element| element.offset())
+        {
+            Some(Offset::Offset(offset)) => Some(offset),
+            _ => None,
+        },
+    )
+}
+
+/// Where the commands partition ends now (its high watermark), when commands wait there
+/// past where this owner resumes (`next_offset`, or the group's position): one consumer
+/// asks both.
+fn commands_backlog(
     kafka: &KafkaConfig,
     group: &str,
     topic: &str,
     partition: i32,
-) -> Result<i64, ProcessorError> {
+    next_offset: Option<i64>,
+) -> Result<Option<i64>, ProcessorError> {
     let consumer: BaseConsumer = kafka.read_committed_consumer(group).create()?;
-    Ok(event_store::watermarks(&consumer, topic, partition, Duration::from_secs(10))?.1)
+    let (low, end) = event_store::watermarks(&consumer, topic, partition, Duration::from_secs(10))?;
+    let resume_at = match next_offset {
+        Some(offset) => offset,
+        None => committed_offset(&consumer, topic, partition)?.unwrap_or(low),
+    };
+    Ok((end > resume_at).then_some(end))
 }
