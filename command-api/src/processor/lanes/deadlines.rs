@@ -1,8 +1,9 @@
 //! When a partition's deadlines fire: in stream time. A deadline joins a batch once its due
 //! time is at least [`STREAM_GRACE`] past and every command handed to the partition's
-//! thread is in that batch, ahead of it: so a command received before the due time (a
-//! payment) is decided before the deadline, even when it reached the thread a little late
-//! or the partition had a backlog. A command received after the due time finds the deadline
+//! thread that was received before it is in that batch, ahead of it (the commands still
+//! waiting were all received after it, so a busy partition fires too): a command received
+//! before the due time (a payment) is decided before the deadline, even when it reached the
+//! thread a little late or the partition had a backlog. A command received after the due time finds the deadline
 //! fired first (`slot.rs`, per order). After a takeover, deadlines wait until the thread has
 //! taken the commands topic's backlog (every command produced before the takeover ended),
 //! so a payment waiting there wins too. At most [`PER_TRANSACTION`] deadlines go into one
@@ -10,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::processor::lanes::inbox::Inbox;
 use crate::processor::transaction::input::Item;
@@ -56,13 +57,22 @@ pub(crate) fn wake(worker: &PartitionWorker) -> Option<Instant> {
 }
 
 /// The orders whose deadline is due in stream time, at most `room` (and
-/// [`PER_TRANSACTION`]).
-pub(crate) fn items(worker: &PartitionWorker, room: usize) -> Vec<Item> {
+/// [`PER_TRANSACTION`]): due [`STREAM_GRACE`] ago, and before `oldest_waiting` (when the
+/// earliest command not in the batch was received).
+pub(crate) fn items(
+    worker: &PartitionWorker,
+    room: usize,
+    oldest_waiting: Option<DateTime<Utc>>,
+) -> Vec<Item> {
     let grace = chrono::Duration::from_std(STREAM_GRACE).unwrap_or_default();
+    let mut stream_time = Utc::now() - grace;
+    if let Some(oldest) = oldest_waiting {
+        stream_time = stream_time.min(oldest - chrono::Duration::microseconds(1));
+    }
     worker
         .orders
         .deadlines()
-        .due(Utc::now() - grace, room.min(PER_TRANSACTION))
+        .due(stream_time, room.min(PER_TRANSACTION))
         .into_iter()
         .map(|(order_id, _)| Item::Deadline(order_id))
         .collect()

@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
+use rdkafka::Message;
+
 use crate::processor::transaction::input::{Input, Item};
 
 /// What the consumer thread handed over and the lane has not processed yet.
@@ -26,6 +29,24 @@ pub(super) struct Inbox {
 }
 
 impl Inbox {
+    /// When the earliest command still waiting (not in a batch) was received: a fetched one
+    /// by its record's time, a direct one by its `issued_at`; one without a time counts as
+    /// received at the beginning of time (nothing is due before it). `None`: none waits.
+    pub(super) fn oldest_received(&self) -> Option<DateTime<Utc>> {
+        self.pending
+            .iter()
+            .map(|item| match item {
+                Item::Fetched(message) => message
+                    .timestamp()
+                    .to_millis()
+                    .and_then(DateTime::from_timestamp_millis)
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC),
+                Item::Direct(direct) => direct.command.issued_at,
+                Item::Deadline(_) => DateTime::<Utc>::MAX_UTC,
+            })
+            .min()
+    }
+
     /// Takes what has arrived without waiting; how many commands are pending then.
     pub(super) fn gather(&mut self) -> usize {
         while let Ok(input) = self.receiver.try_recv() {
@@ -226,6 +247,50 @@ mod tests {
         assert_eq!(
             inbox.floor, 13,
             "a batch of direct commands leaves the position alone"
+        );
+    }
+
+    #[test]
+    fn the_oldest_waiting_command_is_told_by_its_record_time_or_issued_at() {
+        let (sender, mut inbox) = inbox(i64::MIN);
+        assert_eq!(inbox.oldest_received(), None);
+        let (direct, _reply) = direct();
+        let Input::Direct(handed) = &direct else {
+            unreachable!("a direct command")
+        };
+        let issued = handed.command.issued_at;
+        sender.send(direct).expect("send");
+        let at = |millis| {
+            OwnedMessage::new(
+                None,
+                None,
+                "commands".into(),
+                Timestamp::CreateTime(millis),
+                0,
+                1,
+                None,
+            )
+        };
+        let earlier = issued.timestamp_millis() - 5_000;
+        sender
+            .send(Input::Fetched(vec![at(earlier), at(earlier + 10_000)]))
+            .expect("send");
+        assert!(inbox.fill(None));
+        assert_eq!(
+            inbox.oldest_received().map(|t| t.timestamp_millis()),
+            Some(earlier)
+        );
+        let _ = inbox.take(2);
+        assert_eq!(
+            inbox.oldest_received().map(|t| t.timestamp_millis()),
+            Some(earlier + 10_000)
+        );
+        sender.send(Input::Fetched(vec![message(9)])).expect("send");
+        assert!(inbox.fill(None));
+        assert_eq!(
+            inbox.oldest_received(),
+            Some(DateTime::<Utc>::MIN_UTC),
+            "a record without a time holds every deadline back"
         );
     }
 }

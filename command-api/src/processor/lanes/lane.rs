@@ -210,9 +210,9 @@ impl LaneThread {
             }
             last_start = Some(std::time::Instant::now());
             let mut batch = inbox.take(self.pacing.batch_max);
-            if inbox.pending.is_empty() && deadlines::caught_up(&worker, &inbox) {
+            if deadlines::caught_up(&worker, &inbox) {
                 let room = self.pacing.batch_max.saturating_sub(batch.len());
-                batch.extend(deadlines::items(&worker, room));
+                batch.extend(deadlines::items(&worker, room, inbox.oldest_received()));
             }
             if batch.is_empty() {
                 continue;
