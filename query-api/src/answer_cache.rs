@@ -403,26 +403,21 @@ mod tests {
         );
 
         // A hash alone is kept once its text is persisted.
-        answers.keep(
-            answers.asked(&by_hash, &caller(None)).expect("hash"),
-            "",
-            None,
-            &made_of(id, 1),
-            answers.ticket(),
-            Bytes::from("v1"),
-            String::new(),
-        );
+        let keep_by_hash = || {
+            answers.keep(
+                answers.asked(&by_hash, &caller(None)).expect("hash"),
+                "",
+                None,
+                &made_of(id, 1),
+                answers.ticket(),
+                Bytes::from("v1"),
+                String::new(),
+            );
+        };
+        keep_by_hash();
         assert!(answers.get(&key, &caller(None)).is_none(), "text unknown");
         persisted.remember(&persisted::hash(QUERY), QUERY);
-        answers.keep(
-            answers.asked(&by_hash, &caller(None)).expect("hash"),
-            "",
-            None,
-            &made_of(id, 1),
-            answers.ticket(),
-            Bytes::from("v1"),
-            String::new(),
-        );
+        keep_by_hash();
         assert!(answers.get(&key, &caller(None)).is_some());
 
         let mut wrong = request(id);
