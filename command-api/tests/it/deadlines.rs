@@ -98,7 +98,17 @@ async fn an_unpaid_order_expires_by_itself_once_and_a_payment_before_its_due_tim
         )
         .await;
     assert_eq!(reply.status, 409, "{}", reply.body);
-    assert_eq!(reply.body["code"], "invalid_transition", "{}", reply.body);
+    assert_eq!(
+        reply.body["code"], "payment_window_closed",
+        "{}",
+        reply.body
+    );
+    let closed = &reply.body["rejection"];
+    assert!(
+        time(&closed["received_at"]) >= time(&closed["payment_due_at"]),
+        "{}",
+        reply.body
+    );
     let topic = app.events_topic();
     let late_id = late.clone();
     let events = tokio::task::spawn_blocking(move || events_until(&topic, &late_id, 2))

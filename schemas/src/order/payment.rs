@@ -9,6 +9,12 @@ pub(super) fn confirm(
     command: &ConfirmPayment,
     context: &Context,
 ) -> Result<Vec<Event>, Rejection> {
+    if let (Status::Expired, Some(payment_due_at)) = (order.status, order.payment_due_at) {
+        return Err(Rejection::PaymentWindowClosed {
+            payment_due_at,
+            received_at: context.now,
+        });
+    }
     require_status(order, &[Status::Placed], "ConfirmPayment")?;
     if command.amount.currency() != order.currency {
         return Err(Rejection::CurrencyMismatch {

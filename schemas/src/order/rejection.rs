@@ -1,5 +1,6 @@
 //! Why a command is refused: the caller's fault, with a stable machine code.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Status;
@@ -14,6 +15,7 @@ use crate::values::{Currency, Money, Sku};
 /// | `line_not_found` | 404 |
 /// | `order_already_exists` | 409 |
 /// | `invalid_transition` | 409 |
+/// | `payment_window_closed` | 409 |
 /// | `order_not_modifiable` | 409 |
 /// | `line_already_present` | 409 |
 /// | `last_line` | 409 |
@@ -33,6 +35,15 @@ pub enum Rejection {
     OrderAlreadyExists,
     #[error("{command} is not allowed while the order is {status}")]
     InvalidTransition { command: String, status: Status },
+    /// A payment for an order whose payment window closed before the payment was received
+    /// (the order expired): the payment provider should refund it.
+    #[error(
+        "the order's payment window closed at {payment_due_at}; the payment was received at {received_at}"
+    )]
+    PaymentWindowClosed {
+        payment_due_at: DateTime<Utc>,
+        received_at: DateTime<Utc>,
+    },
     #[error("{command} is only allowed while the order is placed; it is {status}")]
     NotModifiable { command: String, status: Status },
     #[error("the order already has a line for SKU {sku}; remove it first to change it")]
@@ -71,6 +82,10 @@ impl Rejection {
                 command: String::new(),
                 status: Status::Placed,
             },
+            Rejection::PaymentWindowClosed {
+                payment_due_at: DateTime::UNIX_EPOCH,
+                received_at: DateTime::UNIX_EPOCH,
+            },
             Rejection::NotModifiable {
                 command: String::new(),
                 status: Status::Placed,
@@ -106,6 +121,7 @@ impl Rejection {
             Rejection::OrderNotFound => "order_not_found",
             Rejection::OrderAlreadyExists => "order_already_exists",
             Rejection::InvalidTransition { .. } => "invalid_transition",
+            Rejection::PaymentWindowClosed { .. } => "payment_window_closed",
             Rejection::NotModifiable { .. } => "order_not_modifiable",
             Rejection::LineAlreadyPresent { .. } => "line_already_present",
             Rejection::LineNotFound { .. } => "line_not_found",
@@ -126,6 +142,7 @@ impl Rejection {
             Rejection::OrderNotFound | Rejection::LineNotFound { .. } => 404,
             Rejection::OrderAlreadyExists
             | Rejection::InvalidTransition { .. }
+            | Rejection::PaymentWindowClosed { .. }
             | Rejection::NotModifiable { .. }
             | Rejection::LineAlreadyPresent { .. }
             | Rejection::LastLine => 409,

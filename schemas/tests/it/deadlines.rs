@@ -127,13 +127,34 @@ fn an_expired_order_refuses_every_command() {
             [
                 "order_already_exists",
                 "order_not_modifiable",
-                "invalid_transition"
+                "invalid_transition",
+                "payment_window_closed"
             ]
             .contains(&code),
             "{}: {code}",
             command.name()
         );
     }
+}
+
+#[test]
+fn a_payment_for_an_expired_order_says_when_its_window_closed_and_when_the_payment_came() {
+    let mut events = history(&[place_default()]);
+    let (_, due, expiry) = fired(&events);
+    let due = due.expect("a payment deadline").at;
+    events.extend(expiry.expect("expired"));
+    let state = fold(&events).expect("fold");
+    let received = Context::at(due + Duration::seconds(2));
+    let refused = decide(&state, &pay(eur(1250)), &received).expect_err("refused");
+    assert_eq!(
+        refused,
+        schemas::Rejection::PaymentWindowClosed {
+            payment_due_at: due,
+            received_at: due + Duration::seconds(2),
+        }
+    );
+    assert_eq!(refused.code(), "payment_window_closed");
+    assert_eq!(refused.http_status(), 409);
 }
 
 #[test]

@@ -378,9 +378,11 @@ mod tests {
     fn a_payment_received_before_the_due_time_wins_and_one_received_after_finds_the_order_expired()
     {
         use crate::processor::fixtures::{alice_places_an_order, envelope};
+        use chrono::SubsecRound;
         let policy = Policy::default();
         let placed_at = Utc::now() - chrono::Duration::hours(1);
-        let due = placed_at + policy.payment_window;
+        // Due times are kept to the microsecond.
+        let due = (placed_at + policy.payment_window).trunc_subsecs(6);
         let pay = |issued_at| {
             let command: Command = serde_json::from_value(serde_json::json!({
                 "type": "ConfirmPayment",
@@ -422,9 +424,14 @@ mod tests {
         let lost = slot
             .handle(&pay(due + second), Utc::now(), &policy)
             .expect("handled");
-        assert!(
-            matches!(&lost.outcome, CommandOutcome::Rejected { rejection } if rejection.code() == "invalid_transition"),
-            "{lost:?}"
+        assert_eq!(
+            lost.outcome,
+            CommandOutcome::Rejected {
+                rejection: Rejection::PaymentWindowClosed {
+                    payment_due_at: due,
+                    received_at: due + second,
+                }
+            }
         );
         let [expired] = lost.events.as_slice() else {
             panic!("{lost:?}")
