@@ -5,12 +5,14 @@
 //! to the platform's promises once the faults have healed. Reusable against any deployment
 //! of the same shape: bootstrap servers, database and binaries are flags.
 //!
-//! Layout: `services` (the processes), `workload` (the clients), `nemesis` (the faults),
-//! `check` (the invariants), `dead_letters` (one letter per poison command), `report`
+//! Layout: `services` (the processes), `workload` (the clients), `deadlines` (clients of
+//! orders with a short payment window, and their checks), `nemesis` (the faults), `check`
+//! (the invariants), `dead_letters` (one letter per poison command), `report`
 //! (docs/reliability.md).
 
 pub(crate) mod check;
 mod dead_letters;
+mod deadlines;
 mod nemesis;
 mod report;
 pub(crate) mod services;
@@ -43,6 +45,10 @@ pub(crate) struct Chaos {
     /// Concurrent clients.
     #[arg(long, default_value_t = 8)]
     clients: usize,
+    /// Concurrent clients placing orders with a 60 s payment window (paid just before it
+    /// closes, just after, or never).
+    #[arg(long, default_value_t = 2)]
+    deadline_clients: usize,
     /// The short run for CI: fewer faults.
     #[arg(long)]
     short: bool,
@@ -247,6 +253,26 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
             ))
         })
         .collect();
+    let watch = {
+        let (bootstrap, topic) = (
+            args.bootstrap.clone(),
+            event_store::TopicSet::new(&prefix).events,
+        );
+        tokio::task::spawn_blocking(move || deadlines::watch::Watch::start(&bootstrap, &topic))
+            .await??
+    };
+    let deadline_clients: Vec<_> = (0..args.deadline_clients)
+        .map(|id| {
+            tokio::spawn(deadlines::client(
+                http.clone(),
+                bases.clone(),
+                id,
+                stop.clone(),
+                Duration::from_secs(180),
+                progress.clone(),
+            ))
+        })
+        .collect();
     tokio::time::sleep(Duration::from_secs(10)).await;
 
     let nemesis = Nemesis {
@@ -259,6 +285,7 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
         session_timeout: SESSION_TIMEOUT,
     };
     let mut injected = Vec::new();
+    let mut spans = Vec::new();
     let chosen = if args.faults.is_empty() {
         faults(args.short)
     } else {
@@ -266,6 +293,7 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
     };
     for fault in chosen {
         let at = started.elapsed();
+        let start = chrono::Utc::now();
         let before = progress.acknowledged.load(Ordering::Relaxed);
         println!("chaos: {}", fault.describe());
         let healed = nemesis.inject(fault, &mut services).await;
@@ -283,6 +311,10 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let flowing = healed.elapsed();
+        spans.push(deadlines::check::Span {
+            start,
+            end: chrono::Utc::now(),
+        });
         println!(
             "chaos:   every service ready {:.1} s and commands acknowledged again {:.1} s after healing",
             recovery.as_secs_f64(),
@@ -298,10 +330,16 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
     stop.store(true, Ordering::SeqCst);
+    let stopped_at = chrono::Utc::now();
     let mut record = workload::Record::default();
     for client in clients {
         record.absorb(client.await?);
     }
+    let mut deadline_record = deadlines::DeadlineRecord::default();
+    for client in deadline_clients {
+        deadline_record.absorb(client.await?);
+    }
+    record.absorb(std::mem::take(&mut deadline_record.record));
     println!(
         "chaos: {} commands acknowledged; checking",
         record.commands_acknowledged
@@ -353,6 +391,17 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || check::verify(&cli, &bootstrap, &prefix, &url)).await?
     };
     outcomes.push(verified);
+    outcomes.extend(
+        deadlines::checks(
+            &args.bootstrap,
+            &prefix,
+            &deadline_record,
+            watch,
+            stopped_at,
+            (&spans, &record.waits),
+        )
+        .await?,
+    );
 
     let summary = report::Summary {
         short: args.short,

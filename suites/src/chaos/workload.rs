@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 /// What the clients saw.
@@ -25,6 +26,16 @@ pub(crate) struct Record {
     pub(crate) duplicates_sent: u64,
     /// Duplicate submissions whose answer differed from the first.
     pub(crate) duplicate_mismatches: Vec<String>,
+    /// When each command with a definite answer was first sent and when it was answered:
+    /// how long a fault kept commands waiting.
+    pub(crate) waits: Vec<Wait>,
+}
+
+/// One command's first send and its definite answer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wait {
+    pub(crate) sent: DateTime<Utc>,
+    pub(crate) answered: DateTime<Utc>,
 }
 
 impl Record {
@@ -40,6 +51,24 @@ impl Record {
         self.unresolved += other.unresolved;
         self.duplicates_sent += other.duplicates_sent;
         self.duplicate_mismatches.extend(other.duplicate_mismatches);
+        self.waits.extend(other.waits);
+    }
+
+    /// Counts one definite answer: acknowledged with its events, or refused with its code.
+    pub(crate) fn answered(&mut self, progress: &Progress, status: u16, body: &Value) {
+        if (200..300).contains(&status) {
+            self.commands_acknowledged += 1;
+            progress.acknowledged.fetch_add(1, Ordering::Relaxed);
+            for event in body["events"].as_array().into_iter().flatten() {
+                if let Some(event_id) = event["id"].as_str() {
+                    self.acknowledged_events.push(event_id.to_owned());
+                }
+            }
+        } else {
+            self.commands_rejected += 1;
+            let code = body["code"].as_str().unwrap_or("?");
+            *self.refusals.entry(format!("{status} {code}")).or_default() += 1;
+        }
     }
 }
 
@@ -49,16 +78,16 @@ pub(crate) struct Progress {
     pub(crate) acknowledged: AtomicU64,
 }
 
-fn money(minor: i64) -> Value {
+pub(crate) fn money(minor: i64) -> Value {
     json!({ "amount_minor": minor, "currency": "EUR" })
 }
 
 /// Where a command's attempts go: the first to `bases[first]`, each retry to the next base
 /// (a killed process is not waited for; any process takes any command).
 #[derive(Clone, Copy)]
-struct Targets<'a> {
-    bases: &'a [String],
-    first: usize,
+pub(crate) struct Targets<'a> {
+    pub(crate) bases: &'a [String],
+    pub(crate) first: usize,
 }
 
 impl Targets<'_> {
@@ -67,8 +96,17 @@ impl Targets<'_> {
     }
 }
 
+/// A PlaceOrder of one line (2 x 5.00 EUR) for one of four customers.
+pub(crate) fn place_body(client: usize) -> Value {
+    json!({
+        "customer_id": format!("chaos-{}", client % 4), "currency": "EUR",
+        "lines": [{ "sku": "A-1", "quantity": 2, "unit_price": money(500) }],
+        "shipping_address": { "name": "Ada", "line1": "1 Way", "city": "Berlin", "postal_code": "10115", "country": "DE" }
+    })
+}
+
 /// Sends one command until its answer is definite: `None` when `stop_by` passed first.
-async fn definite(
+pub(crate) async fn definite(
     http: &reqwest::Client,
     targets: Targets<'_>,
     path: &str,
@@ -78,20 +116,25 @@ async fn definite(
     stop_by: Instant,
 ) -> Option<(u16, Value)> {
     let mut attempt = 0;
+    let sent = Utc::now();
     loop {
         let base = targets.attempt(attempt);
         attempt += 1;
-        let sent = http
+        let reply = http
             .post(format!("{base}{path}"))
             .header("Idempotency-Key", key)
             .json(body)
             .timeout(Duration::from_secs(30))
             .send()
             .await;
-        match sent {
+        match reply {
             Ok(response) if response.status().as_u16() != 503 => {
                 let status = response.status().as_u16();
                 let body = response.json::<Value>().await.unwrap_or(Value::Null);
+                record.waits.push(Wait {
+                    sent,
+                    answered: Utc::now(),
+                });
                 return Some((status, body));
             }
             // A 503, a refused connection (the HTTP tier killed), a timeout: retry.
@@ -125,31 +168,9 @@ pub(crate) async fn client(
     while !stop.load(Ordering::SeqCst) {
         n += 1;
         let key = format!("chaos-c{id}-o{n}");
-        let place = json!({
-            "customer_id": format!("chaos-{}", id % 4), "currency": "EUR",
-            "lines": [{ "sku": "A-1", "quantity": 2, "unit_price": money(500) }],
-            "shipping_address": { "name": "Ada", "line1": "1 Way", "city": "Berlin", "postal_code": "10115", "country": "DE" }
-        });
+        let place = place_body(id);
         let cancels = n % 5 == 0;
         let mut steps = vec![("/v1/orders".to_owned(), place)];
-        let flow = |record: &mut Record, status: u16, body: &Value| {
-            if (200..300).contains(&status) {
-                record.commands_acknowledged += 1;
-                progress.acknowledged.fetch_add(1, Ordering::Relaxed);
-                for event in body["events"].as_array().into_iter().flatten() {
-                    if let Some(event_id) = event["id"].as_str() {
-                        record.acknowledged_events.push(event_id.to_owned());
-                    }
-                }
-            } else {
-                record.commands_rejected += 1;
-                let code = body["code"].as_str().unwrap_or("?");
-                *record
-                    .refusals
-                    .entry(format!("{status} {code}"))
-                    .or_default() += 1;
-            }
-        };
         let mut order_id: Option<String> = None;
         let mut step = 0;
         while let Some((path, body)) = steps.pop() {
@@ -174,7 +195,7 @@ pub(crate) async fn client(
             else {
                 break;
             };
-            flow(&mut record, status, &answer);
+            record.answered(&progress, status, &answer);
             if step == 0 {
                 order_id = answer["order_id"].as_str().map(str::to_owned);
             }
