@@ -326,6 +326,7 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
             recovery,
             flowing,
             acknowledged_before: before,
+            longest_wait: chrono::TimeDelta::zero(),
         });
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
@@ -340,6 +341,9 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
         deadline_record.absorb(client.await?);
     }
     record.absorb(std::mem::take(&mut deadline_record.record));
+    for (injected, span) in injected.iter_mut().zip(&spans) {
+        injected.longest_wait = deadlines::check::longest_wait(*span, &record.waits);
+    }
     println!(
         "chaos: {} commands acknowledged; checking",
         record.commands_acknowledged
@@ -399,6 +403,7 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
             watch,
             stopped_at,
             (&spans, &record.waits),
+            args.short,
         )
         .await?,
     );

@@ -16,6 +16,9 @@ pub(crate) struct Injected {
     /// From healing the fault until a command was acknowledged again.
     pub(crate) flowing: Duration,
     pub(crate) acknowledged_before: u64,
+    /// The longest a command in flight during the fault waited for its answer, from the
+    /// fault's start (known once the clients stopped).
+    pub(crate) longest_wait: chrono::TimeDelta,
 }
 
 pub(crate) struct Summary<'a> {
@@ -62,18 +65,23 @@ impl Summary<'_> {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "| Fault | At | Acknowledged before | Every service ready after healing | Commands acknowledged again after healing |"
+            "| Fault | At | Acknowledged before | Every service ready after healing | Commands acknowledged again after healing | Longest command wait from the fault's start |"
         );
-        let _ = writeln!(out, "| --- | --- | --- | --- | --- |");
+        let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- |");
         for injected in self.injected {
             let _ = writeln!(
                 out,
-                "| {} | {:.0} s | {} | {:.1} s | {:.1} s |",
+                "| {} | {:.0} s | {} | {:.1} s | {:.1} s | {:.1} s |",
                 injected.fault.describe(),
                 injected.at.as_secs_f64(),
                 injected.acknowledged_before,
                 injected.recovery.as_secs_f64(),
-                injected.flowing.as_secs_f64()
+                injected.flowing.as_secs_f64(),
+                injected
+                    .longest_wait
+                    .to_std()
+                    .unwrap_or_default()
+                    .as_secs_f64()
             );
         }
         let _ = writeln!(out);

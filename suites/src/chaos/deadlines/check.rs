@@ -93,7 +93,7 @@ pub(crate) fn expired_exactly_once(
 /// after the latest the window could close was refused.
 pub(crate) fn payments_judged_by_received_time(record: &DeadlineRecord) -> Outcome {
     let mut wrong = Vec::new();
-    let (mut before_won, mut before_late, mut after_lost) = (0, 0, 0);
+    let mut tally: std::collections::BTreeMap<String, u32> = Default::default();
     for payment in &record.payments {
         let accepted = (200..300).contains(&payment.status);
         let rejection = &payment.answer["rejection"];
@@ -102,29 +102,32 @@ pub(crate) fn payments_judged_by_received_time(record: &DeadlineRecord) -> Outco
             time(&rejection["payment_due_at"]),
             time(&rejection["received_at"]),
         );
-        match (accepted, code, times) {
-            (true, _, _) if payment.plan == Plan::JustAfter => wrong.push(format!(
-                "{}: sent {} after its window closed, accepted",
-                payment.order_id, payment.sent_at
-            )),
-            (true, _, _) => before_won += 1,
-            (false, "payment_window_closed", (Some(due), Some(received))) if received >= due => {
-                match payment.plan {
-                    Plan::JustAfter => after_lost += 1,
-                    _ => before_late += 1,
-                }
-            }
-            _ => wrong.push(format!(
+        let judged = match (accepted, code, times) {
+            (true, _, _) => payment.plan != Plan::JustAfter,
+            (false, "payment_window_closed", (Some(due), Some(received))) => received >= due,
+            _ => false,
+        };
+        if !judged {
+            wrong.push(format!(
                 "{} ({:?}, sent {}): {} {}",
                 payment.order_id, payment.plan, payment.sent_at, payment.status, payment.answer
-            )),
+            ));
         }
+        let outcome = if accepted { "accepted" } else { "refused" };
+        *tally
+            .entry(format!("{:?} {outcome}", payment.plan))
+            .or_default() += 1;
     }
+    let count = |key: &str| tally.get(key).copied().unwrap_or_default();
+    let tally: Vec<String> = tally.iter().map(|(k, n)| format!("{k} {n}")).collect();
     Outcome {
         name: "no payment received before its order's due time refused; none received after it accepted",
-        passed: wrong.is_empty() && before_won > 0 && after_lost > 0,
+        passed: wrong.is_empty()
+            && count("JustBefore accepted") > 0
+            && count("JustAfter refused") > 0,
         detail: format!(
-            "sent just before the window closed: {before_won} accepted, {before_late} refused as received after it (retries past the due time); sent just after: {after_lost} refused; {} wrong{}",
+            "{} (JustBefore: sent 300 ms before the earliest due time, AtDue: 20 ms before, JustAfter: 300 ms after the latest; each refusal received at or after its due time); {} wrong{}",
+            tally.join(", "),
             wrong.len(),
             first_few(&wrong)
         ),
@@ -153,7 +156,7 @@ pub(crate) fn longest_wait(fault: Span, waits: &[Wait]) -> TimeDelta {
 /// How late each expiry became visible after its due time: p99 at most 1 s for those due
 /// away from any fault, and for those across a fault at most that fault's longest command
 /// wait plus 1 s; none visible before its due time.
-pub(crate) fn lateness(seen: &[Seen], faults: &[Span], waits: &[Wait]) -> Outcome {
+pub(crate) fn lateness(seen: &[Seen], faults: &[Span], waits: &[Wait], short: bool) -> Outcome {
     let second = TimeDelta::seconds(1);
     let reach: Vec<(Span, TimeDelta)> = faults
         .iter()
@@ -188,11 +191,16 @@ pub(crate) fn lateness(seen: &[Seen], faults: &[Span], waits: &[Wait]) -> Outcom
         .iter()
         .max_by_key(|e| e.visible_at - e.payment_due_at)
         .map_or("none", |e| e.order_id.as_str());
+    let within = quiet_p99 <= second && excess_p99 <= second;
     Outcome {
         name: "deadline lateness (due time to visible to a read_committed reader): p99 at most 1 s away from faults, at most the fault's takeover time plus 1 s across them",
-        passed: early == 0 && !quiet.is_empty() && quiet_p99 <= second && excess_p99 <= second,
+        passed: early == 0 && !quiet.is_empty() && (within || short),
         detail: format!(
-            "{} expiries away from faults: p50 {}, p99 {}, max {}; {} across faults: p50 {}, p99 {}, max {} (p99 beyond the fault's takeover time {}; longest takeover {}); {early} visible before due; slowest: order {slowest}",
+            "{}{} expiries away from faults: p50 {}, p99 {}, max {}; {} across faults: p50 {}, p99 {}, max {} (p99 beyond the fault's takeover time {}; longest takeover {}); {early} visible before due; slowest: order {slowest}",
+            match short {
+                true => "reported, not held to the bounds in the short run (debug binaries); ",
+                false => "",
+            },
             quiet.len(),
             secs(p(&quiet, 50)),
             secs(quiet_p99),
@@ -280,19 +288,62 @@ mod tests {
         }];
         let mut seen: Vec<Seen> = (0..50).map(|n| expiry(n, 600)).collect();
         seen.push(expiry(100, 8_500));
-        assert!(lateness(&seen, &[fault], &waits).passed);
+        assert!(lateness(&seen, &[fault], &waits, false).passed);
         // The same expiry 1.5 s beyond the takeover fails the bound across faults...
         let mut beyond = seen.clone();
         beyond.push(expiry(100, 9_600));
         beyond.push(expiry(100, 9_600));
-        assert!(!lateness(&beyond, &[fault], &waits).passed);
+        assert!(!lateness(&beyond, &[fault], &waits, false).passed);
+        // The short run reports it without holding it to the bounds.
+        assert!(lateness(&beyond, &[fault], &waits, true).passed);
         // ...and without the fault it counts as quiet and fails there.
         let slow: Vec<Seen> = (0..50).map(|n| expiry(n, 1_200)).collect();
-        assert!(!lateness(&slow, &[], &[]).passed);
+        assert!(!lateness(&slow, &[], &[], false).passed);
         // Fired before due is never right.
         let mut early = seen;
         early.push(expiry(10, -5));
-        assert!(!lateness(&early, &[fault], &waits).passed);
+        assert!(!lateness(&early, &[fault], &waits, true).passed);
+    }
+
+    fn payment(plan: Plan, status: u16, received_ms: i64) -> super::super::Payment {
+        let answer = match status {
+            201 => serde_json::json!({"events": []}),
+            _ => serde_json::json!({"code": "payment_window_closed", "rejection": {
+                "payment_due_at": at(60).to_rfc3339(),
+                "received_at": (at(60) + TimeDelta::milliseconds(received_ms)).to_rfc3339(),
+            }}),
+        };
+        super::super::Payment {
+            order_id: String::new(),
+            plan,
+            sent_at: at(60),
+            status,
+            answer,
+        }
+    }
+
+    #[test]
+    fn a_payment_refused_though_received_before_due_or_accepted_after_it_fails_the_check() {
+        let fine = DeadlineRecord {
+            payments: vec![
+                payment(Plan::JustBefore, 201, 0),
+                payment(Plan::AtDue, 409, 5),
+                payment(Plan::JustAfter, 409, 300),
+            ],
+            ..DeadlineRecord::default()
+        };
+        assert!(payments_judged_by_received_time(&fine).passed);
+        for wrong in [
+            payment(Plan::AtDue, 409, -5),
+            payment(Plan::JustAfter, 201, 0),
+        ] {
+            let mut record = DeadlineRecord {
+                payments: fine.payments.clone(),
+                ..DeadlineRecord::default()
+            };
+            record.payments.push(wrong);
+            assert!(!payments_judged_by_received_time(&record).passed);
+        }
     }
 
     #[test]
