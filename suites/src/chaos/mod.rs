@@ -327,6 +327,7 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
             flowing,
             acknowledged_before: before,
             longest_wait: chrono::TimeDelta::zero(),
+            expiries: (0, chrono::TimeDelta::zero()),
         });
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
@@ -395,18 +396,21 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || check::verify(&cli, &bootstrap, &prefix, &url)).await?
     };
     outcomes.push(verified);
-    outcomes.extend(
-        deadlines::checks(
-            &args.bootstrap,
-            &prefix,
-            &deadline_record,
-            watch,
-            stopped_at,
-            (&spans, &record.waits),
-            args.short,
-        )
-        .await?,
-    );
+    let (deadline_outcomes, expiries) = deadlines::checks(
+        &args.bootstrap,
+        &prefix,
+        &deadline_record,
+        watch,
+        stopped_at,
+        (&spans, &record.waits),
+        args.short,
+    )
+    .await?;
+    outcomes.extend(deadline_outcomes);
+    for (injected, span) in injected.iter_mut().zip(&spans) {
+        injected.expiries =
+            deadlines::check::fault_lateness(*span, injected.longest_wait, &expiries);
+    }
 
     let summary = report::Summary {
         short: args.short,

@@ -19,6 +19,9 @@ pub(crate) struct Injected {
     /// The longest a command in flight during the fault waited for its answer, from the
     /// fault's start (known once the clients stopped).
     pub(crate) longest_wait: chrono::TimeDelta,
+    /// Expiries due from the fault's start until its end plus its longest wait, and the
+    /// latest of them (due time to visible).
+    pub(crate) expiries: (usize, chrono::TimeDelta),
 }
 
 pub(crate) struct Summary<'a> {
@@ -65,23 +68,21 @@ impl Summary<'_> {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "| Fault | At | Acknowledged before | Every service ready after healing | Commands acknowledged again after healing | Longest command wait from the fault's start |"
+            "| Fault | At | Acknowledged before | Every service ready after healing | Commands acknowledged again after healing | Longest command wait from the fault's start | Expiries due then: how many, latest |"
         );
-        let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- |");
+        let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- | --- |");
         for injected in self.injected {
             let _ = writeln!(
                 out,
-                "| {} | {:.0} s | {} | {:.1} s | {:.1} s | {:.1} s |",
+                "| {} | {:.0} s | {} | {:.1} s | {:.1} s | {:.1} s | {}, {:.1} s |",
                 injected.fault.describe(),
                 injected.at.as_secs_f64(),
                 injected.acknowledged_before,
                 injected.recovery.as_secs_f64(),
                 injected.flowing.as_secs_f64(),
-                injected
-                    .longest_wait
-                    .to_std()
-                    .unwrap_or_default()
-                    .as_secs_f64()
+                seconds(injected.longest_wait),
+                injected.expiries.0,
+                seconds(injected.expiries.1)
             );
         }
         let _ = writeln!(out);
@@ -99,6 +100,10 @@ impl Summary<'_> {
         }
         out
     }
+}
+
+fn seconds(delta: chrono::TimeDelta) -> f64 {
+    delta.to_std().unwrap_or_default().as_secs_f64()
 }
 
 /// Where the generated part of the report starts; what is above it is prose, kept.

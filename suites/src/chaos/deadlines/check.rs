@@ -153,6 +153,17 @@ pub(crate) fn longest_wait(fault: Span, waits: &[Wait]) -> TimeDelta {
         .unwrap_or_default()
 }
 
+/// The expiries due within `fault`'s reach (its start until its end plus its longest
+/// command wait) and the latest of them: how many, and how late.
+pub(crate) fn fault_lateness(fault: Span, wait: TimeDelta, seen: &[Seen]) -> (usize, TimeDelta) {
+    let late: Vec<TimeDelta> = seen
+        .iter()
+        .filter(|e| e.payment_due_at >= fault.start && e.payment_due_at <= fault.end + wait)
+        .map(|e| e.visible_at - e.payment_due_at)
+        .collect();
+    (late.len(), late.iter().copied().max().unwrap_or_default())
+}
+
 /// How late each expiry became visible after its due time: p99 at most 1 s for those due
 /// away from any fault, and for those across a fault at most that fault's longest command
 /// wait plus 1 s; none visible before its due time.

@@ -202,7 +202,7 @@ pub(crate) async fn checks(
     stopped_at: DateTime<Utc>,
     (faults, waits): (&[check::Span], &[super::workload::Wait]),
     short: bool,
-) -> anyhow::Result<Vec<super::check::Outcome>> {
+) -> anyhow::Result<(Vec<super::check::Outcome>, Vec<watch::Seen>)> {
     let all_due = stopped_at + chrono::TimeDelta::from_std(WINDOW + SETTLE)?;
     if let Ok(wait) = (all_due - Utc::now()).to_std() {
         tokio::time::sleep(wait).await;
@@ -216,9 +216,10 @@ pub(crate) async fn checks(
         tokio::task::spawn_blocking(move || check::lifecycles(&bootstrap, &topic)).await??
     };
     let seen = tokio::task::spawn_blocking(move || watch.finish()).await?;
-    Ok(vec![
+    let outcomes = vec![
         check::expired_exactly_once(done, &log, by),
         check::payments_judged_by_received_time(done),
         check::lateness(&seen, faults, waits, short),
-    ])
+    ];
+    Ok((outcomes, seen))
 }
