@@ -25,8 +25,8 @@ pub(crate) const STREAM_GRACE: Duration = Duration::from_millis(500);
 /// The most deadlines fired in one transaction.
 pub(crate) const PER_TRANSACTION: usize = 100;
 
-/// How long the consumer thread may have handed nothing over, once it handed some of the
-/// backlog, before the backlog counts as taken though the position stopped short of the end
+/// How long the consumer thread may have handed no fetched command over, once it handed some
+/// of the backlog (direct commands do not count), before the backlog counts as taken though the position stopped short of the end
 /// the takeover saw: the end of a partition a transactional producer wrote is a commit
 /// marker (or aborted records), never a command.
 const BACKLOG_QUIET: Duration = Duration::from_secs(2);
@@ -38,15 +38,35 @@ const BACKLOG_SILENT: Duration = Duration::from_secs(30);
 /// Whether the thread has taken the commands the takeover found waiting: its position
 /// reached their end, or the consumer fell quiet after handing some of them over
 /// ([`BACKLOG_QUIET`]; [`BACKLOG_SILENT`] when it handed none).
-pub(super) fn caught_up(worker: &PartitionWorker, inbox: &Inbox) -> bool {
+pub(super) fn caught_up(worker: &mut PartitionWorker, inbox: &Inbox) -> bool {
     let Some(end) = worker.backlog_end else {
+        return true;
+    };
+    if !backlog_taken(Some(end), inbox) {
+        return false;
+    }
+    if inbox.floor < end {
+        tracing::info!(
+            partition = worker.partition,
+            position = inbox.floor,
+            end,
+            "the commands backlog counts as taken: the consumer fell quiet short of its end"
+        );
+    }
+    worker.backlog_end = None;
+    true
+}
+
+/// Whether the commands up to `end` (the backlog a takeover found, if any) are taken.
+fn backlog_taken(end: Option<i64>, inbox: &Inbox) -> bool {
+    let Some(end) = end else {
         return true;
     };
     let quiet = match inbox.took_fetched {
         true => BACKLOG_QUIET,
         false => BACKLOG_SILENT,
     };
-    inbox.floor >= end || inbox.last_input.elapsed() >= quiet
+    inbox.floor >= end || inbox.last_fetched.elapsed() >= quiet
 }
 
 /// When the thread should wake for the next deadline, if it has any.
@@ -76,4 +96,45 @@ pub(crate) fn items(
         .into_iter()
         .map(|(order_id, _)| Item::Deadline(order_id))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::processor::lanes::inbox::tests::{direct, fetched, inbox};
+
+    #[test]
+    fn the_backlog_is_taken_at_its_end_or_after_the_consumer_fell_quiet_whatever_direct_commands_do()
+     {
+        let (sender, mut inbox) = inbox(10);
+        assert!(
+            backlog_taken(None, &inbox),
+            "no backlog: nothing to wait for"
+        );
+        assert!(!backlog_taken(Some(20), &inbox));
+        sender.send(fetched(10..15)).expect("send");
+        assert!(inbox.fill(None));
+        let _ = inbox.take(100);
+        assert!(!backlog_taken(Some(20), &inbox), "half of it taken");
+        // The consumer hands nothing more for longer than BACKLOG_QUIET (the end was a
+        // transaction marker), while direct commands keep coming to the partition.
+        let back = Instant::now().checked_sub(BACKLOG_QUIET + Duration::from_millis(100));
+        inbox.last_fetched = back.expect("an instant in the past");
+        let (command, _reply) = direct();
+        sender.send(command).expect("send");
+        assert!(inbox.fill(None));
+        let _ = inbox.take(100);
+        assert!(
+            backlog_taken(Some(20), &inbox),
+            "direct commands say nothing of the commands topic's backlog"
+        );
+        // Taken to its end: at once.
+        let (sender, mut inbox) = super::super::inbox::tests::inbox(10);
+        sender.send(fetched(10..20)).expect("send");
+        assert!(inbox.fill(None));
+        let _ = inbox.take(100);
+        assert!(backlog_taken(Some(20), &inbox));
+    }
 }

@@ -22,8 +22,9 @@ pub(super) struct Inbox {
     /// The lowest offset still to process: the last committed position. Commands below it
     /// can reach the lane when the consumer started fetching before it was repositioned.
     pub(super) floor: i64,
-    /// When the consumer thread last handed commands over (or the lane started).
-    pub(super) last_input: Instant,
+    /// When the consumer thread last handed fetched commands over (or the lane started);
+    /// direct commands do not count: they say nothing of the commands topic's backlog.
+    pub(super) last_fetched: Instant,
     /// Whether a fetched command has been taken into a batch since the lane started.
     pub(super) took_fetched: bool,
 }
@@ -56,9 +57,9 @@ impl Inbox {
     }
 
     fn push(&mut self, input: Input) {
-        self.last_input = Instant::now();
         match input {
             Input::Fetched(messages) => {
+                self.last_fetched = Instant::now();
                 self.pending.extend(messages.into_iter().map(Item::Fetched))
             }
             Input::Direct(direct) => self.pending.push_back(Item::Direct(direct)),
@@ -123,7 +124,7 @@ impl Inbox {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::mpsc::{Sender, channel};
 
     use rdkafka::Timestamp;
@@ -144,11 +145,11 @@ mod tests {
         )
     }
 
-    fn fetched(offsets: std::ops::Range<i64>) -> Input {
+    pub(crate) fn fetched(offsets: std::ops::Range<i64>) -> Input {
         Input::Fetched(offsets.map(message).collect())
     }
 
-    fn direct() -> (
+    pub(crate) fn direct() -> (
         Input,
         tokio::sync::oneshot::Receiver<schemas::CommandResult>,
     ) {
@@ -166,14 +167,14 @@ mod tests {
         (Input::Direct(Box::new(direct)), receiver)
     }
 
-    fn inbox(floor: i64) -> (Sender<Input>, Inbox) {
+    pub(crate) fn inbox(floor: i64) -> (Sender<Input>, Inbox) {
         let (sender, receiver) = channel();
         let inbox = Inbox {
             receiver,
             queued: Arc::new(AtomicUsize::new(0)),
             pending: VecDeque::new(),
             floor,
-            last_input: Instant::now(),
+            last_fetched: Instant::now(),
             took_fetched: false,
         };
         (sender, inbox)

@@ -73,7 +73,7 @@ impl Lane {
                         queued,
                         pending: VecDeque::new(),
                         floor: floor.unwrap_or(i64::MIN),
-                        last_input: Instant::now(),
+                        last_fetched: Instant::now(),
                         took_fetched: false,
                     };
                     let lane = LaneThread {
@@ -210,7 +210,7 @@ impl LaneThread {
             }
             last_start = Some(std::time::Instant::now());
             let mut batch = inbox.take(self.pacing.batch_max);
-            if deadlines::caught_up(&worker, &inbox) {
+            if deadlines::caught_up(&mut worker, &inbox) {
                 let room = self.pacing.batch_max.saturating_sub(batch.len());
                 batch.extend(deadlines::items(&worker, room, inbox.oldest_received()));
             }
