@@ -91,6 +91,9 @@ fn faults(short: bool) -> Vec<Fault> {
         Fault::Poison,
         Fault::RebuildProjection,
         Fault::RevokeDuringTakeover,
+        // Again once the short-window orders come due every second: their deadlines across
+        // a plain takeover (the first kill comes before any is due).
+        Fault::KillProcessor,
     ]
 }
 
