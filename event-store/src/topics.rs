@@ -61,7 +61,12 @@ impl TopicSet {
             ("min.cleanable.dirty.ratio", "0.1"),
         ];
         let wanted: [(&str, &[(&str, &str)]); 5] = [
-            (&self.commands, &[]),
+            // A command's received time is when Kafka appended it (the deadlines' stream
+            // time in command-api), on the broker's clock, not the producer's.
+            (
+                &self.commands,
+                &[("message.timestamp.type", "LogAppendTime")],
+            ),
             (&self.events, &[("retention.ms", "-1")]),
             (&self.results, &[("retention.ms", "86400000")]),
             (&self.dead_letter, &[("retention.ms", "-1")]),

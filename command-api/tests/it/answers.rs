@@ -38,7 +38,7 @@ fn place(order_id: OrderId) -> CommandEnvelope {
 }
 
 /// Every committed result of the results topic.
-fn committed_results(topic: &str) -> Vec<CommandResult> {
+pub(crate) fn committed_results(topic: &str) -> Vec<CommandResult> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
         .set("group.id", "answers-reader")

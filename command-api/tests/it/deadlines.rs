@@ -187,3 +187,58 @@ async fn a_payment_waiting_in_the_commands_topic_at_a_takeover_wins_over_its_due
 fn app_events_topic(prefix: &str) -> String {
     event_store::TopicSet::new(prefix).events
 }
+
+#[tokio::test]
+async fn a_payment_a_client_produced_after_the_due_time_counts_from_when_kafka_took_it() {
+    let prefix = unique_prefix();
+    let app = TestApp::spawn_with(with_window(&prefix, 2)).await;
+    let order = app.place_default().await;
+    let events = events_of_order(app.events_topic(), &order, 2).await;
+    assert_eq!(types(&events, &order), ["placed", "expired"]);
+    let due = time(&events_of(&events, &order)[0].value["payment_due_at"]);
+    // A client stamped its payment a second before the due time but produced it only now,
+    // after the order expired: the platform received it when Kafka appended it.
+    let order_id = schemas::values::OrderId::parse(&order).expect("an order id");
+    let mut payment = crate::direct::envelope(
+        order_id,
+        serde_json::json!({"type": "ConfirmPayment", "data": {
+            "payment_reference": "psp-late", "amount": money(1250) }}),
+        None,
+    );
+    payment.issued_at = due - chrono::Duration::seconds(1);
+    let producing = chrono::Utc::now();
+    crate::direct::produce(&prefix, std::slice::from_ref(&payment)).await;
+    let results_topic = event_store::TopicSet::new(&prefix).results;
+    let answer = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let results = crate::answers::committed_results(&results_topic);
+            if let Some(found) = results
+                .into_iter()
+                .find(|r| r.command_id == payment.command_id)
+            {
+                return found;
+            }
+            assert!(std::time::Instant::now() < deadline, "no result");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })
+    .await
+    .expect("read");
+    let schemas::CommandOutcome::Rejected {
+        rejection:
+            schemas::Rejection::PaymentWindowClosed {
+                payment_due_at,
+                received_at,
+            },
+    } = answer.outcome
+    else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(payment_due_at, due);
+    assert!(
+        received_at >= producing - chrono::Duration::milliseconds(1),
+        "received at {received_at}, produced from {producing}"
+    );
+    app.stop().await;
+}

@@ -35,7 +35,11 @@ fn commands_ends(prefix: &str) -> Vec<i64> {
 }
 
 /// `command` for `order_id` as a service with a Kafka client would write it.
-fn envelope(order_id: OrderId, command: Value, expected_version: Option<u64>) -> CommandEnvelope {
+pub(crate) fn envelope(
+    order_id: OrderId,
+    command: Value,
+    expected_version: Option<u64>,
+) -> CommandEnvelope {
     let command: Command = serde_json::from_value(command).expect("a command");
     let command_id = uuid::Uuid::now_v7();
     CommandEnvelope {
@@ -52,7 +56,7 @@ fn envelope(order_id: OrderId, command: Value, expected_version: Option<u64>) ->
 }
 
 /// Produces the commands to the commands topic, in order, as a Kafka client would.
-async fn produce(prefix: &str, commands: &[CommandEnvelope]) {
+pub(crate) async fn produce(prefix: &str, commands: &[CommandEnvelope]) {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
         .set("enable.idempotence", "true")

@@ -210,10 +210,8 @@ impl LaneThread {
             }
             last_start = Some(std::time::Instant::now());
             let mut batch = inbox.take(self.pacing.batch_max);
-            if deadlines::caught_up(&mut worker, &inbox) {
-                let room = self.pacing.batch_max.saturating_sub(batch.len());
-                batch.extend(deadlines::items(&worker, room, inbox.oldest_received()));
-            }
+            let room = self.pacing.batch_max.saturating_sub(batch.len());
+            batch.extend(deadlines::items(&mut worker, &inbox, room));
             if batch.is_empty() {
                 continue;
             }

@@ -25,6 +25,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::answers::Answers;
 use crate::processor::error::ProcessorError;
 use crate::processor::lanes::lane::{Failure, Lane, Pacing};
+use crate::processor::lanes::stream_time::CommandsClock;
 use crate::processor::recovery::rebalance::ProcessorStatus;
 use crate::processor::recovery::rebalance::{Change, RebalanceContext};
 use crate::processor::recovery::rebuild;
@@ -392,8 +393,11 @@ pub(crate) fn prepare_partition(
                     marks,
                 )?;
                 // Commands waiting past where this owner resumes: deadlines wait for them.
+                let consumer: BaseConsumer = kafka.read_committed_consumer(group).create()?;
                 let backlog_end =
-                    commands_backlog(kafka, group, &topics.commands, partition, next_offset)?;
+                    commands_backlog(&consumer, &topics.commands, partition, next_offset)?;
+                let commands_clock =
+                    CommandsClock::at_takeover(consumer, &topics.commands, partition, backlog_end);
                 let worker = PartitionWorker {
                     partition,
                     partitions,
@@ -406,7 +410,7 @@ pub(crate) fn prepare_partition(
                     screened,
                     answers: answers.clone(),
                     policy,
-                    backlog_end,
+                    commands_clock,
                     visibility: Visibility::new(kafka, topics, partition)?,
                     events_from: rebuilt.events_from,
                     stale: rebuilt.stale,
@@ -472,17 +476,15 @@ fn committed_offset(
 /// past where this owner resumes (`next_offset`, or the group's position): one consumer
 /// asks both.
 fn commands_backlog(
-    kafka: &KafkaConfig,
-    group: &str,
+    consumer: &BaseConsumer,
     topic: &str,
     partition: i32,
     next_offset: Option<i64>,
 ) -> Result<Option<i64>, ProcessorError> {
-    let consumer: BaseConsumer = kafka.read_committed_consumer(group).create()?;
-    let (low, end) = event_store::watermarks(&consumer, topic, partition, Duration::from_secs(10))?;
+    let (low, end) = event_store::watermarks(consumer, topic, partition, Duration::from_secs(10))?;
     let resume_at = match next_offset {
         Some(offset) => offset,
-        None => committed_offset(&consumer, topic, partition)?.unwrap_or(low),
+        None => committed_offset(consumer, topic, partition)?.unwrap_or(low),
     };
     Ok((end > resume_at).then_some(end))
 }

@@ -55,8 +55,15 @@ pub(crate) fn command(
     if payload.len() > MAX_COMMAND_BYTES {
         return Err(Unusable::TooLarge(payload.len()));
     }
-    let envelope: CommandEnvelope =
+    let mut envelope: CommandEnvelope =
         serde_json::from_slice(payload).map_err(|e| Unusable::Malformed(e.to_string()))?;
+    // Received when the platform held it: a command the HTTP tier (or a client) took a
+    // while to produce counts from when Kafka appended it (`lanes/stream_time.rs`).
+    if let rdkafka::Timestamp::LogAppendTime(millis) = message.timestamp()
+        && let Some(appended) = chrono::DateTime::from_timestamp_millis(millis)
+    {
+        envelope.issued_at = envelope.issued_at.max(appended);
+    }
     let order = envelope.order_id.to_string();
     let expected = partition_of(order.as_bytes(), partitions);
     if expected != message.partition() {

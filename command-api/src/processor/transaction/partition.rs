@@ -15,6 +15,7 @@ use schemas::values::OrderId;
 use schemas::{CommandEnvelope, CommandResult};
 
 use crate::answers::{Answers, Path};
+use crate::processor::lanes::stream_time::CommandsClock;
 use crate::processor::recovery::rebuild::{self, RebuildError};
 use crate::processor::screening::untrusted::{self, Unusable};
 use crate::processor::store::marks::Marks;
@@ -45,9 +46,8 @@ pub(crate) struct PartitionWorker {
     pub(crate) answers: Option<Answers>,
     /// The windows the domain grants the orders (`schemas::order::deadline`).
     pub(crate) policy: schemas::order::Policy,
-    /// Where the commands partition ended when the takeover did: deadlines wait until the
-    /// commands before it are taken (`lanes/deadlines.rs`).
-    pub(crate) backlog_end: Option<i64>,
+    /// How far the commands partition is taken: the deadlines' stream time.
+    pub(crate) commands_clock: CommandsClock,
     /// Whether a committed transaction is readable yet (`visible`).
     pub(crate) visibility: Visibility,
     /// The events offset the orders' states are complete up to: named by every snapshot
