@@ -242,3 +242,70 @@ async fn a_payment_a_client_produced_after_the_due_time_counts_from_when_kafka_t
     );
     app.stop().await;
 }
+
+/// Produces `command` to the commands topic in a transaction of its own, as a Kafka client
+/// writing commands transactionally would: the partition then ends in a commit marker.
+fn produce_in_a_transaction(prefix: &str, command: &schemas::CommandEnvelope) {
+    use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+    let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> =
+        rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", bootstrap())
+            .set("transactional.id", format!("{prefix}client"))
+            .create()
+            .expect("producer");
+    producer
+        .init_transactions(Duration::from_secs(30))
+        .expect("init");
+    producer.begin_transaction().expect("begin");
+    let topic = event_store::TopicSet::new(prefix).commands;
+    let (key, payload) = (
+        command.order_id.to_string(),
+        serde_json::to_vec(command).expect("json"),
+    );
+    let partition = event_store::partitioner::partition_of(key.as_bytes(), PARTITIONS);
+    producer
+        .send(
+            BaseRecord::to(&topic)
+                .key(&key)
+                .payload(&payload)
+                .partition(partition),
+        )
+        .map_err(|(e, _)| e)
+        .expect("sent");
+    producer
+        .commit_transaction(Duration::from_secs(30))
+        .expect("committed");
+}
+
+#[tokio::test]
+async fn deadlines_fire_on_a_partition_whose_commands_end_in_a_commit_marker() {
+    let prefix = unique_prefix();
+    let app = TestApp::spawn_with(with_window(&prefix, 3)).await;
+    let order = app.place_default().await;
+    // Another order on the same partition, placed by a Kafka client in a transaction: the
+    // commands partition ends in its commit marker, which no fetch hands over.
+    let key = |id: &schemas::values::OrderId| {
+        event_store::partitioner::partition_of(id.to_string().as_bytes(), PARTITIONS)
+    };
+    let first = schemas::values::OrderId::parse(&order).expect("an order id");
+    let other =
+        std::iter::repeat_with(|| schemas::values::OrderId::from_uuid(uuid::Uuid::now_v7()))
+            .find(|id| key(id) == key(&first))
+            .expect("an order id on the same partition");
+    let place = crate::direct::envelope(
+        other,
+        serde_json::json!({"type": "PlaceOrder", "data": place_body()}),
+        None,
+    );
+    let (producing, prefix_for) = (place.clone(), prefix.clone());
+    tokio::task::spawn_blocking(move || produce_in_a_transaction(&prefix_for, &producing))
+        .await
+        .expect("produced");
+    // Both orders expire by themselves.
+    let topic = app.events_topic();
+    for order in [order.clone(), other.to_string()] {
+        let events = events_of_order(topic.clone(), &order, 2).await;
+        assert_eq!(types(&events, &order), ["placed", "expired"]);
+    }
+    app.stop().await;
+}

@@ -25,8 +25,6 @@ pub(super) struct Inbox {
     /// When the consumer thread last handed fetched commands over (or the lane started);
     /// direct commands do not count: they say nothing of the commands topic's backlog.
     pub(super) last_fetched: Instant,
-    /// Whether a fetched command has been taken into a batch since the lane started.
-    pub(super) took_fetched: bool,
 }
 
 impl Inbox {
@@ -111,7 +109,6 @@ impl Inbox {
             batch.push(item);
         }
         self.queued.fetch_sub(fetched, Ordering::SeqCst);
-        self.took_fetched |= fetched > skipped;
         if skipped > 0 {
             tracing::debug!(
                 skipped,
@@ -175,7 +172,6 @@ pub(super) mod tests {
             pending: VecDeque::new(),
             floor,
             last_fetched: Instant::now(),
-            took_fetched: false,
         };
         (sender, inbox)
     }

@@ -74,7 +74,6 @@ impl Lane {
                         pending: VecDeque::new(),
                         floor: floor.unwrap_or(i64::MIN),
                         last_fetched: Instant::now(),
-                        took_fetched: false,
                     };
                     let lane = LaneThread {
                         topics,

@@ -10,13 +10,18 @@
 //! taken the commands up to it, stream time reaches `at` less [`STREAM_GRACE`] (the
 //! broker's and this machine's clocks may differ a little). A takeover's first probe is the
 //! backlog it found. The end of a partition a transactional producer wrote is a commit
-//! marker, which no fetch hands over: after [`QUIET`] without a fetched command (or
-//! [`SILENT`] when none came at all) the commands up to it count as taken.
+//! marker, which no fetch hands over: once the consumer thread has handed nothing for
+//! [`QUIET`], the thread reads the partition from its position to the probed end itself
+//! (read_committed); when nothing readable lies there, the commands up to it are taken. A
+//! consumer that is merely stalled (a rebalance, a broker failing over) has readable
+//! commands there, and the deadlines wait for them.
 
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 
 use crate::processor::lanes::inbox::Inbox;
 
@@ -25,14 +30,9 @@ use crate::processor::lanes::inbox::Inbox;
 /// inbox.
 pub(crate) const STREAM_GRACE: Duration = Duration::from_millis(250);
 
-/// How long the consumer thread may have handed no fetched command over, once it handed
-/// some since the probe, before the commands up to the probed end count as taken though
-/// the position stopped short of it (direct commands do not count).
+/// How long the consumer thread may have handed no fetched command over before the thread
+/// looks below the probed end itself (direct commands do not count), and how often.
 const QUIET: Duration = Duration::from_secs(2);
-
-/// The same when nothing came at all since the lane started (all of it aborted, or a
-/// consumer that cannot fetch): deadlines are late then rather than never.
-const SILENT: Duration = Duration::from_secs(30);
 
 /// Everything appended to the commands partition before `at` lies below `end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,8 @@ pub(crate) struct CommandsClock {
     waiting: Option<Probe>,
     /// Every command received before this has been taken.
     covered: DateTime<Utc>,
+    /// When the thread last read below a probed end itself.
+    looked: Option<Instant>,
 }
 
 impl CommandsClock {
@@ -71,6 +73,7 @@ impl CommandsClock {
                 Some(_) => DateTime::<Utc>::MIN_UTC,
                 None => now - grace(),
             },
+            looked: None,
         }
     }
 
@@ -79,16 +82,8 @@ impl CommandsClock {
     /// when what is known does not reach `due` yet.
     pub(super) fn stream_time(&mut self, inbox: &Inbox, due: DateTime<Utc>) -> DateTime<Utc> {
         if let Some(probe) = self.waiting
-            && taken(probe.end, inbox)
+            && self.taken(probe.end, inbox)
         {
-            if inbox.floor < probe.end {
-                tracing::info!(
-                    partition = self.partition,
-                    position = inbox.floor,
-                    end = probe.end,
-                    "commands up to the probed end count as taken: the consumer fell quiet short of it"
-                );
-            }
             self.covered = self.covered.max(probe.at - grace());
             self.waiting = None;
         }
@@ -118,14 +113,67 @@ fn grace() -> chrono::Duration {
     chrono::Duration::from_std(STREAM_GRACE).unwrap_or_default()
 }
 
-/// Whether the commands below `end` are taken: the position reached it, or the consumer
-/// fell quiet ([`QUIET`]; [`SILENT`] when it handed nothing since the lane started).
-pub(super) fn taken(end: i64, inbox: &Inbox) -> bool {
-    let quiet = match inbox.took_fetched {
-        true => QUIET,
-        false => SILENT,
-    };
-    inbox.floor >= end || inbox.last_fetched.elapsed() >= quiet
+impl CommandsClock {
+    /// Whether the commands below `end` are taken: the position reached it, or, once the
+    /// consumer fell quiet, nothing readable lies between the position and `end`.
+    fn taken(&mut self, end: i64, inbox: &Inbox) -> bool {
+        if inbox.floor >= end {
+            return true;
+        }
+        if !quiet(inbox) || self.looked.is_some_and(|at| at.elapsed() < QUIET) {
+            return false;
+        }
+        self.looked = Some(Instant::now());
+        let only_markers = self.nothing_readable(inbox.floor, end);
+        if only_markers {
+            tracing::info!(
+                partition = self.partition,
+                position = inbox.floor,
+                end,
+                "nothing readable between the position and the commands partition's probed end (transaction markers): taken"
+            );
+        }
+        only_markers
+    }
+
+    /// Reads `[from, end)` of the commands partition: true when no committed record is
+    /// there (only transaction markers or aborted records).
+    fn nothing_readable(&self, from: i64, end: i64) -> bool {
+        let mut list = rdkafka::TopicPartitionList::new();
+        let start = match from {
+            ..0 => rdkafka::Offset::Beginning,
+            from => rdkafka::Offset::Offset(from),
+        };
+        if list
+            .add_partition_offset(&self.topic, self.partition, start)
+            .and_then(|()| self.consumer.assign(&list))
+            .is_err()
+        {
+            return false;
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            match self.consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) => return message.offset() >= end,
+                Some(Err(KafkaError::PartitionEOF(_))) | None => {
+                    let position = self.consumer.position().ok().and_then(|list| {
+                        list.find_partition(&self.topic, self.partition)
+                            .and_then(|e| e.offset().to_raw())
+                    });
+                    if position.is_some_and(|position| position >= end) {
+                        return true;
+                    }
+                }
+                Some(Err(_)) => return false,
+            }
+        }
+        false
+    }
+}
+
+/// Whether the consumer thread has handed no fetched command over for [`QUIET`].
+fn quiet(inbox: &Inbox) -> bool {
+    inbox.last_fetched.elapsed() >= QUIET
 }
 
 /// When a thread with nothing to do should look again, given its earliest deadline.
@@ -142,16 +190,15 @@ mod tests {
     use crate::processor::lanes::inbox::tests::{direct, fetched, inbox};
 
     #[test]
-    fn commands_are_taken_at_the_probed_end_or_after_the_consumer_fell_quiet_whatever_direct_commands_do()
-     {
+    fn the_consumer_falls_quiet_only_without_fetched_commands_whatever_direct_commands_do() {
         let (sender, mut inbox) = inbox(10);
-        assert!(!taken(20, &inbox));
+        assert!(!quiet(&inbox));
         sender.send(fetched(10..15)).expect("send");
         assert!(inbox.fill(None));
         let _ = inbox.take(100);
-        assert!(!taken(20, &inbox), "half of them taken");
-        // The consumer hands nothing more for longer than QUIET (the end was a transaction
-        // marker), while direct commands keep coming to the partition.
+        assert!(!quiet(&inbox));
+        // The consumer hands nothing more for longer than QUIET, while direct commands keep
+        // coming to the partition.
         let back = Instant::now().checked_sub(QUIET + Duration::from_millis(100));
         inbox.last_fetched = back.expect("an instant in the past");
         let (command, _reply) = direct();
@@ -159,14 +206,11 @@ mod tests {
         assert!(inbox.fill(None));
         let _ = inbox.take(100);
         assert!(
-            taken(20, &inbox),
+            quiet(&inbox),
             "direct commands say nothing of the commands topic"
         );
-        // Taken to the end: at once.
-        let (sender, mut inbox) = super::super::inbox::tests::inbox(10);
-        sender.send(fetched(10..20)).expect("send");
+        sender.send(fetched(15..16)).expect("send");
         assert!(inbox.fill(None));
-        let _ = inbox.take(100);
-        assert!(taken(20, &inbox));
+        assert!(!quiet(&inbox), "a fetched command ends the quiet");
     }
 }
