@@ -155,6 +155,10 @@ pub struct ReplayArgs {
     /// Keep going past the end, printing new events as they come.
     #[arg(long)]
     pub follow: bool,
+    /// Threads decoding and formatting a bounded replay (0: one per core; 1: the reading
+    /// thread writes each event itself, as with --follow). The output is the same.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub threads: usize,
     #[command(flatten)]
     pub selection: Selection,
 }

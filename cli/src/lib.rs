@@ -3,13 +3,16 @@
 //!
 //! - [`bound`], [`filter`], [`record`]: pure pieces (what a range means,
 //!   which events pass, how an event is printed).
-//! - [`scan`]: reading the events topic over a range.
+//! - [`scan`]: reading the events topic over a range; [`chunk`] and [`pool`]: decoding and
+//!   formatting a replay on several threads, in the order it was read.
 //! - [`replay`], [`state`], [`stats`], [`simulate`], [`verify`]: the commands.
 
 pub mod args;
 pub mod bound;
+pub mod chunk;
 pub mod filter;
 pub mod output;
+pub mod pool;
 pub mod progress;
 pub mod record;
 pub mod replay;
@@ -46,7 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Events(EventsCommand::Replay(args)) => {
             let to = (!args.follow).then_some(args.to.as_str());
-            replay::run(&ctx, &args.from, to, &args.selection, &stop)?;
+            replay::run(&ctx, &args.from, to, &args.selection, args.threads, &stop)?;
         }
         Command::Events(EventsCommand::Tail(args)) => {
             replay::tail(&ctx, &args.from, &args.selection, &stop)?;

@@ -1,4 +1,6 @@
-//! Where replayed events go: JSON Lines or CSV, to stdout or a file.
+//! Where replayed events go: JSON Lines or CSV, to stdout or a file. One encoder,
+//! [`Sink`], writes both the single-threaded replay and the chunks of the threaded one, so
+//! their bytes are the same by construction.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -9,29 +11,53 @@ use anyhow::Context;
 use crate::args::Format;
 use crate::record::{CSV_COLUMNS, EventRecord};
 
-pub enum Sink {
-    Jsonl(Box<dyn Write>),
-    Csv(Box<csv::Writer<Box<dyn Write>>>),
+pub enum Sink<W: Write = Box<dyn Write>> {
+    Jsonl(W),
+    Csv(Box<csv::Writer<W>>),
 }
 
 impl Sink {
+    /// Stdout, or the file at `path`; a CSV starts with its header row.
     pub fn open(format: Format, path: Option<&Path>) -> anyhow::Result<Self> {
         let out: Box<dyn Write> = match path {
-            Some(path) => {
-                let file = File::create(path)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                Box::new(BufWriter::with_capacity(1 << 20, file))
-            }
+            Some(path) => Box::new(BufWriter::with_capacity(1 << 20, create(path)?)),
             None => Box::new(BufWriter::with_capacity(1 << 16, std::io::stdout().lock())),
         };
-        Ok(match format {
+        Sink::headed(format, out)
+    }
+}
+
+/// Stdout, or the file at `path`, for a writer on another thread; a CSV starts with its
+/// header row.
+pub fn destination(format: Format, path: Option<&Path>) -> anyhow::Result<Box<dyn Write + Send>> {
+    let mut out: Box<dyn Write + Send> = match path {
+        Some(path) => Box::new(BufWriter::with_capacity(1 << 20, create(path)?)),
+        None => Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout())),
+    };
+    out.write_all(&Sink::headed(format, Vec::new())?.into_inner()?)?;
+    Ok(out)
+}
+
+fn create(path: &Path) -> anyhow::Result<File> {
+    File::create(path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+impl<W: Write> Sink<W> {
+    /// Rows only, no CSV header row.
+    pub fn rows(format: Format, out: W) -> Self {
+        match format {
             Format::Jsonl => Sink::Jsonl(out),
-            Format::Csv => {
-                let mut writer = csv::WriterBuilder::new().from_writer(out);
-                writer.write_record(CSV_COLUMNS)?;
-                Sink::Csv(Box::new(writer))
-            }
-        })
+            Format::Csv => Sink::Csv(Box::new(csv::WriterBuilder::new().from_writer(out))),
+        }
+    }
+
+    /// A CSV's header row first.
+    pub fn headed(format: Format, out: W) -> anyhow::Result<Self> {
+        let mut sink = Sink::rows(format, out);
+        if let Sink::Csv(writer) = &mut sink {
+            writer.write_record(CSV_COLUMNS)?;
+        }
+        Ok(sink)
     }
 
     pub fn write(&mut self, event: &EventRecord<'_>) -> std::io::Result<()> {
@@ -50,6 +76,16 @@ impl Sink {
         match self {
             Sink::Jsonl(out) => out.flush(),
             Sink::Csv(writer) => writer.flush(),
+        }
+    }
+
+    /// What it wrote to, everything flushed into it.
+    pub fn into_inner(self) -> std::io::Result<W> {
+        match self {
+            Sink::Jsonl(out) => Ok(out),
+            Sink::Csv(writer) => writer
+                .into_inner()
+                .map_err(|e| std::io::Error::other(e.to_string())),
         }
     }
 }

@@ -1,24 +1,29 @@
-//! `orderlog events replay` and `orderlog events tail`.
+//! `orderlog events replay` and `orderlog events tail`. A bounded replay decodes and formats
+//! on a pool of threads (`pool.rs`), in the order the records were read; a following one
+//! (and `--threads 1`) writes each event from the reading thread as it comes.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use anyhow::bail;
 use chrono::Utc;
 use event_store::wire::HeaderView;
 use rdkafka::Message;
+use rdkafka::message::BorrowedMessage;
 use serde::Deserialize;
 
 use crate::Context;
 use crate::args::Selection;
 use crate::bound::{Bound, check_range};
+use crate::chunk::Chunk;
 use crate::filter::Filter;
-use crate::output::Sink;
+use crate::output::{Sink, destination};
+use crate::pool::{CHUNK_BYTES, CHUNK_RECORDS, Job, Pool};
 use crate::progress::Progress;
 use crate::record::EventRecord;
-use crate::scan::{Log, span};
+use crate::scan::{Log, PartitionRange, span};
 
 const PLACED: &str = "dev.orderlog.order.placed";
 
@@ -36,12 +41,63 @@ struct Placement<'a> {
     customer_id: &'a str,
 }
 
-/// Replays `[from, to)` (or from `from` on, following, when `to` is None).
+/// Which records reach the output, told from their headers (and, to filter by customer,
+/// from the placements read so far).
+struct Screen {
+    filter: Filter,
+    customers: HashMap<String, String>,
+    unreadable: u64,
+}
+
+impl Screen {
+    /// Whether `message` is kept; `emit` is false for records read only to learn customers.
+    fn keeps(&mut self, message: &BorrowedMessage<'_>, emit: bool) -> bool {
+        let headers = HeaderView::of(message);
+        let (Some(event_type), Some(subject)) =
+            (headers.text("ce_type"), headers.text("ce_subject"))
+        else {
+            self.unreadable += 1;
+            eprintln!(
+                "orderlog: skipping partition {} offset {}: not a CloudEvent",
+                message.partition(),
+                message.offset()
+            );
+            return false;
+        };
+        if self.filter.needs_customers() && event_type == PLACED {
+            let payload = message.payload().unwrap_or_default();
+            if let Ok(placement) = serde_json::from_slice::<Placement<'_>>(payload)
+                && self.filter.wants_customer(placement.customer_id)
+            {
+                self.customers
+                    .insert(subject.to_owned(), placement.customer_id.to_owned());
+            }
+        }
+        emit && self.filter.keeps(
+            event_type,
+            subject,
+            self.customers.get(subject).map(String::as_str),
+        )
+    }
+}
+
+/// A replay's range, filters and output, resolved.
+struct Plan<'a> {
+    log: Log,
+    ranges: Vec<PartitionRange>,
+    screen: Screen,
+    job: Job,
+    selection: &'a Selection,
+}
+
+/// Replays `[from, to)` (or from `from` on, following, when `to` is None), decoding and
+/// formatting on `threads` threads when bounded (0: one per core).
 pub fn run(
     ctx: &Context,
     from: &str,
     to: Option<&str>,
     selection: &Selection,
+    threads: usize,
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<Replayed> {
     let now = Utc::now();
@@ -54,14 +110,53 @@ pub fn run(
         .map_err(anyhow::Error::msg)?;
     let log = Log::open(&ctx.kafka, ctx.timeout)?.only(selection.partition)?;
     let ranges = log.ranges(from, to, filter.needs_customers())?;
-    let (time_from, time_to) = (from.time(), to.and_then(|t| t.time()));
-    let following = to.is_none();
-    let sink = RefCell::new(Sink::open(selection.format, selection.output.as_deref())?);
-    let mut customers: HashMap<String, String> = HashMap::new();
-    let mut progress = Progress::new(span(&ranges));
+    let plan = Plan {
+        log,
+        ranges,
+        screen: Screen {
+            filter,
+            customers: HashMap::new(),
+            unreadable: 0,
+        },
+        job: Job {
+            format: selection.format,
+            from: from.time(),
+            to: to.and_then(|t| t.time()),
+        },
+        selection,
+    };
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let done = match (to, threads) {
+        (None, _) | (_, 1) => one_thread(plan, to.is_none(), stop)?,
+        _ => pooled(plan, threads, stop)?,
+    };
+    if done.unreadable > 0 {
+        eprintln!(
+            "orderlog: {} records could not be read and were skipped",
+            done.unreadable
+        );
+    }
+    Ok(done)
+}
+
+/// Decodes, formats and writes each event on the reading thread.
+fn one_thread(
+    mut plan: Plan<'_>,
+    following: bool,
+    stop: &Arc<AtomicBool>,
+) -> anyhow::Result<Replayed> {
+    let sink = RefCell::new(Sink::open(
+        plan.selection.format,
+        plan.selection.output.as_deref(),
+    )?);
+    let mut progress = Progress::new(span(&plan.ranges));
     let mut done = Replayed::default();
-    log.scan(
-        &ranges,
+    let job = plan.job;
+    plan.log.scan(
+        &plan.ranges,
         stop,
         || {
             sink.borrow_mut().flush()?;
@@ -69,35 +164,10 @@ pub fn run(
         },
         |message, emit| {
             done.read += 1;
+            if !plan.screen.keeps(message, emit) {
+                return Ok(());
+            }
             let headers = HeaderView::of(message);
-            let (Some(event_type), Some(subject)) =
-                (headers.text("ce_type"), headers.text("ce_subject"))
-            else {
-                done.unreadable += 1;
-                eprintln!(
-                    "orderlog: skipping partition {} offset {}: not a CloudEvent",
-                    message.partition(),
-                    message.offset()
-                );
-                return Ok(());
-            };
-            if filter.needs_customers() && event_type == PLACED {
-                let payload = message.payload().unwrap_or_default();
-                if let Ok(placement) = serde_json::from_slice::<Placement<'_>>(payload)
-                    && filter.wants_customer(placement.customer_id)
-                {
-                    customers.insert(subject.to_owned(), placement.customer_id.to_owned());
-                }
-            }
-            if !emit
-                || !filter.keeps(
-                    event_type,
-                    subject,
-                    customers.get(subject).map(String::as_str),
-                )
-            {
-                return Ok(());
-            }
             let decoded = EventRecord::decode(
                 |name| headers.get(name),
                 message.payload().unwrap_or_default(),
@@ -116,11 +186,8 @@ pub fn run(
                     return Ok(());
                 }
             };
-            if time_from.is_some() || time_to.is_some() {
-                let at = event.occurred_at;
-                if time_from.is_some_and(|from| at < from) || time_to.is_some_and(|to| at >= to) {
-                    return Ok(());
-                }
+            if !job.in_time(event.occurred_at) {
+                return Ok(());
             }
             let mut sink = sink.borrow_mut();
             sink.write(&event)?;
@@ -134,13 +201,47 @@ pub fn run(
     )?;
     sink.borrow_mut().flush()?;
     progress.finish(done.read, done.written);
-    if done.unreadable > 0 {
-        eprintln!(
-            "orderlog: {} records could not be read and were skipped",
-            done.unreadable
-        );
-    }
+    done.unreadable += plan.screen.unreadable;
     Ok(done)
+}
+
+/// Copies the kept records into chunks for the pool; the pool's writer puts them out in
+/// the order they were read.
+fn pooled(mut plan: Plan<'_>, threads: usize, stop: &Arc<AtomicBool>) -> anyhow::Result<Replayed> {
+    let out = destination(plan.selection.format, plan.selection.output.as_deref())?;
+    let read = Arc::new(AtomicI64::new(0));
+    let progress = Progress::new(span(&plan.ranges));
+    let pool = Pool::start(threads, plan.job, out, progress, read.clone());
+    let mut chunk = Chunk::new(0);
+    let scanned = plan.log.scan(
+        &plan.ranges,
+        stop,
+        || Ok(()),
+        |message, emit| {
+            read.fetch_add(1, Ordering::Relaxed);
+            if !plan.screen.keeps(message, emit) {
+                return Ok(());
+            }
+            chunk.push(message);
+            if chunk.len() >= CHUNK_RECORDS || chunk.weight() >= CHUNK_BYTES {
+                let next = Chunk::new(chunk.seq + 1);
+                pool.send(std::mem::replace(&mut chunk, next))?;
+            }
+            Ok(())
+        },
+    );
+    let sent = scanned.and_then(|()| match chunk.is_empty() {
+        true => Ok(()),
+        false => pool.send(chunk),
+    });
+    // The writer's own error (a closed pipe, a full disk) says more than "it stopped".
+    let written = pool.finish()?;
+    sent?;
+    Ok(Replayed {
+        read: read.load(Ordering::Relaxed),
+        written: written.written,
+        unreadable: written.unreadable + plan.screen.unreadable,
+    })
 }
 
 /// `orderlog events tail`: a replay that follows, from the end by default.
@@ -154,5 +255,5 @@ pub fn tail(
     {
         bail!("--from with an offset needs --partition: offsets differ between partitions");
     }
-    run(ctx, from, None, selection, stop)
+    run(ctx, from, None, selection, 1, stop)
 }
