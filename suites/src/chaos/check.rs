@@ -24,23 +24,11 @@ pub(crate) fn read_committed(
     topic: &str,
     mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
 ) -> anyhow::Result<()> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let mut config = ClientConfig::new();
+    config
         .set("group.id", "chaos-checker")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
-    let partitions = metadata
-        .topics()
-        .first()
-        .map_or(0, |t| t.partitions().len());
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..partitions as i32 {
-        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
-    }
-    consumer.assign(&assignment)?;
+        .set("enable.partition.eof", "true");
+    let (consumer, partitions) = every_partition(bootstrap, topic, config)?;
     let mut ended = 0;
     let deadline = Instant::now() + Duration::from_secs(300);
     while ended < partitions && Instant::now() < deadline {
@@ -56,6 +44,31 @@ pub(crate) fn read_committed(
         "{topic} was not read to its end within 5 min"
     );
     Ok(())
+}
+
+/// A read_committed consumer configured by `config`, assigned to every partition of
+/// `topic` from its beginning; and how many partitions that is.
+pub(crate) fn every_partition(
+    bootstrap: &str,
+    topic: &str,
+    mut config: ClientConfig,
+) -> anyhow::Result<(BaseConsumer, usize)> {
+    let consumer: BaseConsumer = config
+        .set("bootstrap.servers", bootstrap)
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
+    let partitions = metadata
+        .topics()
+        .first()
+        .map_or(0, |t| t.partitions().len());
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions as i32 {
+        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    Ok((consumer, partitions))
 }
 
 /// The value of header `name`, as text.

@@ -244,17 +244,15 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
         .iter()
         .map(|&n| services[n].url())
         .collect();
+    let crew = workload::Crew {
+        http: http.clone(),
+        bases,
+        stop: stop.clone(),
+        drain: Duration::from_secs(180),
+        progress: progress.clone(),
+    };
     let clients: Vec<_> = (0..args.clients)
-        .map(|id| {
-            tokio::spawn(workload::client(
-                http.clone(),
-                bases.clone(),
-                id,
-                stop.clone(),
-                Duration::from_secs(180),
-                progress.clone(),
-            ))
-        })
+        .map(|id| tokio::spawn(workload::client(crew.clone(), id)))
         .collect();
     let watch = {
         let (bootstrap, topic) = (
@@ -265,16 +263,7 @@ pub(crate) async fn run(args: Chaos) -> anyhow::Result<()> {
             .await??
     };
     let deadline_clients: Vec<_> = (0..args.deadline_clients)
-        .map(|id| {
-            tokio::spawn(deadlines::client(
-                http.clone(),
-                bases.clone(),
-                id,
-                stop.clone(),
-                Duration::from_secs(180),
-                progress.clone(),
-            ))
-        })
+        .map(|id| tokio::spawn(deadlines::client(crew.clone(), id)))
         .collect();
     tokio::time::sleep(Duration::from_secs(10)).await;
 

@@ -72,6 +72,17 @@ impl Record {
     }
 }
 
+/// What every client of a run shares: how it sends, where (the processes in turn), when to
+/// stop, and how long to finish what is in flight after that.
+#[derive(Clone)]
+pub(crate) struct Crew {
+    pub(crate) http: reqwest::Client,
+    pub(crate) bases: Vec<String>,
+    pub(crate) stop: Arc<AtomicBool>,
+    pub(crate) drain: Duration,
+    pub(crate) progress: Arc<Progress>,
+}
+
 /// Shared counters the nemesis reads for the report.
 #[derive(Debug, Default)]
 pub(crate) struct Progress {
@@ -154,14 +165,14 @@ pub(crate) async fn definite(
 /// go on up to `drain` longer). Its commands go to the `bases` in turn, so one order's
 /// commands reach several processes: through the commands topic from a process that does
 /// not own the order, handed over directly in one that does.
-pub(crate) async fn client(
-    http: reqwest::Client,
-    bases: Vec<String>,
-    id: usize,
-    stop: Arc<AtomicBool>,
-    drain: Duration,
-    progress: Arc<Progress>,
-) -> Record {
+pub(crate) async fn client(crew: Crew, id: usize) -> Record {
+    let Crew {
+        http,
+        bases,
+        stop,
+        drain,
+        progress,
+    } = crew;
     let mut record = Record::default();
     let mut n = 0;
     let mut stop_by = Instant::now() + Duration::from_secs(24 * 3600);

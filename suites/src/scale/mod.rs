@@ -123,17 +123,15 @@ impl Load {
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let progress = Arc::new(workload::Progress::default());
+        let crew = workload::Crew {
+            http: http.clone(),
+            bases: vec![platform.commands_url.clone()],
+            stop: stop.clone(),
+            drain: Duration::from_secs(180),
+            progress: progress.clone(),
+        };
         let clients = (0..clients)
-            .map(|id| {
-                tokio::spawn(workload::client(
-                    http.clone(),
-                    vec![platform.commands_url.clone()],
-                    id,
-                    stop.clone(),
-                    Duration::from_secs(180),
-                    progress.clone(),
-                ))
-            })
+            .map(|id| tokio::spawn(workload::client(crew.clone(), id)))
             .collect();
         let readers = (0..readers_n)
             .map(|_| {

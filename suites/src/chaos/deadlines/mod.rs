@@ -10,15 +10,14 @@
 pub(crate) mod check;
 pub(crate) mod watch;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use super::workload::{Progress, Record, Targets, definite, money, place_body};
+use super::workload::{Crew, Record, Targets, definite, money, place_body};
 
 /// The payment window every order of this part asks for: the shortest allowed.
 pub(crate) const WINDOW: Duration = Duration::from_secs(60);
@@ -71,17 +70,10 @@ impl DeadlineRecord {
 
 /// One deadline client: an order every second until `stop`, each followed by its task;
 /// returns once every order's payment (if any) has its answer, or `drain` after its window.
-pub(crate) async fn client(
-    http: reqwest::Client,
-    bases: Vec<String>,
-    id: usize,
-    stop: Arc<AtomicBool>,
-    drain: Duration,
-    progress: Arc<Progress>,
-) -> DeadlineRecord {
+pub(crate) async fn client(crew: Crew, id: usize) -> DeadlineRecord {
     let mut orders = JoinSet::new();
     let mut n = 0;
-    while !stop.load(Ordering::SeqCst) {
+    while !crew.stop.load(Ordering::SeqCst) {
         n += 1;
         let plan = match n % 4 {
             0 => Plan::Unpaid,
@@ -89,14 +81,7 @@ pub(crate) async fn client(
             2 => Plan::AtDue,
             _ => Plan::JustAfter,
         };
-        orders.spawn(order(
-            http.clone(),
-            bases.clone(),
-            (id, n),
-            plan,
-            drain,
-            progress.clone(),
-        ));
+        orders.spawn(order(crew.clone(), (id, n), plan));
         tokio::time::sleep(PACE).await;
     }
     let mut all = DeadlineRecord::default();
@@ -109,14 +94,14 @@ pub(crate) async fn client(
 }
 
 /// Places one order with the short window and carries out its plan.
-async fn order(
-    http: reqwest::Client,
-    bases: Vec<String>,
-    (id, n): (usize, usize),
-    plan: Plan,
-    drain: Duration,
-    progress: Arc<Progress>,
-) -> DeadlineRecord {
+async fn order(crew: Crew, (id, n): (usize, usize), plan: Plan) -> DeadlineRecord {
+    let Crew {
+        http,
+        bases,
+        drain,
+        progress,
+        ..
+    } = crew;
     let mut done = DeadlineRecord::default();
     let stop_by = std::time::Instant::now() + WINDOW + drain;
     let key = format!("chaos-d{id}-o{n}");

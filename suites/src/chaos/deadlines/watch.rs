@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::BaseConsumer;
 use schemas::Event;
+
+use crate::chaos::check::every_partition;
 
 /// One expiry as the watcher saw it.
 #[derive(Debug, Clone)]
@@ -28,23 +30,11 @@ pub(crate) struct Watch {
 impl Watch {
     /// Starts tailing `topic` (every partition, from the beginning).
     pub(crate) fn start(bootstrap: &str, topic: &str) -> anyhow::Result<Self> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
+        let mut config = ClientConfig::new();
+        config
             .set("group.id", "chaos-deadline-watch")
-            .set("isolation.level", "read_committed")
-            .set("enable.auto.commit", "false")
-            .set("fetch.wait.max.ms", "10")
-            .create()?;
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
-        let partitions = metadata
-            .topics()
-            .first()
-            .map_or(0, |t| t.partitions().len());
-        let mut assignment = TopicPartitionList::new();
-        for partition in 0..partitions as i32 {
-            assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
-        }
-        consumer.assign(&assignment)?;
+            .set("fetch.wait.max.ms", "10");
+        let (consumer, _) = every_partition(bootstrap, topic, config)?;
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let thread = {
