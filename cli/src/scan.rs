@@ -242,6 +242,19 @@ impl Log {
     }
 }
 
+impl Log {
+    /// Reads bounded `ranges` to their ends, calling `each` with every record in order per
+    /// partition: `scan` for the commands that neither follow nor stop early.
+    pub fn read_to_end(
+        &self,
+        ranges: &[PartitionRange],
+        mut each: impl FnMut(&BorrowedMessage<'_>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let never = Arc::new(AtomicBool::new(false));
+        self.scan(ranges, &never, || Ok(()), |message, _| each(message))
+    }
+}
+
 /// The total offsets to read, for progress (markers included, so an estimate).
 pub fn span(ranges: &[PartitionRange]) -> Option<i64> {
     ranges

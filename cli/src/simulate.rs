@@ -185,9 +185,6 @@ impl Report {
 
 /// Scans the range and the rest of the log after it (a payment may come later).
 pub fn run(ctx: &crate::Context, args: &crate::args::SimulateArgs) -> anyhow::Result<Report> {
-    use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
-
     use rdkafka::Message;
 
     use crate::bound::{Bound, check_range};
@@ -209,29 +206,23 @@ pub fn run(ctx: &crate::Context, args: &crate::args::SimulateArgs) -> anyhow::Re
         .collect();
     let mut simulation = Simulation::default();
     let mut unreadable = 0_u64;
-    let stop = Arc::new(AtomicBool::new(false));
-    log.scan(
-        &ranges,
-        &stop,
-        || Ok(()),
-        |message, _| {
-            let Ok(envelope) = event_store::wire::decode_event(message) else {
-                unreadable += 1;
-                return Ok(());
-            };
-            let at = envelope.occurred_at;
-            let in_range = stops
-                .get(&message.partition())
-                .copied()
-                .flatten()
-                .is_none_or(|end| message.offset() < end)
-                && from.time().is_none_or(|from| at >= from)
-                && to.time().is_none_or(|to| at < to);
-            let order = envelope.order_id.to_string();
-            simulation.observe(&order, &envelope.event, at, in_range);
-            Ok(())
-        },
-    )?;
+    log.read_to_end(&ranges, |message| {
+        let Ok(envelope) = event_store::wire::decode_event(message) else {
+            unreadable += 1;
+            return Ok(());
+        };
+        let at = envelope.occurred_at;
+        let in_range = stops
+            .get(&message.partition())
+            .copied()
+            .flatten()
+            .is_none_or(|end| message.offset() < end)
+            && from.time().is_none_or(|from| at >= from)
+            && to.time().is_none_or(|to| at < to);
+        let order = envelope.order_id.to_string();
+        simulation.observe(&order, &envelope.event, at, in_range);
+        Ok(())
+    })?;
     let mut report = simulation.report(window);
     report.unreadable = unreadable;
     Ok(report)

@@ -1,8 +1,5 @@
 //! `orderlog order state`: an order as it was, folded with the domain's own `evolve`.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 use event_store::wire::decode_event;
@@ -33,36 +30,30 @@ fn history(ctx: &Context, order_id: &OrderId) -> anyhow::Result<Vec<EventEnvelop
     let key = order_id.to_string();
     let count = i32::try_from(log.partitions.len()).unwrap_or(i32::MAX);
     let home = partition_of(key.as_bytes(), count);
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut events = read(log.only(Some(home))?, &key, &stop)?;
+    let mut events = read(log.only(Some(home))?, &key)?;
     if events.is_empty() {
-        events = read(Log::open(&ctx.kafka, ctx.timeout)?, &key, &stop)?;
+        events = read(Log::open(&ctx.kafka, ctx.timeout)?, &key)?;
     }
     events.sort_by_key(|e| e.order_version);
     Ok(events)
 }
 
-fn read(log: Log, key: &str, stop: &Arc<AtomicBool>) -> anyhow::Result<Vec<EventEnvelope>> {
+fn read(log: Log, key: &str) -> anyhow::Result<Vec<EventEnvelope>> {
     let ranges = log.ranges(Bound::Beginning, Some(Bound::End), false)?;
     let mut events = Vec::new();
-    log.scan(
-        &ranges,
-        stop,
-        || Ok(()),
-        |message, _| {
-            if message.key() == Some(key.as_bytes()) {
-                let event = decode_event(message).with_context(|| {
-                    format!(
-                        "partition {} offset {} cannot be read",
-                        message.partition(),
-                        message.offset()
-                    )
-                })?;
-                events.push(event);
-            }
-            Ok(())
-        },
-    )?;
+    log.read_to_end(&ranges, |message| {
+        if message.key() == Some(key.as_bytes()) {
+            let event = decode_event(message).with_context(|| {
+                format!(
+                    "partition {} offset {} cannot be read",
+                    message.partition(),
+                    message.offset()
+                )
+            })?;
+            events.push(event);
+        }
+        Ok(())
+    })?;
     Ok(events)
 }
 

@@ -2,8 +2,6 @@
 //! headers alone (payloads are not parsed).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use chrono::{DateTime, Utc};
 use event_store::wire::HeaderView;
@@ -72,29 +70,23 @@ pub fn run(ctx: &Context, args: &StatsArgs) -> anyhow::Result<Stats> {
     let log = Log::open(&ctx.kafka, ctx.timeout)?;
     let ranges = log.ranges(from, Some(to), false)?;
     let mut stats = Stats::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    log.scan(
-        &ranges,
-        &stop,
-        || Ok(()),
-        |message, _| {
-            let headers = HeaderView::of(message);
-            let (Some(event_type), Some(time)) = (headers.text("ce_type"), headers.text("ce_time"))
-            else {
-                return Ok(());
-            };
-            let Ok(at) = DateTime::parse_from_rfc3339(time).map(|t| t.with_timezone(&Utc)) else {
-                return Ok(());
-            };
-            if from.time().is_some_and(|from| at < from) || to.time().is_some_and(|to| at >= to) {
-                return Ok(());
-            }
-            if filter.keeps(event_type, "", None) {
-                stats.add(event_type, at);
-            }
-            Ok(())
-        },
-    )?;
+    log.read_to_end(&ranges, |message| {
+        let headers = HeaderView::of(message);
+        let (Some(event_type), Some(time)) = (headers.text("ce_type"), headers.text("ce_time"))
+        else {
+            return Ok(());
+        };
+        let Ok(at) = DateTime::parse_from_rfc3339(time).map(|t| t.with_timezone(&Utc)) else {
+            return Ok(());
+        };
+        if from.time().is_some_and(|from| at < from) || to.time().is_some_and(|to| at >= to) {
+            return Ok(());
+        }
+        if filter.keeps(event_type, "", None) {
+            stats.add(event_type, at);
+        }
+        Ok(())
+    })?;
     Ok(stats)
 }
 

@@ -11,8 +11,6 @@ pub mod expected;
 pub mod log;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -114,31 +112,25 @@ pub async fn run(ctx: &Context, database_url: &str) -> anyhow::Result<Report> {
     let (mut orders, mut sales) = (Fold::default(), Fold::default());
     let mut timeline = Table::new();
     let mut report = Report::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    log.scan(
-        &ranges,
-        &stop,
-        || Ok(()),
-        |message, _| {
-            report.events += 1;
-            let (partition, offset) = (message.partition(), message.offset());
-            let Ok(envelope) = decode_event(message) else {
-                return Ok(()); // unreadable: the projections dead-letter it
-            };
-            log_check.event(&envelope);
-            if offset < cutoff("orders", partition) {
-                orders.apply(&envelope);
-            }
-            if offset < cutoff("sales", partition) {
-                sales.apply(&envelope);
-            }
-            if offset < cutoff("timeline", partition) {
-                let (key, row) = timeline_row(&envelope);
-                timeline.entry(key).or_insert(row);
-            }
-            Ok(())
-        },
-    )?;
+    log.read_to_end(&ranges, |message| {
+        report.events += 1;
+        let (partition, offset) = (message.partition(), message.offset());
+        let Ok(envelope) = decode_event(message) else {
+            return Ok(()); // unreadable: the projections dead-letter it
+        };
+        log_check.event(&envelope);
+        if offset < cutoff("orders", partition) {
+            orders.apply(&envelope);
+        }
+        if offset < cutoff("sales", partition) {
+            sales.apply(&envelope);
+        }
+        if offset < cutoff("timeline", partition) {
+            let (key, row) = timeline_row(&envelope);
+            timeline.entry(key).or_insert(row);
+        }
+        Ok(())
+    })?;
     let expected_orders = orders.orders();
     report.orders = expected_orders.len();
     let (customers, days, products) = sales.sales();
