@@ -107,13 +107,7 @@ impl CommandsClock {
         }
         self.covered
     }
-}
 
-fn grace() -> chrono::Duration {
-    chrono::Duration::from_std(STREAM_GRACE).unwrap_or_default()
-}
-
-impl CommandsClock {
     /// Whether the commands below `end` are taken: the position reached it, or, once the
     /// consumer fell quiet, nothing readable lies between the position and `end`.
     fn taken(&mut self, end: i64, inbox: &Inbox) -> bool {
@@ -169,6 +163,10 @@ impl CommandsClock {
         }
         false
     }
+}
+
+fn grace() -> chrono::Duration {
+    chrono::Duration::from_std(STREAM_GRACE).unwrap_or_default()
 }
 
 /// Whether the consumer thread has handed no fetched command over for [`QUIET`].
