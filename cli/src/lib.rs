@@ -5,11 +5,12 @@
 //!   which events pass, how an event is printed).
 //! - [`scan`]: reading the events topic over a range; [`chunk`] and [`pool`]: decoding and
 //!   formatting a replay on several threads, in the order it was read.
-//! - [`replay`], [`state`], [`stats`], [`simulate`], [`verify`]: the commands.
+//! - [`replay`], [`state`], [`stats`], [`simulate`], [`verify`], [`export`]: the commands.
 
 pub mod args;
 pub mod bound;
 pub mod chunk;
+pub mod export;
 pub mod filter;
 pub mod output;
 pub mod pool;
@@ -30,7 +31,7 @@ use std::time::Duration;
 
 use event_store::KafkaConfig;
 
-use args::{Cli, Command, EventsCommand, OrderCommand};
+use args::{Cli, Command, EventsCommand, ExportCommand, OrderCommand};
 
 /// What every command needs to reach the platform.
 pub struct Context {
@@ -76,6 +77,35 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             std::io::stdout()
                 .lock()
                 .write_all(stats.render(args.format)?.as_bytes())?;
+        }
+        Command::Export(ExportCommand::Parquet(args)) => {
+            let done = export::events::run(&ctx, &args, &stop)?;
+            match &done.run {
+                Some(run) => eprintln!(
+                    "export: run {run} committed {} events ({} rows in {} files) to {}",
+                    done.events,
+                    done.rows,
+                    done.files,
+                    args.out.display()
+                ),
+                None => eprintln!("export: nothing new since the last run"),
+            }
+            if done.unreadable > 0 {
+                eprintln!(
+                    "export: {} records could not be read and were skipped",
+                    done.unreadable
+                );
+            }
+        }
+        Command::Export(ExportCommand::State(args)) => {
+            let done = export::state::run(&ctx, &args)?;
+            eprintln!(
+                "export: {} orders as they stood at {} ({} events) to {}",
+                done.orders,
+                args.at,
+                done.events,
+                args.out.display()
+            );
         }
         Command::Verify(args) => {
             let runtime = tokio::runtime::Builder::new_current_thread()

@@ -255,6 +255,26 @@ impl Log {
     }
 }
 
+impl Log {
+    /// Each assigned partition's position: the offset after the last record (or
+    /// transaction marker) the reading has passed.
+    pub fn positions(&self) -> BTreeMap<i32, i64> {
+        let Ok(positions) = self.consumer.position() else {
+            return BTreeMap::new();
+        };
+        positions
+            .elements_for_topic(&self.topic)
+            .iter()
+            .filter_map(|e| {
+                e.offset()
+                    .to_raw()
+                    .filter(|o| *o >= 0)
+                    .map(|o| (e.partition(), o))
+            })
+            .collect()
+    }
+}
+
 /// The total offsets to read, for progress (markers included, so an estimate).
 pub fn span(ranges: &[PartitionRange]) -> Option<i64> {
     ranges
