@@ -372,9 +372,10 @@ async fn offline(
         json!({ "events": events, "events_per_second": projected, "copy_events_per_second": copy }),
     );
 
-    println!("bench: replay of {events} events to JSON Lines, then a plain consumer");
-    let (replayed, plain) =
+    println!("bench: replay of {events} events to JSON Lines and Parquet, then a plain consumer");
+    let figures =
         crate::replay::measure(&crate::replay::Replay::of(args.kafka.clone(), events)).await?;
+    let (replayed, exported, plain) = (figures.replayed, figures.exported, figures.ceiling);
     rows.push(Row {
         what: format!("replay to JSON Lines, {events} events"),
         figure: format!("{replayed:.0} events/s"),
@@ -382,9 +383,20 @@ async fn offline(
         ratio: at_least(replayed, plain, 0.7),
         target: "at least 0.7x".to_owned(),
     });
+    rows.push(Row {
+        what: format!("export to Parquet, {events} events"),
+        figure: format!("{exported:.0} events/s"),
+        against: format!("a plain consumer {plain:.0}/s"),
+        ratio: at_least(exported, plain, 0.5),
+        target: "at least 0.5x".to_owned(),
+    });
     results.insert(
         "replay".to_owned(),
         json!({ "events": events, "events_per_second": replayed, "plain_events_per_second": plain }),
+    );
+    results.insert(
+        "export".to_owned(),
+        json!({ "events": events, "events_per_second": exported, "plain_events_per_second": plain }),
     );
 
     println!("bench: takeover after SIGKILL, {events} events of history");

@@ -36,8 +36,16 @@ pub(crate) async fn run(args: Replay) -> anyhow::Result<()> {
     measure(&args).await.map(|_| ())
 }
 
-/// Events/s of the replay to JSON Lines, and of the plain consumer (the ceiling).
-pub(crate) async fn measure(args: &Replay) -> anyhow::Result<(f64, f64)> {
+/// Events/s of the replay to JSON Lines, of the Parquet export, and of the plain consumer
+/// (the ceiling of both).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Figures {
+    pub(crate) replayed: f64,
+    pub(crate) exported: f64,
+    pub(crate) ceiling: f64,
+}
+
+pub(crate) async fn measure(args: &Replay) -> anyhow::Result<Figures> {
     let (prefix, kafka, topics) =
         crate::rebuild::filled_log(&args.kafka.bootstrap, args.events).await?;
 
@@ -78,11 +86,64 @@ pub(crate) async fn measure(args: &Replay) -> anyhow::Result<(f64, f64)> {
     let csv = args.dir.join(format!("{prefix}csv"));
     let (rows, elapsed) = timed_replay(&orderlog, &base, &["--format", "csv"], &csv)?;
     report("orderlog events replay to CSV", rows - 1, elapsed, &csv);
+    let parquet = args.dir.join(format!("{prefix}parquet"));
+    let (events, elapsed) = timed_export(&orderlog, &base[..4], &parquet)?;
+    let exported = events as f64 / elapsed.as_secs_f64();
+    println!(
+        "orderlog export parquet: {events} events in {:.2} s = {exported:.0} events/s ({} MB written)",
+        elapsed.as_secs_f64(),
+        dir_bytes(&parquet) / 1_000_000
+    );
     for path in [raw, jsonl, csv] {
         let _ = std::fs::remove_file(path);
     }
+    let _ = std::fs::remove_dir_all(parquet);
     testkit::harness::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
-    Ok((replayed, ceiling))
+    Ok(Figures {
+        replayed,
+        exported,
+        ceiling,
+    })
+}
+
+/// Runs `orderlog export parquet` into the new directory `out`; returns the events it
+/// committed (from its report) and how long it took.
+fn timed_export(
+    orderlog: &std::path::Path,
+    base: &[&str],
+    out: &std::path::Path,
+) -> anyhow::Result<(u64, Duration)> {
+    let started = Instant::now();
+    let output = std::process::Command::new(orderlog)
+        .args(base)
+        .args(["export", "parquet", "--out"])
+        .arg(out)
+        .stderr(std::process::Stdio::piped())
+        .output()?;
+    let elapsed = started.elapsed();
+    let report = String::from_utf8_lossy(&output.stderr);
+    anyhow::ensure!(output.status.success(), "orderlog export failed: {report}");
+    let events = report
+        .split_once("committed ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no count in the export's report: {report}"))?;
+    Ok((events, elapsed))
+}
+
+/// Bytes of the files under `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// Runs `orderlog` writing to `out`; returns the lines written and how long it took.

@@ -2,6 +2,7 @@
 //! values and headers of a few thousand records, so a worker thread can decode them while
 //! the reading thread goes on polling (a borrowed Kafka message cannot leave its thread).
 
+use event_store::wire::HeaderView;
 use rdkafka::Message;
 use rdkafka::message::{BorrowedMessage, Headers};
 
@@ -25,6 +26,8 @@ struct Copied {
     offset: i64,
     value: Span,
     headers: (usize, usize),
+    /// What the reading thread learnt about the record (an export's customer).
+    note: Option<Span>,
 }
 
 /// A run of records in the order they were read, numbered so the writer can put the
@@ -56,6 +59,11 @@ impl Parts<'_> {
 impl<'a> Parts<'a> {
     pub fn value(&self) -> &'a [u8] {
         self.chunk.bytes(self.record.value)
+    }
+
+    /// What the reading thread noted with the record, if anything.
+    pub fn note(&self) -> Option<&'a [u8]> {
+        self.record.note.map(|n| self.chunk.bytes(n))
     }
 
     /// The value of header `name` (the first of that name).
@@ -104,6 +112,27 @@ impl Chunk {
         );
     }
 
+    /// Copies `message` in with its `headers` (read once by the caller) and a `note` for
+    /// whoever decodes it.
+    pub fn push_noted(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        headers: &HeaderView<'_>,
+        note: Option<&[u8]>,
+    ) {
+        let pairs = headers.pairs().map(|(k, v)| (k.as_bytes(), Some(v)));
+        self.push_parts(
+            message.partition(),
+            message.offset(),
+            pairs,
+            message.payload().unwrap_or_default(),
+        );
+        if let (Some(note), Some(record)) = (note, self.records.len().checked_sub(1)) {
+            let span = self.put(note);
+            self.records[record].note = Some(span);
+        }
+    }
+
     /// Copies a record given by its parts in.
     pub fn push_parts<'h>(
         &mut self,
@@ -124,6 +153,7 @@ impl Chunk {
             offset,
             value,
             headers: (first, self.headers.len()),
+            note: None,
         });
     }
 

@@ -45,6 +45,11 @@ impl<'a> HeaderView<'a> {
             .map(|(_, value)| *value)
     }
 
+    /// Every header with a value, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + '_ {
+        self.headers.iter().copied()
+    }
+
     /// The value of the first header named `name`, if it is UTF-8.
     pub fn text(&self, name: &str) -> Option<&'a str> {
         self.get(name).and_then(|v| std::str::from_utf8(v).ok())

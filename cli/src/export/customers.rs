@@ -110,7 +110,9 @@ impl Customers {
         entries.sort();
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
         let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(
+                super::files::ZSTD_LEVEL,
+            )?))
             .build();
         let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))?;
         for slice in entries.chunks(65_536) {

@@ -214,7 +214,31 @@ pub struct Row<'a> {
     pub offset: i64,
 }
 
+/// The event's ids as text, formatted once for both of its rows.
+struct Ids {
+    event: [u8; 36],
+    order: [u8; 36],
+}
+
+fn hyphenated(id: uuid::Uuid) -> [u8; 36] {
+    let mut text = [0u8; 36];
+    id.hyphenated().encode_lower(&mut text);
+    text
+}
+
+fn text_of(bytes: &[u8; 36]) -> &str {
+    // Hyphenated lower-case hex is ASCII.
+    std::str::from_utf8(bytes).unwrap_or_default()
+}
+
 impl Row<'_> {
+    fn ids(&self) -> Ids {
+        Ids {
+            event: hyphenated(self.envelope.event_id),
+            order: hyphenated(self.envelope.order_id.as_uuid()),
+        }
+    }
+
     fn version(&self) -> i64 {
         i64::try_from(self.envelope.order_version).unwrap_or(i64::MAX)
     }
@@ -222,15 +246,17 @@ impl Row<'_> {
     /// The envelope dataset's row.
     pub fn envelope(&self, r: &mut Cursor<'_>) {
         let e = self.envelope;
-        r.text(Some(&e.event_id.to_string()))
+        let ids = self.ids();
+        let (correlation, causation) = (hyphenated(e.correlation_id), hyphenated(e.causation_id));
+        r.text(Some(text_of(&ids.event)))
             .text(Some(e.event.type_name()))
             .time(Some(e.occurred_at))
-            .text(Some(&e.order_id.to_string()))
+            .text(Some(text_of(&ids.order)))
             .text(self.customer)
             .int(Some(self.version()))
             .small(i32::try_from(e.event.schema_version()).unwrap_or(i32::MAX))
-            .text(Some(&e.correlation_id.to_string()))
-            .text(Some(&e.causation_id.to_string()))
+            .text(Some(text_of(&correlation)))
+            .text(Some(text_of(&causation)))
             .text(e.traceparent.as_deref())
             .small(self.partition)
             .int(Some(self.offset));
@@ -239,9 +265,10 @@ impl Row<'_> {
     /// The row of the event's own dataset, at `version` of its type.
     pub fn data(&self, r: &mut Cursor<'_>, version: u32) {
         let e = self.envelope;
-        r.text(Some(&e.event_id.to_string()))
+        let ids = self.ids();
+        r.text(Some(text_of(&ids.event)))
             .time(Some(e.occurred_at))
-            .text(Some(&e.order_id.to_string()))
+            .text(Some(text_of(&ids.order)))
             .text(self.customer)
             .int(Some(self.version()))
             .small(self.partition)

@@ -11,18 +11,17 @@ use anyhow::bail;
 use chrono::Utc;
 use event_store::wire::HeaderView;
 use rdkafka::Message;
-use schemas::cloudevents;
 use uuid::Uuid;
 
-use super::batches::{Batches, Layout};
+use super::batches::Layout;
 use super::commit::{ExportDir, Intent};
 use super::customers::{self, Customers};
-use super::datasets::Row;
-use super::files::{Files, Limits};
 use super::manifest::{Manifest, Selected};
+use super::workers::{CHUNK_RECORDS, Workers};
 use crate::Context;
 use crate::args::ParquetArgs;
 use crate::bound::{Bound, check_range};
+use crate::chunk::Chunk;
 use crate::filter::{Filter, resolve_type};
 use crate::progress::Progress;
 use crate::scan::{Log, PartitionRange, span};
@@ -103,11 +102,11 @@ pub fn run_with(
     let to = Bound::parse(&args.to, now)?;
     check_range(from.unwrap_or(Bound::Beginning), to).map_err(anyhow::Error::msg)?;
 
+    let log = Log::open(&ctx.kafka, ctx.timeout)?.only(selection.partition)?;
     let (dir, recovered) = ExportDir::open(&args.out)?;
     if let Some(run) = &recovered {
         eprintln!("orderlog: finished committing run {run}, which was interrupted");
     }
-    let log = Log::open(&ctx.kafka, ctx.timeout)?.only(selection.partition)?;
     let versions: Vec<(&str, u32)> = layout.written().iter().map(|(d, v)| (d.name, *v)).collect();
     let (manifest, ranges) = match dir.manifest()? {
         Some(manifest) => {
@@ -130,21 +129,22 @@ pub fn run_with(
     let run = run_id();
     let staging = dir.staging(&run);
     let mut customers = Customers::load(&dir.root)?;
-    let mut files = Files::new(&staging, &run, Limits::default());
-    let mut batches = Batches::new(layout);
+    let workers = Workers::start(threads(), &staging, &run, &layout)?;
     let mut done = Exported {
         recovered,
         ..Exported::default()
     };
-    let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut kept = 0u64;
+    let mut last = Positions::default();
     let mut progress = Progress::new(span(&ranges));
-    log.scan(
+    let mut chunk = Chunk::new(0);
+    let scanned = log.scan(
         &ranges,
         stop,
         || Ok(()),
         |message, emit| {
             done.read += 1;
-            last.insert(message.partition(), message.offset());
+            last.saw(message.partition(), message.offset());
             let headers = HeaderView::of(message);
             let payload = message.payload().unwrap_or_default();
             let order = headers
@@ -163,47 +163,42 @@ pub fn run_with(
                 customers.learn(event_type, order, payload);
                 return Ok(());
             }
-            let envelope = match cloudevents::decode(|name| headers.get(name), payload) {
-                Ok(envelope) => envelope,
-                Err(reason) => {
-                    done.unreadable += 1;
-                    eprintln!(
-                        "orderlog: skipping partition {} offset {}: {reason}",
-                        message.partition(),
-                        message.offset()
-                    );
-                    return Ok(());
-                }
-            };
             if event_type == customers::PLACED {
                 customers.learn(event_type, order, payload);
             }
-            let subject = order.to_string();
-            if filter.keeps(event_type, &subject, customers.of(&order)) {
-                let row = Row {
-                    envelope: &envelope,
-                    customer: customers.of(&order),
-                    partition: message.partition(),
-                    offset: message.offset(),
-                };
-                batches.add(&row, &mut files)?;
-                done.events += 1;
+            let subject = headers.text("ce_subject").unwrap_or_default();
+            let customer = customers.of(&order);
+            if filter.keeps(event_type, subject, customer) {
+                chunk.push_noted(message, &headers, customer.map(str::as_bytes));
+                kept += 1;
+                if chunk.len() >= CHUNK_RECORDS {
+                    let next = Chunk::new(chunk.seq + 1);
+                    workers.send(std::mem::replace(&mut chunk, next))?;
+                }
             }
             if event_type != customers::PLACED {
                 customers.learn(event_type, order, payload);
             }
-            progress.tick(done.read, done.events);
+            progress.tick(done.read, kept);
             Ok(())
         },
-    )?;
-    progress.finish(done.read, done.events);
+    );
+    let sent = scanned.and_then(|()| match chunk.is_empty() {
+        true => Ok(()),
+        false => workers.send(chunk),
+    });
+    // A worker's own error (a full disk) says more than "it stopped".
+    let share = workers.finish()?;
+    sent?;
+    progress.finish(done.read, kept);
     if stop.load(std::sync::atomic::Ordering::Relaxed) {
         bail!("stopped before the end: nothing was committed");
     }
+    done.unreadable += share.unreadable;
+    done.events = kept - share.unreadable;
+    done.rows = share.rows;
+    let written = share.files;
     let read = reached(&log, &ranges, &last);
-    done.rows = batches.rows;
-    batches.finish(&mut files)?;
-    let written = files.finish()?;
     if done.read == 0 && read.iter().all(|(_, (from, to))| from == to) {
         return Ok(done);
     }
@@ -250,22 +245,44 @@ fn continued(log: &Log, manifest: &Manifest, to: Bound) -> anyhow::Result<Vec<Pa
 
 /// Per partition, the offsets `[from, to)` a finished scan covered: up to its end, or to
 /// where read_committed stopped (before a transaction still open), whichever came first.
-fn reached(
-    log: &Log,
-    ranges: &[PartitionRange],
-    last: &BTreeMap<i32, i64>,
-) -> BTreeMap<i32, (i64, i64)> {
+fn reached(log: &Log, ranges: &[PartitionRange], last: &Positions) -> BTreeMap<i32, (i64, i64)> {
     let positions = log.positions();
     ranges
         .iter()
         .map(|r| {
             let end = r.end.unwrap_or(r.start);
-            let seen = last.get(&r.partition).map_or(r.start, |o| o + 1);
+            let seen = last.after(r.partition).unwrap_or(r.start);
             let position = positions.get(&r.partition).copied().unwrap_or(r.start);
             let to = seen.max(position).clamp(r.start, end.max(r.start));
             (r.partition, (r.start, to))
         })
         .collect()
+}
+
+/// The last offset read of each partition (a handful: a short list beats a map).
+#[derive(Debug, Default)]
+struct Positions(Vec<(i32, i64)>);
+
+impl Positions {
+    fn saw(&mut self, partition: i32, offset: i64) {
+        match self.0.iter_mut().find(|(p, _)| *p == partition) {
+            Some(slot) => slot.1 = offset,
+            None => self.0.push((partition, offset)),
+        }
+    }
+
+    /// The offset after the last one read of `partition`.
+    fn after(&self, partition: i32) -> Option<i64> {
+        self.0
+            .iter()
+            .find(|(p, _)| *p == partition)
+            .map(|(_, o)| o + 1)
+    }
+}
+
+/// Worker threads: one per core.
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// `args` for a directory, the whole log, no filter.

@@ -17,6 +17,9 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
+/// Level 1: the fast end of zstd, still several times smaller than the JSON.
+pub const ZSTD_LEVEL: i32 = 1;
+
 /// Offsets `[first, last]` of the rows a file holds, per partition.
 pub type Offsets = BTreeMap<i32, (i64, i64)>;
 
@@ -153,7 +156,7 @@ impl Files {
         }
         let file = File::create(&full).with_context(|| format!("creating {}", full.display()))?;
         let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
             .set_max_row_group_bytes(Some(self.limits.row_group_bytes))
             .set_key_value_metadata(Some(vec![
                 KeyValue::new("orderlog.dataset".to_owned(), dataset.to_owned()),

@@ -15,6 +15,7 @@ pub mod events;
 pub mod files;
 pub mod manifest;
 pub mod state;
+pub mod workers;
 
 #[cfg(test)]
 mod tests;

@@ -134,7 +134,9 @@ pub fn run(ctx: &Context, args: &ExportStateArgs) -> anyhow::Result<StateExporte
     let file =
         File::create(&temporary).with_context(|| format!("creating {}", temporary.display()))?;
     let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(
+            super::files::ZSTD_LEVEL,
+        )?))
         .build();
     let mut out = Out {
         writer: ArrowWriter::try_new(BufWriter::new(file), schema(), Some(properties))?,

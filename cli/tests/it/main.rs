@@ -3,6 +3,10 @@
 
 mod duckdb;
 mod errors;
+mod evolution;
+mod export_kill;
+mod history;
+mod parquet;
 mod replay;
 mod secrets;
 mod simulate;
