@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 export ORDERLOG_KAFKA_BOOTSTRAP ?= 127.0.0.1:9092
 export ORDERLOG_DATABASE_URL ?= postgres://orderlog:orderlog@127.0.0.1:5432/orderlog
 
-.PHONY: help up infra down status observe replica demo screenshots test test-unit chaos chaos-short scale scale-short lint bench clean-bench
+.PHONY: help up infra down status observe replica demo screenshots test test-unit chaos chaos-short scale scale-short analytics analytics-short lint bench clean-bench
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-12s %s\n", $$1, $$2 }'
@@ -73,6 +73,18 @@ scale-short: ## The scale-out check alone (about 90 s), as `make test` runs it
 	@compose/local/haproxy.sh install
 	compose/local/build.sh
 	target/debug/suites scale --bin-dir target/debug
+
+analytics: ## Apache Spark (pyspark, local mode) and DuckDB read a Parquet export of 20,000 orders over two schema versions and must agree (installs pyspark once)
+	@compose/local/up.sh --infra
+	@compose/local/duckdb.sh
+	@compose/local/spark.sh
+	ORDERLOG_ANALYTICS_ORDERS=20000 cargo test --locked -p orderlog-cli --test it -- --ignored --exact evolution::spark_reads_the_export_as_duckdb_does
+
+analytics-short: ## The Spark check on 400 orders, as CI runs it after `make test`
+	@compose/local/up.sh --infra
+	@compose/local/duckdb.sh
+	@compose/local/spark.sh
+	cargo test --locked -p orderlog-cli --test it -- --ignored --exact evolution::spark_reads_the_export_as_duckdb_does
 
 bench: ## Every benchmark beside its floor or ceiling in one run (about 12 min, platform up): command latency, freshness, flat out, queries, projection, replay, takeover, memory; writes docs/bench.json and docs/performance.md's table
 	@compose/local/up.sh

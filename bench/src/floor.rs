@@ -397,11 +397,11 @@ fn results(
         else {
             continue;
         };
-        if let Some(slot) = arrivals.get_mut(n) {
-            if slot.is_none() {
-                *slot = Some(now);
-                received += 1;
-            }
+        if let Some(slot) = arrivals.get_mut(n)
+            && slot.is_none()
+        {
+            *slot = Some(now);
+            received += 1;
         }
         last = now;
     }

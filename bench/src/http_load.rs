@@ -61,7 +61,7 @@ async fn one(
     n: u64,
 ) -> anyhow::Result<()> {
     let response = match order.as_deref() {
-        Some(id) if n % 5 != 0 => {
+        Some(id) if !n.is_multiple_of(5) => {
             client
                 .post(format!("{url}/v1/orders/{id}/lines"))
                 .json(&add_line(n))

@@ -191,10 +191,10 @@ pub(crate) async fn wait_for(
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + patience;
     loop {
-        if let Ok(response) = http.get(url).send().await {
-            if response.status().is_success() {
-                return Ok(());
-            }
+        if let Ok(response) = http.get(url).send().await
+            && response.status().is_success()
+        {
+            return Ok(());
         }
         anyhow::ensure!(
             Instant::now() < deadline,

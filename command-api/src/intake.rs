@@ -169,10 +169,10 @@ impl CommandBus {
             )));
         }
         let deadline = tokio::time::Instant::now() + self.timeout;
-        if let Some(owners) = &self.owners {
-            if let Some(answered) = self.send_direct(owners, command, deadline).await {
-                return answered;
-            }
+        if let Some(owners) = &self.owners
+            && let Some(answered) = self.send_direct(owners, command, deadline).await
+        {
+            return answered;
         }
         let receiver = self.answers.wait(command.command_id, &command.fingerprint);
         let outcome = self.produce_and_wait(command, receiver, deadline).await;

@@ -42,10 +42,10 @@ impl ProducerContext for Deliveries {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((error, _)) = result {
-            if let Ok(mut failed) = self.failed.lock() {
-                *failed = Some(error.clone());
-            }
+        if let Err((error, _)) = result
+            && let Ok(mut failed) = self.failed.lock()
+        {
+            *failed = Some(error.clone());
         }
     }
 }

@@ -47,12 +47,12 @@ impl Wanted {
         min_version: Option<i64>,
     ) -> Result<Option<Self>, ApiError> {
         let from_token = token.map(Self::parse_token).transpose()?;
-        if let (Some(wanted), Some(id)) = (from_token, order_id) {
-            if wanted.order_id != id {
-                return Err(ApiError::BadInput(
-                    "the consistency token names another order".to_owned(),
-                ));
-            }
+        if let (Some(wanted), Some(id)) = (from_token, order_id)
+            && wanted.order_id != id
+        {
+            return Err(ApiError::BadInput(
+                "the consistency token names another order".to_owned(),
+            ));
         }
         let from_version = match (min_version, order_id) {
             (Some(version), Some(order_id)) if version >= 1 => Some(Self { order_id, version }),

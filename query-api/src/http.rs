@@ -108,18 +108,18 @@ async fn graphql(
         request = request.data(keeping.sources.clone());
     }
     let encoded = http_cache::Encoded::of(state.schema.execute(request).await);
-    if let (Some(keeping), Some(encoded)) = (kept, &encoded) {
-        if encoded.ok {
-            state.answers.keep(
-                keeping.asked,
-                &keeping.text,
-                keeping.operation.as_deref(),
-                &keeping.sources,
-                keeping.ticket,
-                encoded.body.clone(),
-                encoded.etag.clone(),
-            );
-        }
+    if let (Some(keeping), Some(encoded)) = (kept, &encoded)
+        && encoded.ok
+    {
+        state.answers.keep(
+            keeping.asked,
+            &keeping.text,
+            keeping.operation.as_deref(),
+            &keeping.sources,
+            keeping.ticket,
+            encoded.body.clone(),
+            encoded.etag.clone(),
+        );
     }
     match encoded {
         Some(encoded) => http_cache::reply(encoded, &headers),

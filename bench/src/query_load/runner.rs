@@ -137,7 +137,11 @@ impl Runner {
         let hot = (self.ids.len() / 5).max(1);
         let spread = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 7;
         let id = self.ids[usize::try_from(spread).unwrap_or(0) % hot];
-        let city = if n % 2 == 0 { "Berlin" } else { "Hamburg" };
+        let city = if n.is_multiple_of(2) {
+            "Berlin"
+        } else {
+            "Hamburg"
+        };
         let response = commands
             .put(format!("{url}/v1/orders/{id}/shipping-address"))
             .json(&json!({ "shipping_address": testkit::bodies::address(city) }))

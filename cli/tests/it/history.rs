@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Duration as Span, Utc};
 use event_store::partitioner::partition_of;
 use rdkafka::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use schemas::event::Event;
 use schemas::values::OrderId;
@@ -45,7 +46,12 @@ fn at(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// The events of `count` orders placed over the `days` days before today (UTC), each order
+/// How many days before today (UTC) the history starts: far enough that every order's
+/// whole life (up to three days) is in the past (Kafka refuses times more than an hour
+/// ahead).
+pub(crate) const DAYS_BACK: i64 = 3;
+
+/// The events of `count` orders placed over the `days` days before [`DAYS_BACK`], each order
 /// on day `i % days`. Their fates cycle: delivered (sometimes overdue first), paid then
 /// cancelled with a refund, cancelled unpaid, expired.
 pub(crate) fn orders(count: usize, days: i64) -> Vec<Written> {
@@ -58,9 +64,9 @@ pub(crate) fn orders(count: usize, days: i64) -> Vec<Written> {
     for i in 0..count {
         let order_id = OrderId::generate();
         let day = i64::try_from(i).expect("small") % days.max(1) + 1;
-        let placed_at = today - Span::days(day) + Span::hours(8) + Span::seconds(i as i64);
+        let placed_at =
+            today - Span::days(day + DAYS_BACK) + Span::hours(8) + Span::seconds(i as i64);
         let correlation = Uuid::new_v4();
-        let mut version = 0;
         let mut total = 1250;
         let mut events: Vec<(DateTime<Utc>, &str, Value)> = vec![];
         let due = placed_at + Span::minutes(30);
@@ -134,8 +140,7 @@ pub(crate) fn orders(count: usize, days: i64) -> Vec<Written> {
                 json!({ "cause": "payment_timeout", "payment_due_at": at(due) }),
             )),
         }
-        for (time, short, data) in events {
-            version += 1;
+        for (version, (time, short, data)) in (1u64..).zip(events) {
             let event_type = format!("dev.orderlog.order.{short}");
             let current = schemas::event::EVENT_TYPES
                 .iter()
@@ -202,10 +207,11 @@ fn send(producer: &BaseProducer, topic: &str, partitions: i32, written: &Written
     loop {
         match producer.send(pending) {
             Ok(()) => break,
-            Err((_, returned)) => {
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
                 producer.poll(Duration::from_millis(50));
                 pending = returned;
             }
+            Err((error, _)) => panic!("producing the history: {error}"),
         }
     }
 }

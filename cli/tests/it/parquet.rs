@@ -197,13 +197,14 @@ async fn an_export_read_by_duckdb_counts_what_stats_counts_and_sells_what_daily_
         "{types:?}"
     );
 
-    // The order book as it stood yesterday at noon: the history's orders folded to then.
-    let at = (Utc::now()
+    // The order book as it stood at noon of the history's last day: its orders folded to
+    // then (the first day's delivered, the last day's paid, others cancelled or expired).
+    let at = Utc::now()
         .date_naive()
         .and_hms_opt(12, 0, 0)
         .expect("noon")
-        .and_utc())
-        - Duration::days(1);
+        .and_utc()
+        - Duration::days(history::DAYS_BACK);
     let state_file = dir.join("state.parquet");
     let at_arg = at.to_rfc3339();
     let run = platform

@@ -53,10 +53,10 @@ pub(super) async fn handle(
         }
         Input::Path(command) => command(&params)?,
     };
-    if let (Some(customer), Command::PlaceOrder(place)) = (&acting_for, &command) {
-        if place.customer_id != *customer {
-            return Err(ApiError::CustomerMismatch);
-        }
+    if let (Some(customer), Command::PlaceOrder(place)) = (&acting_for, &command)
+        && place.customer_id != *customer
+    {
+        return Err(ApiError::CustomerMismatch);
     }
     let order_id = match route.target {
         Target::New => {

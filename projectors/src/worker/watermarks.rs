@@ -125,10 +125,9 @@ fn watch(client: &BaseConsumer, topic: &str, known: &Mutex<Known>, stop: &Atomic
                 return;
             }
             if let Ok((_, high)) = client.fetch_watermarks(topic, partition, Duration::from_secs(2))
+                && let Ok(mut known) = known.lock()
             {
-                if let Ok(mut known) = known.lock() {
-                    known.highs.insert(partition, high);
-                }
+                known.highs.insert(partition, high);
             }
         }
         let slept = Instant::now();

@@ -48,26 +48,26 @@ impl Default for OrdersOrderBy {
 
 impl OrdersFilter {
     fn check(&self) -> Result<(), ApiError> {
-        if let Some(currency) = &self.currency {
-            if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(ApiError::BadInput(format!(
-                    "`{currency}` is not an ISO 4217 currency code"
-                )));
-            }
+        if let Some(currency) = &self.currency
+            && (currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            return Err(ApiError::BadInput(format!(
+                "`{currency}` is not an ISO 4217 currency code"
+            )));
         }
-        if let (Some(from), Some(to)) = (self.placed_from, self.placed_to) {
-            if from > to {
-                return Err(ApiError::BadInput(
-                    "`placedFrom` is after `placedTo`".to_owned(),
-                ));
-            }
+        if let (Some(from), Some(to)) = (self.placed_from, self.placed_to)
+            && from > to
+        {
+            return Err(ApiError::BadInput(
+                "`placedFrom` is after `placedTo`".to_owned(),
+            ));
         }
-        if let (Some(min), Some(max)) = (self.total_min, self.total_max) {
-            if min.0 > max.0 {
-                return Err(ApiError::BadInput(
-                    "`totalMin` is above `totalMax`".to_owned(),
-                ));
-            }
+        if let (Some(min), Some(max)) = (self.total_min, self.total_max)
+            && min.0 > max.0
+        {
+            return Err(ApiError::BadInput(
+                "`totalMin` is above `totalMax`".to_owned(),
+            ));
         }
         Ok(())
     }

@@ -87,10 +87,10 @@ pub(crate) async fn top_products(
             "`limit` must be between 1 and {MAX_PRODUCTS}"
         )));
     }
-    if let (Some(from), Some(to)) = (from, to) {
-        if from > to {
-            return Err(ApiError::BadInput("`from` is after `to`".to_owned()));
-        }
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        return Err(ApiError::BadInput("`from` is after `to`".to_owned()));
     }
     let mut sql = if from.is_none() && to.is_none() {
         let mut sql = QueryBuilder::<Postgres>::new(

@@ -227,15 +227,13 @@ pub(crate) async fn client(crew: Crew, id: usize) -> Record {
                     stop_by,
                 )
                 .await
-                {
-                    if again != status
+                    && (again != status
                         || repeated["version"] != answer["version"]
-                        || repeated["events"] != answer["events"]
-                    {
-                        record.duplicate_mismatches.push(format!(
-                            "{step_key}: {status} {answer} then {again} {repeated}"
-                        ));
-                    }
+                        || repeated["events"] != answer["events"])
+                {
+                    record.duplicate_mismatches.push(format!(
+                        "{step_key}: {status} {answer} then {again} {repeated}"
+                    ));
                 }
             }
             let Some(order) = &order_id else { break };

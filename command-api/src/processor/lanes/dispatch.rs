@@ -49,10 +49,10 @@ impl Intake {
                 let _ = list.add_partition_offset(topic, partition, Offset::Offset(offset));
             }
         }
-        if list.count() > 0 {
-            if let Err(error) = consumer.commit(&list, CommitMode::Async) {
-                tracing::debug!(%error, "publishing positions to the consumer group");
-            }
+        if list.count() > 0
+            && let Err(error) = consumer.commit(&list, CommitMode::Async)
+        {
+            tracing::debug!(%error, "publishing positions to the consumer group");
         }
     }
 
@@ -92,16 +92,16 @@ impl Intake {
         self.paused.retain(|p| lanes.contains_key(p));
         drop(lanes);
         // Pausing only keeps a backlog in Kafka; a failure is retried at the next poll.
-        if pause.count() > 0 {
-            if let Err(error) = consumer.pause(&pause) {
-                tracing::warn!(%error, "pausing lagging partitions");
-                self.paused.clear();
-            }
+        if pause.count() > 0
+            && let Err(error) = consumer.pause(&pause)
+        {
+            tracing::warn!(%error, "pausing lagging partitions");
+            self.paused.clear();
         }
-        if resume.count() > 0 {
-            if let Err(error) = consumer.resume(&resume) {
-                tracing::warn!(%error, "resuming partitions");
-            }
+        if resume.count() > 0
+            && let Err(error) = consumer.resume(&resume)
+        {
+            tracing::warn!(%error, "resuming partitions");
         }
     }
 }

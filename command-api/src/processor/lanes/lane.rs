@@ -127,10 +127,10 @@ impl Lane {
         self.leave();
         self.stop.store(true, Ordering::SeqCst);
         self.sender.take();
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!(partition = self.partition, "partition thread panicked");
-            }
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!(partition = self.partition, "partition thread panicked");
         }
     }
 }

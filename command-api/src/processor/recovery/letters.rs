@@ -37,10 +37,10 @@ pub(crate) fn past_position(
     let mut offsets = HashSet::new();
     let start = from.map_or(Start::Beginning, Start::Offset);
     let end = read_to_end::<Infallible>(kafka, &topics.dead_letter, partition, start, |message| {
-        if let Some(offset) = source_offset(message, &topics.commands, partition) {
-            if offset >= next_offset {
-                offsets.insert(offset);
-            }
+        if let Some(offset) = source_offset(message, &topics.commands, partition)
+            && offset >= next_offset
+        {
+            offsets.insert(offset);
         }
         Ok(())
     })?;

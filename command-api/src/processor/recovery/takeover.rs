@@ -266,10 +266,10 @@ impl<'a> Takeover<'a> {
                 }
                 Err(_) => return Err(ProcessorError::Panicked),
             }
-            if let Some(fallback) = self.deferred.remove(&partition) {
-                if self.assigned().contains(&partition) {
-                    self.begin(partition, fallback);
-                }
+            if let Some(fallback) = self.deferred.remove(&partition)
+                && self.assigned().contains(&partition)
+            {
+                self.begin(partition, fallback);
             }
         }
         Ok(())

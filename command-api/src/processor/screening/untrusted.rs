@@ -97,14 +97,12 @@ pub(crate) fn dead_letter(message: &impl Message, reason: &dyn std::fmt::Display
         ("orderlog_copy", if copied { "full" } else { "reference" }),
     ];
     let mut headers = OwnedHeaders::new();
-    if copied {
-        if let Some(original) = message.headers() {
-            for header in original.iter() {
-                headers = headers.insert(Header {
-                    key: header.key,
-                    value: header.value,
-                });
-            }
+    if copied && let Some(original) = message.headers() {
+        for header in original.iter() {
+            headers = headers.insert(Header {
+                key: header.key,
+                value: header.value,
+            });
         }
     }
     for (key, value) in ours {

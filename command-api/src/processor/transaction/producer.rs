@@ -147,10 +147,10 @@ impl Writer {
     /// Aborts the open transaction when the error allows it.
     pub(crate) fn abort(&self, error: KafkaError) -> BatchError {
         let classified = self.classify(error);
-        if let BatchError::Aborted(_) = &classified {
-            if let Err(abort_error) = self.producer.abort_transaction(TXN_TIMEOUT) {
-                return BatchError::Fatal(abort_error);
-            }
+        if let BatchError::Aborted(_) = &classified
+            && let Err(abort_error) = self.producer.abort_transaction(TXN_TIMEOUT)
+        {
+            return BatchError::Fatal(abort_error);
         }
         classified
     }
