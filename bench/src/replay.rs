@@ -43,24 +43,19 @@ pub(crate) struct Figures {
     pub(crate) replayed: f64,
     pub(crate) exported: f64,
     pub(crate) ceiling: f64,
+    /// The medians of each round's ratio to that round's plain consumer.
+    pub(crate) replay_ratio: f64,
+    pub(crate) export_ratio: f64,
 }
+
+/// Each of the plain consumer, the replays and the export runs this many times, in turn;
+/// the figures are the medians (the machine is shared, and the page cache of one run's
+/// output is written back while the next runs).
+const ROUNDS: usize = 3;
 
 pub(crate) async fn measure(args: &Replay) -> anyhow::Result<Figures> {
     let (prefix, kafka, topics) =
         crate::rebuild::filled_log(&args.kafka.bootstrap, args.events).await?;
-
-    let raw = args.dir.join(format!("{prefix}raw"));
-    let (kafka2, topic, path) = (kafka.clone(), topics.events.clone(), raw.clone());
-    let started = Instant::now();
-    let read = tokio::task::spawn_blocking(move || plain_copy(&kafka2, &topic, &path)).await??;
-    let ceiling = read as f64 / started.elapsed().as_secs_f64();
-    report(
-        "ceiling: plain consumer writing raw values",
-        read,
-        started.elapsed(),
-        &raw,
-    );
-
     let orderlog = std::env::current_exe()?.with_file_name("orderlog");
     anyhow::ensure!(
         orderlog.exists(),
@@ -74,36 +69,83 @@ pub(crate) async fn measure(args: &Replay) -> anyhow::Result<Figures> {
         "events",
         "replay",
     ];
-    let jsonl = args.dir.join(format!("{prefix}jsonl"));
-    let (lines, elapsed) = timed_replay(&orderlog, &base, &[], &jsonl)?;
-    let replayed = lines as f64 / elapsed.as_secs_f64();
-    report(
-        "orderlog events replay to JSON Lines",
-        lines,
-        elapsed,
-        &jsonl,
-    );
-    let csv = args.dir.join(format!("{prefix}csv"));
-    let (rows, elapsed) = timed_replay(&orderlog, &base, &["--format", "csv"], &csv)?;
-    report("orderlog events replay to CSV", rows - 1, elapsed, &csv);
-    let parquet = args.dir.join(format!("{prefix}parquet"));
-    let (events, elapsed) = timed_export(&orderlog, &base[..4], &parquet)?;
-    let exported = events as f64 / elapsed.as_secs_f64();
-    println!(
-        "orderlog export parquet: {events} events in {:.2} s = {exported:.0} events/s ({} MB written)",
-        elapsed.as_secs_f64(),
-        dir_bytes(&parquet) / 1_000_000
-    );
-    for path in [raw, jsonl, csv] {
-        let _ = std::fs::remove_file(path);
+    let (mut ceilings, mut replays, mut exports) = (vec![], vec![], vec![]);
+    for round in 1..=ROUNDS {
+        println!("round {round} of {ROUNDS}");
+        let raw = args.dir.join(format!("{prefix}raw"));
+        let (kafka2, topic, path) = (kafka.clone(), topics.events.clone(), raw.clone());
+        let started = Instant::now();
+        let read =
+            tokio::task::spawn_blocking(move || plain_copy(&kafka2, &topic, &path)).await??;
+        ceilings.push(read as f64 / started.elapsed().as_secs_f64());
+        report(
+            "ceiling: plain consumer writing raw values",
+            read,
+            started.elapsed(),
+            &raw,
+        );
+        settle(&raw);
+
+        let jsonl = args.dir.join(format!("{prefix}jsonl"));
+        let (lines, elapsed) = timed_replay(&orderlog, &base, &[], &jsonl)?;
+        replays.push(lines as f64 / elapsed.as_secs_f64());
+        report(
+            "orderlog events replay to JSON Lines",
+            lines,
+            elapsed,
+            &jsonl,
+        );
+        settle(&jsonl);
+
+        let csv = args.dir.join(format!("{prefix}csv"));
+        let (rows, elapsed) = timed_replay(&orderlog, &base, &["--format", "csv"], &csv)?;
+        report("orderlog events replay to CSV", rows - 1, elapsed, &csv);
+        settle(&csv);
+
+        let parquet = args.dir.join(format!("{prefix}parquet"));
+        let (events, elapsed) = timed_export(&orderlog, &base[..4], &parquet)?;
+        exports.push(events as f64 / elapsed.as_secs_f64());
+        println!(
+            "orderlog export parquet: {events} events in {:.2} s = {:.0} events/s ({} MB written)",
+            elapsed.as_secs_f64(),
+            events as f64 / elapsed.as_secs_f64(),
+            dir_bytes(&parquet) / 1_000_000
+        );
+        let _ = std::fs::remove_dir_all(&parquet);
+        settle(&parquet);
     }
-    let _ = std::fs::remove_dir_all(parquet);
     testkit::harness::clean::remove_topics(&args.kafka.bootstrap, &[&prefix]).await?;
-    Ok(Figures {
-        replayed,
-        exported,
-        ceiling,
-    })
+    let ratios = |figures: &[f64]| -> f64 {
+        median(figures.iter().zip(&ceilings).map(|(f, c)| f / c).collect())
+    };
+    let figures = Figures {
+        replay_ratio: ratios(&replays),
+        export_ratio: ratios(&exports),
+        replayed: median(replays),
+        exported: median(exports),
+        ceiling: median(ceilings),
+    };
+    println!(
+        "medians of {ROUNDS}: plain consumer {:.0}/s, replay to JSON Lines {:.0}/s ({:.2}x), export to Parquet {:.0}/s ({:.2}x) (ratios: the median of each round's)",
+        figures.ceiling,
+        figures.replayed,
+        figures.replay_ratio,
+        figures.exported,
+        figures.export_ratio
+    );
+    Ok(figures)
+}
+
+/// Deletes a run's output and waits for the disk to have written everything back, so the
+/// next run is not timed with this one's write-back.
+fn settle(path: &std::path::Path) {
+    let _ = std::fs::remove_file(path);
+    let _ = std::process::Command::new("sync").status();
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Runs `orderlog export parquet` into the new directory `out`; returns the events it

@@ -12,6 +12,7 @@ pub mod bound;
 pub mod chunk;
 pub mod export;
 pub mod filter;
+pub mod jsonl;
 pub mod output;
 pub mod pool;
 pub mod progress;
@@ -102,7 +103,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "export: {} orders as they stood at {} ({} events) to {}",
                 done.orders,
-                args.at,
+                done.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 done.events,
                 args.out.display()
             );

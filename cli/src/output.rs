@@ -12,7 +12,8 @@ use crate::args::Format;
 use crate::record::{CSV_COLUMNS, EventRecord};
 
 pub enum Sink<W: Write = Box<dyn Write>> {
-    Jsonl(W),
+    /// The output and the line being written (kept between events).
+    Jsonl(W, Vec<u8>),
     Csv(Box<csv::Writer<W>>),
 }
 
@@ -46,7 +47,7 @@ impl<W: Write> Sink<W> {
     /// Rows only, no CSV header row.
     pub fn rows(format: Format, out: W) -> Self {
         match format {
-            Format::Jsonl => Sink::Jsonl(out),
+            Format::Jsonl => Sink::Jsonl(out, Vec::with_capacity(1024)),
             Format::Csv => Sink::Csv(Box::new(csv::WriterBuilder::new().from_writer(out))),
         }
     }
@@ -62,10 +63,7 @@ impl<W: Write> Sink<W> {
 
     pub fn write(&mut self, event: &EventRecord<'_>) -> std::io::Result<()> {
         match self {
-            Sink::Jsonl(out) => {
-                serde_json::to_writer(&mut *out, event)?;
-                out.write_all(b"\n")
-            }
+            Sink::Jsonl(out, line) => crate::jsonl::write_to(event, line, out),
             Sink::Csv(writer) => writer
                 .write_record(event.csv_row().iter().map(|c| c.as_bytes()))
                 .map_err(std::io::Error::from),
@@ -74,7 +72,7 @@ impl<W: Write> Sink<W> {
 
     pub fn flush(&mut self) -> std::io::Result<()> {
         match self {
-            Sink::Jsonl(out) => out.flush(),
+            Sink::Jsonl(out, _) => out.flush(),
             Sink::Csv(writer) => writer.flush(),
         }
     }
@@ -82,7 +80,7 @@ impl<W: Write> Sink<W> {
     /// What it wrote to, everything flushed into it.
     pub fn into_inner(self) -> std::io::Result<W> {
         match self {
-            Sink::Jsonl(out) => Ok(out),
+            Sink::Jsonl(out, _) => Ok(out),
             Sink::Csv(writer) => writer
                 .into_inner()
                 .map_err(|e| std::io::Error::other(e.to_string())),

@@ -21,7 +21,7 @@ pub struct EventRecord<'a> {
     pub time: &'a str,
     /// The same instant as `time`, in UTC as `YYYY-MM-DD HH:MM:SS.ffffff`: the form DuckDB,
     /// pandas and spreadsheets type as a timestamp by themselves.
-    pub timeutc: String,
+    pub timeutc: Stamp,
     #[serde(skip)]
     pub occurred_at: DateTime<Utc>,
     pub subject: &'a str,
@@ -133,20 +133,43 @@ impl<'a> EventRecord<'a> {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, the form DuckDB reads as a TIMESTAMP. Written
-/// by hand: chrono's `format` parses its pattern again for every event.
-fn timeutc(at: &DateTime<Utc>) -> String {
+/// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, the form DuckDB reads as a TIMESTAMP, kept in
+/// place (no allocation per event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp([u8; 26]);
+
+impl Stamp {
+    pub fn as_str(&self) -> &str {
+        // Digits and separators: ASCII by construction.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl Serialize for Stamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Written by hand: chrono's `format` parses its pattern again for every event.
+fn timeutc(at: &DateTime<Utc>) -> Stamp {
     use chrono::{Datelike, Timelike};
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
-        at.year(),
-        at.month(),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second(),
-        at.nanosecond() % 1_000_000_000 / 1_000
-    )
+    let mut out = *b"0000-00-00 00:00:00.000000";
+    let mut put = |at: usize, width: usize, value: u32| {
+        let mut value = value;
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, u32::try_from(at.year()).unwrap_or(0).min(9999));
+    put(5, 2, at.month());
+    put(8, 2, at.day());
+    put(11, 2, at.hour());
+    put(14, 2, at.minute());
+    put(17, 2, at.second());
+    put(20, 6, at.nanosecond() % 1_000_000_000 / 1_000);
+    Stamp(out)
 }
 
 #[cfg(test)]
@@ -278,7 +301,7 @@ mod tests {
                 .expect("rfc 3339")
                 .with_timezone(&Utc);
             assert_eq!(
-                super::timeutc(&at),
+                super::timeutc(&at).as_str(),
                 at.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
                 "{text}"
             );

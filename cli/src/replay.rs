@@ -52,6 +52,16 @@ struct Screen {
 impl Screen {
     /// Whether `message` is kept; `emit` is false for records read only to learn customers.
     fn keeps(&mut self, message: &BorrowedMessage<'_>, emit: bool) -> bool {
+        self.screen(message, emit).is_some()
+    }
+
+    /// [`Screen::keeps`], handing back the headers it read (to copy without reading them
+    /// out of librdkafka again).
+    fn screen<'m>(
+        &mut self,
+        message: &'m BorrowedMessage<'_>,
+        emit: bool,
+    ) -> Option<HeaderView<'m>> {
         let headers = HeaderView::of(message);
         let (Some(event_type), Some(subject)) =
             (headers.text("ce_type"), headers.text("ce_subject"))
@@ -62,7 +72,7 @@ impl Screen {
                 message.partition(),
                 message.offset()
             );
-            return false;
+            return None;
         };
         if self.filter.needs_customers() && event_type == PLACED {
             let payload = message.payload().unwrap_or_default();
@@ -73,11 +83,13 @@ impl Screen {
                     .insert(subject.to_owned(), placement.customer_id.to_owned());
             }
         }
-        emit && self.filter.keeps(
-            event_type,
-            subject,
-            self.customers.get(subject).map(String::as_str),
-        )
+        let kept = emit
+            && self.filter.keeps(
+                event_type,
+                subject,
+                self.customers.get(subject).map(String::as_str),
+            );
+        kept.then_some(headers)
     }
 }
 
@@ -219,10 +231,10 @@ fn pooled(mut plan: Plan<'_>, threads: usize, stop: &Arc<AtomicBool>) -> anyhow:
         || Ok(()),
         |message, emit| {
             read.fetch_add(1, Ordering::Relaxed);
-            if !plan.screen.keeps(message, emit) {
+            let Some(headers) = plan.screen.screen(message, emit) else {
                 return Ok(());
-            }
-            chunk.push(message);
+            };
+            chunk.push_noted(message, &headers, None);
             if chunk.len() >= CHUNK_RECORDS || chunk.weight() >= CHUNK_BYTES {
                 let next = Chunk::new(chunk.seq + 1);
                 pool.send(std::mem::replace(&mut chunk, next))?;

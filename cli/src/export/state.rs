@@ -34,8 +34,9 @@ struct Folding {
 }
 
 /// What the command did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateExported {
+    pub at: DateTime<Utc>,
     pub orders: u64,
     pub events: u64,
     pub unreadable: u64,
@@ -145,7 +146,12 @@ pub fn run(ctx: &Context, args: &ExportStateArgs) -> anyhow::Result<StateExporte
         orders: 0,
     };
     let mut open: HashMap<Uuid, Folding> = HashMap::new();
-    let mut done = StateExported::default();
+    let mut done = StateExported {
+        at,
+        orders: 0,
+        events: 0,
+        unreadable: 0,
+    };
     log.read_to_end(&ranges, |message| {
         let envelope = match event_store::wire::decode_event(message) {
             Ok(envelope) => envelope,
