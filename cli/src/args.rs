@@ -122,18 +122,8 @@ pub struct ParquetArgs {
     /// Where this run stops (exclusive): the bounds of `events replay`.
     #[arg(long, default_value = "end", allow_hyphen_values = true)]
     pub to: String,
-    /// Only these event types (short or full names; repeat or separate with commas).
-    #[arg(long = "type", value_name = "TYPE")]
-    pub types: Vec<String>,
-    /// Only events of these orders.
-    #[arg(long = "order", value_name = "ORDER_ID")]
-    pub orders: Vec<String>,
-    /// Only events of these customers' orders.
-    #[arg(long = "customer", value_name = "CUSTOMER_ID")]
-    pub customers: Vec<String>,
-    /// Only this partition of the events topic.
-    #[arg(long)]
-    pub partition: Option<i32>,
+    #[command(flatten)]
+    pub filters: Filters,
 }
 
 #[derive(Debug, Args)]
@@ -188,8 +178,9 @@ pub enum Format {
     Csv,
 }
 
-#[derive(Debug, Args)]
-pub struct Selection {
+/// Which events: the filters `events replay`, `events tail` and `export parquet` share.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Filters {
     /// Only these event types (short like `placed` or full like `dev.orderlog.order.placed`;
     /// repeat or separate with commas).
     #[arg(long = "type", value_name = "TYPE")]
@@ -203,6 +194,12 @@ pub struct Selection {
     /// Only this partition of the events topic.
     #[arg(long)]
     pub partition: Option<i32>,
+}
+
+#[derive(Debug, Args)]
+pub struct Selection {
+    #[command(flatten)]
+    pub filters: Filters,
     #[arg(long, value_enum, default_value = "jsonl")]
     pub format: Format,
     /// Write to this file instead of stdout.

@@ -6,6 +6,8 @@ use std::collections::HashSet;
 use schemas::event::EVENT_TYPES;
 use uuid::Uuid;
 
+use crate::args::Filters;
+
 const TYPE_PREFIX: &str = "dev.orderlog.order.";
 
 #[derive(Debug, Default, Clone)]
@@ -37,7 +39,7 @@ pub fn resolve_type(name: &str) -> Result<&'static str, String> {
 }
 
 /// Splits repeated and comma-separated values.
-fn values(inputs: &[String]) -> Vec<String> {
+pub fn values(inputs: &[String]) -> Vec<String> {
     inputs
         .iter()
         .flat_map(|v| v.split(','))
@@ -48,6 +50,11 @@ fn values(inputs: &[String]) -> Vec<String> {
 }
 
 impl Filter {
+    /// The filter of the command line's `--type`, `--order` and `--customer`.
+    pub fn of(filters: &Filters) -> Result<Self, String> {
+        Self::new(&filters.types, &filters.orders, &filters.customers)
+    }
+
     pub fn new(types: &[String], orders: &[String], customers: &[String]) -> Result<Self, String> {
         let types = values(types);
         let orders = values(orders);

@@ -118,9 +118,8 @@ pub fn run(
     if let Some(to) = to {
         check_range(from, to).map_err(anyhow::Error::msg)?;
     }
-    let filter = Filter::new(&selection.types, &selection.orders, &selection.customers)
-        .map_err(anyhow::Error::msg)?;
-    let log = Log::open(&ctx.kafka, ctx.timeout)?.only(selection.partition)?;
+    let filter = Filter::of(&selection.filters).map_err(anyhow::Error::msg)?;
+    let log = Log::open(&ctx.kafka, ctx.timeout)?.only(selection.filters.partition)?;
     let ranges = log.ranges(from, to, filter.needs_customers())?;
     let plan = Plan {
         log,
@@ -263,7 +262,8 @@ pub fn tail(
     selection: &Selection,
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<Replayed> {
-    if matches!(Bound::parse(from, Utc::now())?, Bound::Offset(_)) && selection.partition.is_none()
+    if matches!(Bound::parse(from, Utc::now())?, Bound::Offset(_))
+        && selection.filters.partition.is_none()
     {
         bail!("--from with an offset needs --partition: offsets differ between partitions");
     }

@@ -19,10 +19,10 @@ use super::customers::{self, Customers};
 use super::manifest::{Manifest, Selected};
 use super::workers::{CHUNK_RECORDS, Workers};
 use crate::Context;
-use crate::args::ParquetArgs;
+use crate::args::{Filters, ParquetArgs};
 use crate::bound::{Bound, check_range};
 use crate::chunk::Chunk;
-use crate::filter::{Filter, resolve_type};
+use crate::filter::{Filter, resolve_type, values};
 use crate::progress::Progress;
 use crate::scan::{Log, PartitionRange, span};
 
@@ -40,31 +40,27 @@ pub struct Exported {
     pub unreadable: u64,
 }
 
-/// The filters of `args`, in the form the manifest keeps.
+/// The filters of `args`, in the form the manifest keeps (sorted, without repeats).
 fn selected(args: &ParquetArgs) -> anyhow::Result<Selected> {
-    let split = |values: &[String]| -> Vec<String> {
-        let mut out: Vec<String> = values
-            .iter()
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-            .collect();
+    let sorted = |inputs: &[String]| -> Vec<String> {
+        let mut out = values(inputs);
         out.sort();
         out.dedup();
         out
     };
-    let mut types = split(&args.types)
+    let filters = &args.filters;
+    let mut types = sorted(&filters.types)
         .iter()
         .map(|t| resolve_type(t).map(str::to_owned))
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
     types.sort();
+    types.dedup();
     Ok(Selected {
         types,
-        orders: split(&args.orders),
-        customers: split(&args.customers),
-        partition: args.partition,
+        orders: sorted(&filters.orders),
+        customers: sorted(&filters.customers),
+        partition: filters.partition,
     })
 }
 
@@ -291,9 +287,6 @@ pub fn whole_log(out: PathBuf) -> ParquetArgs {
         out,
         from: None,
         to: "end".to_owned(),
-        types: vec![],
-        orders: vec![],
-        customers: vec![],
-        partition: None,
+        filters: Filters::default(),
     }
 }

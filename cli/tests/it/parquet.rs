@@ -114,7 +114,38 @@ async fn an_export_read_by_duckdb_counts_what_stats_counts_and_sells_what_daily_
     checks.push(format!("SELECT count(*) - count(customer_id) FROM read_parquet('{d}/*/*/*.parquet', union_by_name = true)"));
     checks.push(format!("SELECT count(*) FILTER (WHERE payment_due_at IS NULL) FROM read_parquet('{d}/placed/*/*.parquet')"));
     checks.push(format!("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet('{d}/placed/*/*.parquet', hive_partitioning = true)) WHERE column_name IN ('time', 'lines', 'date', 'order_total_minor')"));
+    // The filters of replay: a narrower export of its own.
+    let narrow = dir.join("narrow");
+    let narrow_arg = narrow.to_str().expect("path");
+    let filters = ["--type", "placed,cancelled", "--customer", "cust-1"];
+    let run = platform
+        .orderlog(
+            &[
+                &["export", "parquet", "--out", narrow_arg][..],
+                &filters[..],
+            ]
+            .concat(),
+        )
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let other = platform
+        .orderlog(&["export", "parquet", "--out", narrow_arg, "--type", "placed"])
+        .await;
+    assert_eq!(other.code, 2);
+    assert!(
+        other.stderr.contains("exported with --type dev.orderlog.order.cancelled,dev.orderlog.order.placed --customer cust-1"),
+        "{}",
+        other.stderr
+    );
+    let n = narrow.to_str().expect("path");
+    checks.push(format!("SELECT type, customer_id, count(*) FROM read_parquet('{n}/envelope/*/*.parquet') GROUP BY ALL ORDER BY ALL"));
+    checks.push(format!("SELECT type, customer_id, count(*) FROM read_parquet('{d}/envelope/*/*.parquet') WHERE customer_id = 'cust-1' AND type IN ('dev.orderlog.order.placed', 'dev.orderlog.order.cancelled') GROUP BY ALL ORDER BY ALL"));
     let results = duckdb(&checks).await;
+    assert_eq!(
+        results[6], results[7],
+        "the narrow export holds what the whole one holds of it"
+    );
+    assert_eq!(results[6].len(), 2, "{:?}", results[6]);
 
     // Counts per day and type: what `orderlog stats` counts.
     let stats = platform.orderlog(&["stats", "--format", "csv"]).await;
