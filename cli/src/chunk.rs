@@ -84,6 +84,23 @@ impl Chunk {
         }
     }
 
+    /// A chunk whose arena reuses `bytes` (emptied), so chunk after chunk the same memory
+    /// is filled instead of fresh pages being mapped and faulted in.
+    pub fn reusing(seq: u64, bytes: Vec<u8>) -> Self {
+        let mut arena = bytes;
+        arena.clear();
+        Self {
+            seq,
+            arena,
+            ..Self::default()
+        }
+    }
+
+    /// Gives the arena back, for [`Chunk::reusing`].
+    pub fn into_arena(self) -> Vec<u8> {
+        self.arena
+    }
+
     pub fn len(&self) -> usize {
         self.records.len()
     }

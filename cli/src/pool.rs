@@ -54,7 +54,38 @@ struct Formatted {
     skipped: Vec<String>,
 }
 
+/// Byte buffers handed back for reuse (chunk arenas, formatted output): a few megabytes
+/// freed and allocated again per chunk would be unmapped and faulted in each time.
+#[derive(Debug, Default)]
+pub struct Spares(Mutex<Vec<Vec<u8>>>);
+
+impl Spares {
+    const KEEP: usize = 16;
+
+    /// An empty buffer, with the capacity of one given back if there is one.
+    pub fn take(&self) -> Vec<u8> {
+        let mut spare = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop())
+            .unwrap_or_default();
+        spare.clear();
+        spare
+    }
+
+    pub fn give(&self, bytes: Vec<u8>) {
+        if let Ok(mut spares) = self.0.lock()
+            && spares.len() < Self::KEEP
+        {
+            spares.push(bytes);
+        }
+    }
+}
+
 pub struct Pool {
+    /// The reading thread's chunks come from here, and go back once formatted.
+    pub spares: Arc<Spares>,
     work: Option<SyncSender<Chunk>>,
     workers: Vec<JoinHandle<()>>,
     writer: Option<JoinHandle<anyhow::Result<Written>>>,
@@ -69,24 +100,31 @@ impl Pool {
         out: Box<dyn Write + Send>,
         progress: Progress,
         read: Arc<AtomicI64>,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let threads = threads.max(1);
         let (work, chunks) = sync_channel::<Chunk>(threads * 2);
         let chunks = Arc::new(Mutex::new(chunks));
         let (done, formatted) = sync_channel::<Formatted>(threads * 2);
+        let spares = Arc::new(Spares::default());
         let workers = (0..threads)
-            .map(|_| {
-                let (chunks, done) = (chunks.clone(), done.clone());
-                std::thread::spawn(move || work_on(&chunks, &done, job))
+            .map(|i| {
+                let (chunks, done, spares) = (chunks.clone(), done.clone(), spares.clone());
+                std::thread::Builder::new()
+                    .name(format!("replay-{i}"))
+                    .spawn(move || work_on(&chunks, &done, job, &spares))
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
+        let writer_spares = spares.clone();
         drop(done);
-        let writer = std::thread::spawn(move || write_in_order(&formatted, out, progress, &read));
-        Self {
+        let writer = std::thread::Builder::new()
+            .name("replay-writer".to_owned())
+            .spawn(move || write_in_order(&formatted, out, progress, &read, &writer_spares))?;
+        Ok(Self {
+            spares,
             work: Some(work),
             workers,
             writer: Some(writer),
-        }
+        })
     }
 
     /// Hands `chunk` to the workers, waiting while they are busy; an error once the writer
@@ -111,22 +149,29 @@ impl Pool {
     }
 }
 
-fn work_on(chunks: &Mutex<Receiver<Chunk>>, done: &SyncSender<Formatted>, job: Job) {
+fn work_on(
+    chunks: &Mutex<Receiver<Chunk>>,
+    done: &SyncSender<Formatted>,
+    job: Job,
+    spares: &Spares,
+) {
     loop {
         let next = match chunks.lock() {
             Ok(chunks) => chunks.recv(),
             Err(_) => return,
         };
         let Ok(chunk) = next else { return };
-        if done.send(format(&chunk, job)).is_err() {
+        let formatted = format(&chunk, job, spares.take());
+        spares.give(chunk.into_arena());
+        if done.send(formatted).is_err() {
             return;
         }
     }
 }
 
-/// Decodes and formats every record of `chunk`.
-fn format(chunk: &Chunk, job: Job) -> Formatted {
-    let mut out = Sink::rows(job.format, Vec::with_capacity(chunk.weight() * 3));
+/// Decodes and formats every record of `chunk` into `bytes` (emptied).
+fn format(chunk: &Chunk, job: Job, bytes: Vec<u8>) -> Formatted {
+    let mut out = Sink::rows(job.format, bytes);
     let (mut written, mut skipped) = (0, Vec::new());
     for record in chunk.records() {
         let decoded = EventRecord::decode(
@@ -172,6 +217,7 @@ fn write_in_order(
     mut out: Box<dyn Write + Send>,
     mut progress: Progress,
     read: &AtomicI64,
+    spares: &Spares,
 ) -> anyhow::Result<Written> {
     let mut waiting: BTreeMap<u64, Formatted> = BTreeMap::new();
     let mut next = 0;
@@ -187,6 +233,7 @@ fn write_in_order(
             total.unreadable += chunk.skipped.len() as u64;
             progress.tick(read.load(Ordering::Relaxed), total.written);
             next += 1;
+            spares.give(chunk.bytes);
         }
     }
     out.flush()?;
@@ -269,6 +316,7 @@ mod tests {
             Box::new(out.clone()),
             Progress::new(None),
             &AtomicI64::new(0),
+            &Spares::default(),
         )
         .expect("written");
         assert_eq!(written.written, 4);
@@ -316,7 +364,8 @@ mod tests {
                 Box::new(out.clone()),
                 Progress::new(None),
                 Arc::new(AtomicI64::new(0)),
-            );
+            )
+            .expect("threads");
             let mut chunk = Chunk::new(0);
             for (offset, wire) in records.iter().enumerate() {
                 push(&mut chunk, offset as i64, wire);

@@ -222,7 +222,7 @@ fn pooled(mut plan: Plan<'_>, threads: usize, stop: &Arc<AtomicBool>) -> anyhow:
     let out = destination(plan.selection.format, plan.selection.output.as_deref())?;
     let read = Arc::new(AtomicI64::new(0));
     let progress = Progress::new(span(&plan.ranges));
-    let pool = Pool::start(threads, plan.job, out, progress, read.clone());
+    let pool = Pool::start(threads, plan.job, out, progress, read.clone())?;
     let mut chunk = Chunk::new(0);
     let scanned = plan.log.scan(
         &plan.ranges,
@@ -235,7 +235,7 @@ fn pooled(mut plan: Plan<'_>, threads: usize, stop: &Arc<AtomicBool>) -> anyhow:
             };
             chunk.push_noted(message, &headers, None);
             if chunk.len() >= CHUNK_RECORDS || chunk.weight() >= CHUNK_BYTES {
-                let next = Chunk::new(chunk.seq + 1);
+                let next = Chunk::reusing(chunk.seq + 1, pool.spares.take());
                 pool.send(std::mem::replace(&mut chunk, next))?;
             }
             Ok(())
