@@ -124,14 +124,7 @@ fn spark_python() -> PathBuf {
 /// The docs' Spark example as written (on the test's directory), then the figures it
 /// gives, as JSON.
 fn spark_script(dir: &Path) -> String {
-    let docs = include_str!("../../../docs/analysts.md");
-    let start = docs
-        .find("```python\n")
-        .expect("docs/analysts.md has a Spark example")
-        + 10;
-    let block = &docs[start..];
-    let block = &block[..block.find("```").expect("the block ends")];
-    let example = block.replace(crate::parquet::DOCS_DIR, dir.to_str().expect("path"));
+    let example = crate::parquet::documented("python", dir);
     format!(
         "{example}\nimport json\nrows = [[str(r['date']), r['type'], r['count']] for r in per_day.collect()]\ndue = placed.filter(placed.payment_due_at.isNotNull()).count()\nprint('ORDERLOG ' + json.dumps({{'per_day': rows, 'placed': placed.count(), 'due': due, 'time': str(dict(events.dtypes)['time'])}}))\nspark.stop()\n"
     )

@@ -18,23 +18,29 @@ pub(crate) fn python() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../.local/venv/bin/python")
 }
 
-/// The statements of the docs' DuckDB example.
-pub(crate) fn documented_queries(dir: &Path) -> Vec<String> {
+/// The first `language` block of docs/analysts.md, on the test's directory `dir`.
+pub(crate) fn documented(language: &str, dir: &Path) -> String {
     let docs = include_str!("../../../docs/analysts.md");
+    let fence = format!("```{language}\n");
     let start = docs
-        .find("```sql\n")
-        .expect("docs/analysts.md has a DuckDB example")
-        + 7;
+        .find(&fence)
+        .unwrap_or_else(|| panic!("docs/analysts.md has a {language} example"))
+        + fence.len();
     let block = &docs[start..];
     let block = &block[..block.find("```").expect("the block ends")];
-    block
+    block.replace(DOCS_DIR, dir.to_str().expect("path"))
+}
+
+/// The statements of the docs' DuckDB example.
+pub(crate) fn documented_queries(dir: &Path) -> Vec<String> {
+    documented("sql", dir)
         .split(";\n")
         .map(|statement| statement.trim())
         .filter(|s| {
             s.lines()
                 .any(|l| !l.trim().is_empty() && !l.trim().starts_with("--"))
         })
-        .map(|s| s.replace(DOCS_DIR, dir.to_str().expect("path")))
+        .map(str::to_owned)
         .collect()
 }
 
