@@ -54,9 +54,17 @@ pub enum WorkerError {
     Bug(String),
     #[error("the worker thread panicked")]
     Panicked,
+    #[error(
+        "the worker's thread did not end within {} s of being asked to stop (librdkafka closing its consumer); it is left to the process's exit",
+        .0.as_secs()
+    )]
+    StopTimedOut(std::time::Duration),
     #[error("starting a thread: {0}")]
     Thread(#[from] std::io::Error),
 }
+
+/// How long [`Worker::stop`] waits for the worker's thread to end.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct Worker {
     projection: Projection,
@@ -113,9 +121,20 @@ impl Worker {
     /// Finishes the batch in flight (committed or not at all) and leaves the group.
     pub fn stop(mut self) -> Result<(), WorkerError> {
         self.stop.store(true, Ordering::SeqCst);
-        self.thread
-            .take()
-            .map_or(Ok(()), |t| t.join().unwrap_or(Err(WorkerError::Panicked)))
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        // The thread ends after its batch in flight; a consumer dropped before it has left
+        // its group can hang inside librdkafka's close (librdkafka #4884, which
+        // `event_store::group::leave` works around), and a stop must not wait forever.
+        let deadline = std::time::Instant::now() + STOP_WAIT;
+        while !thread.is_finished() {
+            if std::time::Instant::now() >= deadline {
+                return Err(WorkerError::StopTimedOut(STOP_WAIT));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        thread.join().unwrap_or(Err(WorkerError::Panicked))
     }
 }
 
