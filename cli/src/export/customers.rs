@@ -14,8 +14,6 @@ use arrow_array::{Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -109,11 +107,7 @@ impl Customers {
         let mut entries: Vec<(&Uuid, &Arc<str>)> = self.open.iter().collect();
         entries.sort();
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(
-                super::files::ZSTD_LEVEL,
-            )?))
-            .build();
+        let properties = super::files::properties()?.build();
         let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))?;
         for slice in entries.chunks(65_536) {
             let orders: StringArray = slice.iter().map(|(o, _)| Some(o.to_string())).collect();

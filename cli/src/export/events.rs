@@ -143,9 +143,8 @@ pub fn run_with(
             last.saw(message.partition(), message.offset());
             let headers = HeaderView::of(message);
             let payload = message.payload().unwrap_or_default();
-            let order = headers
-                .text("ce_subject")
-                .and_then(|s| Uuid::parse_str(s).ok());
+            let subject = headers.text("ce_subject").unwrap_or_default();
+            let order = Uuid::parse_str(subject).ok();
             let (Some(event_type), Some(order)) = (headers.text("ce_type"), order) else {
                 done.unreadable += 1;
                 eprintln!(
@@ -162,7 +161,6 @@ pub fn run_with(
             if event_type == customers::PLACED {
                 customers.learn(event_type, order, payload);
             }
-            let subject = headers.text("ce_subject").unwrap_or_default();
             let customer = customers.of(&order);
             if filter.keeps(event_type, subject, customer) {
                 chunk.push_noted(message, &headers, customer.map(str::as_bytes));

@@ -20,6 +20,12 @@ use serde::{Deserialize, Serialize};
 /// Level 1: the fast end of zstd, still several times smaller than the JSON.
 pub const ZSTD_LEVEL: i32 = 1;
 
+/// How every Parquet file of an export is written: zstd at [`ZSTD_LEVEL`].
+pub fn properties() -> parquet::errors::Result<parquet::file::properties::WriterPropertiesBuilder> {
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?)))
+}
+
 /// Offsets `[first, last]` of the rows a file holds, per partition.
 pub type Offsets = BTreeMap<i32, (i64, i64)>;
 
@@ -155,8 +161,7 @@ impl Files {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let file = File::create(&full).with_context(|| format!("creating {}", full.display()))?;
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
+        let properties = properties()?
             .set_max_row_group_bytes(Some(self.limits.row_group_bytes))
             .set_key_value_metadata(Some(vec![
                 KeyValue::new("orderlog.dataset".to_owned(), dataset.to_owned()),

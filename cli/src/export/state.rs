@@ -13,8 +13,6 @@ use anyhow::{Context as _, bail};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use chrono::{DateTime, Utc};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 use schemas::order::{OrderState, evolve};
 use uuid::Uuid;
 
@@ -134,11 +132,7 @@ pub fn run(ctx: &Context, args: &ExportStateArgs) -> anyhow::Result<StateExporte
     let temporary = args.out.with_extension("parquet.tmp");
     let file =
         File::create(&temporary).with_context(|| format!("creating {}", temporary.display()))?;
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(
-            super::files::ZSTD_LEVEL,
-        )?))
-        .build();
+    let properties = super::files::properties()?.build();
     let mut out = Out {
         writer: ArrowWriter::try_new(BufWriter::new(file), schema(), Some(properties))?,
         table: Table::new(schema()).map_err(anyhow::Error::msg)?,
